@@ -1,0 +1,34 @@
+# Takeover: `make run` serves everything; `make test` proves it.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: run test lint format check openapi clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: $(INSTALLED)  ## Serve every function on PORT (54321), embedded Postgres unless DATABASE_URL
+	$(PYTHON) -m functions.server
+
+test: $(INSTALLED)  ## The whole test suite against a real Postgres
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+lint: $(INSTALLED)  ## ruff and mypy --strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(INSTALLED)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+openapi: $(INSTALLED)  ## Regenerate the committed OpenAPI document
+	$(PYTHON) -m functions.openapi > functions/openapi.json
+
+check: lint test  ## Everything CI checks, before a commit
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

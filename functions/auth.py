@@ -1,0 +1,136 @@
+"""Who calls: a Supabase-style JWT, verified, as an attendant or the service."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+import jwt
+from flask import Request
+
+from functions.config import config
+from functions.errors import Forbidden, Unauthorized, Unavailable
+
+# Asymmetric keys come from the JWKS; HS256 from the shared secret. `none` is never accepted.
+_ASYMMETRIC_ALGORITHMS = ["RS256", "ES256", "EdDSA"]
+_CACHE_SIZE = 4096
+
+
+class CallerKind(StrEnum):
+    ATTENDANT = "attendant"  # a signed-in inbox user: role and aud `authenticated`
+    SERVICE = "service"  # the service role key: the AI agent, the cron, the backend
+
+
+@dataclass(frozen=True)
+class Caller:
+    kind: CallerKind
+    user_id: UUID | None  # the attendant's id; None for the service
+
+    @property
+    def attendant_id(self) -> UUID | None:
+        return self.user_id if self.kind is CallerKind.ATTENDANT else None
+
+
+ANYONE = frozenset(CallerKind)
+SERVICE_ONLY = frozenset({CallerKind.SERVICE})
+
+
+@cache
+def _jwks_client(url: str) -> jwt.PyJWKClient:
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=600, timeout=5)
+
+
+class _VerifiedTokens:
+    """Tokens already verified, until they expire: the AI agent sends the same service
+    key before every message, and verifying a signature costs more than the gate itself."""
+
+    def __init__(self) -> None:
+        self._callers: dict[str, tuple[Caller, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Caller | None:
+        entry = self._callers.get(token)
+        if entry is None or entry[1] <= time.time():
+            return None
+        return entry[0]
+
+    def put(self, token: str, caller: Caller, expires_at: float) -> None:
+        with self._lock:
+            if len(self._callers) >= _CACHE_SIZE:
+                self._callers.clear()
+            self._callers[token] = (caller, expires_at)
+
+
+_verified = _VerifiedTokens()
+
+
+def authenticate(request: Request, allow: frozenset[CallerKind]) -> Caller:
+    """The verified caller of the request, if it is one of `allow`."""
+    caller = identify(_bearer_token(request))
+    if caller.kind not in allow:
+        raise Forbidden("service_only", "Only the service role may call this function.")
+    return caller
+
+
+def identify(token: str) -> Caller:
+    cached = _verified.get(token)
+    if cached is not None:
+        return cached
+    claims = _verify(token)
+    caller = _caller_from(claims)
+    exp = claims.get("exp")
+    _verified.put(token, caller, float(exp) if exp is not None else time.time() + 60)
+    return caller
+
+
+def _bearer_token(request: Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing_token", "Send Authorization: Bearer <JWT>.")
+    return token.strip()
+
+
+def _verify(token: str) -> dict[str, Any]:
+    settings = config()
+    try:
+        algorithm = jwt.get_unverified_header(token).get("alg")
+        if settings.jwks_url and algorithm in _ASYMMETRIC_ALGORITHMS:
+            key: Any = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key
+            algorithms = _ASYMMETRIC_ALGORITHMS
+        elif settings.jwt_secret:
+            key, algorithms = settings.jwt_secret, ["HS256"]
+        else:
+            raise Unavailable("auth_not_configured", "No JWT secret or JWKS URL is configured.")
+        # The audience is checked by role below: the service key has none.
+        claims: dict[str, Any] = jwt.decode(
+            token, key, algorithms=algorithms, options={"verify_aud": False}, leeway=5
+        )
+    except jwt.ExpiredSignatureError as error:
+        raise Unauthorized("token_expired", "The token has expired; sign in again.") from error
+    except jwt.PyJWKClientError as error:
+        raise Unauthorized("invalid_token", "The token's signing key is unknown.") from error
+    except jwt.InvalidTokenError as error:
+        raise Unauthorized("invalid_token", "The token is not a valid signed JWT.") from error
+    return claims
+
+
+def _caller_from(claims: dict[str, Any]) -> Caller:
+    role = claims.get("role")
+    if role == "service_role":
+        return Caller(CallerKind.SERVICE, None)
+    if role == "authenticated":
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if "authenticated" not in audiences:
+            raise Unauthorized("invalid_token", "An attendant's token must have aud authenticated.")
+        try:
+            return Caller(CallerKind.ATTENDANT, UUID(str(claims.get("sub"))))
+        except ValueError as error:
+            raise Unauthorized("invalid_token", "The token's sub is not a user id.") from error
+    raise Forbidden("role_not_allowed", "Only attendants and the service role may call Takeover.")

@@ -1,0 +1,93 @@
+"""The lifecycle's words, and the shapes every function reads and answers.
+
+The states and actions mirror the enums of supabase/migrations/*_takeover_core.sql.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
+
+
+class AiMode(StrEnum):
+    ACTIVE = "active"  # the AI agent answers the customer
+    PAUSED = "paused"  # a human attendant has taken the conversation over
+
+
+class Action(StrEnum):
+    PAUSE_ACTIVATED = "pause_activated"  # active -> paused
+    INTERACTION_BLOCKED = "interaction_blocked"  # paused -> paused, an AI send refused
+    AUTO_RESUME = "auto_resume"  # paused -> active, the timer ran out
+    FORCE_RESUME = "force_resume"  # paused -> active, the attendant handed back
+    EXTEND_PAUSE = "extend_pause"  # paused -> paused, more time (or indefinite)
+
+
+# The durations an attendant can pick; None is an indefinite pause.
+Duration = Literal[15, 30, 60, 120]
+
+
+def _to_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# Answers are in UTC with microseconds, as the database writes them (takeover_utc); a query
+# time without an offset is read as UTC.
+UtcDatetime = Annotated[
+    datetime,
+    AfterValidator(_to_utc),
+    PlainSerializer(
+        lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), return_type=str, when_used="json"
+    ),
+]
+Reason = Annotated[str, StringConstraints(max_length=500)]
+MessageId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+AgentId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class Request(BaseModel):
+    """A request body or query: unknown fields are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class PauseState(Answer):
+    conversation_id: UUID
+    ai_mode: AiMode
+    paused_at: UtcDatetime | None
+    paused_until: UtcDatetime | None = Field(
+        description="When the AI returns by itself; null while active or when indefinite."
+    )
+    paused_by: UUID | None
+    duration_minutes: int | None = Field(
+        description="The pause's configured length (activation plus extensions); null = indefinite."
+    )
+    default_duration_minutes: Duration | None = Field(
+        description="The conversation's effective default (team override, else workspace)."
+    )
+    event_id: int | None = Field(description="The ai_pause_logs row this call wrote, if any.")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="snake_case, stable: branch on it.")
+    message: str
+    details: Any = None
+    request_id: str | None = None
+
+
+class ErrorAnswer(BaseModel):
+    error: ErrorDetail

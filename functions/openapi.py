@@ -1,0 +1,210 @@
+"""The OpenAPI document of every function, from the same pydantic models they parse with.
+
+python -m functions.openapi > functions/openapi.json     (make openapi)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from functions.auto_resume import SweepAnswer, SweepRequest
+from functions.interaction_gate import GateAnswer, GateRequest
+from functions.models import ErrorAnswer, PauseState
+from functions.pause_activate import ActivateRequest
+from functions.pause_extend import ExtendRequest
+from functions.pause_logger import BlockedEvent, EventsPage, EventsQuery, LoggedEvent
+from functions.pause_resume import ResumeRequest
+from functions.pause_settings import Settings, SettingsChange, SettingsQuery
+from functions.pause_status import StatusQuery
+
+
+@dataclass(frozen=True)
+class Operation:
+    function: str
+    method: str
+    summary: str
+    callers: str
+    answer: type[BaseModel]
+    body: Any = None
+    query: type[BaseModel] | None = None
+    errors: tuple[int, ...] = (400, 401, 403, 404, 409, 413, 422, 503)
+
+
+OPERATIONS = [
+    Operation(
+        "pause-activate",
+        "post",
+        "Pause the AI on a conversation",
+        "attendant, service",
+        PauseState,
+        body=ActivateRequest,
+    ),
+    Operation(
+        "pause-extend",
+        "post",
+        "Extend a pause, or make it indefinite",
+        "attendant, service",
+        PauseState,
+        body=ExtendRequest,
+    ),
+    Operation(
+        "pause-resume",
+        "post",
+        "Hand the conversation back to the AI",
+        "attendant, service",
+        PauseState,
+        body=ResumeRequest,
+    ),
+    Operation(
+        "interaction-gate",
+        "post",
+        "May the AI agent send this message?",
+        "service",
+        GateAnswer,
+        body=GateRequest,
+    ),
+    Operation(
+        "auto-resume",
+        "post",
+        "End every expired pause (the cron)",
+        "service",
+        SweepAnswer,
+        body=SweepRequest,
+    ),
+    Operation(
+        "pause-logger",
+        "get",
+        "Read the audit trail",
+        "attendant, service",
+        EventsPage,
+        query=EventsQuery,
+    ),
+    Operation(
+        "pause-logger",
+        "post",
+        "Record a send the agent refused by itself",
+        "service",
+        LoggedEvent,
+        body=BlockedEvent,
+    ),
+    Operation(
+        "pause-status",
+        "get",
+        "The pause state of a conversation",
+        "attendant, service",
+        PauseState,
+        query=StatusQuery,
+    ),
+    Operation(
+        "pause-settings",
+        "get",
+        "The default durations of a workspace",
+        "member, service",
+        Settings,
+        query=SettingsQuery,
+    ),
+    Operation(
+        "pause-settings",
+        "put",
+        "Change the workspace default or a team's",
+        "workspace admin, service",
+        Settings,
+        body=SettingsChange,
+    ),
+]
+
+_STATUS_TEXT = {
+    400: "Unreadable body",
+    401: "Missing or bad token",
+    403: "Not allowed for this caller",
+    404: "Unknown or not visible",
+    405: "Wrong method",
+    409: "State conflict",
+    413: "Body over 64 KiB",
+    422: "A field out of its range",
+    503: "Database unreachable",
+}
+_REF = "#/components/schemas/{model}"
+
+
+def _schema_of(annotation: Any, schemas: dict[str, Any]) -> dict[str, Any]:
+    schema = TypeAdapter(annotation).json_schema(ref_template=_REF, mode="validation")
+    schemas.update(schema.pop("$defs", {}))
+    return schema
+
+
+def document() -> dict[str, Any]:
+    models: set[tuple[type[BaseModel], JsonSchemaMode]] = {(ErrorAnswer, "serialization")}
+    for op in OPERATIONS:
+        models.add((op.answer, "serialization"))
+        if op.query is not None:
+            models.add((op.query, "validation"))
+    refs, definitions = models_json_schema(
+        sorted(models, key=lambda m: m[0].__name__), ref_template=_REF
+    )
+    schemas: dict[str, Any] = dict(definitions.get("$defs", {}))
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        operation: dict[str, Any] = {
+            "operationId": f"{op.function.replace('-', '_')}_{op.method}",
+            "summary": op.summary,
+            "description": f"Callers: {op.callers}.",
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": {
+                    "description": "OK",
+                    "content": {"application/json": {"schema": refs[(op.answer, "serialization")]}},
+                },
+                **{
+                    str(status): {
+                        "description": _STATUS_TEXT[status],
+                        "content": {
+                            "application/json": {"schema": refs[(ErrorAnswer, "serialization")]}
+                        },
+                    }
+                    for status in op.errors
+                },
+            },
+        }
+        if op.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _schema_of(op.body, schemas)}},
+            }
+        if op.query is not None:
+            query_schema = op.query.model_json_schema(ref_template=_REF)
+            required = set(query_schema.get("required", []))
+            operation["parameters"] = [
+                {"name": name, "in": "query", "required": name in required, "schema": schema}
+                for name, schema in query_schema["properties"].items()
+            ]
+        paths.setdefault(f"/functions/v1/{op.function}", {})[op.method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Takeover",
+            "version": "1.0.0",
+            "description": "Pause the AI support agent while a human takes a conversation over.",
+        },
+        "servers": [{"url": "http://127.0.0.1:54321"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+def render() -> str:
+    return json.dumps(document(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")

@@ -1,0 +1,176 @@
+"""The local server: every function at /functions/v1/<name>, like `supabase functions serve`,
+plus /health and /openapi.json, and the auto-resume on an interval, as the cron would.
+
+    python -m functions.server        (what `make run` runs)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from flask import Flask, Request, Response, request
+from werkzeug.serving import make_server
+
+from functions import demo, embedded, migrations
+from functions.config import LOCAL_JWT_SECRET, config
+from functions.database import database, use_database
+from functions.endpoint import error_response, json_response
+from functions.errors import ApiError, NotFound, Unavailable
+from functions.main import TARGETS
+
+OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+log = logging.getLogger("takeover")
+
+
+def create_app() -> Flask:
+    app = Flask("takeover")
+    for name, target in TARGETS.items():
+        app.add_url_rule(
+            f"/functions/v1/{name}", endpoint=name, view_func=_view(target), methods=_ALL_METHODS
+        )
+    app.add_url_rule("/health", view_func=health)
+    app.add_url_rule("/openapi.json", view_func=openapi)
+
+    @app.errorhandler(404)
+    def unknown_route(_: Exception) -> Response:
+        return error_response(NotFound("not_found", f"No function at {request.path}."))
+
+    return app
+
+
+def _view(target: Callable[[Request], Any]) -> Callable[[], Response]:
+    def view() -> Response:
+        response: Response = target(request)
+        return response
+
+    return view
+
+
+def health() -> Response:
+    try:
+        database().ping()
+    except ApiError as error:
+        return error_response(error)
+    return json_response(200, '{"status":"ok"}')
+
+
+def openapi() -> Response:
+    return json_response(200, OPENAPI_DOCUMENT.read_text())
+
+
+class Sweeper(threading.Thread):
+    """Calls auto-resume every `interval` seconds through the app, as the cron does."""
+
+    def __init__(self, app: Flask, service_key: str, interval: float) -> None:
+        super().__init__(name="auto-resume", daemon=True)
+        self._client = app.test_client()
+        self._headers = {"Authorization": f"Bearer {service_key}"}
+        self._interval = interval
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            answer = self._client.post("/functions/v1/auto-resume", json={}, headers=self._headers)
+            body: Any = answer.get_json()
+            if answer.status_code != 200:
+                log.warning("auto-resume answered %s: %s", answer.status_code, body)
+            elif body["resumed"]:
+                log.info("auto-resume: %s pause(s) ended by the timer", body["resumed"])
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+def _prepare_database() -> str | None:
+    """Start the embedded Postgres when no database is configured, apply pending migrations
+    and seed the demo workspace into an empty database; the URL (None with SUPABASE_URL)."""
+    settings = config()
+    url = settings.database_url
+    if url is None and settings.supabase_url is None:
+        url = embedded.start()
+        log.info("embedded Postgres under %s", embedded.DATA_DIR)
+    if url is None:
+        log.info(
+            "Supabase project %s: apply migrations with `supabase db push`", settings.supabase_url
+        )
+        return None
+    applied = migrations.apply(url)
+    log.info("migrations applied now: %s", ", ".join(applied) or "none pending")
+    if migrations.seed_if_empty(url):
+        log.info("seeded the demo workspace")
+    return url
+
+
+def _stop_on_sigterm() -> None:
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if not (os.environ.get("SUPABASE_JWT_SECRET") or os.environ.get("SUPABASE_JWKS_URL")):
+        os.environ["SUPABASE_JWT_SECRET"] = LOCAL_JWT_SECRET
+        config.cache_clear()
+    settings = config()
+    url = _prepare_database()
+    if url is not None:
+        from functions.postgres import PostgresDatabase
+
+        use_database(PostgresDatabase(url))
+
+    app = create_app()
+    host = os.environ.get("HOST", "127.0.0.1")
+    server = make_server(host, settings.port, app, threaded=True)
+    secret = settings.jwt_secret or LOCAL_JWT_SECRET
+    service_key = os.environ.get("SUPABASE_SERVICE_ROLE_KEY") or demo.service_token(secret)
+    sweeper = Sweeper(app, service_key, settings.auto_resume_interval_seconds)
+    sweeper.start()
+    _stop_on_sigterm()
+    print(_banner(f"http://{host}:{settings.port}", secret, service_key), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        log.info("stopping")
+    finally:
+        sweeper.stop()
+        server.server_close()
+        with contextlib.suppress(Unavailable):
+            database().close()
+
+
+def _banner(base: str, secret: str, service_key: str) -> str:
+    attendant = demo.attendant_token(secret, demo.ATTENDANT_ID)
+    admin = demo.attendant_token(secret, demo.ADMIN_ID)
+    return f"""
+Takeover is serving {base}  (Ctrl-C stops it)
+  functions   {base}/functions/v1/<name>     OpenAPI {base}/openapi.json
+  auto-resume every {config().auto_resume_interval_seconds:g}s
+
+Demo tokens (workspace {demo.WORKSPACE_ID}):
+  export ATTENDANT={attendant}
+  export ADMIN={admin}
+  export SERVICE={service_key}
+
+Try:
+  curl -s -X POST {base}/functions/v1/pause-activate \\
+    -H "Authorization: Bearer $ATTENDANT" -H 'Content-Type: application/json' \\
+    -d '{{"conversation_id": "{demo.FIRST_CONVERSATION_ID}", "duration_minutes": 15}}'
+  curl -s -X POST {base}/functions/v1/interaction-gate \\
+    -H "Authorization: Bearer $SERVICE" -H 'Content-Type: application/json' \\
+    -d '{{"conversation_id": "{demo.FIRST_CONVERSATION_ID}", "message_id": "m-1"}}'
+"""
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""A real Postgres for every test: a template database built once per session (migrations
+and the demo seed), and a fresh copy of it per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from functions import embedded, migrations
+from functions.config import config
+from functions.database import use_database
+from functions.postgres import PostgresDatabase
+from tests.support import Api
+
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+
+
+def database_url(server_url: str, name: str) -> str:
+    return make_conninfo(server_url, dbname=name)
+
+
+def _admin(server_url: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(server_url, autocommit=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def environment() -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ["SUPABASE_JWT_SECRET"] = JWT_SECRET
+    os.environ.pop("SUPABASE_JWKS_URL", None)
+    os.environ.pop("SUPABASE_URL", None)
+    config.cache_clear()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    config.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """DATABASE_URL's server (CI: the system Postgres 15), else the embedded one."""
+    return os.environ.get("DATABASE_URL") or embedded.start("test")
+
+
+@pytest.fixture(scope="session")
+def template(server_url: str) -> Iterator[str]:
+    name = f"takeover_template_{os.getpid()}"
+    with _admin(server_url) as admin:
+        admin.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    url = database_url(server_url, name)
+    migrations.apply(url)
+    migrations.seed_if_empty(url)
+    yield name
+    with _admin(server_url) as admin:
+        admin.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture
+def db_url(server_url: str, template: str) -> Iterator[str]:
+    """A fresh database for this test, copied from the template."""
+    name = f"takeover_test_{uuid4().hex[:16]}"
+    with _admin(server_url) as admin:
+        admin.execute(
+            sql.SQL("create database {} template {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+    yield database_url(server_url, name)
+    with _admin(server_url) as admin:
+        admin.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """The test's database as its owner, to set the scene and read the rows."""
+    with psycopg.connect(db_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def api(db_url: str) -> Iterator[Api]:
+    """The functions, loaded by functions-framework, on the test's database."""
+    database = PostgresDatabase(db_url, max_size=24)
+    previous = use_database(database)
+    yield Api(JWT_SECRET)
+    use_database(previous)
+    database.close()
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent

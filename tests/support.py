@@ -1,0 +1,115 @@
+"""What tests share: calling the functions as a client would, and reading the log."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from flask import Flask
+from functions_framework import create_app
+from werkzeug.test import TestResponse
+
+from functions import demo
+
+MAIN = Path(__file__).resolve().parent.parent / "functions" / "main.py"
+
+
+@cache
+def function_app(name: str) -> Flask:
+    """The real function, as functions-framework serves it in production."""
+    app: Flask = create_app(name.replace("-", "_"), str(MAIN))
+    return app
+
+
+class Api:
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.attendant = demo.attendant_token(secret, demo.ATTENDANT_ID)
+        self.admin = demo.attendant_token(secret, demo.ADMIN_ID)
+        self.outsider = demo.attendant_token(secret, demo.OTHER_ADMIN_ID)
+        self.service = demo.service_token(secret)
+
+    def call(
+        self,
+        method: str,
+        function: str,
+        *,
+        token: str | None,
+        body: Any = None,
+        raw: bytes | None = None,
+        query: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> TestResponse:
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        data = raw if raw is not None else (None if body is None else json.dumps(body, default=str))
+        if data is not None:
+            all_headers.setdefault("Content-Type", "application/json")
+        client = function_app(function).test_client()
+        return client.open("/", method=method, data=data, query_string=query, headers=all_headers)
+
+    def post(
+        self, function: str, body: Any = None, *, token: str | None = None, **kw: Any
+    ) -> TestResponse:
+        return self.call("POST", function, token=token, body=body, **kw)
+
+    def get(self, function: str, *, token: str | None = None, **query: Any) -> TestResponse:
+        return self.call("GET", function, token=token, query={k: str(v) for k, v in query.items()})
+
+    def put(self, function: str, body: Any, *, token: str | None = None) -> TestResponse:
+        return self.call("PUT", function, token=token, body=body)
+
+
+def log_rows(
+    db: psycopg.Connection[Any], conversation_id: UUID | None = None
+) -> list[dict[str, Any]]:
+    """The ai_pause_logs rows, oldest first, as plain values."""
+    query = (
+        "select id, conversation_id::text, action::text, reason, duration_minutes, triggered_by,"
+        " previous_ai_mode::text, new_ai_mode::text, message_id"
+        " from ai_pause_logs"
+        " where %(conversation)s::uuid is null or conversation_id = %(conversation)s"
+        " order by id"
+    )
+    with db.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+        return cursor.execute(query, {"conversation": conversation_id}).fetchall()
+
+
+def conversation(db: psycopg.Connection[Any], conversation_id: UUID) -> dict[str, Any]:
+    with db.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+        row = cursor.execute(
+            "select ai_mode::text, paused_at, paused_until, paused_by, pause_duration_minutes"
+            " from conversations where id = %s",
+            (conversation_id,),
+        ).fetchone()
+    assert row is not None
+    return row
+
+
+def expire(db: psycopg.Connection[Any], conversation_id: UUID) -> None:
+    """Move a pause into the past, as if its timer had run out a minute ago."""
+    db.execute(
+        "update conversations"
+        " set paused_at = paused_at - (paused_until - paused_at) - interval '1 minute',"
+        " paused_until = paused_until - (paused_until - paused_at) - interval '1 minute'"
+        " where id = %s and paused_until is not null",
+        (conversation_id,),
+    )
+
+
+def snapshot(db: psycopg.Connection[Any]) -> tuple[Any, ...]:
+    """Everything a refused call must leave as it was."""
+    return tuple(
+        db.execute(query).fetchall()
+        for query in (
+            "select * from conversations order by id",
+            "select * from ai_pause_logs order by id",
+            "select * from workspaces order by id",
+            "select * from teams order by id",
+        )
+    )
