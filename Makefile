@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint format check openapi clean
+.PHONY: run test lint format check openapi bench reliability clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -27,6 +27,12 @@ format: $(INSTALLED)
 
 openapi: $(INSTALLED)  ## Regenerate the committed OpenAPI document
 	$(PYTHON) -m functions.openapi > functions/openapi.json
+
+bench: $(INSTALLED)  ## Benchmarks as ratios against same-run baselines (BENCH_SCALE=large)
+	$(PYTHON) -m bench
+
+reliability: $(INSTALLED)  ## Soak, faults, fuzzing, isolation (RELIABILITY_SECONDS, RELIABILITY_WORKERS)
+	$(PYTHON) -m tests.reliability
 
 check: lint test  ## Everything CI checks, before a commit
 

@@ -21,6 +21,7 @@ from werkzeug.serving import make_server
 
 from functions import demo, embedded, migrations
 from functions.config import LOCAL_JWT_SECRET, config
+from functions.console import console
 from functions.database import database, use_database
 from functions.endpoint import error_response, json_response
 from functions.errors import ApiError, NotFound, Unavailable
@@ -29,6 +30,7 @@ from functions.main import TARGETS
 OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 log = logging.getLogger("takeover")
+logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 def create_app() -> Flask:
@@ -39,6 +41,7 @@ def create_app() -> Flask:
         )
     app.add_url_rule("/health", view_func=health)
     app.add_url_rule("/openapi.json", view_func=openapi)
+    app.register_blueprint(console)
 
     @app.errorhandler(404)
     def unknown_route(_: Exception) -> Response:
