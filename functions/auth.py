@@ -19,6 +19,8 @@ from functions.errors import Forbidden, Unauthorized, Unavailable
 # Asymmetric keys come from the JWKS; HS256 from the shared secret. `none` is never accepted.
 _ASYMMETRIC_ALGORITHMS = ["RS256", "ES256", "EdDSA"]
 _CACHE_SIZE = 4096
+# Where the request log line finds the caller (functions/endpoint.py).
+CALLER_KEY = "takeover.caller"
 
 
 class CallerKind(StrEnum):
@@ -72,6 +74,7 @@ _verified = _VerifiedTokens()
 def authenticate(request: Request, allow: frozenset[CallerKind]) -> Caller:
     """The verified caller of the request, if it is one of `allow`."""
     caller = identify(_bearer_token(request))
+    request.environ[CALLER_KEY] = caller
     if caller.kind not in allow:
         raise Forbidden("service_only", "Only the service role may call this function.")
     return caller

@@ -55,6 +55,10 @@ class Unprocessable(ApiError):
     status = 422
 
 
+class InternalError(ApiError):
+    status = 500  # a bug of ours; never for anything a caller sent
+
+
 class Unavailable(ApiError):
     status = 503
     retry_after_seconds: ClassVar[int] = 2
@@ -70,6 +74,7 @@ _REFUSALS: dict[str, type[ApiError]] = {
     "already_indefinite": Conflict,
     "admin_only": Forbidden,
     "triggered_by_not_member": Unprocessable,
+    "idempotency_key_reused": Unprocessable,
 }
 
 

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from functions.auth import ANYONE, authenticate
 from functions.database import database
-from functions.endpoint import endpoint, read_body
+from functions.endpoint import endpoint, idempotency, read_body
 from functions.models import Duration, PauseState, Reason
 from functions.models import Request as Body
 from functions.on_behalf import actor
@@ -38,6 +38,7 @@ def pause_activate(request: Request) -> PauseState:
             "duration_minutes": body.duration_minutes,
             "use_default": "duration_minutes" not in body.model_fields_set,
             "reason": body.reason,
+            **idempotency(request, "pause-activate", body),
         },
     )
     return PauseState.model_validate(state)

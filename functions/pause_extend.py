@@ -10,7 +10,7 @@ from pydantic import Field
 
 from functions.auth import ANYONE, authenticate
 from functions.database import database
-from functions.endpoint import endpoint, read_body
+from functions.endpoint import endpoint, idempotency, read_body
 from functions.models import Duration, PauseState, Reason
 from functions.models import Request as Body
 from functions.on_behalf import actor
@@ -37,6 +37,7 @@ def pause_extend(request: Request) -> PauseState:
             **actor(caller, body.triggered_by),
             "duration_minutes": body.duration_minutes,
             "reason": body.reason,
+            **idempotency(request, "pause-extend", body),
         },
     )
     return PauseState.model_validate(state)

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from functions.auth import ANYONE, authenticate
 from functions.database import database
-from functions.endpoint import endpoint, read_body
+from functions.endpoint import endpoint, idempotency, read_body
 from functions.models import PauseState, Reason
 from functions.models import Request as Body
 from functions.on_behalf import actor
@@ -33,6 +33,7 @@ def pause_resume(request: Request) -> PauseState:
             "conversation_id": body.conversation_id,
             **actor(caller, body.triggered_by),
             "reason": body.reason,
+            **idempotency(request, "pause-resume", body),
         },
     )
     return PauseState.model_validate(state)

@@ -340,7 +340,7 @@ comment on function public.takeover_block(public.conversations, text, text, text
 -- Transitions (one per contract function)
 -- ===========================================================================
 
-create or replace function public.takeover_activate(
+create or replace function public.takeover_activate_transition(
   p_conversation_id uuid,
   p_caller uuid,
   p_duration_minutes integer,
@@ -390,11 +390,11 @@ begin
   return public.takeover_state(v_conversation, v_event_id);
 end
 $$;
-comment on function public.takeover_activate(uuid, uuid, integer, boolean, text, uuid) is
+comment on function public.takeover_activate_transition(uuid, uuid, integer, boolean, text, uuid) is
   'pause-activate: active -> paused for a duration (p_use_default: the effective default). '
   'p_caller is the attendant (null: the service); p_triggered_by whom the service acts for.';
 
-create or replace function public.takeover_extend(
+create or replace function public.takeover_extend_transition(
   p_conversation_id uuid,
   p_caller uuid,
   p_duration_minutes integer,
@@ -444,10 +444,10 @@ begin
   return public.takeover_state(v_conversation, v_event_id);
 end
 $$;
-comment on function public.takeover_extend(uuid, uuid, integer, text, uuid) is
+comment on function public.takeover_extend_transition(uuid, uuid, integer, text, uuid) is
   'pause-extend: adds minutes to paused_until, or makes the pause indefinite (null).';
 
-create or replace function public.takeover_resume(
+create or replace function public.takeover_resume_transition(
   p_conversation_id uuid,
   p_caller uuid,
   p_reason text,
@@ -482,8 +482,153 @@ begin
   return public.takeover_state(v_conversation, v_event_id);
 end
 $$;
-comment on function public.takeover_resume(uuid, uuid, text, uuid) is
+comment on function public.takeover_resume_transition(uuid, uuid, text, uuid) is
   'pause-resume: the attendant hands the conversation back to the AI before the timer.';
+
+-- ===========================================================================
+-- Idempotency keys: a retried click gets the first answer and writes nothing new
+-- ===========================================================================
+
+create table if not exists public.idempotency_keys (
+  scope text not null,
+  key text not null,
+  request_hash text not null,
+  answer jsonb,
+  created_at timestamptz not null default now(),
+  primary key (scope, key)
+);
+comment on table public.idempotency_keys is
+  'Answers of pause-activate/extend/resume by Idempotency-Key, per caller, for 24 hours.';
+comment on column public.idempotency_keys.scope is 'Whose key: the attendant''s id, or service.';
+comment on column public.idempotency_keys.request_hash is
+  'Hash of the function and the parsed body: the same key with another request is refused.';
+create index if not exists idempotency_keys_created_at_idx
+  on public.idempotency_keys (scope, created_at);
+alter table public.idempotency_keys enable row level security;
+
+create or replace function public.takeover_recall(
+  p_caller uuid,
+  p_key text,
+  p_request_hash text,
+  out scope text,
+  out key text,
+  out answer jsonb
+)
+language plpgsql as $$
+declare
+  v_stored public.idempotency_keys;
+begin
+  if p_key is null then
+    return;
+  end if;
+  scope := coalesce(p_caller::text, 'service');
+  key := p_key;
+
+  -- A concurrent request with the same key waits here until the first one commits, then
+  -- reads its answer: two clicks, one pause, two identical answers.
+  insert into public.idempotency_keys as k (scope, key, request_hash)
+  values (scope, p_key, p_request_hash)
+  on conflict on constraint idempotency_keys_pkey do nothing;
+  if found then
+    -- A new key: forget this caller's keys past their 24 hours while we are here.
+    delete from public.idempotency_keys k
+    where k.scope = takeover_recall.scope and k.created_at < now() - interval '24 hours';
+    return;
+  end if;
+
+  select * into v_stored from public.idempotency_keys k
+  where k.scope = takeover_recall.scope and k.key = p_key
+  for update;
+  if v_stored.created_at < now() - interval '24 hours' then
+    update public.idempotency_keys k
+    set request_hash = p_request_hash, answer = null, created_at = now()
+    where k.scope = takeover_recall.scope and k.key = p_key;
+  elsif v_stored.request_hash <> p_request_hash then
+    answer := public.takeover_error('idempotency_key_reused',
+      'This Idempotency-Key was already used with a different request.');
+  else
+    answer := v_stored.answer;
+  end if;
+end
+$$;
+comment on function public.takeover_recall(uuid, text, text) is
+  'The answer already given for this caller''s Idempotency-Key (or a refusal when the key '
+  'came with another request); a null answer means: go ahead, the key is now taken.';
+
+create or replace function public.takeover_remember(
+  p_scope text,
+  p_key text,
+  p_answer jsonb
+)
+returns jsonb
+language plpgsql as $$
+begin
+  if p_key is not null then
+    update public.idempotency_keys k set answer = p_answer
+    where k.scope = p_scope and k.key = p_key and k.answer is null;
+  end if;
+  return p_answer;
+end
+$$;
+comment on function public.takeover_remember(text, text, jsonb) is
+  'Keeps the answer under the key taken by takeover_recall, in the same transaction.';
+
+create or replace function public.takeover_activate(
+  p_conversation_id uuid,
+  p_caller uuid,
+  p_duration_minutes integer,
+  p_use_default boolean,
+  p_reason text,
+  p_triggered_by uuid,
+  p_idempotency_key text default null,
+  p_request_hash text default null
+)
+returns jsonb
+language sql as $$
+  -- coalesce evaluates the transition only when no answer was recalled.
+  select public.takeover_remember(k.scope, k.key, coalesce(k.answer,
+    public.takeover_activate_transition(p_conversation_id, p_caller, p_duration_minutes,
+      p_use_default, p_reason, p_triggered_by)))
+  from public.takeover_recall(p_caller, p_idempotency_key, p_request_hash) k
+$$;
+comment on function public.takeover_activate(uuid, uuid, integer, boolean, text, uuid, text, text) is
+  'pause-activate, idempotent by key.';
+
+create or replace function public.takeover_extend(
+  p_conversation_id uuid,
+  p_caller uuid,
+  p_duration_minutes integer,
+  p_reason text,
+  p_triggered_by uuid,
+  p_idempotency_key text default null,
+  p_request_hash text default null
+)
+returns jsonb
+language sql as $$
+  select public.takeover_remember(k.scope, k.key, coalesce(k.answer,
+    public.takeover_extend_transition(p_conversation_id, p_caller, p_duration_minutes, p_reason,
+      p_triggered_by)))
+  from public.takeover_recall(p_caller, p_idempotency_key, p_request_hash) k
+$$;
+comment on function public.takeover_extend(uuid, uuid, integer, text, uuid, text, text) is
+  'pause-extend, idempotent by key.';
+
+create or replace function public.takeover_resume(
+  p_conversation_id uuid,
+  p_caller uuid,
+  p_reason text,
+  p_triggered_by uuid,
+  p_idempotency_key text default null,
+  p_request_hash text default null
+)
+returns jsonb
+language sql as $$
+  select public.takeover_remember(k.scope, k.key, coalesce(k.answer,
+    public.takeover_resume_transition(p_conversation_id, p_caller, p_reason, p_triggered_by)))
+  from public.takeover_recall(p_caller, p_idempotency_key, p_request_hash) k
+$$;
+comment on function public.takeover_resume(uuid, uuid, text, uuid, text, text) is
+  'pause-resume, idempotent by key.';
 
 create or replace function public.takeover_status(p_conversation_id uuid, p_caller uuid)
 returns jsonb
@@ -835,6 +980,8 @@ grant select on table public.workspaces, public.teams, public.workspace_members,
 grant select, insert, update, delete on table public.workspaces, public.teams,
   public.workspace_members, public.conversations to service_role;
 grant select, insert on table public.ai_pause_logs to service_role;
+revoke all on table public.idempotency_keys from anon, authenticated, service_role;
+grant select, insert, update, delete on table public.idempotency_keys to service_role;
 
 do $$
 declare

@@ -1,0 +1,790 @@
+// The takeover console: a support inbox where an attendant pauses the AI agent on a
+// conversation and hands it back. It talks to the functions as the inbox product would:
+// Bearer tokens on /functions/v1/<name>. The customer and the AI agent are simulated here;
+// the agent asks interaction-gate before each reply, as a real agent must.
+"use strict";
+
+const POLL_MS = 2000; // statuses and the timeline: an expired pause shows as resumed within ~2 s
+const AGENT_THINKS_MS = 500; // a little pause before the simulated agent answers
+
+const DURATIONS = [
+  { minutes: 15, label: "15 min" },
+  { minutes: 30, label: "30 min" },
+  { minutes: 60, label: "1 h" },
+  { minutes: 120, label: "2 h" },
+  { minutes: null, label: "Indefinite" },
+];
+
+const AI_REPLIES = [
+  "Thanks for the details! I'm looking into this for you right now.",
+  "I understand. Let me find the best option for you.",
+  "Got it. Could you confirm the email address on your account?",
+  "I've noted that. Is there anything else I can help you with?",
+];
+
+const state = {
+  session: null, // GET /console/session
+  who: "attendant", // "attendant" | "admin": whose token the page acts with
+  selectedId: null,
+  status: {}, // conversation id -> its pause state (pause-status)
+  events: [], // the selected conversation's audit log, oldest first
+  messages: {}, // conversation id -> [{from, text, at, status, note}]
+  settings: null, // pause-settings
+  signedOut: false, // a 401: polling stops until the user signs in again
+  changes: 0, // bumped by every action, so that a poll started before it is discarded
+  modalMode: "pause", // the pause dialog pauses or extends
+  replies: 0,
+};
+
+const $ = (id) => document.getElementById(id);
+
+// ---------------------------------------------------------------------------
+// Talking to the functions
+// ---------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+function me() {
+  return state.session[state.who];
+}
+
+async function call(method, name, { query, body, token } = {}) {
+  const url = new URL(`/functions/v1/${name}`, location.origin);
+  for (const [key, value] of Object.entries(query || {})) url.searchParams.set(key, value);
+  const headers = { Authorization: `Bearer ${token || me().token}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (cause) {
+    throw new ApiError(0, "network_error", "The server is not answering. Is it running?");
+  }
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = (data && data.error) || {};
+    const failure = new ApiError(
+      response.status,
+      error.code || `http_${response.status}`,
+      error.message || response.statusText,
+      error.details,
+    );
+    if (response.status === 401) signedOut(failure);
+    throw failure;
+  }
+  return data;
+}
+
+async function loadSession() {
+  const response = await fetch("/console/session", { cache: "no-store" });
+  if (!response.ok) {
+    const data = await response.json().catch(() => null);
+    const message = (data && data.error && data.error.message) || response.statusText;
+    throw new Error(`Could not sign in: ${message}`);
+  }
+  state.session = await response.json();
+}
+
+// ---------------------------------------------------------------------------
+// Words and formats
+// ---------------------------------------------------------------------------
+
+function durationLabel(minutes) {
+  const known = DURATIONS.find((d) => d.minutes === minutes);
+  return known ? known.label : `${minutes} min`;
+}
+
+function personName(userId) {
+  if (!userId) return "someone";
+  for (const who of ["attendant", "admin"]) {
+    const person = state.session[who];
+    if (person.user_id === userId) {
+      return who === state.who ? `${person.name} (you)` : person.name;
+    }
+  }
+  return `another attendant (${userId.slice(0, 8)}…)`;
+}
+
+function clock(iso) {
+  return new Date(iso).toLocaleTimeString([], {
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+  });
+}
+
+function shortClock(iso) {
+  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function timeLeft(pausedUntil) {
+  const seconds = Math.max(0, Math.ceil((Date.parse(pausedUntil) - Date.now()) / 1000));
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = String(seconds % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+function initials(name) {
+  return name
+    .split(/\s+/)
+    .map((part) => part[0])
+    .join("")
+    .slice(0, 2)
+    .toUpperCase();
+}
+
+function conversation(id) {
+  return state.session.conversations.find((c) => c.id === id);
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// ---------------------------------------------------------------------------
+// Messages at the top: session problems (banner) and answers to actions (notice)
+// ---------------------------------------------------------------------------
+
+function signedOut(error) {
+  state.signedOut = true;
+  const text =
+    error.code === "token_expired"
+      ? "Your session has expired. Sign in again to keep working; nothing else was changed."
+      : `You are signed out: ${error.message}`;
+  showBanner(text, { signIn: true });
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+}
+
+function showBanner(text, { signIn = false, kind = "session" } = {}) {
+  $("banner").dataset.kind = kind;
+  $("banner-text").textContent = text;
+  $("sign-in-again").hidden = !signIn;
+  $("banner").hidden = false;
+}
+
+function clearBanner(kind) {
+  if (!kind || $("banner").dataset.kind === kind) $("banner").hidden = true;
+}
+
+function showNotice(text, tone = "error") {
+  $("notice").dataset.tone = tone;
+  $("notice-text").textContent = text;
+  $("notice").hidden = false;
+}
+
+function clearNotice() {
+  $("notice").hidden = true;
+}
+
+// What an attendant should read when an action is refused.
+function explain(error) {
+  const current = error.details;
+  switch (error.code) {
+    case "already_paused": {
+      const until = current && current.paused_until
+        ? `until ${shortClock(current.paused_until)}`
+        : "with no time limit";
+      const since = current && current.paused_at ? ` at ${shortClock(current.paused_at)}` : "";
+      return (
+        `${personName(current && current.paused_by)} paused this conversation first${since}, ` +
+        `${until}. Your pause was not applied; you can extend it or return it to AI.`
+      );
+    }
+    case "not_paused":
+      return (
+        "This conversation is no longer paused: the AI agent is already answering " +
+        "(the timer ran out or someone returned it)."
+      );
+    case "already_indefinite":
+      return "This pause already has no time limit.";
+    case "admin_only":
+      return "Only workspace admins can change this. Switch to the admin at the top right.";
+    case "conversation_not_found":
+    case "not_found":
+      return "This conversation is not in your workspace.";
+    case "token_expired":
+      return "Your session has expired. Sign in again.";
+    default:
+      return `${error.message} (${error.code})`;
+  }
+}
+
+// A refused action: say why, and show the state the refusal carried.
+function refused(error) {
+  if (error.status === 401) return; // the banner says it
+  if (error.details && error.details.conversation_id) applyStatus(error.details);
+  showNotice(explain(error), error.status === 409 ? "warning" : "error");
+}
+
+// ---------------------------------------------------------------------------
+// Pause state: the list, the header, the countdown
+// ---------------------------------------------------------------------------
+
+function applyStatus(status) {
+  state.status[status.conversation_id] = status;
+  renderListItem(status.conversation_id);
+  if (status.conversation_id === state.selectedId) renderHeader();
+}
+
+async function refreshStatus(id) {
+  applyStatus(await call("GET", "pause-status", { query: { conversation_id: id } }));
+}
+
+async function refreshStatuses() {
+  const changes = state.changes;
+  const answers = await Promise.all(
+    state.session.conversations.map((c) =>
+      call("GET", "pause-status", { query: { conversation_id: c.id } }),
+    ),
+  );
+  if (changes !== state.changes) return; // an action answered meanwhile: its state is newer
+  for (const status of answers) applyStatus(status);
+}
+
+function renderList() {
+  const list = $("conversation-list");
+  list.replaceChildren();
+  for (const c of state.session.conversations) {
+    const item = element("li", "conversation-item");
+    item.dataset.id = c.id;
+    const button = element("button", "conversation-button");
+    button.type = "button";
+    button.addEventListener("click", () => select(c.id));
+    const top = element("div", "item-top");
+    top.append(element("span", "item-name", c.title), element("span", "item-state"));
+    const bottom = element("div", "item-bottom");
+    bottom.append(element("span", "item-subject", c.subject));
+    if (c.team) bottom.append(element("span", "team-tag", c.team));
+    const text = element("div", "item-text");
+    text.append(top, bottom);
+    button.append(element("div", "avatar small", initials(c.title)), text);
+    item.append(button);
+    list.append(item);
+  }
+}
+
+function renderListItem(id) {
+  const item = document.querySelector(`.conversation-item[data-id="${id}"]`);
+  if (!item) return;
+  const status = state.status[id];
+  const pill = item.querySelector(".item-state");
+  item.classList.toggle("selected", id === state.selectedId);
+  if (!status) {
+    pill.className = "item-state";
+    pill.textContent = "…";
+    return;
+  }
+  const paused = status.ai_mode === "paused";
+  item.dataset.aiMode = status.ai_mode;
+  pill.className = `item-state ${paused ? "paused" : "active"}`;
+  if (!paused) pill.textContent = "AI active";
+  else if (status.paused_until) pill.textContent = `Paused · ${timeLeft(status.paused_until)}`;
+  else pill.textContent = "Paused · no limit";
+}
+
+function renderHeader() {
+  const c = conversation(state.selectedId);
+  const status = state.status[state.selectedId];
+  $("conversation-avatar").textContent = initials(c.title);
+  $("conversation-title").textContent = c.title;
+  $("conversation-subject").textContent = c.subject;
+  $("conversation-team").textContent = c.team || "No team";
+  const paused = status && status.ai_mode === "paused";
+  const badge = $("ai-state");
+  badge.className = `ai-state ${status ? status.ai_mode : ""}`;
+  badge.textContent = !status ? "…" : paused ? "AI paused" : "AI active";
+  $("pause-ai").hidden = !status || paused;
+  $("return-to-ai").hidden = !paused;
+  $("extend").hidden = !paused || !status.paused_until; // an indefinite pause has no timer
+  $("pause-info").hidden = !paused;
+  if (paused) $("paused-by").textContent = `Paused by ${personName(status.paused_by)}`;
+  renderCountdown();
+}
+
+let endingSince = 0;
+
+function renderCountdown() {
+  const status = state.status[state.selectedId];
+  if (!status || status.ai_mode !== "paused") return;
+  const countdown = $("countdown");
+  if (!status.paused_until) {
+    countdown.textContent = "No time limit";
+    return;
+  }
+  const left = Date.parse(status.paused_until) - Date.now();
+  countdown.textContent = left > 0 ? `${timeLeft(status.paused_until)} left` : "AI returning…";
+  // The timer ran out: ask now rather than at the next poll (pause-status ends it).
+  if (left <= 0 && Date.now() - endingSince > 1000 && !state.signedOut) {
+    endingSince = Date.now();
+    refreshStatus(state.selectedId).then(refreshTimeline).catch(() => {});
+  }
+}
+
+function tick() {
+  renderCountdown();
+  for (const c of state.session.conversations) {
+    const status = state.status[c.id];
+    if (status && status.ai_mode === "paused" && status.paused_until) renderListItem(c.id);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Pause AI, Extend, Return to AI
+// ---------------------------------------------------------------------------
+
+async function openPauseDialog(mode) {
+  clearNotice();
+  state.modalMode = mode;
+  try {
+    await refreshStatus(state.selectedId); // the default may have changed in Settings
+  } catch (error) {
+    refused(error);
+    return;
+  }
+  const status = state.status[state.selectedId];
+  const preselected = status.default_duration_minutes;
+  const extending = mode === "extend";
+  $("pause-dialog-title").textContent = extending ? "Extend the pause" : "Pause AI";
+  $("pause-dialog-lead").textContent = extending
+    ? "Add time before the AI agent returns, or remove the time limit."
+    : "You take over this conversation: the AI agent stops answering until the timer " +
+      "runs out or you return it.";
+  $("pause-confirm").textContent = extending ? "Extend" : "Pause AI";
+  const fieldset = $("durations");
+  fieldset.replaceChildren(element("legend", "", extending ? "Add" : "Duration"));
+  for (const duration of DURATIONS) {
+    const label = element("label", "duration");
+    const input = document.createElement("input");
+    input.type = "radio";
+    input.name = "duration";
+    input.value = duration.minutes === null ? "indefinite" : String(duration.minutes);
+    input.checked = duration.minutes === preselected;
+    let text = duration.label;
+    if (extending) text = duration.minutes === null ? "No time limit" : `+${duration.label}`;
+    label.append(input, element("span", "", text));
+    if (duration.minutes === preselected) label.append(element("span", "default-tag", "default"));
+    fieldset.append(label);
+  }
+  $("pause-reason").value = "";
+  $("pause-dialog").showModal();
+}
+
+async function confirmPause(event) {
+  event.preventDefault();
+  const choice = document.querySelector('input[name="duration"]:checked');
+  const minutes = !choice || choice.value === "indefinite" ? null : Number(choice.value);
+  const body = { conversation_id: state.selectedId, duration_minutes: minutes };
+  const reason = $("pause-reason").value.trim();
+  if (reason) body.reason = reason;
+  const name = state.modalMode === "extend" ? "pause-extend" : "pause-activate";
+  $("pause-dialog").close();
+  await act(name, body);
+}
+
+async function returnToAi() {
+  clearNotice();
+  await act("pause-resume", { conversation_id: state.selectedId });
+}
+
+async function act(name, body) {
+  state.changes += 1;
+  try {
+    applyStatus(await call("POST", name, { body }));
+    clearNotice();
+  } catch (error) {
+    refused(error);
+  }
+  await refreshTimeline().catch(() => {});
+}
+
+// ---------------------------------------------------------------------------
+// The conversation: a simulated customer, a simulated AI agent, and you
+// ---------------------------------------------------------------------------
+
+function messagesOf(id) {
+  if (!state.messages[id]) {
+    const c = conversation(id);
+    state.messages[id] = [
+      { from: "customer", text: c.opening, at: new Date(Date.now() - 4 * 60000).toISOString() },
+    ];
+  }
+  return state.messages[id];
+}
+
+function renderMessages() {
+  const list = $("messages");
+  list.replaceChildren();
+  const c = conversation(state.selectedId);
+  for (const message of messagesOf(state.selectedId)) {
+    const item = element("li", `message from-${message.from}`);
+    if (message.status) item.dataset.status = message.status;
+    const author =
+      message.from === "customer" ? c.title : message.from === "ai" ? "AI agent" : message.author;
+    const meta = element("div", "message-meta");
+    meta.append(element("span", "message-author", author), element("span", "", shortClock(message.at)));
+    item.append(meta, element("div", "bubble", message.text));
+    if (message.from === "ai") item.append(element("div", "delivery", deliveryText(message)));
+    list.append(item);
+  }
+  list.scrollTop = list.scrollHeight;
+}
+
+function deliveryText(message) {
+  switch (message.status) {
+    case "pending":
+      return "Asking interaction-gate…";
+    case "delivered":
+      return "✓ Delivered";
+    case "blocked":
+      return `⊘ Blocked: takeover active, not sent to the customer${message.note}`;
+    default:
+      return `Not sent: ${message.note}`;
+  }
+}
+
+async function sendAsCustomer(event) {
+  event.preventDefault();
+  const text = $("composer-text").value.trim();
+  if (!text) return;
+  $("composer-text").value = "";
+  const id = state.selectedId;
+  messagesOf(id).push({ from: "customer", text, at: new Date().toISOString() });
+  renderMessages();
+  await new Promise((resolve) => setTimeout(resolve, AGENT_THINKS_MS));
+  await agentReplies(id);
+}
+
+// The AI agent's turn: it asks the gate before sending, with one message_id per reply.
+async function agentReplies(id) {
+  const reply = {
+    from: "ai",
+    text: AI_REPLIES[state.replies++ % AI_REPLIES.length],
+    at: new Date().toISOString(),
+    status: "pending",
+    messageId: `msg-${crypto.randomUUID().slice(0, 8)}`,
+  };
+  messagesOf(id).push(reply);
+  if (id === state.selectedId) renderMessages();
+  try {
+    const verdict = await call("POST", "interaction-gate", {
+      token: state.session.agent_token,
+      body: { conversation_id: id, message_id: reply.messageId, agent_id: state.session.agent_id },
+    });
+    reply.status = verdict.allowed ? "delivered" : "blocked";
+    reply.note = verdict.event_id ? ` (log #${verdict.event_id})` : "";
+  } catch (error) {
+    reply.status = "error";
+    reply.note = explain(error);
+  }
+  if (id === state.selectedId) {
+    renderMessages();
+    await refreshTimeline().catch(() => {});
+  }
+}
+
+function replyAsAttendant() {
+  const text = $("composer-text").value.trim();
+  if (!text) return;
+  $("composer-text").value = "";
+  messagesOf(state.selectedId).push({
+    from: "attendant",
+    author: me().name,
+    text,
+    at: new Date().toISOString(),
+  });
+  renderMessages();
+}
+
+// ---------------------------------------------------------------------------
+// The audit timeline (pause-logger GET)
+// ---------------------------------------------------------------------------
+
+const ACTIONS = {
+  pause_activated: "AI paused",
+  interaction_blocked: "AI reply blocked",
+  auto_resume: "AI resumed automatically",
+  force_resume: "Returned to AI",
+  extend_pause: "Pause extended",
+};
+
+async function refreshTimeline() {
+  const id = state.selectedId;
+  const events = [];
+  let cursor = null;
+  do {
+    const query = { conversation_id: id, limit: "500" };
+    if (cursor) query.cursor = cursor;
+    const page = await call("GET", "pause-logger", { query });
+    events.push(...page.events);
+    cursor = page.next_cursor;
+  } while (cursor);
+  if (id !== state.selectedId) return;
+  const last = (list) => (list.length ? list[list.length - 1].id : 0);
+  if (events.length === state.events.length && last(events) === last(state.events)) return;
+  state.events = events;
+  renderTimeline();
+}
+
+function eventDetail(event) {
+  const who = /^[0-9a-f-]{36}$/.test(event.triggered_by)
+    ? personName(event.triggered_by)
+    : event.triggered_by;
+  switch (event.action) {
+    case "pause_activated":
+      return `${who} took over · ${durationLabel(event.duration_minutes)}`;
+    case "interaction_blocked":
+      return `${who} tried to send ${event.message_id || "a message"}`;
+    case "auto_resume":
+      return "The timer expired";
+    case "force_resume":
+      return `${who} handed back to the AI agent`;
+    case "extend_pause":
+      return event.duration_minutes === null
+        ? `${who} removed the time limit`
+        : `${who} added ${durationLabel(event.duration_minutes)}`;
+    default:
+      return who;
+  }
+}
+
+function renderTimeline() {
+  const list = $("timeline");
+  list.replaceChildren();
+  for (const event of [...state.events].reverse()) {
+    const item = element("li", `event ${event.action}`);
+    item.dataset.action = event.action;
+    const head = element("div", "event-head");
+    head.append(
+      element("span", "event-title", ACTIONS[event.action] || event.action),
+      element("time", "event-time", clock(event.created_at)),
+    );
+    item.append(head, element("div", "event-detail", eventDetail(event)));
+    if (event.reason) item.append(element("div", "event-reason", `“${event.reason}”`));
+    item.append(
+      element("div", "event-modes", `${event.previous_ai_mode} → ${event.new_ai_mode}`),
+    );
+    list.append(item);
+  }
+  $("timeline-empty").hidden = state.events.length > 0;
+}
+
+// ---------------------------------------------------------------------------
+// Settings (pause-settings GET/PUT): the workspace default, each team's override
+// ---------------------------------------------------------------------------
+
+async function openSettings() {
+  $("settings-status").textContent = "";
+  try {
+    state.settings = await call("GET", "pause-settings", {
+      query: { workspace_id: state.session.workspace_id },
+    });
+  } catch (error) {
+    refused(error);
+    return;
+  }
+  renderSettings();
+  $("settings-dialog").showModal();
+}
+
+function durationSelect(value, { inherit } = {}) {
+  const select = document.createElement("select");
+  if (inherit !== undefined) {
+    const option = new Option(`Inherit workspace (${durationLabel(inherit)})`, "inherit");
+    select.append(option);
+  }
+  for (const duration of DURATIONS) {
+    const key = duration.minutes === null ? "indefinite" : String(duration.minutes);
+    select.append(new Option(duration.label, key));
+  }
+  select.value = value;
+  select.disabled = state.who !== "admin";
+  return select;
+}
+
+function settingsKey(minutes) {
+  return minutes === null ? "indefinite" : String(minutes);
+}
+
+function renderSettings() {
+  const settings = state.settings;
+  const rows = $("settings-rows");
+  rows.replaceChildren();
+  const row = (label, hint, select, testId) => {
+    const tr = element("tr");
+    tr.dataset.setting = testId;
+    const name = element("th");
+    name.append(element("div", "", label), element("div", "hint", hint));
+    const cell = element("td");
+    select.setAttribute("aria-label", `${label} default`);
+    cell.append(select);
+    tr.append(name, cell);
+    rows.append(tr);
+  };
+
+  const workspace = durationSelect(settingsKey(settings.default_duration_minutes));
+  workspace.addEventListener("change", () =>
+    saveSettings(
+      { workspace_id: settings.workspace_id, default_duration_minutes: fromKey(workspace.value) },
+      `Workspace default: ${durationLabel(fromKey(workspace.value))}.`,
+    ),
+  );
+  row("Workspace default", state.session.workspace_name, workspace, "workspace");
+
+  for (const team of settings.teams) {
+    const select = durationSelect(team.inherits ? "inherit" : settingsKey(team.default_duration_minutes), {
+      inherit: settings.default_duration_minutes,
+    });
+    select.addEventListener("change", () => {
+      const body =
+        select.value === "inherit"
+          ? { team_id: team.team_id, inherit: true }
+          : { team_id: team.team_id, default_duration_minutes: fromKey(select.value) };
+      const said =
+        select.value === "inherit"
+          ? `${team.name} inherits the workspace default.`
+          : `${team.name}: ${durationLabel(fromKey(select.value))}.`;
+      saveSettings(body, said);
+    });
+    row(team.name, team.inherits ? "Inherits" : "Own default", select, `team-${team.name}`);
+  }
+  $("settings-read-only").hidden = state.who === "admin";
+}
+
+function fromKey(value) {
+  return value === "indefinite" ? null : Number(value);
+}
+
+async function saveSettings(body, said) {
+  const status = $("settings-status");
+  status.textContent = "Saving…";
+  status.dataset.tone = "";
+  try {
+    state.settings = await call("PUT", "pause-settings", { body });
+    status.textContent = `Saved. ${said}`;
+  } catch (error) {
+    status.textContent = explain(error);
+    status.dataset.tone = "error";
+  }
+  renderSettings();
+}
+
+// ---------------------------------------------------------------------------
+// Wiring
+// ---------------------------------------------------------------------------
+
+function select(id) {
+  if (!conversation(id)) return;
+  state.selectedId = id;
+  state.events = [];
+  history.replaceState(null, "", `#${id}`);
+  clearNotice();
+  for (const c of state.session.conversations) renderListItem(c.id);
+  renderHeader();
+  renderMessages();
+  renderTimeline();
+  refreshStatus(id).catch(() => {});
+  refreshTimeline().catch(() => {});
+}
+
+function renderIdentity() {
+  const picker = $("identity");
+  picker.replaceChildren(
+    new Option(`${state.session.attendant.name} · attendant`, "attendant"),
+    new Option(`${state.session.admin.name} · admin`, "admin"),
+  );
+  picker.value = state.who;
+  $("workspace-name").textContent = state.session.workspace_name;
+  $("send-as-attendant").textContent = `Reply as ${me().name.split(" ")[0]}`;
+}
+
+async function signInAgain() {
+  try {
+    await loadSession();
+  } catch (error) {
+    showBanner(error.message, { signIn: true });
+    return;
+  }
+  state.signedOut = false;
+  clearBanner();
+  renderIdentity();
+  if (state.selectedId) renderHeader();
+  await poll();
+}
+
+async function poll() {
+  if (state.signedOut) return;
+  try {
+    await Promise.all([refreshStatuses(), refreshTimeline()]);
+    clearBanner("connection");
+  } catch (error) {
+    if (error.status !== 401) {
+      showBanner(`Can't reach Takeover: ${error.message} Retrying…`, { kind: "connection" });
+    }
+  }
+}
+
+function startPolling() {
+  const loop = async () => {
+    await poll();
+    setTimeout(loop, POLL_MS);
+  };
+  setTimeout(loop, POLL_MS);
+  setInterval(tick, 500);
+}
+
+async function start() {
+  try {
+    await loadSession();
+  } catch (error) {
+    showBanner(error.message);
+    return;
+  }
+  renderIdentity();
+  renderList();
+  $("identity").addEventListener("change", () => {
+    state.who = $("identity").value;
+    renderIdentity();
+    renderHeader();
+    renderTimeline();
+    clearNotice();
+  });
+  $("open-settings").addEventListener("click", openSettings);
+  $("settings-close").addEventListener("click", () => $("settings-dialog").close());
+  $("pause-ai").addEventListener("click", () => openPauseDialog("pause"));
+  $("extend").addEventListener("click", () => openPauseDialog("extend"));
+  $("return-to-ai").addEventListener("click", returnToAi);
+  $("pause-form").addEventListener("submit", confirmPause);
+  $("pause-cancel").addEventListener("click", () => $("pause-dialog").close());
+  $("composer").addEventListener("submit", sendAsCustomer);
+  $("send-as-attendant").addEventListener("click", replyAsAttendant);
+  $("composer-text").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      $("composer").requestSubmit();
+    }
+  });
+  $("dismiss-notice").addEventListener("click", clearNotice);
+  $("sign-in-again").addEventListener("click", signInAgain);
+
+  const fromHash = location.hash.slice(1);
+  select(conversation(fromHash) ? fromHash : state.session.conversations[0].id);
+  await poll();
+  document.body.dataset.ready = "true";
+  startPolling();
+}
+
+document.addEventListener("DOMContentLoaded", start);

@@ -1,0 +1,174 @@
+"""Idempotency-Key on pause-activate, pause-extend and pause-resume, as payment APIs do it."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import psycopg
+import pytest
+
+from functions import demo
+from tests.support import Api, log_rows, snapshot
+
+CONVERSATION = str(demo.FIRST_CONVERSATION_ID)
+
+
+def test_same_key_same_body_returns_the_first_answer_and_writes_nothing(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    body = {"conversation_id": CONVERSATION, "duration_minutes": 15}
+    headers = {"Idempotency-Key": "click-1"}
+
+    first = api.post("pause-activate", body, token=api.attendant, headers=headers)
+    second = api.post("pause-activate", body, token=api.attendant, headers=headers)
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert second.get_json() == first.get_json()
+    assert [row["action"] for row in log_rows(db)] == ["pause_activated"]
+
+
+def test_two_clicks_at_once_give_one_pause_and_two_identical_answers(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    body = {"conversation_id": CONVERSATION}
+    barrier = threading.Barrier(2)
+    answers: list[tuple[int, Any]] = []
+
+    def click() -> None:
+        barrier.wait()
+        answer = api.post(
+            "pause-activate", body, token=api.attendant, headers={"Idempotency-Key": "tab-7"}
+        )
+        answers.append((answer.status_code, answer.get_json()))
+
+    clicks = [threading.Thread(target=click) for _ in range(2)]
+    for thread in clicks:
+        thread.start()
+    for thread in clicks:
+        thread.join(timeout=30)
+
+    assert [status for status, _ in answers] == [200, 200]
+    assert answers[0][1] == answers[1][1]
+    assert [row["action"] for row in log_rows(db)] == ["pause_activated"]
+
+
+def test_same_key_with_another_body_is_422_and_changes_nothing(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    headers = {"Idempotency-Key": "click-1"}
+    api.post(
+        "pause-activate",
+        {"conversation_id": CONVERSATION, "duration_minutes": 15},
+        token=api.attendant,
+        headers=headers,
+    )
+    before = snapshot(db)
+
+    answer = api.post(
+        "pause-activate",
+        {"conversation_id": CONVERSATION, "duration_minutes": 60},
+        token=api.attendant,
+        headers=headers,
+    )
+
+    assert answer.status_code == 422
+    assert answer.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert snapshot(db) == before
+
+
+def test_same_key_on_another_function_is_422(api: Api, db: psycopg.Connection[Any]) -> None:
+    headers = {"Idempotency-Key": "k"}
+    api.post(
+        "pause-activate", {"conversation_id": CONVERSATION}, token=api.attendant, headers=headers
+    )
+
+    answer = api.post(
+        "pause-resume", {"conversation_id": CONVERSATION}, token=api.attendant, headers=headers
+    )
+
+    assert answer.status_code == 422
+    assert answer.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert [row["action"] for row in log_rows(db)] == ["pause_activated"]
+
+
+def test_a_refusal_is_replayed_too(api: Api, db: psycopg.Connection[Any]) -> None:
+    headers = {"Idempotency-Key": "resume-1"}
+    first = api.post(
+        "pause-resume", {"conversation_id": CONVERSATION}, token=api.attendant, headers=headers
+    )
+    api.post("pause-activate", {"conversation_id": CONVERSATION}, token=api.attendant)
+
+    again = api.post(
+        "pause-resume", {"conversation_id": CONVERSATION}, token=api.attendant, headers=headers
+    )
+
+    assert first.status_code == again.status_code == 409
+    assert again.get_json()["error"]["details"] == first.get_json()["error"]["details"]
+    assert [row["action"] for row in log_rows(db)] == ["pause_activated"]
+
+
+def test_keys_belong_to_their_caller(api: Api, db: psycopg.Connection[Any]) -> None:
+    headers = {"Idempotency-Key": "same-key"}
+    api.post(
+        "pause-activate", {"conversation_id": CONVERSATION}, token=api.attendant, headers=headers
+    )
+
+    by_admin = api.post(
+        "pause-activate", {"conversation_id": CONVERSATION}, token=api.admin, headers=headers
+    )
+
+    assert by_admin.status_code == 409
+    assert by_admin.get_json()["error"]["code"] == "already_paused"
+
+
+def test_keys_expire_after_24_hours(api: Api, db: psycopg.Connection[Any]) -> None:
+    headers = {"Idempotency-Key": "extend-1"}
+    api.post("pause-activate", {"conversation_id": CONVERSATION}, token=api.attendant)
+    body = {"conversation_id": CONVERSATION, "duration_minutes": 15}
+    first = api.post("pause-extend", body, token=api.attendant, headers=headers).get_json()
+    db.execute("update idempotency_keys set created_at = created_at - interval '24 hours 1 second'")
+
+    second = api.post("pause-extend", body, token=api.attendant, headers=headers).get_json()
+
+    assert second["event_id"] != first["event_id"]
+    assert [row["action"] for row in log_rows(db)] == [
+        "pause_activated",
+        "extend_pause",
+        "extend_pause",
+    ]
+
+
+def test_a_new_key_forgets_the_callers_expired_ones(api: Api, db: psycopg.Connection[Any]) -> None:
+    api.post(
+        "pause-activate",
+        {"conversation_id": CONVERSATION},
+        token=api.attendant,
+        headers={"Idempotency-Key": "old"},
+    )
+    db.execute("update idempotency_keys set created_at = created_at - interval '25 hours'")
+
+    api.post(
+        "pause-resume",
+        {"conversation_id": CONVERSATION},
+        token=api.attendant,
+        headers={"Idempotency-Key": "new"},
+    )
+
+    assert db.execute("select key from idempotency_keys").fetchall() == [("new",)]
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9", "two words"])
+def test_a_malformed_key_is_422(api: Api, db: psycopg.Connection[Any], key: str) -> None:
+    before = snapshot(db)
+
+    answer = api.post(
+        "pause-activate",
+        {"conversation_id": CONVERSATION},
+        token=api.attendant,
+        headers={"Idempotency-Key": key},
+    )
+
+    assert answer.status_code == 422
+    assert answer.get_json()["error"]["code"] == "invalid_idempotency_key"
+    assert snapshot(db) == before

@@ -1,0 +1,103 @@
+"""One structured log line per request, and a request id that errors carry."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from functions import demo
+from tests.support import Api
+
+CONVERSATION = str(demo.FIRST_CONVERSATION_ID)
+
+
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(record.getMessage()))
+
+
+@pytest.fixture
+def request_log() -> Iterator[Lines]:
+    logger = logging.getLogger("takeover.request")
+    lines = Lines()
+    logger.addHandler(lines)
+    yield lines
+    logger.removeHandler(lines)
+
+
+def test_each_request_writes_one_line_without_the_token(api: Api, request_log: Lines) -> None:
+    answer = api.post("pause-activate", {"conversation_id": CONVERSATION}, token=api.attendant)
+
+    assert len(request_log.lines) == 1
+    line = request_log.lines[0]
+    assert line == {
+        "function": "pause-activate",
+        "method": "POST",
+        "status": 200,
+        "latency_ms": line["latency_ms"],
+        "request_id": answer.headers["X-Request-Id"],
+        "caller": "attendant",
+        "conversation_id": CONVERSATION,
+        "event_id": answer.get_json()["event_id"],
+        "error": None,
+    }
+    assert line["latency_ms"] > 0
+    assert api.attendant not in json.dumps(line)
+
+
+def test_an_error_carries_the_request_id_of_its_log_line(api: Api, request_log: Lines) -> None:
+    api.post("pause-activate", {"conversation_id": CONVERSATION}, token=api.attendant)
+
+    answer = api.post("pause-activate", {"conversation_id": CONVERSATION}, token=api.service)
+
+    error = answer.get_json()["error"]
+    assert error["request_id"] == answer.headers["X-Request-Id"]
+    assert request_log.lines[-1]["request_id"] == error["request_id"]
+    assert request_log.lines[-1]["error"] == "already_paused"
+    assert request_log.lines[-1]["caller"] == "service"
+    assert request_log.lines[-1]["status"] == 409
+
+
+def test_a_callers_request_id_is_kept(api: Api, request_log: Lines) -> None:
+    answer = api.get(
+        "pause-status",
+        token=api.attendant,
+        conversation_id=CONVERSATION,
+    )
+    traced = api.call(
+        "GET",
+        "pause-status",
+        token=api.attendant,
+        query={"conversation_id": CONVERSATION},
+        headers={"X-Request-Id": "trace-42.a"},
+    )
+    hostile = api.call(
+        "GET",
+        "pause-status",
+        token=api.attendant,
+        query={"conversation_id": CONVERSATION},
+        headers={"X-Request-Id": "bad id; drop"},
+    )
+
+    assert len(answer.headers["X-Request-Id"]) == 32
+    assert traced.headers["X-Request-Id"] == "trace-42.a"
+    assert hostile.headers["X-Request-Id"] != "bad id; drop"
+    assert [line["request_id"] for line in request_log.lines][1] == "trace-42.a"
+
+
+def test_an_unauthenticated_request_is_logged_without_a_caller(
+    api: Api, request_log: Lines
+) -> None:
+    answer = api.post("interaction-gate", {"conversation_id": CONVERSATION}, token=None)
+
+    assert answer.status_code == 401
+    assert request_log.lines[-1]["caller"] is None
+    assert request_log.lines[-1]["error"] == "missing_token"
