@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint format check openapi bench reliability clean
+.PHONY: run test lint format check openapi bench reliability screenshots clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -33,6 +33,9 @@ bench: $(INSTALLED)  ## Benchmarks as ratios against same-run baselines (BENCH_S
 
 reliability: $(INSTALLED)  ## Soak, faults, fuzzing, isolation (RELIABILITY_SECONDS, RELIABILITY_WORKERS)
 	$(PYTHON) -m tests.reliability
+
+screenshots: $(INSTALLED)  ## Retake the README's console screenshots (docs/screenshots)
+	SCREENSHOT_DIR=docs/screenshots $(PYTHON) -m pytest tests/test_console.py -q
 
 check: lint test  ## Everything CI checks, before a commit
 

@@ -33,6 +33,7 @@ const state = {
   signedOut: false, // a 401: polling stops until the user signs in again
   changes: 0, // bumped by every action, so that a poll started before it is discarded
   modalMode: "pause", // the pause dialog pauses or extends
+  dialogKey: null, // Idempotency-Key of the open dialog: a double submit pauses once
   replies: 0,
 };
 
@@ -55,10 +56,11 @@ function me() {
   return state.session[state.who];
 }
 
-async function call(method, name, { query, body, token } = {}) {
+async function call(method, name, { query, body, token, idempotencyKey } = {}) {
   const url = new URL(`/functions/v1/${name}`, location.origin);
   for (const [key, value] of Object.entries(query || {})) url.searchParams.set(key, value);
   const headers = { Authorization: `Bearer ${token || me().token}` };
+  if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
@@ -163,8 +165,8 @@ function signedOut(error) {
   state.signedOut = true;
   const text =
     error.code === "token_expired"
-      ? "Your session has expired. Sign in again to keep working; nothing else was changed."
-      : `You are signed out: ${error.message}`;
+      ? "Your session has expired. Sign in again to continue."
+      : `You are signed out: ${error.message} (${error.code})`;
   showBanner(text, { signIn: true });
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
 }
@@ -308,10 +310,14 @@ function renderHeader() {
   badge.className = `ai-state ${status ? status.ai_mode : ""}`;
   badge.textContent = !status ? "…" : paused ? "AI paused" : "AI active";
   $("pause-ai").hidden = !status || paused;
-  $("return-to-ai").hidden = !paused;
+  $("takeover-bar").hidden = !paused;
   $("extend").hidden = !paused || !status.paused_until; // an indefinite pause has no timer
-  $("pause-info").hidden = !paused;
-  if (paused) $("paused-by").textContent = `Paused by ${personName(status.paused_by)}`;
+  if (paused) {
+    $("paused-by").textContent = `Paused by ${personName(status.paused_by)}`;
+    $("takeover-hint").textContent = status.paused_until
+      ? `AI replies are blocked until ${shortClock(status.paused_until)}.`
+      : "AI replies are blocked until someone returns it to AI.";
+  }
   renderCountdown();
 }
 
@@ -349,6 +355,7 @@ function tick() {
 async function openPauseDialog(mode) {
   clearNotice();
   state.modalMode = mode;
+  state.dialogKey = `${mode}-${crypto.randomUUID ? crypto.randomUUID() : Date.now() + Math.random()}`;
   try {
     await refreshStatus(state.selectedId); // the default may have changed in Settings
   } catch (error) {
@@ -376,7 +383,9 @@ async function openPauseDialog(mode) {
     let text = duration.label;
     if (extending) text = duration.minutes === null ? "No time limit" : `+${duration.label}`;
     label.append(input, element("span", "", text));
-    if (duration.minutes === preselected) label.append(element("span", "default-tag", "default"));
+    if (!extending && duration.minutes === preselected) {
+      label.append(element("span", "default-tag", "default"));
+    }
     fieldset.append(label);
   }
   $("pause-reason").value = "";
@@ -392,20 +401,26 @@ async function confirmPause(event) {
   if (reason) body.reason = reason;
   const name = state.modalMode === "extend" ? "pause-extend" : "pause-activate";
   $("pause-dialog").close();
-  await act(name, body);
+  await act(name, body, `${state.who}-${state.dialogKey}`);
 }
 
 async function returnToAi() {
   clearNotice();
-  await act("pause-resume", { conversation_id: state.selectedId });
+  // One key per pause: a second click on Return to AI gets the first answer.
+  const pause = state.status[state.selectedId];
+  const key = pause && pause.paused_at ? `${state.who}-resume-${state.selectedId}-${pause.paused_at}` : undefined;
+  await act("pause-resume", { conversation_id: state.selectedId }, key);
 }
 
-async function act(name, body) {
-  state.changes += 1;
+async function act(name, body, idempotencyKey) {
+  state.changes += 1; // polls in flight now may answer with the state before this action
   try {
-    applyStatus(await call("POST", name, { body }));
+    const status = await call("POST", name, { body, idempotencyKey });
+    state.changes += 1;
+    applyStatus(status);
     clearNotice();
   } catch (error) {
+    state.changes += 1;
     refused(error);
   }
   await refreshTimeline().catch(() => {});
@@ -415,14 +430,26 @@ async function act(name, body) {
 // The conversation: a simulated customer, a simulated AI agent, and you
 // ---------------------------------------------------------------------------
 
+// The chat lives in this tab only (sessionStorage): there is no message store behind the demo.
 function messagesOf(id) {
   if (!state.messages[id]) {
+    const saved = sessionStorage.getItem(`takeover.messages.${id}`);
     const c = conversation(id);
-    state.messages[id] = [
-      { from: "customer", text: c.opening, at: new Date(Date.now() - 4 * 60000).toISOString() },
-    ];
+    state.messages[id] = saved
+      ? JSON.parse(saved)
+      : [{ from: "customer", text: c.opening, at: new Date(Date.now() - 4 * 60000).toISOString() }];
+    for (const message of state.messages[id]) {
+      if (message.status === "pending") {
+        message.status = "error";
+        message.note = "the page was reloaded before the gate answered.";
+      }
+    }
   }
   return state.messages[id];
+}
+
+function saveMessages(id) {
+  sessionStorage.setItem(`takeover.messages.${id}`, JSON.stringify(messagesOf(id)));
 }
 
 function renderMessages() {
@@ -435,7 +462,10 @@ function renderMessages() {
     const author =
       message.from === "customer" ? c.title : message.from === "ai" ? "AI agent" : message.author;
     const meta = element("div", "message-meta");
-    meta.append(element("span", "message-author", author), element("span", "", shortClock(message.at)));
+    meta.append(
+      element("span", "message-author", author),
+      element("span", "", shortClock(message.at)),
+    );
     item.append(meta, element("div", "bubble", message.text));
     if (message.from === "ai") item.append(element("div", "delivery", deliveryText(message)));
     list.append(item);
@@ -463,6 +493,7 @@ async function sendAsCustomer(event) {
   $("composer-text").value = "";
   const id = state.selectedId;
   messagesOf(id).push({ from: "customer", text, at: new Date().toISOString() });
+  saveMessages(id);
   renderMessages();
   await new Promise((resolve) => setTimeout(resolve, AGENT_THINKS_MS));
   await agentReplies(id);
@@ -490,6 +521,7 @@ async function agentReplies(id) {
     reply.status = "error";
     reply.note = explain(error);
   }
+  saveMessages(id);
   if (id === state.selectedId) {
     renderMessages();
     await refreshTimeline().catch(() => {});
@@ -506,6 +538,7 @@ function replyAsAttendant() {
     text,
     at: new Date().toISOString(),
   });
+  saveMessages(state.selectedId);
   renderMessages();
 }
 
@@ -545,7 +578,9 @@ function eventDetail(event) {
     : event.triggered_by;
   switch (event.action) {
     case "pause_activated":
-      return `${who} took over · ${durationLabel(event.duration_minutes)}`;
+      return event.duration_minutes === null
+        ? `${who} took over · no time limit`
+        : `${who} took over · ${durationLabel(event.duration_minutes)}`;
     case "interaction_blocked":
       return `${who} tried to send ${event.message_id || "a message"}`;
     case "auto_resume":
@@ -573,7 +608,10 @@ function renderTimeline() {
       element("time", "event-time", clock(event.created_at)),
     );
     item.append(head, element("div", "event-detail", eventDetail(event)));
-    if (event.reason) item.append(element("div", "event-reason", `“${event.reason}”`));
+    // auto_resume's reason is always timer_expired: the detail already says so.
+    if (event.reason && event.action !== "auto_resume") {
+      item.append(element("div", "event-reason", `“${event.reason}”`));
+    }
     item.append(
       element("div", "event-modes", `${event.previous_ai_mode} → ${event.new_ai_mode}`),
     );
@@ -645,9 +683,8 @@ function renderSettings() {
   row("Workspace default", state.session.workspace_name, workspace, "workspace");
 
   for (const team of settings.teams) {
-    const select = durationSelect(team.inherits ? "inherit" : settingsKey(team.default_duration_minutes), {
-      inherit: settings.default_duration_minutes,
-    });
+    const current = team.inherits ? "inherit" : settingsKey(team.default_duration_minutes);
+    const select = durationSelect(current, { inherit: settings.default_duration_minutes });
     select.addEventListener("change", () => {
       const body =
         select.value === "inherit"

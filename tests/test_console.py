@@ -1,0 +1,345 @@
+"""The takeover console in a real browser: headless Chromium (Debian's) drives the page the
+local server serves at `/`, against the test's database. Each test is one thing an attendant
+does in the inbox; its screenshots go to tests/screenshots/ (`make screenshots`: to
+docs/screenshots/, the README's)."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+from playwright.sync_api import (
+    Browser,
+    Locator,
+    Page,
+    Route,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
+from werkzeug.serving import make_server
+
+from functions import demo
+from functions.server import create_app
+from tests.support import Api, conversation, expire, log_rows
+
+CHROMIUM = Path("/usr/bin/chromium")
+# CI installs Chromium and sets REQUIRE_BROWSER_TESTS: there a missing browser fails the run.
+if not CHROMIUM.exists() and not os.environ.get("REQUIRE_BROWSER_TESTS"):
+    pytest.skip(
+        "Chromium not installed at /usr/bin/chromium: browser tests skipped",
+        allow_module_level=True,
+    )
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
+SUPPORT = demo.FIRST_CONVERSATION_ID  # Support team: inherits the workspace's 30 min
+SALES = demo.SALES_CONVERSATION_ID  # Sales team: its own 120 min
+ATTENDANT = str(demo.ATTENDANT_ID)
+ADMIN = str(demo.ADMIN_ID)
+
+# The page polls every 2 s; leave room for a loaded machine.
+expect.set_options(timeout=10_000)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(api: Api) -> Iterator[str]:
+    """The local server (functions + console) on a free port, on the test's database."""
+    del api  # requested for its effect: the functions now use the test's database
+    httpd = make_server("127.0.0.1", 0, create_app(), threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, name="console-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(timeout=5)
+
+
+@dataclass
+class Console:
+    page: Page
+    base: str
+    screenshots: Path
+
+    def open(self, conversation_id: UUID = SUPPORT) -> None:
+        self.page.goto(f"{self.base}/#{conversation_id}")
+        expect(self.page.locator("body")).to_have_attribute("data-ready", "true")
+
+    def by_id(self, element_id: str) -> Locator:
+        return self.page.locator(f"#{element_id}")
+
+    def item(self, conversation_id: UUID) -> Locator:
+        return self.page.locator(f'.conversation-item[data-id="{conversation_id}"]')
+
+    def event(self, action: str) -> Locator:
+        return self.page.locator(f'#timeline li[data-action="{action}"]')
+
+    def duration(self, minutes: int | None) -> Locator:
+        """The radio button of a duration in the pause dialog."""
+        return self.page.locator(f'#durations input[value="{_key(minutes)}"]')
+
+    def duration_label(self, minutes: int | None) -> Locator:
+        return self.page.locator(f'#durations .duration:has(input[value="{_key(minutes)}"])')
+
+    def customer_writes(self, text: str) -> Locator:
+        """The customer's message, and the AI agent's answer to it (the gate decides)."""
+        self.by_id("composer-text").fill(text)
+        self.by_id("send-as-customer").click()
+        return self.page.locator("#messages .message.from-ai").last
+
+    def screenshot(self, name: str) -> None:
+        self.page.screenshot(
+            path=self.screenshots / f"{name}.png", animations="disabled", caret="hide"
+        )
+
+
+@pytest.fixture
+def console(browser: Browser, server: str, project_root: Path) -> Iterator[Console]:
+    context = browser.new_context(viewport=VIEWPORT, locale="en-US", timezone_id="UTC")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    # `make screenshots` points this at docs/screenshots (the README's); by default they go
+    # to an ignored folder, so a test run leaves the tree clean.
+    screenshots = Path(os.environ.get("SCREENSHOT_DIR", project_root / "tests" / "screenshots"))
+    screenshots.mkdir(parents=True, exist_ok=True)
+    yield Console(page, server, screenshots)
+    context.close()
+    assert errors == [], "the page threw"
+
+
+def _key(minutes: int | None) -> str:
+    return "indefinite" if minutes is None else str(minutes)
+
+
+def actions(db: psycopg.Connection[Any], conversation_id: UUID) -> list[str]:
+    return [row["action"] for row in log_rows(db, conversation_id)]
+
+
+def test_pause_with_the_default_counts_down_and_blocks_the_ai_reply(
+    console: Console, db: psycopg.Connection[Any]
+) -> None:
+    console.open(SUPPORT)
+    expect(console.by_id("ai-state")).to_have_text("AI active")
+    expect(console.item(SUPPORT).locator(".item-state")).to_have_text("AI active")
+
+    console.by_id("pause-ai").click()
+    expect(console.by_id("pause-dialog")).to_be_visible()
+    expect(console.duration(30)).to_be_checked()  # the Support team inherits 30 min
+    expect(console.duration_label(30)).to_contain_text("default")
+    console.by_id("pause-reason").fill("Customer asked for a human")
+    console.screenshot("pause-modal")
+    console.by_id("pause-confirm").click()
+
+    expect(console.by_id("ai-state")).to_have_text("AI paused")
+    expect(console.by_id("paused-by")).to_have_text("Paused by Alex Rivera (you)")
+    countdown = console.by_id("countdown")
+    expect(countdown).to_have_text(re.compile(r"^(29:[0-5]\d|30:00) left$"))
+    first = countdown.inner_text()
+    expect(countdown).not_to_have_text(first)  # it ticks without a reload
+    expect(console.item(SUPPORT).locator(".item-state")).to_have_text(
+        re.compile(r"^Paused · (29:[0-5]\d|30:00)$")
+    )
+    expect(console.event("pause_activated")).to_contain_text("Alex Rivera (you) took over · 30 min")
+    expect(console.event("pause_activated")).to_contain_text("Customer asked for a human")
+
+    reply = console.customer_writes("Hello? Is anyone there?")
+    expect(reply).to_have_attribute("data-status", "blocked")
+    expect(reply.locator(".delivery")).to_contain_text("Blocked")
+    expect(console.event("interaction_blocked")).to_have_count(1)
+    console.screenshot("paused-blocked-reply")
+
+    rows = log_rows(db, SUPPORT)
+    assert [row["action"] for row in rows] == ["pause_activated", "interaction_blocked"]
+    assert rows[0]["duration_minutes"] == 30
+    assert rows[0]["triggered_by"] == ATTENDANT
+    assert rows[0]["reason"] == "Customer asked for a human"
+    blocked = rows[1]
+    assert blocked["triggered_by"] == "ai_agent"
+    expect(console.event("interaction_blocked")).to_contain_text(blocked["message_id"])
+    expect(reply.locator(".delivery")).to_contain_text(f"log #{blocked['id']}")
+    assert conversation(db, SUPPORT)["pause_duration_minutes"] == 30
+
+
+def test_extend_then_return_to_ai(console: Console, api: Api, db: psycopg.Connection[Any]) -> None:
+    paused = api.post(
+        "pause-activate",
+        {"conversation_id": str(SUPPORT), "duration_minutes": 15},
+        token=api.attendant,
+    )
+    assert paused.status_code == 200
+    console.open(SUPPORT)
+    expect(console.by_id("countdown")).to_have_text(re.compile(r"^(14:[0-5]\d|15:00) left$"))
+
+    console.by_id("extend").click()
+    expect(console.by_id("pause-dialog-title")).to_have_text("Extend the pause")
+    expect(console.duration_label(30)).to_have_text("+30 min")
+    console.duration_label(30).click()
+    expect(console.duration(30)).to_be_checked()
+    console.by_id("pause-confirm").click()
+    expect(console.by_id("countdown")).to_have_text(re.compile(r"^(44:[0-5]\d|45:00) left$"))
+    expect(console.event("extend_pause")).to_contain_text("Alex Rivera (you) added 30 min")
+    assert conversation(db, SUPPORT)["pause_duration_minutes"] == 45
+
+    console.by_id("return-to-ai").click()
+    expect(console.by_id("ai-state")).to_have_text("AI active")
+    expect(console.by_id("pause-ai")).to_be_visible()
+    expect(console.by_id("extend")).to_be_hidden()
+    expect(console.event("force_resume")).to_contain_text("Alex Rivera (you) handed back")
+
+    reply = console.customer_writes("Thanks! One more question.")
+    expect(reply).to_have_attribute("data-status", "delivered")
+    expect(reply.locator(".delivery")).to_have_text("✓ Delivered")
+    console.screenshot("returned-to-ai")
+    assert actions(db, SUPPORT) == ["pause_activated", "extend_pause", "force_resume"]
+    assert conversation(db, SUPPORT)["ai_mode"] == "active"
+
+
+def test_admin_changes_a_team_default_and_the_modal_preselects_it(
+    console: Console, api: Api
+) -> None:
+    console.open(SUPPORT)
+    # The attendant sees the settings but cannot change them.
+    console.by_id("open-settings").click()
+    support = console.page.locator('tr[data-setting="team-Support"] select')
+    expect(support).to_have_value("inherit")
+    expect(support).to_be_disabled()
+    expect(console.by_id("settings-read-only")).to_be_visible()
+    console.by_id("settings-close").click()
+
+    console.by_id("identity").select_option("admin")
+    console.by_id("open-settings").click()
+    expect(support).to_be_enabled()
+    expect(console.page.locator('tr[data-setting="team-Sales"] select')).to_have_value("120")
+    support.select_option("60")
+    expect(console.by_id("settings-status")).to_have_text("Saved. Support: 1 h.")
+    expect(console.page.locator('tr[data-setting="team-Support"] .hint')).to_have_text(
+        "Own default"
+    )
+    console.screenshot("settings")
+    console.by_id("settings-close").click()
+
+    console.by_id("pause-ai").click()
+    expect(console.duration(60)).to_be_checked()
+    expect(console.duration(30)).not_to_be_checked()
+
+    settings = api.get(
+        "pause-settings", token=api.admin, workspace_id=str(demo.WORKSPACE_ID)
+    ).get_json()
+    teams = {team["name"]: team for team in settings["teams"]}
+    assert teams["Support"] == {
+        "team_id": str(demo.SUPPORT_TEAM_ID),
+        "name": "Support",
+        "default_duration_minutes": 60,
+        "inherits": False,
+    }
+    assert settings["default_duration_minutes"] == 30
+
+
+def test_an_expired_pause_resumes_on_screen_without_a_reload(
+    console: Console, api: Api, db: psycopg.Connection[Any]
+) -> None:
+    assert (
+        api.post("pause-activate", {"conversation_id": str(SALES)}, token=api.admin).status_code
+        == 200
+    )
+    console.open(SALES)
+    expect(console.by_id("countdown")).to_have_text(re.compile(r"^(1:59:[0-5]\d|2:00:00) left$"))
+    expect(console.by_id("paused-by")).to_have_text("Paused by Sam Okafor")
+
+    expire(db, SALES)  # the timer ran out a minute ago; no cron runs here
+
+    expect(console.by_id("ai-state")).to_have_text("AI active")
+    expect(console.item(SALES).locator(".item-state")).to_have_text("AI active")
+    expect(console.event("auto_resume")).to_contain_text("The timer expired")
+    console.screenshot("auto-resumed")
+    rows = log_rows(db, SALES)
+    assert [row["action"] for row in rows] == ["pause_activated", "auto_resume"]
+    assert rows[1]["triggered_by"] == "system"
+    assert rows[1]["reason"] == "timer_expired"
+
+
+def test_a_pause_by_someone_else_meanwhile_gets_a_clear_409(
+    console: Console, api: Api, db: psycopg.Connection[Any]
+) -> None:
+    console.open(SUPPORT)
+    console.by_id("pause-ai").click()
+    expect(console.duration(30)).to_be_checked()
+
+    # While the modal is open, the admin takes the conversation in another inbox.
+    first = api.post(
+        "pause-activate",
+        {"conversation_id": str(SUPPORT), "duration_minutes": 120, "reason": "VIP"},
+        token=api.admin,
+    )
+    assert first.status_code == 200
+    console.by_id("pause-confirm").click()
+
+    notice = console.by_id("notice")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("Sam Okafor paused this conversation first")
+    expect(notice).to_contain_text("Your pause was not applied")
+    expect(console.by_id("paused-by")).to_have_text("Paused by Sam Okafor")
+    expect(console.by_id("countdown")).to_have_text(re.compile(r"^(1:59:[0-5]\d|2:00:00) left$"))
+    expect(console.by_id("return-to-ai")).to_be_visible()
+    console.screenshot("conflict-409")
+    rows = log_rows(db, SUPPORT)
+    assert [(row["action"], row["triggered_by"]) for row in rows] == [("pause_activated", ADMIN)]
+
+
+def test_an_expired_session_says_so_and_signing_in_again_recovers(
+    console: Console, api: Api
+) -> None:
+    expired = demo.attendant_token(api.secret, demo.ATTENDANT_ID, -60)
+    handed_out: list[str] = []
+
+    def session(route: Route) -> None:
+        """The first sign-in hands out a token that has already expired."""
+        if handed_out:
+            route.continue_()
+            return
+        answer = route.fetch()
+        body = answer.json()
+        body["attendant"]["token"] = expired
+        handed_out.append(expired)
+        route.fulfill(response=answer, json=body)
+
+    console.page.route("**/console/session", session)
+    console.open(SUPPORT)
+
+    banner = console.by_id("banner")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("Your session has expired")
+    expect(console.by_id("sign-in-again")).to_be_visible()
+    console.screenshot("session-expired")
+
+    console.by_id("sign-in-again").click()
+    expect(banner).to_be_hidden()
+    expect(console.by_id("ai-state")).to_have_text("AI active")
+    console.by_id("pause-ai").click()
+    console.by_id("pause-confirm").click()
+    expect(console.by_id("paused-by")).to_have_text("Paused by Alex Rivera (you)")
