@@ -104,8 +104,11 @@ def _verify(token: str) -> dict[str, Any]:
     try:
         algorithm = jwt.get_unverified_header(token).get("alg")
         if settings.jwks_url and algorithm in _ASYMMETRIC_ALGORITHMS:
-            key: Any = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key
-            algorithms = _ASYMMETRIC_ALGORITHMS
+            signing_key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token)
+            # The key's own algorithm, not the token's claim: an ES256 token naming an RSA
+            # key is refused, not fed to the wrong verifier.
+            key: Any = signing_key.key
+            algorithms = [signing_key.algorithm_name]
         elif settings.jwt_secret:
             key, algorithms = settings.jwt_secret, ["HS256"]
         else:
@@ -116,6 +119,11 @@ def _verify(token: str) -> dict[str, Any]:
         )
     except jwt.ExpiredSignatureError as error:
         raise Unauthorized("token_expired", "The token has expired; sign in again.") from error
+    except jwt.PyJWKClientConnectionError as error:
+        # Our outage, not a bad token: an inbox must not sign its users out over it.
+        raise Unavailable(
+            "jwks_unavailable", "The signing keys cannot be fetched; retry shortly."
+        ) from error
     except jwt.PyJWKClientError as error:
         raise Unauthorized("invalid_token", "The token's signing key is unknown.") from error
     except jwt.InvalidTokenError as error:

@@ -115,6 +115,9 @@ def _parse_body(request: Request, model: type[Model] | TypeAdapter[Model]) -> Mo
     try:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge as error:
+        # Lift the limit again: functions-framework reads the body once more after the
+        # answer, and would turn a second refusal into a bare 500.
+        request.max_content_length = None
         raise PayloadTooLarge(
             "body_too_large", f"The body is over {MAX_BODY_BYTES // 1024} KiB."
         ) from error

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import (
@@ -16,7 +16,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    Strict,
     StringConstraints,
+    WithJsonSchema,
 )
 
 
@@ -33,12 +35,30 @@ class Action(StrEnum):
     EXTEND_PAUSE = "extend_pause"  # paused -> paused, more time (or indefinite)
 
 
-# The durations an attendant can pick; None is an indefinite pause.
-Duration = Literal[15, 30, 60, 120]
+DURATIONS = (15, 30, 60, 120)
+
+
+def _is_duration(minutes: int) -> int:
+    if minutes not in DURATIONS:
+        raise ValueError(f"must be one of {', '.join(map(str, DURATIONS))}, or null for indefinite")
+    return minutes
+
+
+# The durations an attendant can pick; None is an indefinite pause. A strict int: a Literal
+# would let 30.0 through.
+Duration = Annotated[
+    int,
+    Strict(),
+    AfterValidator(_is_duration),
+    WithJsonSchema({"type": "integer", "enum": list(DURATIONS)}),
+]
 
 
 def _to_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError as error:  # year 1 or 9999 with an offset: no such UTC time
+        raise ValueError("the time is out of range in UTC") from error
 
 
 # Answers are in UTC with microseconds, as the database writes them (takeover_utc); a query

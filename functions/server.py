@@ -17,6 +17,7 @@ from types import FrameType
 from typing import Any
 
 from flask import Flask, Request, Response, request
+from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
 from functions import demo, embedded, migrations
@@ -24,7 +25,7 @@ from functions.config import LOCAL_JWT_SECRET, config
 from functions.console import console
 from functions.database import database, use_database
 from functions.endpoint import error_response, json_response
-from functions.errors import ApiError, NotFound, Unavailable
+from functions.errors import ApiError, MethodNotAllowed, NotFound, Unavailable
 from functions.main import TARGETS
 
 OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
@@ -46,6 +47,11 @@ def create_app() -> Flask:
     @app.errorhandler(404)
     def unknown_route(_: Exception) -> Response:
         return error_response(NotFound("not_found", f"No function at {request.path}."))
+
+    @app.errorhandler(405)
+    def wrong_method(error: HTTPException) -> Response:
+        allowed = getattr(error, "valid_methods", None) or ()
+        return error_response(MethodNotAllowed(frozenset(allowed)))
 
     return app
 

@@ -32,9 +32,11 @@ def _json_value(value: object) -> object:
 
 class SupabaseDatabase:
     def __init__(self, url: str, service_role_key: str) -> None:
-        timeout = config().database_timeout_seconds
+        # Our own httpx client: it keeps a fractional timeout, which postgrest-py's own
+        # timeout option would truncate to whole seconds.
+        http = httpx.Client(timeout=config().database_timeout_seconds)
         self._client: Client = create_client(
-            url, service_role_key, options=ClientOptions(postgrest_client_timeout=timeout)
+            url, service_role_key, options=ClientOptions(httpx_client=http)
         )
 
     def call(self, function: str, arguments: Arguments) -> dict[str, Any]:

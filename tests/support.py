@@ -111,5 +111,7 @@ def snapshot(db: psycopg.Connection[Any]) -> tuple[Any, ...]:
             "select * from ai_pause_logs order by id",
             "select * from workspaces order by id",
             "select * from teams order by id",
+            "select * from workspace_members order by workspace_id, user_id",
+            "select * from idempotency_keys order by scope, key",
         )
     )

@@ -803,6 +803,13 @@ begin
     ) then
       perform public.takeover_claim(p_conversation_id, p_caller);
     end if;
+  else
+    -- Every pause the caller may see that is over is ended first (the partial index on
+    -- paused_until finds them), so the trail never shows a finished pause as running.
+    perform public.takeover_claim(c.id, p_caller)
+    from public.conversations c
+    where c.ai_mode = 'paused' and c.paused_until is not null and c.paused_until <= now()
+      and (p_caller is null or public.takeover_is_member(c.workspace_id, p_caller));
   end if;
 
   select coalesce(jsonb_agg(to_jsonb(page) order by page.id), '[]'::jsonb), count(*)
@@ -980,6 +987,8 @@ grant select on table public.workspaces, public.teams, public.workspace_members,
 grant select, insert, update, delete on table public.workspaces, public.teams,
   public.workspace_members, public.conversations to service_role;
 grant select, insert on table public.ai_pause_logs to service_role;
+-- Supabase's default privileges would let the API roles draw (and waste) log ids.
+revoke all on sequence public.ai_pause_logs_id_seq from anon, authenticated;
 revoke all on table public.idempotency_keys from anon, authenticated, service_role;
 grant select, insert, update, delete on table public.idempotency_keys to service_role;
 

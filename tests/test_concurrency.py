@@ -1,0 +1,256 @@
+"""Many callers at once, on the real database: each transition happens once, and its log
+row with it. Threads start together at a barrier and call the functions as clients do."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from uuid import UUID
+
+import psycopg
+from werkzeug.test import TestResponse
+
+from functions import demo
+from tests.support import Api, log_rows
+
+CONVERSATION = demo.FIRST_CONVERSATION_ID
+Result = TypeVar("Result")
+
+
+def at_once(workers: int, work: Callable[[int], Result]) -> list[Result]:
+    """Run work(0..workers-1) on as many threads, all released at the same instant."""
+    barrier = threading.Barrier(workers, timeout=30)
+
+    def run(index: int) -> Result:
+        barrier.wait()
+        return work(index)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(run, range(workers)))
+
+
+def test_twenty_simultaneous_activations_pause_once(api: Api, db: psycopg.Connection[Any]) -> None:
+    body = {"conversation_id": str(CONVERSATION), "duration_minutes": 15}
+    api.get("pause-status", token=api.service, conversation_id=CONVERSATION)  # warm the app
+
+    answers = at_once(20, lambda _: api.post("pause-activate", body, token=api.attendant))
+
+    statuses = Counter(answer.status_code for answer in answers)
+    assert statuses == {200: 1, 409: 19}
+    winner = next(answer.get_json() for answer in answers if answer.status_code == 200)
+    for answer in answers:
+        if answer.status_code == 409:
+            error = answer.get_json()["error"]
+            assert error["code"] == "already_paused"
+            assert error["details"]["paused_until"] == winner["paused_until"]
+    assert [(row["id"], row["action"]) for row in log_rows(db)] == [
+        (winner["event_id"], "pause_activated")
+    ]
+
+
+def insert_expired_pauses(db: psycopg.Connection[Any], count: int) -> set[str]:
+    """`count` conversations of the demo workspace whose 15-minute pauses ended in the past
+    (deadlines a second apart), set directly in SQL: no log rows."""
+    rows = db.execute(
+        "insert into conversations"
+        " (workspace_id, ai_mode, paused_at, paused_until, paused_by, pause_duration_minutes)"
+        " select %(workspace)s, 'paused',"
+        "   now() - interval '1 hour' - g * interval '1 second',"
+        "   now() - interval '45 minutes' - g * interval '1 second',"
+        "   %(attendant)s, 15"
+        " from generate_series(1, %(count)s) g"
+        " returning id::text",
+        {"workspace": demo.WORKSPACE_ID, "attendant": demo.ATTENDANT_ID, "count": count},
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def test_overlapping_sweeps_resume_each_expired_pause_once(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    expired = insert_expired_pauses(db, 500)
+    assert log_rows(db) == []
+
+    def sweep_until_done(_: int) -> list[str]:
+        resumed: list[str] = []
+        for _round in range(100):
+            answer = api.post("auto-resume", {"limit": 100}, token=api.service)
+            assert answer.status_code == 200, answer.get_json()
+            body = answer.get_json()
+            assert body["resumed"] == len(body["conversation_ids"])
+            if body["resumed"] == 0:
+                return resumed
+            resumed.extend(body["conversation_ids"])
+        raise AssertionError("a sweep never came back empty")
+
+    per_thread = at_once(10, sweep_until_done)
+
+    answered = [conversation_id for ids in per_thread for conversation_id in ids]
+    assert len(answered) == 500
+    assert set(answered) == expired
+    rows = log_rows(db)
+    assert len(rows) == 500
+    assert Counter(row["conversation_id"] for row in rows) == dict.fromkeys(expired, 1)
+    assert {
+        (row["action"], row["reason"], row["triggered_by"], row["duration_minutes"]) for row in rows
+    } == {("auto_resume", "timer_expired", "system", 15)}
+    modes = db.execute(
+        "select ai_mode::text, count(*) from conversations where id = any(%s::uuid[]) group by 1",
+        (list(expired),),
+    ).fetchall()
+    assert modes == [("active", 500)]
+
+
+def test_no_block_is_logged_after_a_concurrent_resume(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    paused = api.post(
+        "pause-activate",
+        {"conversation_id": str(CONVERSATION), "duration_minutes": 60},
+        token=api.attendant,
+    )
+    assert paused.status_code == 200
+    gates = 16
+
+    def gate_until_allowed(agent: int) -> list[dict[str, Any]]:
+        """An agent asking before each message, until the AI may answer again."""
+        verdicts = []
+        for message in range(200):
+            answer = api.post(
+                "interaction-gate",
+                {"conversation_id": str(CONVERSATION), "message_id": f"a{agent}-m{message}"},
+                token=api.service,
+            )
+            assert answer.status_code == 200, answer.get_json()
+            verdicts.append(answer.get_json())
+            if verdicts[-1]["allowed"]:
+                return verdicts
+        raise AssertionError("the gate never let the agent through after the resume")
+
+    def resume() -> TestResponse:
+        return api.post("pause-resume", {"conversation_id": str(CONVERSATION)}, token=api.admin)
+
+    results = at_once(
+        gates + 1, lambda index: resume() if index == gates // 2 else gate_until_allowed(index)
+    )
+
+    resumed = results[gates // 2]
+    assert isinstance(resumed, TestResponse)
+    assert resumed.status_code == 200
+    resume_id = resumed.get_json()["event_id"]
+    rows = log_rows(db)
+    assert [row["id"] for row in rows if row["action"] == "force_resume"] == [resume_id]
+    blocked_ids = [row["id"] for row in rows if row["action"] == "interaction_blocked"]
+    assert blocked_ids  # the gates did meet the pause
+    assert max(blocked_ids) < resume_id
+    verdicts = [verdict for result in results if isinstance(result, list) for verdict in result]
+    refused = [verdict for verdict in verdicts if not verdict["allowed"]]
+    assert sorted(verdict["event_id"] for verdict in refused) == sorted(blocked_ids)
+    assert all(verdict["ai_mode"] == "active" for verdict in verdicts if verdict["allowed"])
+
+
+def test_simultaneous_resumes_end_the_pause_once(api: Api, db: psycopg.Connection[Any]) -> None:
+    api.post("pause-activate", {"conversation_id": str(CONVERSATION)}, token=api.attendant)
+
+    answers = at_once(
+        12,
+        lambda _: api.post(
+            "pause-resume", {"conversation_id": str(CONVERSATION)}, token=api.attendant
+        ),
+    )
+
+    assert Counter(answer.status_code for answer in answers) == {200: 1, 409: 11}
+    assert {
+        answer.get_json()["error"]["code"] for answer in answers if answer.status_code == 409
+    } == {"not_paused"}
+    assert [row["action"] for row in log_rows(db)] == ["pause_activated", "force_resume"]
+
+
+def test_an_expired_pause_touched_by_many_at_once_resumes_once(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    """Lazy expiry from gates, status reads and the cron, together: one auto_resume."""
+    (expired_id,) = insert_expired_pauses(db, 1)
+    conversation_id = UUID(expired_id)
+
+    def touch(index: int) -> int:
+        match index % 3:
+            case 0:
+                answer = api.post(
+                    "interaction-gate",
+                    {"conversation_id": expired_id, "message_id": f"m{index}"},
+                    token=api.service,
+                )
+                assert answer.get_json()["allowed"] is True
+            case 1:
+                answer = api.get("pause-status", token=api.service, conversation_id=expired_id)
+                assert answer.get_json()["ai_mode"] == "active"
+            case _:
+                answer = api.post("auto-resume", {}, token=api.service)
+        return answer.status_code
+
+    statuses = at_once(18, touch)
+
+    assert set(statuses) == {200}
+    assert [row["action"] for row in log_rows(db, conversation_id)] == ["auto_resume"]
+
+
+def test_one_message_refused_by_many_at_once_is_logged_once(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    """The agent's retries of one message, through the gate and pause-logger together."""
+    api.post("pause-activate", {"conversation_id": str(CONVERSATION)}, token=api.attendant)
+    message = {"conversation_id": str(CONVERSATION), "message_id": "m-retried"}
+
+    def refuse(index: int) -> int:
+        if index % 2:
+            answer = api.post("interaction-gate", message, token=api.service)
+            assert answer.get_json()["allowed"] is False
+        else:
+            answer = api.post(
+                "pause-logger", {**message, "action": "interaction_blocked"}, token=api.service
+            )
+        assert answer.status_code == 200, answer.get_json()
+        event_id: int = answer.get_json()["event_id"]
+        return event_id
+
+    event_ids = at_once(16, refuse)
+
+    blocked = [row for row in log_rows(db) if row["action"] == "interaction_blocked"]
+    assert [(row["id"], row["message_id"]) for row in blocked] == [(event_ids[0], "m-retried")]
+    assert set(event_ids) == {event_ids[0]}
+
+
+def without_request_id(answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer, less the id every request gets for the logs."""
+    if "error" in answer:
+        return {**answer, "error": {**answer["error"], "request_id": None}}
+    return answer
+
+
+def test_keyed_clicks_racing_unkeyed_ones_pause_once_and_answer_alike(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    """Twelve retries of one click (one Idempotency-Key) and eight other clicks, at once."""
+    body = {"conversation_id": str(CONVERSATION), "duration_minutes": 30}
+
+    def click(index: int) -> tuple[bool, TestResponse]:
+        keyed = index < 12
+        headers = {"Idempotency-Key": "tab-1-click-1"} if keyed else {}
+        return keyed, api.post("pause-activate", body, token=api.attendant, headers=headers)
+
+    clicks = at_once(20, click)
+
+    assert Counter(answer.status_code for _, answer in clicks) in (
+        {200: 1, 409: 19},  # an unkeyed click won: the keyed ones all replay its 409
+        {200: 12, 409: 8},  # the keyed click won: its retries replay the 200
+    )
+    keyed_answers = {
+        json.dumps(without_request_id(a.get_json()), sort_keys=True) for k, a in clicks if k
+    }
+    assert len(keyed_answers) == 1
+    assert [row["action"] for row in log_rows(db)] == ["pause_activated"]

@@ -1,0 +1,865 @@
+"""Who may call: Supabase-style JWTs, verified; attendants only in their own workspaces."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from uuid import UUID, uuid4
+
+import jwt
+import psycopg
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import RSAAlgorithm
+
+from functions import demo
+from functions.config import config
+from tests.support import Api, conversation, expire, log_rows, snapshot
+
+LIVE = demo.FIRST_CONVERSATION_ID  # paused for an hour in the scenes below
+EXPIRED = demo.SALES_CONVERSATION_ID  # paused, its timer already run out
+ACTIVE = demo.NO_TEAM_CONVERSATION_ID  # never paused
+
+
+# ---------------------------------------------------------------------------
+# Tokens
+# ---------------------------------------------------------------------------
+
+
+def claims_for_attendant(user_id: object = demo.ATTENDANT_ID, **overrides: Any) -> dict[str, Any]:
+    """A signed-in user's claims; a fresh `jti` keeps every token distinct (the edge caches
+    verified tokens by their text)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": str(user_id),
+        "role": "authenticated",
+        "aud": "authenticated",
+        "iat": now,
+        "exp": now + 3600,
+        "jti": uuid4().hex,
+    }
+    claims.update(overrides)
+    return {name: value for name, value in claims.items() if value is not None}
+
+
+def claims_for_service() -> dict[str, Any]:
+    now = int(time.time())
+    return {"role": "service_role", "iat": now, "exp": now + 3600, "jti": uuid4().hex}
+
+
+def hs256(claims: dict[str, Any], secret: str) -> str:
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def _segment(value: dict[str, Any] | bytes) -> str:
+    raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def unsigned(claims: dict[str, Any]) -> str:
+    """An `alg: none` token: anyone can write one."""
+    return f"{_segment({'alg': 'none', 'typ': 'JWT'})}.{_segment(claims)}."
+
+
+def hmac_signed(claims: dict[str, Any], key: bytes) -> str:
+    """HS256 by hand, with any bytes as the key (PyJWT refuses a PEM key as an HMAC secret)."""
+    signing_input = f"{_segment({'alg': 'HS256', 'typ': 'JWT'})}.{_segment(claims)}"
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_segment(signature)}"
+
+
+def error_of(answer: Any) -> dict[str, Any]:
+    body = answer.get_json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) >= {"code", "message", "details"}
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+def without_request_id(answer: Any) -> dict[str, Any]:
+    """The error as a client compares it: code, message, details (request ids differ)."""
+    error = dict(error_of(answer))
+    error.pop("request_id", None)
+    return error
+
+
+def status_of(api: Api, token: str, conversation_id: UUID = ACTIVE) -> Any:
+    return api.get("pause-status", token=token, conversation_id=conversation_id)
+
+
+# ---------------------------------------------------------------------------
+# Every function, for the refusals that come before any work
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    function: str
+    body: dict[str, Any] | None = None
+    query: dict[str, str] = field(default_factory=dict)
+
+
+EVERY_FUNCTION = [
+    pytest.param(Call("POST", "pause-activate", {"conversation_id": str(ACTIVE)}), id="activate"),
+    pytest.param(
+        Call("POST", "pause-extend", {"conversation_id": str(LIVE), "duration_minutes": 15}),
+        id="extend",
+    ),
+    pytest.param(Call("POST", "pause-resume", {"conversation_id": str(LIVE)}), id="resume"),
+    pytest.param(Call("POST", "interaction-gate", {"conversation_id": str(LIVE)}), id="gate"),
+    pytest.param(Call("POST", "auto-resume", {}), id="auto-resume"),
+    pytest.param(
+        Call("GET", "pause-logger", query={"conversation_id": str(EXPIRED)}), id="logger-get"
+    ),
+    pytest.param(
+        Call(
+            "POST",
+            "pause-logger",
+            {"conversation_id": str(LIVE), "action": "interaction_blocked"},
+        ),
+        id="logger-post",
+    ),
+    pytest.param(Call("GET", "pause-status", query={"conversation_id": str(EXPIRED)}), id="status"),
+    pytest.param(
+        Call("GET", "pause-settings", query={"workspace_id": str(demo.WORKSPACE_ID)}),
+        id="settings-get",
+    ),
+    pytest.param(
+        Call(
+            "PUT",
+            "pause-settings",
+            {"workspace_id": str(demo.WORKSPACE_ID), "default_duration_minutes": 60},
+        ),
+        id="settings-put",
+    ),
+]
+
+
+def send(api: Api, call: Call, *, token: str | None, headers: dict[str, str] | None = None) -> Any:
+    return api.call(
+        call.method,
+        call.function,
+        token=token,
+        body=call.body,
+        query=call.query or None,
+        headers=headers,
+    )
+
+
+@pytest.fixture
+def scene(api: Api, db: psycopg.Connection[Any]) -> None:
+    """A live pause, an expired one (whose auto_resume any touching call would write), and an
+    active conversation: a call that got past identity would change the database."""
+    for conversation_id, minutes in ((LIVE, 60), (EXPIRED, 15)):
+        answer = api.post(
+            "pause-activate",
+            {"conversation_id": str(conversation_id), "duration_minutes": minutes},
+            token=api.attendant,
+        )
+        assert answer.status_code == 200
+    expire(db, EXPIRED)
+
+
+# ---------------------------------------------------------------------------
+# No token, a malformed one, a forged one
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("scene")
+@pytest.mark.parametrize("call", EVERY_FUNCTION)
+def test_every_function_without_a_token_is_401_missing_token_and_changes_nothing(
+    api: Api, db: psycopg.Connection[Any], call: Call
+) -> None:
+    before = snapshot(db)
+
+    answer = send(api, call, token=None)
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "missing_token"
+    assert snapshot(db) == before
+
+
+@pytest.mark.usefixtures("scene")
+@pytest.mark.parametrize(
+    ("authorization", "code"),
+    [
+        pytest.param("Bearer", "missing_token", id="scheme-only"),
+        pytest.param("Bearer    ", "missing_token", id="scheme-and-spaces"),
+        pytest.param("Basic dXNlcjpwYXNz", "missing_token", id="basic-auth"),
+        pytest.param("Token abc.def.ghi", "missing_token", id="other-scheme"),
+        pytest.param("Bearer not-a-jwt", "invalid_token", id="not-a-jwt"),
+        pytest.param("Bearer a.b.c", "invalid_token", id="three-junk-segments"),
+        pytest.param("Bearer eyJhbGciOiJIUzI1NiJ9", "invalid_token", id="header-only"),
+    ],
+)
+def test_a_malformed_authorization_header_is_401(
+    api: Api, db: psycopg.Connection[Any], authorization: str, code: str
+) -> None:
+    before = snapshot(db)
+
+    answer = api.call(
+        "GET",
+        "pause-status",
+        token=None,
+        query={"conversation_id": str(EXPIRED)},
+        headers={"Authorization": authorization},
+    )
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == code
+    assert snapshot(db) == before
+
+
+def test_a_token_without_the_bearer_scheme_is_401_missing_token(api: Api) -> None:
+    token = hs256(claims_for_attendant(), api.secret)
+
+    answer = api.call(
+        "GET",
+        "pause-status",
+        token=None,
+        query={"conversation_id": str(ACTIVE)},
+        headers={"Authorization": token},
+    )
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "missing_token"
+
+
+def test_the_bearer_scheme_is_case_insensitive(api: Api) -> None:
+    token = hs256(claims_for_attendant(), api.secret)
+
+    answer = api.call(
+        "GET",
+        "pause-status",
+        token=None,
+        query={"conversation_id": str(ACTIVE)},
+        headers={"Authorization": f"bearer {token}"},
+    )
+
+    assert answer.status_code == 200
+    assert answer.get_json()["conversation_id"] == str(ACTIVE)
+
+
+@pytest.mark.usefixtures("scene")
+def test_a_token_signed_with_another_secret_is_401(api: Api, db: psycopg.Connection[Any]) -> None:
+    before = snapshot(db)
+    forged_attendant = hs256(claims_for_attendant(), "another-secret-that-is-also-32-bytes-long!!")
+    forged_service = hs256(claims_for_service(), "another-secret-that-is-also-32-bytes-long!!")
+
+    status = status_of(api, forged_attendant, EXPIRED)
+    sweep = api.post("auto-resume", {}, token=forged_service)
+
+    assert (status.status_code, sweep.status_code) == (401, 401)
+    assert error_of(status)["code"] == "invalid_token"
+    assert error_of(sweep)["code"] == "invalid_token"
+    assert snapshot(db) == before
+
+
+def test_a_token_whose_payload_was_edited_after_signing_is_401(api: Api) -> None:
+    header, _, signature = hs256(claims_for_attendant(), api.secret).split(".")
+    edited = f"{header}.{_segment(claims_for_service())}.{signature}"
+
+    answer = api.post("auto-resume", {}, token=edited)
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "invalid_token"
+
+
+@pytest.mark.usefixtures("scene")
+def test_an_expired_token_is_401_token_expired(api: Api, db: psycopg.Connection[Any]) -> None:
+    before = snapshot(db)
+    an_hour_ago = int(time.time()) - 3600
+    token = hs256(claims_for_attendant(iat=an_hour_ago - 60, exp=an_hour_ago), api.secret)
+
+    answer = status_of(api, token, EXPIRED)
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "token_expired"
+    assert snapshot(db) == before
+
+
+def test_an_expired_service_key_is_401_token_expired(api: Api) -> None:
+    claims = claims_for_service() | {"exp": int(time.time()) - 600}
+
+    answer = api.post("auto-resume", {}, token=hs256(claims, api.secret))
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "token_expired"
+
+
+def test_a_token_not_valid_yet_is_401(api: Api) -> None:
+    token = hs256(claims_for_attendant(nbf=int(time.time()) + 3600), api.secret)
+
+    answer = status_of(api, token)
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "invalid_token"
+
+
+@pytest.mark.usefixtures("scene")
+@pytest.mark.parametrize(
+    ("claims", "call"),
+    [
+        pytest.param(
+            claims_for_attendant,
+            Call("GET", "pause-status", query={"conversation_id": str(EXPIRED)}),
+            id="attendant",
+        ),
+        pytest.param(claims_for_service, Call("POST", "auto-resume", {}), id="service"),
+    ],
+)
+def test_an_alg_none_token_is_401(
+    api: Api, db: psycopg.Connection[Any], claims: Any, call: Call
+) -> None:
+    before = snapshot(db)
+
+    answer = send(api, call, token=unsigned(claims()))
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "invalid_token"
+    assert snapshot(db) == before
+
+
+def test_an_rs256_token_is_401_when_no_jwks_is_configured(api: Api) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    token = jwt.encode(claims_for_attendant(), key, algorithm="RS256", headers={"kid": "k1"})
+
+    answer = status_of(api, token)
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "invalid_token"
+
+
+# ---------------------------------------------------------------------------
+# Roles and claims
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("scene")
+@pytest.mark.parametrize("call", EVERY_FUNCTION)
+def test_the_anon_key_is_403_everywhere(api: Api, db: psycopg.Connection[Any], call: Call) -> None:
+    before = snapshot(db)
+    now = int(time.time())
+    anon = hs256(
+        {"role": "anon", "iss": "supabase", "iat": now, "exp": now + 3600, "jti": uuid4().hex},
+        api.secret,
+    )
+
+    answer = send(api, call, token=anon)
+
+    assert answer.status_code == 403
+    assert error_of(answer)["code"] == "role_not_allowed"
+    assert snapshot(db) == before
+
+
+def test_a_token_without_a_role_is_403(api: Api) -> None:
+    token = hs256(claims_for_attendant(role=None), api.secret)
+
+    answer = status_of(api, token)
+
+    assert answer.status_code == 403
+    assert error_of(answer)["code"] == "role_not_allowed"
+
+
+@pytest.mark.usefixtures("scene")
+@pytest.mark.parametrize(
+    "audience",
+    [
+        pytest.param(None, id="missing"),
+        pytest.param("anon", id="anon"),
+        pytest.param("service_role", id="service_role"),
+        pytest.param(["anon", "other"], id="list-without-authenticated"),
+    ],
+)
+def test_an_attendant_token_without_aud_authenticated_is_401(
+    api: Api, db: psycopg.Connection[Any], audience: Any
+) -> None:
+    before = snapshot(db)
+    claims = claims_for_attendant()
+    if audience is None:
+        del claims["aud"]
+    else:
+        claims["aud"] = audience
+
+    answer = status_of(api, hs256(claims, api.secret), EXPIRED)
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "invalid_token"
+    assert snapshot(db) == before
+
+
+def test_an_attendant_token_whose_aud_list_holds_authenticated_is_accepted(api: Api) -> None:
+    token = hs256(claims_for_attendant(aud=["authenticated", "inbox"]), api.secret)
+
+    answer = status_of(api, token)
+
+    assert answer.status_code == 200
+    assert answer.get_json()["ai_mode"] == "active"
+
+
+@pytest.mark.usefixtures("scene")
+@pytest.mark.parametrize(
+    "subject",
+    [
+        pytest.param("not-a-uuid", id="word"),
+        pytest.param("", id="empty"),
+        pytest.param("12345", id="number-text"),
+        pytest.param(12345, id="number"),
+        pytest.param(None, id="missing"),
+    ],
+)
+def test_an_attendant_token_whose_sub_is_not_a_user_id_is_401(
+    api: Api, db: psycopg.Connection[Any], subject: Any
+) -> None:
+    before = snapshot(db)
+    claims = claims_for_attendant()
+    if subject is None:
+        del claims["sub"]
+    else:
+        claims["sub"] = subject
+
+    answer = status_of(api, hs256(claims, api.secret), EXPIRED)
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "invalid_token"
+    assert snapshot(db) == before
+
+
+SERVICE_ONLY_CALLS = [
+    pytest.param(
+        Call("POST", "interaction-gate", {"conversation_id": str(EXPIRED), "message_id": "m-1"}),
+        id="gate",
+    ),
+    pytest.param(Call("POST", "auto-resume", {}), id="auto-resume"),
+    pytest.param(
+        Call(
+            "POST",
+            "pause-logger",
+            {"conversation_id": str(LIVE), "action": "interaction_blocked", "message_id": "m-1"},
+        ),
+        id="logger-post",
+    ),
+]
+
+
+@pytest.mark.usefixtures("scene")
+@pytest.mark.parametrize("who", ["attendant", "admin"])
+@pytest.mark.parametrize("call", SERVICE_ONLY_CALLS)
+def test_an_attendant_calling_a_service_only_function_is_403_and_changes_nothing(
+    api: Api, db: psycopg.Connection[Any], call: Call, who: str
+) -> None:
+    before = snapshot(db)
+
+    answer = send(api, call, token=getattr(api, who))
+
+    assert answer.status_code == 403
+    assert error_of(answer)["code"] == "service_only"
+    assert snapshot(db) == before
+    assert conversation(db, EXPIRED)["ai_mode"] == "paused"  # its auto_resume is not written
+
+
+@pytest.mark.usefixtures("scene")
+@pytest.mark.parametrize("call", SERVICE_ONLY_CALLS)
+def test_the_service_may_call_the_service_only_functions(
+    api: Api, db: psycopg.Connection[Any], call: Call
+) -> None:
+    """The control for the test above: the same calls, by the service, do their work."""
+    before = snapshot(db)
+
+    answer = send(api, call, token=api.service)
+
+    assert answer.status_code == 200
+    assert snapshot(db) != before
+
+
+# ---------------------------------------------------------------------------
+# An attendant of another workspace: the conversation does not exist for them
+# ---------------------------------------------------------------------------
+
+OUTSIDER_CALLS = [
+    pytest.param(
+        Call("POST", "pause-activate", {"conversation_id": str(ACTIVE)}),
+        "conversation_not_found",
+        id="activate-active",
+    ),
+    pytest.param(
+        Call("POST", "pause-activate", {"conversation_id": str(EXPIRED), "duration_minutes": 60}),
+        "conversation_not_found",
+        id="activate-expired",
+    ),
+    pytest.param(
+        Call("POST", "pause-extend", {"conversation_id": str(LIVE), "duration_minutes": 15}),
+        "conversation_not_found",
+        id="extend-live",
+    ),
+    pytest.param(
+        Call("POST", "pause-extend", {"conversation_id": str(EXPIRED), "duration_minutes": None}),
+        "conversation_not_found",
+        id="extend-expired",
+    ),
+    pytest.param(
+        Call("POST", "pause-resume", {"conversation_id": str(LIVE)}),
+        "conversation_not_found",
+        id="resume-live",
+    ),
+    pytest.param(
+        Call("POST", "pause-resume", {"conversation_id": str(EXPIRED)}),
+        "conversation_not_found",
+        id="resume-expired",
+    ),
+    pytest.param(
+        Call("GET", "pause-status", query={"conversation_id": str(LIVE)}),
+        "conversation_not_found",
+        id="status-live",
+    ),
+    pytest.param(
+        Call("GET", "pause-status", query={"conversation_id": str(EXPIRED)}),
+        "conversation_not_found",
+        id="status-expired",
+    ),
+    pytest.param(
+        Call("GET", "pause-logger", query={"conversation_id": str(LIVE)}),
+        "conversation_not_found",
+        id="logger-live",
+    ),
+    pytest.param(
+        Call("GET", "pause-logger", query={"conversation_id": str(EXPIRED)}),
+        "conversation_not_found",
+        id="logger-expired",
+    ),
+    pytest.param(
+        Call("GET", "pause-settings", query={"workspace_id": str(demo.WORKSPACE_ID)}),
+        "workspace_not_found",
+        id="settings-get",
+    ),
+    pytest.param(
+        Call(
+            "PUT",
+            "pause-settings",
+            {"workspace_id": str(demo.WORKSPACE_ID), "default_duration_minutes": 120},
+        ),
+        "workspace_not_found",
+        id="settings-put-workspace",
+    ),
+    pytest.param(
+        Call(
+            "PUT",
+            "pause-settings",
+            {"workspace_id": str(demo.WORKSPACE_ID), "default_duration_minutes": None},
+        ),
+        "workspace_not_found",
+        id="settings-put-workspace-indefinite",
+    ),
+    pytest.param(
+        Call(
+            "PUT",
+            "pause-settings",
+            {"team_id": str(demo.SUPPORT_TEAM_ID), "default_duration_minutes": 15},
+        ),
+        "team_not_found",
+        id="settings-put-team-override",
+    ),
+    pytest.param(
+        Call("PUT", "pause-settings", {"team_id": str(demo.SALES_TEAM_ID), "inherit": True}),
+        "team_not_found",
+        id="settings-put-team-inherit",
+    ),
+]
+
+
+@pytest.mark.usefixtures("scene")
+@pytest.mark.parametrize(("call", "code"), OUTSIDER_CALLS)
+def test_an_attendant_of_another_workspace_gets_404_and_changes_nothing(
+    api: Api, db: psycopg.Connection[Any], call: Call, code: str
+) -> None:
+    before = snapshot(db)
+
+    answer = send(api, call, token=api.outsider)
+
+    assert answer.status_code == 404
+    assert error_of(answer)["code"] == code
+    assert snapshot(db) == before
+
+
+@pytest.mark.usefixtures("scene")
+@pytest.mark.parametrize(("call", "code"), OUTSIDER_CALLS)
+def test_a_member_making_the_same_call_gets_past_the_404(
+    api: Api, db: psycopg.Connection[Any], call: Call, code: str
+) -> None:
+    """The control for the test above: the 404 is about membership, not the call."""
+    answer = send(api, call, token=api.admin)
+
+    assert answer.status_code in (200, 409)
+    assert answer.status_code != 404
+
+
+@pytest.mark.usefixtures("scene")
+def test_the_outsiders_404_reads_exactly_like_an_unknown_conversation(api: Api) -> None:
+    unknown = uuid4()
+
+    for function in ("pause-activate", "pause-resume"):
+        hidden = api.post(function, {"conversation_id": str(LIVE)}, token=api.outsider)
+        missing = api.post(function, {"conversation_id": str(unknown)}, token=api.attendant)
+        assert hidden.status_code == missing.status_code == 404
+        assert without_request_id(hidden) == without_request_id(missing)
+
+    hidden = api.get("pause-status", token=api.outsider, conversation_id=EXPIRED)
+    missing = api.get("pause-status", token=api.attendant, conversation_id=unknown)
+    assert hidden.status_code == missing.status_code == 404
+    assert without_request_id(hidden) == without_request_id(missing)
+
+
+@pytest.mark.usefixtures("scene")
+def test_the_outsider_still_acts_in_its_own_workspace(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    answer = api.post(
+        "pause-activate", {"conversation_id": str(demo.OTHER_CONVERSATION_ID)}, token=api.outsider
+    )
+
+    assert answer.status_code == 200
+    assert answer.get_json()["duration_minutes"] == 60  # Globex's default
+    assert log_rows(db, demo.OTHER_CONVERSATION_ID)[0]["triggered_by"] == str(demo.OTHER_ADMIN_ID)
+
+
+def test_an_acme_attendant_gets_404_on_the_globex_conversation(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    before = snapshot(db)
+
+    answer = api.post(
+        "pause-activate", {"conversation_id": str(demo.OTHER_CONVERSATION_ID)}, token=api.admin
+    )
+
+    assert answer.status_code == 404
+    assert error_of(answer)["code"] == "conversation_not_found"
+    assert snapshot(db) == before
+
+
+def test_a_valid_token_for_a_user_in_no_workspace_sees_nothing(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    stranger = hs256(claims_for_attendant(uuid4()), api.secret)
+
+    status = status_of(api, stranger, ACTIVE)
+    events = api.get("pause-logger", token=stranger)
+
+    assert status.status_code == 404
+    assert events.status_code == 200
+    assert events.get_json() == {"events": [], "next_cursor": None}
+
+
+# ---------------------------------------------------------------------------
+# Asymmetric keys from a JWKS URL
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Jwks:
+    key: rsa.RSAPrivateKey
+    kid: str
+    url: str
+    fetches: list[str]
+
+
+def _public_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    jwk: dict[str, Any] = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    return jwk | {"kid": kid, "alg": "RS256", "use": "sig"}
+
+
+@contextmanager
+def jwks_url(monkeypatch: pytest.MonkeyPatch, url: str) -> Iterator[None]:
+    """SUPABASE_JWKS_URL set for the block only; the configuration read again after."""
+    monkeypatch.setenv("SUPABASE_JWKS_URL", url)
+    config.cache_clear()
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        config.cache_clear()
+
+
+@pytest.fixture
+def jwks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Jwks]:
+    """A JWKS endpoint on 127.0.0.1, configured as SUPABASE_JWKS_URL for this test only."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    kid = f"test-{uuid4().hex[:8]}"
+    document = json.dumps({"keys": [_public_jwk(key, kid)]}).encode()
+    fetches: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fetches.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(document)))
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/auth/v1/.well-known/jwks.json"
+    try:
+        with jwks_url(monkeypatch, url):
+            yield Jwks(key, kid, url, fetches)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def rs256(claims: dict[str, Any], key: rsa.RSAPrivateKey, kid: str) -> str:
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+
+
+def test_an_rs256_attendant_token_from_the_jwks_is_accepted(api: Api, jwks: Jwks) -> None:
+    token = rs256(claims_for_attendant(), jwks.key, jwks.kid)
+
+    answer = status_of(api, token, ACTIVE)
+
+    assert answer.status_code == 200
+    assert answer.get_json()["conversation_id"] == str(ACTIVE)
+    assert jwks.fetches == ["/auth/v1/.well-known/jwks.json"]
+
+
+def test_an_rs256_attendant_acts_as_its_sub(
+    api: Api, db: psycopg.Connection[Any], jwks: Jwks
+) -> None:
+    token = rs256(claims_for_attendant(demo.ADMIN_ID), jwks.key, jwks.kid)
+
+    answer = api.post("pause-activate", {"conversation_id": str(ACTIVE)}, token=token)
+
+    assert answer.status_code == 200
+    assert answer.get_json()["paused_by"] == str(demo.ADMIN_ID)
+    assert log_rows(db)[0]["triggered_by"] == str(demo.ADMIN_ID)
+
+
+def test_an_rs256_service_key_from_the_jwks_is_the_service(
+    api: Api, db: psycopg.Connection[Any], jwks: Jwks
+) -> None:
+    token = rs256(claims_for_service(), jwks.key, jwks.kid)
+
+    answer = api.post("auto-resume", {}, token=token)
+
+    assert answer.status_code == 200
+    assert answer.get_json() == {"resumed": 0, "conversation_ids": []}
+
+
+def test_an_rs256_token_signed_by_another_key_with_the_same_kid_is_401(
+    api: Api, db: psycopg.Connection[Any], jwks: Jwks
+) -> None:
+    before = snapshot(db)
+    impostor = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    token = rs256(claims_for_attendant(), impostor, jwks.kid)
+
+    answer = api.post("pause-activate", {"conversation_id": str(ACTIVE)}, token=token)
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "invalid_token"
+    assert snapshot(db) == before
+
+
+def test_an_rs256_token_with_an_unknown_kid_is_401(api: Api, jwks: Jwks) -> None:
+    token = rs256(claims_for_attendant(), jwks.key, "no-such-key")
+
+    answer = status_of(api, token)
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "invalid_token"
+
+
+def test_an_expired_rs256_token_is_401_token_expired(api: Api, jwks: Jwks) -> None:
+    past = int(time.time()) - 3600
+    token = rs256(claims_for_attendant(iat=past - 60, exp=past), jwks.key, jwks.kid)
+
+    answer = status_of(api, token)
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "token_expired"
+
+
+def test_the_hs256_secret_still_works_beside_the_jwks(api: Api, jwks: Jwks) -> None:
+    token = hs256(claims_for_attendant(), api.secret)
+
+    answer = status_of(api, token)
+
+    assert answer.status_code == 200
+
+
+def test_an_hs256_token_keyed_with_the_jwks_public_key_is_401(
+    api: Api, db: psycopg.Connection[Any], jwks: Jwks
+) -> None:
+    """Algorithm confusion: the public key is public, so it must never be an HMAC secret."""
+    before = snapshot(db)
+    public_pem = jwks.key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    token = hmac_signed(claims_for_service(), public_pem)
+
+    answer = api.post("auto-resume", {}, token=token)
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "invalid_token"
+    assert snapshot(db) == before
+
+
+def test_an_rs256_token_with_role_anon_is_403(api: Api, jwks: Jwks) -> None:
+    now = int(time.time())
+    token = rs256(
+        {"role": "anon", "iat": now, "exp": now + 600, "jti": uuid4().hex}, jwks.key, jwks.kid
+    )
+
+    answer = status_of(api, token)
+
+    assert answer.status_code == 403
+    assert error_of(answer)["code"] == "role_not_allowed"
+
+
+def test_a_token_whose_alg_does_not_fit_the_jwks_key_is_401(
+    api: Api, db: psycopg.Connection[Any], jwks: Jwks
+) -> None:
+    before = snapshot(db)
+    elliptic = ec.generate_private_key(ec.SECP256R1())
+    token = jwt.encode(claims_for_service(), elliptic, algorithm="ES256", headers={"kid": jwks.kid})
+
+    answer = api.post("auto-resume", {}, token=token)
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "invalid_token"
+    assert snapshot(db) == before
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_an_unreachable_jwks_is_503_not_a_bad_token(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    token = rs256(claims_for_attendant(), key, "k1")
+
+    with jwks_url(monkeypatch, f"http://127.0.0.1:{_closed_port()}/jwks.json"):
+        answer = status_of(api, token)
+
+    assert answer.status_code == 503
+    assert "Retry-After" in answer.headers

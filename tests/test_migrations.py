@@ -1,0 +1,340 @@
+"""Migrations apply once, and applying them again (or running the file raw, as psql or the
+Supabase SQL editor would) changes nothing: "every statement is idempotent"."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from uuid import uuid4
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from functions import migrations
+from tests.conftest import database_url
+
+Snapshot = dict[str, list[tuple[Any, ...]]]
+
+# Everything the migration and the shim define, as the catalog records it.
+CATALOG: dict[str, str] = {
+    "schemas": """
+        select nspname, nspacl::text from pg_namespace
+        where nspname in ('public', 'auth', 'supabase_migrations') order by 1""",
+    "tables": """
+        select c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity,
+               c.relacl::text, obj_description(c.oid, 'pg_class')
+        from pg_class c where c.relnamespace = 'public'::regnamespace order by 1""",
+    "columns": """
+        select c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
+               a.attnotnull, a.attidentity, pg_get_expr(d.adbin, d.adrelid),
+               col_description(c.oid, a.attnum), a.attacl::text
+        from pg_attribute a
+        join pg_class c on c.oid = a.attrelid
+        left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+        where c.relnamespace = 'public'::regnamespace and c.relkind = 'r'
+          and a.attnum > 0 and not a.attisdropped
+        order by 1, 2""",
+    "constraints": """
+        select conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid)
+        from pg_constraint where connamespace = 'public'::regnamespace order by 1, 2, 4""",
+    "indexes": """
+        select tablename, indexname, indexdef from pg_indexes
+        where schemaname = 'public' order by 1, 2""",
+    "types": """
+        select t.typname, t.typtype, format_type(t.typbasetype, t.typtypmod), t.typacl::text,
+               array(select e.enumlabel::text from pg_enum e
+                     where e.enumtypid = t.oid order by e.enumsortorder),
+               array(select pg_get_constraintdef(k.oid) from pg_constraint k
+                     where k.contypid = t.oid order by 1)
+        from pg_type t
+        where t.typnamespace = 'public'::regnamespace and t.typtype in ('e', 'd')
+        order by 1""",
+    "functions": """
+        select p.pronamespace::regnamespace::text, p.oid::regprocedure::text,
+               md5(pg_get_functiondef(p.oid)), p.prosecdef, p.provolatile, p.proconfig,
+               p.proacl::text, obj_description(p.oid, 'pg_proc')
+        from pg_proc p
+        where p.pronamespace in ('public'::regnamespace, 'auth'::regnamespace)
+        order by 1, 2""",
+    "policies": """
+        select tablename, policyname, permissive, roles::text, cmd, qual, with_check
+        from pg_policies where schemaname = 'public' order by 1, 2""",
+    "triggers": """
+        select tgrelid::regclass::text, tgname, tgenabled, pg_get_triggerdef(oid)
+        from pg_trigger where not tgisinternal order by 1, 2""",
+    "grants": """
+        select table_name, grantee, privilege_type from information_schema.role_table_grants
+        where table_schema = 'public' order by 1, 2, 3""",
+    "roles": """
+        select rolname, rolcanlogin, rolinherit, rolbypassrls, rolsuper from pg_roles
+        where rolname in ('anon', 'authenticated', 'service_role') order by 1""",
+    "publication": """
+        select pubname, schemaname, tablename from pg_publication_tables order by 1, 2, 3""",
+    "versions": """
+        select version, name from supabase_migrations.schema_migrations order by 1""",
+}
+
+
+def catalog(url: str) -> Snapshot:
+    with psycopg.connect(url) as connection:
+        return {name: connection.execute(query).fetchall() for name, query in CATALOG.items()}
+
+
+def data(url: str) -> Snapshot:
+    with psycopg.connect(url) as connection:
+        return {
+            table: connection.execute(
+                sql.SQL("select * from public.{} order by 1, 2").format(sql.Identifier(table))
+            ).fetchall()
+            for table in (
+                "workspaces",
+                "teams",
+                "workspace_members",
+                "conversations",
+                "ai_pause_logs",
+            )
+        }
+
+
+def migration_versions() -> list[str]:
+    return [path.stem.partition("_")[0] for path in sorted(migrations.MIGRATIONS.glob("*.sql"))]
+
+
+def run_raw(url: str, path: Any) -> None:
+    """The whole file as one script, the way psql -f or the SQL editor runs it."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(path.read_text())
+
+
+@pytest.fixture
+def new_database(server_url: str) -> Iterator[Callable[[], str]]:
+    """Empty databases (no migrations, no seed), dropped after the test."""
+    names: list[str] = []
+
+    def create() -> str:
+        name = f"takeover_migrations_{uuid4().hex[:16]}"
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        names.append(name)
+        return database_url(server_url, name)
+
+    yield create
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        for name in names:
+            admin.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture
+def empty_url(new_database: Callable[[], str]) -> str:
+    return new_database()
+
+
+def test_apply_on_an_empty_database_applies_every_migration_then_none(empty_url: str) -> None:
+    first = migrations.apply(empty_url)
+    second = migrations.apply(empty_url)
+
+    assert first == migration_versions()
+    assert first  # there is a migration to apply
+    assert second == []
+    assert [row[0] for row in catalog(empty_url)["versions"]] == first
+
+
+def test_apply_twice_changes_no_catalog_entry(empty_url: str) -> None:
+    migrations.apply(empty_url)
+    before = catalog(empty_url)
+
+    migrations.apply(empty_url)
+
+    assert catalog(empty_url) == before
+
+
+def test_running_the_migration_file_raw_again_changes_nothing(empty_url: str) -> None:
+    migrations.apply(empty_url)
+    migrations.seed_if_empty(empty_url)
+    with psycopg.connect(empty_url, autocommit=True) as connection:
+        # Changed settings, a paused conversation and its log row: the re-run keeps them.
+        connection.execute("update public.workspaces set default_duration_minutes = null")
+        connection.execute(
+            "update public.teams set inherits_default = false, default_duration_minutes = 15"
+        )
+        connection.execute(
+            "select public.takeover_activate(id, null, 60, false, 'before re-run', null)"
+            " from public.conversations order by id limit 1"
+        )
+    schema_before, rows_before = catalog(empty_url), data(empty_url)
+    assert rows_before["ai_pause_logs"]
+
+    for path in sorted(migrations.MIGRATIONS.glob("*.sql")):
+        run_raw(empty_url, path)
+
+    assert catalog(empty_url) == schema_before
+    assert data(empty_url) == rows_before
+
+
+def test_the_catalog_snapshot_sees_a_changed_definition(empty_url: str) -> None:
+    """The comparison above would notice a re-run that redefines something."""
+    migrations.apply(empty_url)
+    before = catalog(empty_url)
+
+    with psycopg.connect(empty_url, autocommit=True) as connection:
+        connection.execute(
+            "create or replace function public.takeover_error("
+            " p_code text, p_message text, p_details jsonb default null)"
+            " returns jsonb language sql immutable as $$ select null::jsonb $$"
+        )
+
+    changed = catalog(empty_url)
+    assert changed["functions"] != before["functions"]
+    assert {key for key in CATALOG if changed[key] != before[key]} == {"functions"}
+
+
+def test_the_shim_leaves_an_existing_auth_schema_alone(empty_url: str) -> None:
+    """On a Supabase project `auth` is Supabase's own: the shim must not replace it."""
+    supabase_uid = (
+        "create function auth.uid() returns uuid language sql stable as $$"
+        " select coalesce(nullif(current_setting('request.jwt.claim.sub', true), ''),"
+        " (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'))::uuid $$"
+    )
+    with psycopg.connect(empty_url, autocommit=True) as connection:
+        connection.execute("create schema auth")
+        connection.execute(supabase_uid)
+        own_uid = connection.execute(
+            "select md5(pg_get_functiondef('auth.uid()'::regprocedure))"
+        ).fetchone()
+
+    run_raw(empty_url, migrations.SHIM)
+
+    with psycopg.connect(empty_url) as connection:
+        assert (
+            connection.execute(
+                "select md5(pg_get_functiondef('auth.uid()'::regprocedure))"
+            ).fetchone()
+            == own_uid
+        )
+        # The missing pieces were added beside it.
+        assert connection.execute("select to_regprocedure('auth.jwt()') is not null").fetchone()
+        connection.execute("select set_config('request.jwt.claims', '{\"role\": \"anon\"}', false)")
+        assert connection.execute("select auth.role()").fetchone() == ("anon",)
+
+
+def test_the_shim_a_second_time_is_a_no_op(empty_url: str) -> None:
+    run_raw(empty_url, migrations.SHIM)
+    before = catalog_without_versions(empty_url)
+
+    run_raw(empty_url, migrations.SHIM)
+
+    assert catalog_without_versions(empty_url) == before
+    assert [row[0] for row in before["roles"]] == ["anon", "authenticated", "service_role"]
+    assert dict((row[0], row[3]) for row in before["roles"]) == {
+        "anon": False,
+        "authenticated": False,
+        "service_role": True,  # bypasses RLS, as on Supabase
+    }
+
+
+def catalog_without_versions(url: str) -> Snapshot:
+    """The catalog before migrations.apply created its bookkeeping table."""
+    with psycopg.connect(url) as connection:
+        return {
+            name: connection.execute(query).fetchall()
+            for name, query in CATALOG.items()
+            if name != "versions"
+        }
+
+
+def test_conversations_join_an_existing_realtime_publication(empty_url: str) -> None:
+    with psycopg.connect(empty_url, autocommit=True) as connection:
+        connection.execute("create publication supabase_realtime")
+
+    migrations.apply(empty_url)
+    for path in sorted(migrations.MIGRATIONS.glob("*.sql")):
+        run_raw(empty_url, path)  # re-applying must not fail on "already member"
+
+    assert catalog(empty_url)["publication"] == [("supabase_realtime", "public", "conversations")]
+
+
+def test_a_publication_for_all_tables_is_left_as_it_is(empty_url: str) -> None:
+    with psycopg.connect(empty_url, autocommit=True) as connection:
+        connection.execute("create publication supabase_realtime for all tables")
+
+    migrations.apply(empty_url)
+    run_raw(empty_url, sorted(migrations.MIGRATIONS.glob("*.sql"))[-1])
+
+    published = {row[2] for row in catalog(empty_url)["publication"]}
+    assert "conversations" in published
+    assert "ai_pause_logs" in published
+
+
+def test_no_publication_is_created_where_there_is_none(empty_url: str) -> None:
+    migrations.apply(empty_url)
+
+    assert catalog(empty_url)["publication"] == []
+
+
+def test_two_databases_migrate_to_the_same_catalog(new_database: Callable[[], str]) -> None:
+    """A fresh database and one migrated twice over agree, entry for entry."""
+    once, twice = new_database(), new_database()
+    migrations.apply(once)
+    migrations.apply(twice)
+    for path in sorted(migrations.MIGRATIONS.glob("*.sql")):
+        run_raw(twice, path)
+
+    assert catalog(twice) == catalog(once)
+
+
+def test_two_processes_applying_at_once_apply_each_migration_once(empty_url: str) -> None:
+    """`make run` beside `make test`: the advisory lock makes one wait for the other."""
+    barrier = threading.Barrier(2, timeout=30)
+
+    def apply() -> list[str]:
+        barrier.wait()
+        return migrations.apply(empty_url)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = sorted(pool.map(lambda _: apply(), range(2)))
+
+    assert results == [[], migration_versions()]
+    assert [row[0] for row in catalog(empty_url)["versions"]] == migration_versions()
+
+
+# What a Supabase project grants on everything created in `public` (its default privileges).
+SUPABASE_DEFAULT_PRIVILEGES = [
+    f"alter default privileges in schema public grant all on {kind} to anon, authenticated,"
+    " service_role"
+    for kind in ("tables", "sequences", "functions")
+]
+
+
+def test_the_grants_hold_against_supabases_default_privileges(empty_url: str) -> None:
+    with psycopg.connect(empty_url, autocommit=True) as connection:
+        run_raw(empty_url, migrations.SHIM)  # the roles, before granting them defaults
+        for statement in SUPABASE_DEFAULT_PRIVILEGES:
+            connection.execute(statement)
+    migrations.apply(empty_url)
+
+    with psycopg.connect(empty_url) as connection:
+        table_privileges = connection.execute(
+            "select c.relname, r.rolname, p.privilege"
+            " from pg_class c"
+            " cross join (values ('anon'), ('authenticated')) r(rolname)"
+            " cross join unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'])"
+            "   p(privilege)"
+            " where c.relnamespace = 'public'::regnamespace and c.relkind = 'r'"
+            "   and has_table_privilege(r.rolname, c.oid, p.privilege)"
+            " order by 1, 2, 3"
+        ).fetchall()
+        lifecycle_executable = connection.execute(
+            "select p.proname, r.rolname from pg_proc p"
+            " cross join (values ('anon'), ('authenticated')) r(rolname)"
+            " where p.pronamespace = 'public'::regnamespace and p.proname like 'takeover\\_%'"
+            "   and has_function_privilege(r.rolname, p.oid, 'execute')"
+        ).fetchall()
+
+    ui_tables = ["ai_pause_logs", "conversations", "teams", "workspace_members", "workspaces"]
+    assert table_privileges == [(table, "authenticated", "SELECT") for table in ui_tables]
+    assert lifecycle_executable == []

@@ -1,0 +1,388 @@
+"""The local server (`make run`): every function at /functions/v1/<name> like
+`supabase functions serve`, /health, /openapi.json, CORS, and the auto-resume it runs itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from flask.testing import FlaskClient
+
+from functions import demo, openapi
+from functions.config import config
+from functions.database import use_database
+from functions.errors import _REFUSALS, Conflict, NotFound
+from functions.postgres import PostgresDatabase
+from functions.server import create_app
+from tests.conftest import JWT_SECRET
+from tests.support import Api, expire, log_rows
+
+# The contract's functions and the methods it gives each.
+CONTRACT_FUNCTIONS = {
+    "pause-activate": ["POST"],
+    "pause-extend": ["POST"],
+    "pause-resume": ["POST"],
+    "interaction-gate": ["POST"],
+    "auto-resume": ["POST"],
+    "pause-logger": ["GET", "POST"],
+    "pause-status": ["GET"],
+    "pause-settings": ["GET", "PUT"],
+}
+ROUTES = [(name, method) for name, methods in CONTRACT_FUNCTIONS.items() for method in methods]
+CONVERSATION = demo.FIRST_CONVERSATION_ID
+
+
+@pytest.fixture
+def client(api: Api) -> FlaskClient:
+    """The local server's app, on the test's database."""
+    return create_app().test_client()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# ---------------------------------------------------------------------------
+# Routes
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("function", "method"), ROUTES)
+def test_every_contract_function_is_served_at_functions_v1(
+    client: FlaskClient, function: str, method: str
+) -> None:
+    answer = client.open(f"/functions/v1/{function}", method=method)
+
+    assert answer.status_code == 401  # the function itself answered: it wants a token
+    assert answer.get_json()["error"]["code"] == "missing_token"
+
+
+def test_a_function_on_the_server_is_the_real_function(
+    client: FlaskClient, api: Api, db: psycopg.Connection[Any]
+) -> None:
+    answer = client.post(
+        "/functions/v1/pause-activate",
+        json={"conversation_id": str(CONVERSATION), "duration_minutes": 15},
+        headers=bearer(api.attendant),
+    )
+    status = client.get(
+        "/functions/v1/pause-status",
+        query_string={"conversation_id": str(CONVERSATION)},
+        headers=bearer(api.attendant),
+    )
+
+    assert answer.status_code == 200
+    assert answer.get_json()["ai_mode"] == "paused"
+    assert status.get_json() == {**answer.get_json(), "event_id": None}
+    assert [row["action"] for row in log_rows(db)] == ["pause_activated"]
+
+
+def test_a_method_the_function_does_not_serve_is_405(client: FlaskClient, api: Api) -> None:
+    answer = client.delete("/functions/v1/pause-activate", headers=bearer(api.service))
+
+    assert answer.status_code == 405
+    assert answer.get_json()["error"]["code"] == "method_not_allowed"
+    assert "POST" in answer.headers["Allow"]
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/health"), ("DELETE", "/openapi.json")])
+def test_a_wrong_method_on_a_server_route_is_405_in_the_error_shape(
+    client: FlaskClient, method: str, path: str
+) -> None:
+    answer = client.open(path, method=method)
+
+    assert answer.status_code == 405
+    assert answer.mimetype == "application/json"
+    assert answer.get_json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in answer.headers["Allow"]
+
+
+@pytest.mark.parametrize("path", ["/functions/v1/pause-everything", "/nothing-here", "/functions"])
+def test_an_unknown_path_is_404_in_the_error_shape(client: FlaskClient, path: str) -> None:
+    answer = client.post(path, json={})
+
+    assert answer.status_code == 404
+    assert answer.mimetype == "application/json"
+    error = answer.get_json()["error"]
+    assert error["code"] == "not_found"
+    assert isinstance(error["message"], str)
+    assert path in error["message"]
+
+
+@pytest.mark.parametrize(("function", "methods"), CONTRACT_FUNCTIONS.items())
+def test_preflight_answers_204_with_cors_headers(
+    client: FlaskClient, function: str, methods: list[str]
+) -> None:
+    answer = client.options(
+        f"/functions/v1/{function}",
+        headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": methods[0],
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+
+    assert answer.status_code == 204
+    assert answer.get_data() == b""
+    assert answer.headers["Access-Control-Allow-Origin"] == "*"
+    allowed_headers = {
+        header.strip().lower()
+        for header in answer.headers["Access-Control-Allow-Headers"].split(",")
+    }
+    assert {"authorization", "content-type", "apikey", "x-client-info"} <= allowed_headers
+    allowed_methods = {
+        method.strip() for method in answer.headers["Access-Control-Allow-Methods"].split(",")
+    }
+    assert {*methods, "OPTIONS"} <= allowed_methods
+
+
+def test_answers_carry_cors_headers_too(client: FlaskClient, api: Api) -> None:
+    answer = client.get(
+        "/functions/v1/pause-status",
+        query_string={"conversation_id": str(CONVERSATION)},
+        headers={**bearer(api.attendant), "Origin": "http://localhost:3000"},
+    )
+
+    assert answer.status_code == 200
+    assert answer.headers["Access-Control-Allow-Origin"] == "*"
+
+
+# ---------------------------------------------------------------------------
+# Health
+# ---------------------------------------------------------------------------
+
+
+def test_health_is_200_when_the_database_answers(client: FlaskClient) -> None:
+    answer = client.get("/health")
+
+    assert answer.status_code == 200
+    assert answer.get_json() == {"status": "ok"}
+
+
+@pytest.fixture
+def database_down() -> Iterator[None]:
+    """A database nothing listens for, with a one-second timeout."""
+    saved = os.environ.get("DATABASE_TIMEOUT_SECONDS")
+    os.environ["DATABASE_TIMEOUT_SECONDS"] = "1"
+    config.cache_clear()
+    database = PostgresDatabase("postgresql://postgres@127.0.0.1:1/x", min_size=0)
+    previous = use_database(database)
+    yield
+    use_database(previous)
+    database.close()
+    if saved is None:
+        os.environ.pop("DATABASE_TIMEOUT_SECONDS")
+    else:
+        os.environ["DATABASE_TIMEOUT_SECONDS"] = saved
+    config.cache_clear()
+
+
+@pytest.mark.usefixtures("database_down")
+def test_health_is_503_with_retry_after_when_the_database_is_down() -> None:
+    started = time.monotonic()
+    answer = create_app().test_client().get("/health")
+
+    assert time.monotonic() - started < 5
+    assert answer.status_code == 503
+    assert int(answer.headers["Retry-After"]) >= 1
+    assert answer.get_json()["error"]["code"] == "database_unavailable"
+
+
+@pytest.mark.usefixtures("database_down")
+def test_a_function_is_503_with_retry_after_when_the_database_is_down() -> None:
+    answer = (
+        create_app()
+        .test_client()
+        .post(
+            "/functions/v1/interaction-gate",
+            json={"conversation_id": str(CONVERSATION)},
+            headers=bearer(demo.service_token(JWT_SECRET)),
+        )
+    )
+
+    assert answer.status_code == 503
+    assert int(answer.headers["Retry-After"]) >= 1
+    assert answer.get_json()["error"]["code"] == "database_unavailable"
+
+
+# ---------------------------------------------------------------------------
+# The OpenAPI document and the error codes
+# ---------------------------------------------------------------------------
+
+
+def test_openapi_json_is_the_committed_document_and_it_is_current(
+    client: FlaskClient, project_root: Path
+) -> None:
+    committed = (project_root / "functions" / "openapi.json").read_text()
+
+    served = client.get("/openapi.json")
+
+    assert served.status_code == 200
+    assert served.mimetype == "application/json"
+    assert served.get_data(as_text=True) == committed
+    assert committed == openapi.render(), "run `make openapi` and commit functions/openapi.json"
+
+
+def test_openapi_documents_every_contract_function(project_root: Path) -> None:
+    document = json.loads((project_root / "functions" / "openapi.json").read_text())
+
+    documented = {
+        (path.removeprefix("/functions/v1/"), method.upper())
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    assert documented == set(ROUTES)
+
+
+def migration_refusal_codes(project_root: Path) -> set[str]:
+    text = "\n".join(
+        path.read_text() for path in sorted((project_root / "supabase" / "migrations").glob("*"))
+    )
+    return set(re.findall(r"takeover_error\(\s*'([a-z_]+)'", text))
+
+
+def test_every_refusal_the_migration_returns_has_an_http_status(project_root: Path) -> None:
+    codes = migration_refusal_codes(project_root)
+
+    assert {"conversation_not_found", "already_paused", "not_paused"} <= codes
+    assert codes - set(_REFUSALS) == set()
+
+
+def test_refusals_answer_the_status_the_contract_gives_them(project_root: Path) -> None:
+    codes = migration_refusal_codes(project_root)
+
+    assert {
+        code: _REFUSALS[code] for code in codes if code.endswith("_not_found")
+    } == dict.fromkeys((code for code in codes if code.endswith("_not_found")), NotFound)
+    assert _REFUSALS["already_paused"] is Conflict
+    assert _REFUSALS["not_paused"] is Conflict
+
+
+# ---------------------------------------------------------------------------
+# `python -m functions.server` on a real socket
+# ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def http(
+    method: str, url: str, token: str | None = None, body: Any = None
+) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(  # noqa: S310 (http://127.0.0.1 only)
+        url,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={
+            "Content-Type": "application/json",
+            **(bearer(token) if token is not None else {}),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen[bytes], base: str, output: Path) -> None:
+        self.process = process
+        self.base = base
+        self.output = output
+
+    def wait_until_healthy(self, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output.read_text()
+            try:
+                if http("GET", f"{self.base}/health")[0] == 200:
+                    return
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"the server never became healthy:\n{self.output.read_text()}")
+
+
+@pytest.fixture
+def server(db_url: str, project_root: Path, tmp_path: Path) -> Iterator[Server]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "PORT": str(port),
+        "AUTO_RESUME_INTERVAL_SECONDS": "1",
+        "SUPABASE_JWT_SECRET": JWT_SECRET,
+    }
+    env.pop("SUPABASE_URL", None)
+    output = tmp_path / "server.log"
+    with output.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "functions.server"],
+            cwd=project_root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    running = Server(process, f"http://127.0.0.1:{port}", output)
+    try:
+        running.wait_until_healthy()
+        yield running
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_the_server_ends_expired_pauses_by_itself_and_stops_on_sigint(
+    server: Server, db: psycopg.Connection[Any]
+) -> None:
+    attendant = demo.attendant_token(JWT_SECRET, demo.ATTENDANT_ID)
+    status, state = http(
+        "POST",
+        f"{server.base}/functions/v1/pause-activate",
+        attendant,
+        {"conversation_id": str(CONVERSATION), "duration_minutes": 15},
+    )
+    assert (status, state["ai_mode"]) == (200, "paused")
+
+    expire(db, CONVERSATION)  # nothing touches the conversation after this but the sweeper
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        resumed = [row for row in log_rows(db) if row["action"] == "auto_resume"]
+        if resumed:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"no auto_resume within 15 s:\n{server.output.read_text()}")
+    assert [(row["reason"], row["triggered_by"]) for row in resumed] == [
+        ("timer_expired", "system")
+    ]
+    assert [row["action"] for row in log_rows(db)] == ["pause_activated", "auto_resume"]
+
+    server.process.send_signal(signal.SIGINT)
+
+    assert server.process.wait(timeout=10) == 0, server.output.read_text()
+
+
+def test_the_server_stops_cleanly_on_sigterm(server: Server) -> None:
+    server.process.send_signal(signal.SIGTERM)
+
+    assert server.process.wait(timeout=10) == 0, server.output.read_text()

@@ -1,0 +1,433 @@
+"""The Supabase adapter (functions/supabase_rpc.py) at its HTTP boundary.
+
+There is no PostgREST server here: these are recorded PostgREST request/answer shapes,
+served by respx. What is checked is what the adapter sends (the RPC URL, `p_` arguments,
+the service key headers) and how it maps each kind of answer to the functions' errors.
+The lifecycle functions themselves are tested on the real Postgres elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from uuid import UUID
+
+import httpx
+import pytest
+import respx
+
+from functions import demo
+from functions.config import config
+from functions.database import use_database
+from functions.errors import _REFUSALS, ApiError, Conflict, Unavailable, Unprocessable
+from functions.supabase_rpc import SupabaseDatabase
+from tests.conftest import JWT_SECRET
+from tests.support import Api
+
+SUPABASE_URL = "https://takeover-test.supabase.co"
+SERVICE_KEY = "service-role-key-of-the-test-project"
+RPC = f"{SUPABASE_URL}/rest/v1/rpc"
+CONVERSATION = demo.FIRST_CONVERSATION_ID
+
+# takeover_state() as PostgREST returns a jsonb function result: the value itself.
+STATE = {
+    "conversation_id": str(CONVERSATION),
+    "ai_mode": "paused",
+    "paused_at": "2026-11-25T12:00:00.000000Z",
+    "paused_until": "2026-11-25T12:15:00.000000Z",
+    "paused_by": str(demo.ATTENDANT_ID),
+    "duration_minutes": 15,
+    "default_duration_minutes": 30,
+    "event_id": 41,
+}
+ACTIVATE_ARGUMENTS: dict[str, object] = {
+    "conversation_id": CONVERSATION,
+    "caller": demo.ATTENDANT_ID,
+    "triggered_by": None,
+    "duration_minutes": 15,
+    "use_default": False,
+    "reason": "angry customer",
+}
+
+
+def postgrest_error(status: int, code: str, message: str) -> httpx.Response:
+    return httpx.Response(
+        status, json={"code": code, "message": message, "details": None, "hint": None}
+    )
+
+
+@pytest.fixture
+def postgrest() -> Iterator[respx.MockRouter]:
+    with respx.mock(assert_all_mocked=True, assert_all_called=True) as router:
+        yield router
+
+
+@pytest.fixture
+def supabase() -> Iterator[SupabaseDatabase]:
+    database = SupabaseDatabase(SUPABASE_URL, SERVICE_KEY)
+    yield database
+    database.close()
+
+
+def sent(route: respx.Route) -> httpx.Request:
+    assert route.call_count == 1
+    request: httpx.Request = route.calls.last.request
+    return request
+
+
+# ---------------------------------------------------------------------------
+# The request
+# ---------------------------------------------------------------------------
+
+
+def test_the_adapter_builds_its_client_without_deprecated_arguments() -> None:
+    with respx.mock(assert_all_called=False) as postgrest, warnings.catch_warnings():
+        postgrest.post(f"{RPC}/takeover_sweep").respond(
+            200, json={"resumed": 0, "conversation_ids": []}
+        )
+        warnings.simplefilter("error", DeprecationWarning)
+        database = SupabaseDatabase(SUPABASE_URL, SERVICE_KEY)
+        try:
+            database.ping()
+        finally:
+            database.close()
+
+
+def test_a_call_is_a_post_to_the_rpc_endpoint_with_p_arguments(
+    postgrest: respx.MockRouter, supabase: SupabaseDatabase
+) -> None:
+    route = postgrest.post(f"{RPC}/takeover_activate").respond(200, json=STATE)
+
+    supabase.call("activate", ACTIVATE_ARGUMENTS)
+
+    request = sent(route)
+    assert request.method == "POST"
+    assert str(request.url) == f"{SUPABASE_URL}/rest/v1/rpc/takeover_activate"
+    assert json.loads(request.content) == {
+        "p_conversation_id": str(CONVERSATION),
+        "p_caller": str(demo.ATTENDANT_ID),
+        "p_triggered_by": None,
+        "p_duration_minutes": 15,
+        "p_use_default": False,
+        "p_reason": "angry customer",
+    }
+    assert request.headers["apikey"] == SERVICE_KEY
+    assert request.headers["Authorization"] == f"Bearer {SERVICE_KEY}"
+    assert request.headers["Content-Type"] == "application/json"
+
+
+def test_times_are_sent_as_iso_8601(
+    postgrest: respx.MockRouter, supabase: SupabaseDatabase
+) -> None:
+    route = postgrest.post(f"{RPC}/takeover_events").respond(
+        200, json={"events": [], "next_cursor": None}
+    )
+
+    supabase.call(
+        "events",
+        {"caller": None, "since": datetime(2026, 11, 25, 12, 30, tzinfo=UTC), "limit": 10},
+    )
+
+    assert json.loads(sent(route).content) == {
+        "p_caller": None,
+        "p_since": "2026-11-25T12:30:00+00:00",
+        "p_limit": 10,
+    }
+
+
+@pytest.fixture
+def timeout_setting() -> Iterator[Callable[[str], None]]:
+    """Set DATABASE_TIMEOUT_SECONDS for adapters created in this test."""
+    saved = os.environ.get("DATABASE_TIMEOUT_SECONDS")
+
+    def set_timeout(seconds: str) -> None:
+        os.environ["DATABASE_TIMEOUT_SECONDS"] = seconds
+        config.cache_clear()
+
+    yield set_timeout
+    if saved is None:
+        os.environ.pop("DATABASE_TIMEOUT_SECONDS", None)
+    else:
+        os.environ["DATABASE_TIMEOUT_SECONDS"] = saved
+    config.cache_clear()
+
+
+def timeout_sent(postgrest: respx.MockRouter) -> dict[str, float]:
+    """The timeouts httpx applied to one call (it records them on the request)."""
+    route = postgrest.post(f"{RPC}/takeover_sweep").respond(
+        200, json={"resumed": 0, "conversation_ids": []}
+    )
+    database = SupabaseDatabase(SUPABASE_URL, SERVICE_KEY)
+    try:
+        database.ping()
+    finally:
+        database.close()
+    timeouts: dict[str, float] = sent(route).extensions["timeout"]
+    return timeouts
+
+
+def test_calls_time_out_after_database_timeout_seconds(
+    postgrest: respx.MockRouter, timeout_setting: Callable[[str], None]
+) -> None:
+    timeout_setting("3")
+
+    assert timeout_sent(postgrest) == {"connect": 3, "read": 3, "write": 3, "pool": 3}
+
+
+def test_a_fractional_database_timeout_is_kept(
+    postgrest: respx.MockRouter, timeout_setting: Callable[[str], None]
+) -> None:
+    timeout_setting("2.5")
+
+    assert timeout_sent(postgrest)["read"] == 2.5
+
+
+def test_ping_is_a_sweep_of_nothing(
+    postgrest: respx.MockRouter, supabase: SupabaseDatabase
+) -> None:
+    route = postgrest.post(f"{RPC}/takeover_sweep").respond(
+        200, json={"resumed": 0, "conversation_ids": []}
+    )
+
+    supabase.ping()
+
+    assert json.loads(sent(route).content) == {"p_limit": 0}
+
+
+# ---------------------------------------------------------------------------
+# The answers
+# ---------------------------------------------------------------------------
+
+
+def test_a_state_answer_is_the_dict(
+    postgrest: respx.MockRouter, supabase: SupabaseDatabase
+) -> None:
+    postgrest.post(f"{RPC}/takeover_activate").respond(200, json=STATE)
+
+    assert supabase.call("activate", ACTIVATE_ARGUMENTS) == STATE
+
+
+def test_a_returned_refusal_is_raised_as_its_error(
+    postgrest: respx.MockRouter, supabase: SupabaseDatabase
+) -> None:
+    refusal = {
+        "error": {
+            "code": "already_paused",
+            "message": "The conversation is already paused.",
+            "details": {**STATE, "event_id": None},
+        }
+    }
+    postgrest.post(f"{RPC}/takeover_activate").respond(200, json=refusal)
+
+    with pytest.raises(Conflict) as raised:
+        supabase.call("activate", ACTIVATE_ARGUMENTS)
+
+    assert raised.value.status == 409
+    assert raised.value.code == "already_paused"
+    assert raised.value.details == {**STATE, "event_id": None}
+
+
+@pytest.mark.parametrize("code", sorted(_REFUSALS))
+def test_every_refusal_code_maps_the_same_as_on_postgres(
+    postgrest: respx.MockRouter, supabase: SupabaseDatabase, code: str
+) -> None:
+    postgrest.post(f"{RPC}/takeover_resume").respond(
+        200, json={"error": {"code": code, "message": "Refused.", "details": None}}
+    )
+
+    with pytest.raises(ApiError) as raised:
+        supabase.call("resume", {"conversation_id": CONVERSATION, "caller": None})
+
+    assert type(raised.value) is _REFUSALS[code]
+    assert raised.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        pytest.param(
+            postgrest_error(400, "22P02", 'invalid input syntax for type uuid: "nope"'),
+            Unprocessable,
+            id="400-invalid-uuid",
+        ),
+        pytest.param(
+            postgrest_error(400, "23514", 'value for domain pause_duration violates check "x"'),
+            Unprocessable,
+            id="400-check-violation",
+        ),
+        pytest.param(
+            postgrest_error(
+                404,
+                "PGRST202",
+                "Could not find the function public.takeover_activate(...) in the schema cache",
+            ),
+            Unavailable,
+            id="404-function-not-found",
+        ),
+        pytest.param(
+            postgrest_error(503, "PGRST001", "Database client error. Retrying the connection."),
+            Unavailable,
+            id="503-database-down",
+        ),
+        pytest.param(
+            httpx.Response(503, text="<html>upstream connect error</html>"),
+            Unavailable,
+            id="503-proxy-page",
+        ),
+        pytest.param(
+            postgrest_error(401, "PGRST301", "JWSError JWSInvalidSignature"),
+            Unavailable,
+            id="401-wrong-service-key",
+        ),
+    ],
+)
+def test_postgrest_errors_map_to_the_functions_errors(
+    postgrest: respx.MockRouter,
+    supabase: SupabaseDatabase,
+    answer: httpx.Response,
+    expected: type[ApiError],
+) -> None:
+    postgrest.post(f"{RPC}/takeover_activate").mock(return_value=answer)
+
+    with pytest.raises(ApiError) as raised:
+        supabase.call("activate", ACTIVATE_ARGUMENTS)
+
+    assert type(raised.value) is expected
+    if expected is Unprocessable:
+        assert (raised.value.status, raised.value.code) == (422, "invalid_value")
+    else:
+        assert (raised.value.status, raised.value.code) == (503, "database_unavailable")
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ConnectError("connection refused"),
+        httpx.ConnectTimeout("connect timed out"),
+        httpx.ReadTimeout("read timed out"),
+        httpx.RemoteProtocolError("server disconnected without sending a response"),
+    ],
+    ids=["connect-error", "connect-timeout", "read-timeout", "disconnected"],
+)
+def test_an_unreachable_postgrest_is_unavailable(
+    postgrest: respx.MockRouter, supabase: SupabaseDatabase, failure: Exception
+) -> None:
+    postgrest.post(f"{RPC}/takeover_activate").mock(side_effect=failure)
+
+    with pytest.raises(Unavailable) as raised:
+        supabase.call("activate", ACTIVATE_ARGUMENTS)
+
+    assert raised.value.status == 503
+    assert raised.value.code == "database_unavailable"
+
+
+def test_a_failed_ping_is_unavailable(
+    postgrest: respx.MockRouter, supabase: SupabaseDatabase
+) -> None:
+    postgrest.post(f"{RPC}/takeover_sweep").mock(side_effect=httpx.ConnectError("refused"))
+
+    with pytest.raises(Unavailable):
+        supabase.ping()
+
+
+# ---------------------------------------------------------------------------
+# A real function, end to end, on the Supabase adapter
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api_on_supabase(supabase: SupabaseDatabase) -> Iterator[Api]:
+    previous = use_database(supabase)
+    yield Api(JWT_SECRET)
+    use_database(previous)
+
+
+def test_pause_status_answers_the_state_postgrest_returned(
+    postgrest: respx.MockRouter, api_on_supabase: Api
+) -> None:
+    api = api_on_supabase
+    route = postgrest.post(f"{RPC}/takeover_status").respond(200, json={**STATE, "event_id": None})
+
+    answer = api.get("pause-status", token=api.attendant, conversation_id=CONVERSATION)
+
+    assert answer.status_code == 200
+    assert answer.get_json() == {**STATE, "event_id": None}
+    assert json.loads(sent(route).content) == {
+        "p_conversation_id": str(CONVERSATION),
+        "p_caller": str(demo.ATTENDANT_ID),
+    }
+
+
+def test_pause_activate_refusal_from_postgrest_is_a_409(
+    postgrest: respx.MockRouter, api_on_supabase: Api
+) -> None:
+    api = api_on_supabase
+    route = postgrest.post(f"{RPC}/takeover_activate").respond(
+        200,
+        json={
+            "error": {
+                "code": "already_paused",
+                "message": "The conversation is already paused.",
+                "details": {**STATE, "event_id": None},
+            }
+        },
+    )
+
+    answer = api.post(
+        "pause-activate",
+        {"conversation_id": str(CONVERSATION), "triggered_by": str(demo.ADMIN_ID)},
+        token=api.service,
+    )
+
+    assert answer.status_code == 409
+    assert answer.get_json()["error"]["code"] == "already_paused"
+    assert answer.get_json()["error"]["details"]["paused_by"] == str(demo.ATTENDANT_ID)
+    assert (
+        json.loads(sent(route).content).items()
+        >= {
+            "p_conversation_id": str(CONVERSATION),
+            "p_caller": None,
+            "p_triggered_by": str(demo.ADMIN_ID),
+            "p_duration_minutes": None,
+            "p_use_default": True,
+            "p_reason": None,
+        }.items()
+    )
+
+
+def test_postgrest_down_is_a_503_with_retry_after(
+    postgrest: respx.MockRouter, api_on_supabase: Api
+) -> None:
+    api = api_on_supabase
+    postgrest.post(f"{RPC}/takeover_gate").mock(side_effect=httpx.ConnectError("refused"))
+
+    answer = api.post("interaction-gate", {"conversation_id": str(CONVERSATION)}, token=api.service)
+
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"].isdigit()
+    assert answer.get_json()["error"]["code"] == "database_unavailable"
+
+
+def test_the_state_answer_is_read_with_the_same_model(
+    postgrest: respx.MockRouter, api_on_supabase: Api
+) -> None:
+    """Times PostgREST renders without microseconds still answer in the contract's form."""
+    api = api_on_supabase
+    postgrest.post(f"{RPC}/takeover_status").respond(
+        200,
+        json={
+            **STATE,
+            "paused_at": "2026-11-25T12:00:00+00:00",
+            "paused_until": "2026-11-25T12:15:00+00:00",
+            "event_id": None,
+        },
+    )
+
+    state = api.get("pause-status", token=api.service, conversation_id=CONVERSATION).get_json()
+
+    assert state["paused_at"] == "2026-11-25T12:00:00.000000Z"
+    assert state["paused_until"] == "2026-11-25T12:15:00.000000Z"
+    assert UUID(state["conversation_id"]) == CONVERSATION
