@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -70,6 +71,20 @@ UtcDatetime = Annotated[
         lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), return_type=str, when_used="json"
     ),
 ]
+
+
+def _from_iso(value: object) -> object:
+    # Query times are ISO 8601 strings only: pydantic would read "1700000000" as a Unix time.
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError as error:
+            raise ValueError("must be an ISO 8601 date-time") from error
+    return value
+
+
+# A time in a query string: ISO 8601, in UTC when it has no offset.
+IsoDatetime = Annotated[UtcDatetime, BeforeValidator(_from_iso)]
 Reason = Annotated[str, StringConstraints(max_length=500)]
 MessageId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 AgentId = Annotated[str, StringConstraints(min_length=1, max_length=100)]

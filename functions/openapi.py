@@ -138,6 +138,14 @@ def _schema_of(annotation: Any, schemas: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _has_required_field(schema: dict[str, Any], schemas: dict[str, Any]) -> bool:
+    if "$ref" in schema:
+        schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
+    if "anyOf" in schema:
+        return any(_has_required_field(option, schemas) for option in schema["anyOf"])
+    return bool(schema.get("required"))
+
+
 def document() -> dict[str, Any]:
     models: set[tuple[type[BaseModel], JsonSchemaMode]] = {(ErrorAnswer, "serialization")}
     for op in OPERATIONS:
@@ -172,9 +180,11 @@ def document() -> dict[str, Any]:
             },
         }
         if op.body is not None:
+            body_schema = _schema_of(op.body, schemas)
             operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": _schema_of(op.body, schemas)}},
+                # A body whose every field is optional may be left out (auto-resume's).
+                "required": _has_required_field(body_schema, schemas),
+                "content": {"application/json": {"schema": body_schema}},
             }
         if op.query is not None:
             query_schema = op.query.model_json_schema(ref_template=_REF)

@@ -17,6 +17,7 @@ from functions.models import (
     AgentId,
     AiMode,
     Answer,
+    IsoDatetime,
     MessageId,
     Reason,
     UtcDatetime,
@@ -27,8 +28,8 @@ from functions.models import Request as Body
 class EventsQuery(Body):
     conversation_id: UUID | None = None
     action: Action | None = None
-    since: UtcDatetime | None = Field(None, description="Events at or after this time.")
-    until: UtcDatetime | None = Field(None, description="Events before this time.")
+    since: IsoDatetime | None = Field(None, description="Events at or after this time.")
+    until: IsoDatetime | None = Field(None, description="Events before this time.")
     limit: int = Field(100, ge=1, le=1000)
     cursor: str | None = Field(
         None, pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page."

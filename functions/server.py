@@ -50,6 +50,12 @@ def create_app() -> Flask:
 
     @app.errorhandler(405)
     def wrong_method(error: HTTPException) -> Response:
+        # A method no rule lists (TRACE, say): a function answers it itself, logged and in
+        # its own terms; the server's other routes answer here.
+        name = request.path.removeprefix("/functions/v1/")
+        target = TARGETS.get(name)
+        if target is not None:
+            return _view(target)()
         allowed = getattr(error, "valid_methods", None) or ()
         return error_response(MethodNotAllowed(frozenset(allowed)))
 

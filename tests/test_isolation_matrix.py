@@ -1,0 +1,661 @@
+"""The tenant isolation matrix: who may do what, through every function and directly on
+every table and database function, each cell a test. docs/isolation.md is this matrix,
+rendered by `python -m tests.test_isolation_matrix` (a test keeps the two equal).
+
+Direct access is tried the way PostgREST does it: one transaction as the JWT's role
+(`set local role`) with its claims in `request.jwt.claims`; every write is rolled back.
+"Acme" (demo.WORKSPACE_ID) is the workspace the rows belong to: its attendant is the
+member, Globex's admin (a member of another workspace only) the non-member.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import jwt
+import psycopg
+import pytest
+from psycopg import sql
+
+from functions import demo
+from functions.database import use_database
+from functions.postgres import PostgresDatabase
+from tests.conftest import JWT_SECRET, database_url
+from tests.support import Api, expire, snapshot
+
+ACME = demo.WORKSPACE_ID
+GLOBEX = demo.OTHER_WORKSPACE_ID
+ACME_CONVERSATION = demo.FIRST_CONVERSATION_ID
+GLOBEX_CONVERSATION = demo.OTHER_CONVERSATION_ID
+DOC = Path(__file__).resolve().parent.parent / "docs" / "isolation.md"
+
+# Outcomes ------------------------------------------------------------------------------
+
+DENIED = "denied"  # permission denied (42501), nothing read or changed
+ALL = "all rows"
+OWN = "own workspaces' rows"
+ALLOWED = "allowed"
+EXECUTES = "executes"
+
+# Direct access: who ----------------------------------------------------------------------
+
+DB_ROLES: dict[str, tuple[str, dict[str, Any]]] = {
+    "anon": ("anon", {"role": "anon"}),
+    "member": (
+        "authenticated",
+        {"sub": str(demo.ATTENDANT_ID), "role": "authenticated", "aud": "authenticated"},
+    ),
+    "non-member": (
+        "authenticated",
+        {"sub": str(demo.OTHER_ADMIN_ID), "role": "authenticated", "aud": "authenticated"},
+    ),
+    "service_role": ("service_role", {"role": "service_role"}),
+}
+MEMBERSHIPS: dict[str, set[UUID]] = {"member": {ACME}, "non-member": {GLOBEX}}
+DB_COLUMNS = {
+    "anon": "anon",
+    "member": "authenticated, member",
+    "non-member": "authenticated, non-member",
+    "service_role": "service_role",
+}
+
+# Direct access: what ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    key: str  # a row's identity, as text
+    workspace: str | None  # the workspace a row belongs to (None: no workspace)
+    writes: dict[str, str]  # operation -> statement on a row of Acme's
+
+
+KEY_ROW = ("7a1c-scope", "7a1c-key")
+TABLES = [
+    Table(
+        "workspaces",
+        "id::text",
+        "id",
+        {
+            "insert": "insert into public.workspaces (name) values ('Initech')",
+            "update": f"update public.workspaces set name = name where id = '{ACME}'",
+            "delete": "delete from public.workspaces where name = 'Victim'",
+        },
+    ),
+    Table(
+        "teams",
+        "id::text",
+        "workspace_id",
+        {
+            "insert": f"insert into public.teams (workspace_id, name) values ('{ACME}', 'Ops')",
+            "update": f"update public.teams set name = name where workspace_id = '{ACME}'",
+            "delete": f"delete from public.teams where id = '{demo.SALES_TEAM_ID}'",
+        },
+    ),
+    Table(
+        "workspace_members",
+        "workspace_id || '/' || user_id",
+        "workspace_id",
+        {
+            "insert": "insert into public.workspace_members (workspace_id, user_id)"
+            f" values ('{ACME}', gen_random_uuid())",
+            "update": "update public.workspace_members set role = 'admin'"
+            f" where user_id = '{demo.ATTENDANT_ID}'",
+            "delete": f"delete from public.workspace_members where user_id = '{demo.ATTENDANT_ID}'",
+        },
+    ),
+    Table(
+        "conversations",
+        "id::text",
+        "workspace_id",
+        {
+            "insert": f"insert into public.conversations (workspace_id) values ('{ACME}')",
+            "update": "update public.conversations set team_id = null"
+            f" where id = '{demo.NO_TEAM_CONVERSATION_ID}'",
+            "delete": "delete from public.conversations where team_id is null"
+            f" and workspace_id = '{ACME}' and not exists (select 1 from public.ai_pause_logs l"
+            " where l.conversation_id = conversations.id)",
+        },
+    ),
+    Table(
+        "ai_pause_logs",
+        "id::text",
+        "(select c.workspace_id from public.conversations c where c.id = conversation_id)",
+        {
+            "insert": "insert into public.ai_pause_logs (conversation_id, action, triggered_by,"
+            f" previous_ai_mode, new_ai_mode) values ('{demo.SALES_CONVERSATION_ID}',"
+            " 'pause_activated', 'forged', 'active', 'paused')",
+            "update": "update public.ai_pause_logs set reason = 'rewritten'"
+            f" where conversation_id = '{ACME_CONVERSATION}'",
+            "delete": "delete from public.ai_pause_logs"
+            f" where conversation_id = '{ACME_CONVERSATION}'",
+        },
+    ),
+    Table(
+        "idempotency_keys",
+        "scope || '/' || key",
+        None,
+        {
+            "insert": "insert into public.idempotency_keys (scope, key, request_hash)"
+            " values ('service', 'new-key', 'h')",
+            "update": "update public.idempotency_keys set answer = null"
+            f" where scope = '{KEY_ROW[0]}'",
+            "delete": f"delete from public.idempotency_keys where scope = '{KEY_ROW[0]}'",
+        },
+    ),
+]
+for _table in TABLES:
+    _table.writes["truncate"] = f"truncate public.{_table.name} cascade"
+OPERATIONS = ["select", "insert", "update", "delete", "truncate"]
+
+
+def _expected_table_cell(table: str, operation: str, role: str) -> str:
+    if role == "anon":
+        return DENIED
+    if role in MEMBERSHIPS:
+        if table == "idempotency_keys" or operation != "select":
+            return DENIED
+        return OWN
+    if operation == "select":
+        return ALL
+    if operation == "truncate":
+        return DENIED  # no API role holds TRUNCATE
+    if table == "ai_pause_logs" and operation in {"update", "delete"}:
+        return DENIED  # append-only: no grant, and a trigger besides
+    return ALLOWED
+
+
+TABLE_MATRIX: dict[tuple[str, str], dict[str, str]] = {
+    (table.name, operation): {
+        role: _expected_table_cell(table.name, operation, role) for role in DB_ROLES
+    }
+    for table in TABLES
+    for operation in OPERATIONS
+}
+
+# The database functions, by the rule the migration applies: the lifecycle (takeover_*) is
+# the service's; is_workspace_member is for the policies (authenticated) and the service.
+DB_FUNCTIONS = [
+    "is_workspace_member",
+    "takeover_activate",
+    "takeover_activate_transition",
+    "takeover_block",
+    "takeover_claim",
+    "takeover_default_duration",
+    "takeover_end_pause",
+    "takeover_error",
+    "takeover_events",
+    "takeover_extend",
+    "takeover_extend_transition",
+    "takeover_gate",
+    "takeover_is_member",
+    "takeover_log_blocked",
+    "takeover_not_found",
+    "takeover_recall",
+    "takeover_refuse_log_change",
+    "takeover_remember",
+    "takeover_resume",
+    "takeover_resume_transition",
+    "takeover_settings",
+    "takeover_state",
+    "takeover_status",
+    "takeover_sweep",
+    "takeover_update_settings",
+    "takeover_utc",
+]
+
+
+def _expected_function_cell(function: str, role: str) -> str:
+    if role == "service_role":
+        return EXECUTES
+    if function == "is_workspace_member" and role in MEMBERSHIPS:
+        return EXECUTES
+    return DENIED
+
+
+FUNCTION_MATRIX = {
+    function: {role: _expected_function_cell(function, role) for role in DB_ROLES}
+    for function in DB_FUNCTIONS
+}
+
+# Through the functions ----------------------------------------------------------------
+
+CALLERS = ["no token", "anon key", "member", "admin", "non-member", "service"]
+CALLER_COLUMNS = {
+    "no token": "no token",
+    "anon key": "anon key",
+    "member": "attendant, member",
+    "admin": "admin, member",
+    "non-member": "non-member",
+    "service": "service key",
+}
+
+
+def anon_key(secret: str) -> str:
+    """Like Supabase's anon key: the role every request without a user has."""
+    now = int(time.time())
+    claims = {"role": "anon", "iss": "supabase-demo", "iat": now, "exp": now + 3600}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def _token(api: Api, caller: str) -> str | None:
+    return {
+        "no token": None,
+        "anon key": anon_key(api.secret),
+        "member": api.attendant,
+        "admin": api.admin,
+        "non-member": api.outsider,
+        "service": api.service,
+    }[caller]
+
+
+@dataclass(frozen=True)
+class Call:
+    label: str
+    method: str
+    function: str
+    body: dict[str, Any] | None = None
+    query: dict[str, str] | None = None
+    paused: bool = False  # pause Acme's conversation first
+    service_only: bool = False
+    admin_only: bool = False
+    on_behalf: bool = False  # carries triggered_by: only the service may
+
+
+ACME_ID = str(ACME_CONVERSATION)
+CALLS = [
+    Call(
+        "pause-activate",
+        "POST",
+        "pause-activate",
+        {"conversation_id": ACME_ID, "duration_minutes": 15},
+    ),
+    Call(
+        "pause-activate on someone's behalf",
+        "POST",
+        "pause-activate",
+        {"conversation_id": ACME_ID, "triggered_by": str(demo.ATTENDANT_ID)},
+        on_behalf=True,
+    ),
+    Call(
+        "pause-extend",
+        "POST",
+        "pause-extend",
+        {"conversation_id": ACME_ID, "duration_minutes": 15},
+        paused=True,
+    ),
+    Call("pause-resume", "POST", "pause-resume", {"conversation_id": ACME_ID}, paused=True),
+    Call(
+        "interaction-gate",
+        "POST",
+        "interaction-gate",
+        {"conversation_id": ACME_ID, "message_id": "m-1"},
+        paused=True,
+        service_only=True,
+    ),
+    Call(
+        "pause-logger POST",
+        "POST",
+        "pause-logger",
+        {"conversation_id": ACME_ID, "action": "interaction_blocked", "message_id": "m-2"},
+        paused=True,
+        service_only=True,
+    ),
+    Call("auto-resume", "POST", "auto-resume", {}, paused=True, service_only=True),
+    Call("pause-status", "GET", "pause-status", query={"conversation_id": ACME_ID}, paused=True),
+    Call(
+        "pause-logger GET, one conversation",
+        "GET",
+        "pause-logger",
+        query={"conversation_id": ACME_ID},
+        paused=True,
+    ),
+    Call(
+        "pause-logger GET, whole trail",
+        "GET",
+        "pause-logger",
+        query={"limit": "1000"},
+        paused=True,
+    ),
+    Call("pause-settings GET", "GET", "pause-settings", query={"workspace_id": str(ACME)}),
+    Call(
+        "pause-settings PUT, workspace",
+        "PUT",
+        "pause-settings",
+        {"workspace_id": str(ACME), "default_duration_minutes": 60},
+        admin_only=True,
+    ),
+    Call(
+        "pause-settings PUT, team",
+        "PUT",
+        "pause-settings",
+        {"team_id": str(demo.SALES_TEAM_ID), "inherit": True},
+        admin_only=True,
+    ),
+]
+
+
+def _expected_call_cell(call: Call, caller: str) -> str:
+    if caller == "no token":
+        return "401"
+    if caller == "anon key":
+        return "403"  # role_not_allowed
+    if caller == "service":
+        return "200, all events" if call.label == "pause-logger GET, whole trail" else "200"
+    if call.service_only or call.on_behalf:
+        return "403"  # service_only / triggered_by_not_allowed
+    if call.label == "pause-logger GET, whole trail":
+        return "200, own workspaces' events" if caller != "non-member" else "200, none of Acme's"
+    if caller == "non-member":
+        return "404"  # as if it did not exist
+    if call.admin_only and caller != "admin":
+        return "403"  # admin_only
+    return "200"
+
+
+CALL_MATRIX = {
+    call.label: {caller: _expected_call_cell(call, caller) for caller in CALLERS} for call in CALLS
+}
+
+
+# Fixtures and helpers -------------------------------------------------------------------
+
+
+@contextmanager
+def _database(server_url: str, template: str) -> Iterator[str]:
+    name = f"takeover_matrix_{uuid4().hex[:16]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("create database {} template {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+    try:
+        yield database_url(server_url, name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture(scope="module")
+def scene(server_url: str, template: str) -> Iterator[psycopg.Connection[Any]]:
+    """One database for the direct-access cells (each rolls back what it did): rows of both
+    workspaces in every table."""
+    with (
+        _database(server_url, template) as url,
+        psycopg.connect(url, autocommit=True) as db,
+    ):
+        db.execute("insert into public.workspaces (name) values ('Victim')")
+        db.execute(
+            "insert into public.teams (workspace_id, name) values (%s, 'Globex Tier 1')", (GLOBEX,)
+        )
+        for conversation in (ACME_CONVERSATION, GLOBEX_CONVERSATION):
+            db.execute(
+                "select public.takeover_activate(%s, null, 15, false, null, null)", (conversation,)
+            )
+            db.execute("select public.takeover_gate(%s, 'm-1', 'ai_agent')", (conversation,))
+        db.execute(
+            "insert into public.idempotency_keys (scope, key, request_hash) values (%s, %s, 'h')",
+            KEY_ROW,
+        )
+        yield db
+
+
+@pytest.fixture(scope="module")
+def calls_database(server_url: str, template: str) -> Iterator[psycopg.Connection[Any]]:
+    """One database for the function cells, which the functions use."""
+    with (
+        _database(server_url, template) as url,
+        psycopg.connect(url, autocommit=True) as db,
+    ):
+        database = PostgresDatabase(url)
+        previous = use_database(database)
+        try:
+            yield db
+        finally:
+            use_database(previous)
+            database.close()
+
+
+# The seed's pause state and settings, which each function cell starts from.
+RESET = [
+    "update public.conversations set ai_mode = 'active', paused_at = null,"
+    " paused_until = null, paused_by = null, pause_duration_minutes = null",
+    f"update public.workspaces set default_duration_minutes = 30 where id = '{ACME}'",
+    f"update public.workspaces set default_duration_minutes = 60 where id = '{GLOBEX}'",
+    "update public.teams set inherits_default = false, default_duration_minutes = 120"
+    f" where id = '{demo.SALES_TEAM_ID}'",
+    "update public.teams set inherits_default = true, default_duration_minutes = null"
+    f" where id = '{demo.SUPPORT_TEAM_ID}'",
+]
+
+
+@pytest.fixture
+def calls_scene(calls_database: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+    with calls_database.transaction():
+        for statement in RESET:
+            calls_database.execute(statement)
+    return calls_database
+
+
+def _as_role(db: psycopg.Connection[Any], role: str) -> None:
+    """What PostgREST does at the start of a request's transaction."""
+    pg_role, claims = DB_ROLES[role]
+    db.execute(sql.SQL("set local role {}").format(sql.Identifier(pg_role)))
+    db.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
+
+
+def _keys(
+    db: psycopg.Connection[Any], table: Table, workspaces: set[UUID] | None = None
+) -> set[str]:
+    query = sql.SQL("select {} from public.{}").format(
+        sql.SQL(table.key), sql.Identifier(table.name)
+    )
+    if workspaces is not None:
+        assert table.workspace is not None
+        query = sql.SQL("{} where {} = any({})").format(
+            query, sql.SQL(table.workspace), sql.Literal(list(workspaces))
+        )
+    return {row[0] for row in db.execute(query)}
+
+
+def _attempt(db: psycopg.Connection[Any], role: str, action: Callable[[], str]) -> str:
+    """The outcome of `action` as `role`, in a transaction rolled back whatever happens."""
+    try:
+        with db.transaction(force_rollback=True):
+            _as_role(db, role)
+            return action()
+    except psycopg.errors.InsufficientPrivilege as error:
+        message = str(error)
+    assert "permission denied" in message or "append-only" in message, message
+    return DENIED
+
+
+# Direct access: the cells ---------------------------------------------------------------
+
+TABLE_CELLS = [
+    pytest.param(table, operation, role, id=f"{table.name}-{operation}-{role}")
+    for table in TABLES
+    for operation in OPERATIONS
+    for role in DB_ROLES
+]
+
+
+@pytest.mark.parametrize(("table", "operation", "role"), TABLE_CELLS)
+def test_table_cell(
+    scene: psycopg.Connection[Any], table: Table, operation: str, role: str
+) -> None:
+    expected = TABLE_MATRIX[(table.name, operation)][role]
+    every_row = _keys(scene, table)
+    assert every_row, "the scene has rows in every table"
+
+    def read() -> str:
+        visible = _keys(scene, table)
+        if visible == every_row:
+            return ALL
+        assert table.workspace is not None
+        own = _keys(scene, table, MEMBERSHIPS[role])
+        assert own, "the caller's own workspaces have rows"
+        assert visible == own, f"{role} sees {visible}, not their own {own}"
+        return OWN
+
+    def write() -> str:
+        cursor = scene.execute(table.writes[operation])
+        assert operation == "truncate" or cursor.rowcount > 0, "the statement hit no row"
+        return ALLOWED
+
+    outcome = _attempt(scene, role, read if operation == "select" else write)
+
+    assert outcome == expected
+    assert _keys(scene, table) == every_row  # rolled back, whatever it was
+
+
+@pytest.mark.parametrize("function", DB_FUNCTIONS)
+@pytest.mark.parametrize("role", list(DB_ROLES))
+def test_database_function_cell(scene: psycopg.Connection[Any], function: str, role: str) -> None:
+    """Called with null arguments: the privilege check comes before anything else, so any
+    outcome but `permission denied for function` means the role may execute it."""
+    row = scene.execute(
+        "select array_agg(format_type(t, null) order by i) from pg_proc p,"
+        " unnest(p.proargtypes) with ordinality u(t, i)"
+        " where p.pronamespace = 'public'::regnamespace and p.proname = %s",
+        (function,),
+    ).fetchone()
+    types: list[str] = row[0] if row and row[0] else []
+    call = sql.SQL("select public.{}({})").format(
+        sql.Identifier(function),
+        sql.SQL(", ").join(sql.SQL("null::{}").format(sql.SQL(type_)) for type_ in types),
+    )
+
+    def execute() -> str:
+        try:
+            with scene.transaction():
+                scene.execute(call)
+        except psycopg.errors.InsufficientPrivilege:
+            raise
+        except psycopg.Error:
+            pass  # past the privilege check: a null argument the function refuses
+        return EXECUTES
+
+    assert _attempt(scene, role, execute) == FUNCTION_MATRIX[function][role]
+
+
+def test_the_matrix_lists_every_database_function(scene: psycopg.Connection[Any]) -> None:
+    """A new function in public must get its row (and its grants) here first."""
+    names = [
+        row[0]
+        for row in scene.execute(
+            "select p.proname from pg_proc p where p.pronamespace = 'public'::regnamespace"
+            " order by 1"
+        )
+    ]
+    assert names == sorted(DB_FUNCTIONS)
+
+
+def test_the_matrix_lists_every_table(scene: psycopg.Connection[Any]) -> None:
+    names = [
+        row[0]
+        for row in scene.execute(
+            "select c.relname from pg_class c where c.relnamespace = 'public'::regnamespace"
+            " and c.relkind in ('r', 'p', 'v', 'm', 'f') order by 1"
+        )
+    ]
+    assert names == sorted(table.name for table in TABLES)
+
+
+# Through the functions: the cells --------------------------------------------------------
+
+CALL_CELLS = [
+    pytest.param(call, caller, id=f"{call.label.replace(' ', '_')}-{caller.replace(' ', '_')}")
+    for call in CALLS
+    for caller in CALLERS
+]
+
+
+@pytest.mark.parametrize(("call", "caller"), CALL_CELLS)
+def test_function_cell(calls_scene: psycopg.Connection[Any], call: Call, caller: str) -> None:
+    db = calls_scene
+    api = Api(JWT_SECRET)
+    expected = CALL_MATRIX[call.label][caller]
+    for conversation in (ACME_CONVERSATION, GLOBEX_CONVERSATION):
+        if call.paused:
+            body = {"conversation_id": str(conversation), "duration_minutes": 15}
+            assert api.post("pause-activate", body, token=api.service).status_code == 200
+    if call.label == "auto-resume":
+        expire(db, ACME_CONVERSATION)
+        expire(db, GLOBEX_CONVERSATION)
+    before = snapshot(db)
+
+    answer = api.call(
+        call.method,
+        call.function,
+        token=_token(api, caller),
+        body=call.body,
+        query=call.query,
+    )
+
+    status = str(answer.status_code)
+    assert status == expected.partition(",")[0], answer.get_data()
+    if status != "200":
+        assert snapshot(db) == before, "a refused call changed something"
+        return
+    if call.label == "pause-logger GET, whole trail":
+        events = answer.get_json()["events"]
+        conversations = {event["conversation_id"] for event in events}
+        if caller == "service":
+            assert conversations == {str(ACME_CONVERSATION), str(GLOBEX_CONVERSATION)}
+        elif caller == "non-member":
+            assert conversations == {str(GLOBEX_CONVERSATION)}
+        else:
+            assert conversations == {str(ACME_CONVERSATION)}
+
+
+# The document ---------------------------------------------------------------------------
+
+
+def _markdown(columns: dict[str, str], rows: dict[str, dict[str, str]], first: str) -> str:
+    header = f"| {first} | " + " | ".join(columns.values()) + " |"
+    rule = "|" + "---|" * (len(columns) + 1)
+    lines = [header, rule]
+    for label, cells in rows.items():
+        lines.append(f"| {label} | " + " | ".join(cells[column] for column in columns) + " |")
+    return "\n".join(lines)
+
+
+def _code_first_word(label: str) -> str:
+    name, _, rest = label.partition(" ")
+    return f"`{name}` {rest}".rstrip()
+
+
+def render() -> str:
+    """The three tables of docs/isolation.md, from the matrices above."""
+    tables = {f"`{table}` {operation}": cells for (table, operation), cells in TABLE_MATRIX.items()}
+    functions = {f"`{function}`": cells for function, cells in FUNCTION_MATRIX.items()}
+    calls = {_code_first_word(label): cells for label, cells in CALL_MATRIX.items()}
+    return "\n\n".join(
+        [
+            "<!-- matrix:functions -->\n" + _markdown(CALLER_COLUMNS, calls, "function"),
+            "<!-- matrix:tables -->\n" + _markdown(DB_COLUMNS, tables, "table, operation"),
+            "<!-- matrix:database-functions -->\n"
+            + _markdown(DB_COLUMNS, functions, "database function"),
+        ]
+    )
+
+
+def test_docs_isolation_md_is_this_matrix() -> None:
+    for block in render().split("\n\n"):
+        assert block in DOC.read_text(), f"docs/isolation.md is out of date: {block[:60]}"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render() + "\n")
