@@ -31,7 +31,9 @@ from functions.main import TARGETS
 OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 log = logging.getLogger("takeover")
-logging.getLogger("pgserver").setLevel(logging.WARNING)
+# The request log line (functions/endpoint.py) says what these would, once per request.
+for _chatty in ("pgserver", "psycopg.pool", "werkzeug"):
+    logging.getLogger(_chatty).setLevel(logging.WARNING)
 
 
 def create_app() -> Flask:

@@ -52,11 +52,6 @@ def test_a_short_soak_under_database_faults_keeps_every_invariant() -> None:
     assert report.latency(1) <= SHORT.latency_bound_seconds, table
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: takeover_gate answers a message_id blocked before from its unlocked "
-    "first read, without the lazy expiry: ai_mode 'paused' past the timer, no auto_resume",
-)
 def test_a_repeated_message_after_the_timer_gets_the_auto_resume_first(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:

@@ -63,13 +63,7 @@ EVENT_ACTION = {
 TRANSITIONS = frozenset({"pause-activate", "pause-extend", "pause-resume"})
 # Violations of the contract the core is known to have (each with its xfail test): counted
 # and shown apart, not failing the run, until the fix lands and the entry goes.
-KNOWN_BUGS = {
-    "a repeated message_id: the gate answered paused past the timer": (
-        "takeover_gate answers a message blocked before from its unlocked read, skipping "
-        "the lazy expiry: tests/test_reliability.py::"
-        "test_a_repeated_message_after_the_timer_gets_the_auto_resume_first"
-    ),
-}
+KNOWN_BUGS: dict[str, str] = {}
 HOT_CONVERSATIONS = 8  # a few conversations every worker fights over
 MAX_RETRIES = 2
 

@@ -1,0 +1,91 @@
+"""The served functions for the HTTP measurement, in their own process:
+
+    python -m bench.http_server <database url> <port file>
+
+create_app() (what `make run` serves) with one extra route, POST /bench/noop, that answers
+a constant without touching anything: the baseline. Served by werkzeug's threaded
+make_server on 127.0.0.1, as `make run` does, but speaking HTTP/1.1 so clients keep their
+connections alive. It writes its port to <port file> and serves until stdin closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+
+from flask import Response
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from functions.config import LOCAL_JWT_SECRET, config
+from functions.database import use_database
+from functions.endpoint import json_response
+from functions.postgres import PostgresDatabase
+from functions.server import create_app
+
+NOOP_PATH = "/bench/noop"
+
+
+class KeepAliveHandler(WSGIRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+
+class QuietKeepAliveHandler(KeepAliveHandler):
+    """Without werkzeug's access log line (one per request, on stderr)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+def noop() -> Response:
+    return json_response(200, '{"ok":true}')
+
+
+def main() -> None:
+    url, port_file = sys.argv[1], Path(sys.argv[2])
+    # BENCH_HTTP_LOGGING: "bench" (the default: Python's logging left unconfigured, so only
+    # the request log line and werkzeug's access line are written), "make-run" (configured as
+    # `make run` does: INFO on stderr, psycopg.pool's three lines per call included), or
+    # "make-run-quiet-pool" (the same with psycopg.pool at WARNING).
+    logging_variant = os.environ.get("BENCH_HTTP_LOGGING", "bench")
+    if logging_variant != "bench":
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if logging_variant == "make-run-quiet-pool":
+        logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
+    os.environ.setdefault("SUPABASE_JWT_SECRET", LOCAL_JWT_SECRET)
+    config.cache_clear()
+    database = PostgresDatabase(url)
+    use_database(database)
+    app = create_app()
+    app.add_url_rule(NOOP_PATH, view_func=noop, methods=["POST"])
+    # BENCH_HTTP (the proposals' variants): "keepalive" (the default), "http10" (werkzeug's
+    # default handler, as `make run` serves: a connection per request), "quiet" (keep-alive
+    # without werkzeug's access log line).
+    variant = os.environ.get("BENCH_HTTP", "keepalive")
+    handler = {
+        "keepalive": KeepAliveHandler,
+        "http10": WSGIRequestHandler,
+        "quiet": QuietKeepAliveHandler,
+    }[variant]
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
+    temporary = port_file.with_suffix(".tmp")
+    temporary.write_text(str(server.server_port))
+    temporary.replace(port_file)
+    # The parent closes our stdin to stop us (and when it dies).
+    threading.Thread(target=_stop_on_eof, args=(server,), daemon=True).start()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        database.close()
+
+
+def _stop_on_eof(server: BaseWSGIServer) -> None:
+    sys.stdin.read()
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
