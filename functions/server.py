@@ -171,6 +171,7 @@ def _banner(base: str, secret: str, service_key: str) -> str:
     admin = demo.attendant_token(secret, demo.ADMIN_ID)
     return f"""
 Takeover is serving {base}  (Ctrl-C stops it)
+  console     {base}/
   functions   {base}/functions/v1/<name>     OpenAPI {base}/openapi.json
   auto-resume every {config().auto_resume_interval_seconds:g}s
 
