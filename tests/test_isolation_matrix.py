@@ -200,6 +200,7 @@ DB_FUNCTIONS = [
     "takeover_log_blocked",
     "takeover_not_found",
     "takeover_recall",
+    "takeover_refuse_actor",
     "takeover_refuse_log_change",
     "takeover_remember",
     "takeover_resume",

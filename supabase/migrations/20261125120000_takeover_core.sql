@@ -338,6 +338,24 @@ $$;
 comment on function public.takeover_block(public.conversations, text, text, text) is
   'Records an AI message refused during a pause, once per message_id.';
 
+create or replace function public.takeover_refuse_actor(
+  p_conversation public.conversations,
+  p_triggered_by uuid
+)
+returns jsonb
+language sql stable as $$
+  -- A conversation the caller may not see, or a service acting for a non-member.
+  select case
+    when (p_conversation).id is null then public.takeover_not_found()
+    when p_triggered_by is not null
+         and not public.takeover_is_member((p_conversation).workspace_id, p_triggered_by)
+      then public.takeover_error('triggered_by_not_member',
+        'triggered_by must be a member of the conversation''s workspace.')
+  end
+$$;
+comment on function public.takeover_refuse_actor(public.conversations, uuid) is
+  'Why an attendant transition may not go ahead on this claimed conversation, or null.';
+
 -- ===========================================================================
 -- Transitions (one per contract function)
 -- ===========================================================================
@@ -353,19 +371,16 @@ create or replace function public.takeover_activate_transition(
 returns jsonb
 language plpgsql as $$
 declare
+  v_refusal jsonb;
   v_conversation public.conversations;
   v_actor uuid := coalesce(p_caller, p_triggered_by);
   v_duration integer;
   v_event_id bigint;
 begin
   v_conversation := (public.takeover_claim(p_conversation_id, p_caller)).conversation;
-  if v_conversation.id is null then
-    return public.takeover_not_found();
-  end if;
-  if p_triggered_by is not null
-     and not public.takeover_is_member(v_conversation.workspace_id, p_triggered_by) then
-    return public.takeover_error('triggered_by_not_member',
-      'triggered_by must be a member of the conversation''s workspace.');
+  v_refusal := public.takeover_refuse_actor(v_conversation, p_triggered_by);
+  if v_refusal is not null then
+    return v_refusal;
   end if;
   if v_conversation.ai_mode = 'paused' then
     return public.takeover_error('already_paused', 'The conversation is already paused.',
@@ -406,19 +421,16 @@ create or replace function public.takeover_extend_transition(
 returns jsonb
 language plpgsql as $$
 declare
+  v_refusal jsonb;
   v_conversation public.conversations;
   v_actor uuid := coalesce(p_caller, p_triggered_by);
   v_added public.pause_duration := p_duration_minutes;
   v_event_id bigint;
 begin
   v_conversation := (public.takeover_claim(p_conversation_id, p_caller)).conversation;
-  if v_conversation.id is null then
-    return public.takeover_not_found();
-  end if;
-  if p_triggered_by is not null
-     and not public.takeover_is_member(v_conversation.workspace_id, p_triggered_by) then
-    return public.takeover_error('triggered_by_not_member',
-      'triggered_by must be a member of the conversation''s workspace.');
+  v_refusal := public.takeover_refuse_actor(v_conversation, p_triggered_by);
+  if v_refusal is not null then
+    return v_refusal;
   end if;
   if v_conversation.ai_mode = 'active' then
     return public.takeover_error('not_paused', 'The conversation is not paused.',
@@ -458,18 +470,15 @@ create or replace function public.takeover_resume_transition(
 returns jsonb
 language plpgsql as $$
 declare
+  v_refusal jsonb;
   v_conversation public.conversations;
   v_ended record;
   v_event_id bigint;
 begin
   v_conversation := (public.takeover_claim(p_conversation_id, p_caller)).conversation;
-  if v_conversation.id is null then
-    return public.takeover_not_found();
-  end if;
-  if p_triggered_by is not null
-     and not public.takeover_is_member(v_conversation.workspace_id, p_triggered_by) then
-    return public.takeover_error('triggered_by_not_member',
-      'triggered_by must be a member of the conversation''s workspace.');
+  v_refusal := public.takeover_refuse_actor(v_conversation, p_triggered_by);
+  if v_refusal is not null then
+    return v_refusal;
   end if;
   if v_conversation.ai_mode = 'active' then
     return public.takeover_error('not_paused', 'The conversation is not paused.',
