@@ -11,10 +11,13 @@ $(INSTALLED): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 run: $(INSTALLED)  ## Serve every function on PORT (54321), embedded Postgres unless DATABASE_URL
-	$(PYTHON) -m functions.server
+	$(PYTHON) -m functions.local.server
+
+# One test process per core: each has its own template database, each test its own copy.
+TEST_WORKERS ?= 2
 
 test: $(INSTALLED)  ## The whole test suite against a real Postgres
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(INSTALLED)  ## ruff and mypy --strict
 	$(VENV)/bin/ruff check .

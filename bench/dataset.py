@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from functions import embedded, migrations
+from functions.local import embedded, migrations
 
 # Bump when what a dataset contains changes: older datasets are then rebuilt.
 FORMAT = 3

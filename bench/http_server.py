@@ -19,11 +19,11 @@ from pathlib import Path
 from flask import Response
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from functions.config import LOCAL_JWT_SECRET, config
-from functions.database import use_database
-from functions.endpoint import json_response
-from functions.postgres import PostgresDatabase
-from functions.server import create_app
+from functions.local.server import create_app
+from functions.shared.config import LOCAL_JWT_SECRET, config
+from functions.shared.database import use_database
+from functions.shared.http import json_response
+from functions.shared.postgres import PostgresDatabase
 
 NOOP_PATH = "/bench/noop"
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import functions_framework
-from flask import Request
 from pydantic import Field
 
-from functions.auth import SERVICE_ONLY, authenticate
-from functions.database import database
-from functions.endpoint import endpoint, read_body
-from functions.models import Answer
-from functions.models import Request as Body
+from functions.shared.database import database
+from functions.shared.http import Call, Function, Route
+from functions.shared.identity import SERVICE_ONLY
+from functions.shared.models import Answer
+from functions.shared.models import Request as Body
 
 
 class SweepRequest(Body):
@@ -24,9 +22,11 @@ class SweepAnswer(Answer):
     conversation_ids: list[UUID]
 
 
-@functions_framework.http
-@endpoint("POST")
-def auto_resume(request: Request) -> SweepAnswer:
-    authenticate(request, SERVICE_ONLY)
-    body = read_body(request, SweepRequest)
-    return SweepAnswer.model_validate(database().call("sweep", {"limit": body.limit}))
+def sweep(call: Call[SweepRequest]) -> SweepAnswer:
+    return SweepAnswer.model_validate(database().call("sweep", {"limit": call.input.limit}))
+
+
+FUNCTION = Function(
+    "auto-resume",
+    Route("POST", sweep, "End every expired pause (the cron)", callers=SERVICE_ONLY),
+)

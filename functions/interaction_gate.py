@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import functions_framework
-from flask import Request
 from pydantic import Field
 
-from functions.auth import SERVICE_ONLY, authenticate
-from functions.database import database
-from functions.endpoint import endpoint, read_body
-from functions.models import AgentId, AiMode, Answer, MessageId, UtcDatetime
-from functions.models import Request as Body
+from functions.shared.database import database
+from functions.shared.http import Call, Function, Route
+from functions.shared.identity import SERVICE_ONLY
+from functions.shared.models import AgentId, AiMode, Answer, MessageId, UtcDatetime
+from functions.shared.models import Request as Body
 
 
 class GateRequest(Body):
@@ -30,11 +28,8 @@ class GateAnswer(Answer):
     event_id: int | None = Field(description="The interaction_blocked row, when refused.")
 
 
-@functions_framework.http
-@endpoint("POST")
-def interaction_gate(request: Request) -> GateAnswer:
-    authenticate(request, SERVICE_ONLY)
-    body = read_body(request, GateRequest)
+def gate(call: Call[GateRequest]) -> GateAnswer:
+    body = call.input
     verdict = database().call(
         "gate",
         {
@@ -44,3 +39,9 @@ def interaction_gate(request: Request) -> GateAnswer:
         },
     )
     return GateAnswer.model_validate(verdict)
+
+
+FUNCTION = Function(
+    "interaction-gate",
+    Route("POST", gate, "May the AI agent send this message?", callers=SERVICE_ONLY),
+)

@@ -1,6 +1,8 @@
 """The OpenAPI document of every function, from the same pydantic models they parse with.
 
 python -m functions.openapi > functions/openapi.json     (make openapi)
+
+It reads every function's declaration in the catalogue (functions/catalogue.py).
 """
 
 from __future__ import annotations
@@ -12,15 +14,10 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from functions.auto_resume import SweepAnswer, SweepRequest
-from functions.interaction_gate import GateAnswer, GateRequest
-from functions.models import ErrorAnswer, PauseState
-from functions.pause_activate import ActivateRequest
-from functions.pause_extend import ExtendRequest
-from functions.pause_logger import BlockedEvent, EventsPage, EventsQuery, LoggedEvent
-from functions.pause_resume import ResumeRequest
-from functions.pause_settings import Settings, SettingsChange, SettingsQuery
-from functions.pause_status import StatusQuery
+from functions.catalogue import functions_by_name
+from functions.shared.models import ErrorAnswer
+
+_ERRORS = (400, 401, 403, 404, 409, 413, 422, 503)
 
 
 @dataclass(frozen=True)
@@ -32,91 +29,25 @@ class Operation:
     answer: type[BaseModel]
     body: Any = None
     query: type[BaseModel] | None = None
-    errors: tuple[int, ...] = (400, 401, 403, 404, 409, 413, 422, 503)
+    errors: tuple[int, ...] = _ERRORS
 
 
-OPERATIONS = [
-    Operation(
-        "pause-activate",
-        "post",
-        "Pause the AI on a conversation",
-        "attendant, service",
-        PauseState,
-        body=ActivateRequest,
-    ),
-    Operation(
-        "pause-extend",
-        "post",
-        "Extend a pause, or make it indefinite",
-        "attendant, service",
-        PauseState,
-        body=ExtendRequest,
-    ),
-    Operation(
-        "pause-resume",
-        "post",
-        "Hand the conversation back to the AI",
-        "attendant, service",
-        PauseState,
-        body=ResumeRequest,
-    ),
-    Operation(
-        "interaction-gate",
-        "post",
-        "May the AI agent send this message?",
-        "service",
-        GateAnswer,
-        body=GateRequest,
-    ),
-    Operation(
-        "auto-resume",
-        "post",
-        "End every expired pause (the cron)",
-        "service",
-        SweepAnswer,
-        body=SweepRequest,
-    ),
-    Operation(
-        "pause-logger",
-        "get",
-        "Read the audit trail",
-        "attendant, service",
-        EventsPage,
-        query=EventsQuery,
-    ),
-    Operation(
-        "pause-logger",
-        "post",
-        "Record a send the agent refused by itself",
-        "service",
-        LoggedEvent,
-        body=BlockedEvent,
-    ),
-    Operation(
-        "pause-status",
-        "get",
-        "The pause state of a conversation",
-        "attendant, service",
-        PauseState,
-        query=StatusQuery,
-    ),
-    Operation(
-        "pause-settings",
-        "get",
-        "The default durations of a workspace",
-        "member, service",
-        Settings,
-        query=SettingsQuery,
-    ),
-    Operation(
-        "pause-settings",
-        "put",
-        "Change the workspace default or a team's",
-        "workspace admin, service",
-        Settings,
-        body=SettingsChange,
-    ),
-]
+def operations() -> list[Operation]:
+    """One operation per route of every function in the catalogue."""
+    return [
+        Operation(
+            function.name,
+            route.method.lower(),
+            route.summary,
+            route.callers_text,
+            route.answer_type,
+            body=route.input_type if route.source == "body" else None,
+            query=route.input_type if route.source == "query" else None,
+        )
+        for function in functions_by_name().values()
+        for route in function.routes.values()
+    ]
+
 
 _STATUS_TEXT = {
     400: "Unreadable body",
@@ -148,7 +79,8 @@ def _has_required_field(schema: dict[str, Any], schemas: dict[str, Any]) -> bool
 
 def document() -> dict[str, Any]:
     models: set[tuple[type[BaseModel], JsonSchemaMode]] = {(ErrorAnswer, "serialization")}
-    for op in OPERATIONS:
+    all_operations = operations()
+    for op in all_operations:
         models.add((op.answer, "serialization"))
         if op.query is not None:
             models.add((op.query, "validation"))
@@ -157,7 +89,7 @@ def document() -> dict[str, Any]:
     )
     schemas: dict[str, Any] = dict(definitions.get("$defs", {}))
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
+    for op in all_operations:
         operation: dict[str, Any] = {
             "operationId": f"{op.function.replace('-', '_')}_{op.method}",
             "summary": op.summary,

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import functions_framework
-from flask import Request
 from pydantic import Field
 
-from functions.auth import ANYONE, authenticate
-from functions.database import database
-from functions.endpoint import endpoint, idempotency, read_body
-from functions.models import Duration, PauseState, Reason
-from functions.models import Request as Body
-from functions.on_behalf import actor
+from functions.shared.database import database
+from functions.shared.http import Call, Function, Route
+from functions.shared.identity import actor
+from functions.shared.models import Duration, PauseState, Reason
+from functions.shared.models import Request as Body
 
 
 class ActivateRequest(Body):
@@ -25,20 +22,23 @@ class ActivateRequest(Body):
     triggered_by: UUID | None = Field(None, description="Service only: the attendant acted for.")
 
 
-@functions_framework.http
-@endpoint("POST")
-def pause_activate(request: Request) -> PauseState:
-    caller = authenticate(request, ANYONE)
-    body = read_body(request, ActivateRequest)
+def activate(call: Call[ActivateRequest]) -> PauseState:
+    body = call.input
     state = database().call(
         "activate",
         {
             "conversation_id": body.conversation_id,
-            **actor(caller, body.triggered_by),
+            **actor(call.caller, body.triggered_by),
             "duration_minutes": body.duration_minutes,
             "use_default": "duration_minutes" not in body.model_fields_set,
             "reason": body.reason,
-            **idempotency(request, "pause-activate", body),
+            **call.idempotency,
         },
     )
     return PauseState.model_validate(state)
+
+
+FUNCTION = Function(
+    "pause-activate",
+    Route("POST", activate, "Pause the AI on a conversation", idempotent=True),
+)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import functions_framework
-from flask import Request
 from pydantic import Field
 
-from functions.auth import ANYONE, authenticate
-from functions.database import database
-from functions.endpoint import endpoint, idempotency, read_body
-from functions.models import Duration, PauseState, Reason
-from functions.models import Request as Body
-from functions.on_behalf import actor
+from functions.shared.database import database
+from functions.shared.http import Call, Function, Route
+from functions.shared.identity import actor
+from functions.shared.models import Duration, PauseState, Reason
+from functions.shared.models import Request as Body
 
 
 class ExtendRequest(Body):
@@ -25,19 +22,22 @@ class ExtendRequest(Body):
     triggered_by: UUID | None = Field(None, description="Service only: the attendant acted for.")
 
 
-@functions_framework.http
-@endpoint("POST")
-def pause_extend(request: Request) -> PauseState:
-    caller = authenticate(request, ANYONE)
-    body = read_body(request, ExtendRequest)
+def extend(call: Call[ExtendRequest]) -> PauseState:
+    body = call.input
     state = database().call(
         "extend",
         {
             "conversation_id": body.conversation_id,
-            **actor(caller, body.triggered_by),
+            **actor(call.caller, body.triggered_by),
             "duration_minutes": body.duration_minutes,
             "reason": body.reason,
-            **idempotency(request, "pause-extend", body),
+            **call.idempotency,
         },
     )
     return PauseState.model_validate(state)
+
+
+FUNCTION = Function(
+    "pause-extend",
+    Route("POST", extend, "Extend a pause, or make it indefinite", idempotent=True),
+)

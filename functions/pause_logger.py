@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-import functions_framework
-from flask import Request
 from pydantic import Field
 
-from functions.auth import ANYONE, SERVICE_ONLY, authenticate
-from functions.database import database
-from functions.endpoint import endpoint, read_body, read_query
-from functions.models import (
+from functions.shared.database import database
+from functions.shared.http import Call, Function, Route
+from functions.shared.identity import SERVICE_ONLY
+from functions.shared.models import (
     Action,
     AgentId,
     AiMode,
@@ -22,7 +20,7 @@ from functions.models import (
     Reason,
     UtcDatetime,
 )
-from functions.models import Request as Body
+from functions.shared.models import Request as Body
 
 
 class EventsQuery(Body):
@@ -69,21 +67,12 @@ class LoggedEvent(Answer):
     event_id: int
 
 
-@functions_framework.http
-@endpoint("GET", "POST")
-def pause_logger(request: Request) -> EventsPage | LoggedEvent:
-    if request.method == "POST":
-        return _record_blocked(request)
-    return _read_events(request)
-
-
-def _read_events(request: Request) -> EventsPage:
-    caller = authenticate(request, ANYONE)
-    query = read_query(request, EventsQuery)
+def read_events(call: Call[EventsQuery]) -> EventsPage:
+    query = call.input
     page = database().call(
         "events",
         {
-            "caller": caller.attendant_id,
+            "caller": call.caller.attendant_id,
             "conversation_id": query.conversation_id,
             "action": query.action,
             "since": query.since,
@@ -95,9 +84,8 @@ def _read_events(request: Request) -> EventsPage:
     return EventsPage.model_validate(page)
 
 
-def _record_blocked(request: Request) -> LoggedEvent:
-    authenticate(request, SERVICE_ONLY)
-    body = read_body(request, BlockedEvent)
+def record_blocked(call: Call[BlockedEvent]) -> LoggedEvent:
+    body = call.input
     logged = database().call(
         "log_blocked",
         {
@@ -108,3 +96,12 @@ def _record_blocked(request: Request) -> LoggedEvent:
         },
     )
     return LoggedEvent.model_validate(logged)
+
+
+FUNCTION = Function(
+    "pause-logger",
+    Route("GET", read_events, "Read the audit trail", source="query"),
+    Route(
+        "POST", record_blocked, "Record a send the agent refused by itself", callers=SERVICE_ONLY
+    ),
+)

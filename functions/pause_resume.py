@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import functions_framework
-from flask import Request
 from pydantic import Field
 
-from functions.auth import ANYONE, authenticate
-from functions.database import database
-from functions.endpoint import endpoint, idempotency, read_body
-from functions.models import PauseState, Reason
-from functions.models import Request as Body
-from functions.on_behalf import actor
+from functions.shared.database import database
+from functions.shared.http import Call, Function, Route
+from functions.shared.identity import actor
+from functions.shared.models import PauseState, Reason
+from functions.shared.models import Request as Body
 
 
 class ResumeRequest(Body):
@@ -22,18 +19,21 @@ class ResumeRequest(Body):
     triggered_by: UUID | None = Field(None, description="Service only: the attendant acted for.")
 
 
-@functions_framework.http
-@endpoint("POST")
-def pause_resume(request: Request) -> PauseState:
-    caller = authenticate(request, ANYONE)
-    body = read_body(request, ResumeRequest)
+def resume(call: Call[ResumeRequest]) -> PauseState:
+    body = call.input
     state = database().call(
         "resume",
         {
             "conversation_id": body.conversation_id,
-            **actor(caller, body.triggered_by),
+            **actor(call.caller, body.triggered_by),
             "reason": body.reason,
-            **idempotency(request, "pause-resume", body),
+            **call.idempotency,
         },
     )
     return PauseState.model_validate(state)
+
+
+FUNCTION = Function(
+    "pause-resume",
+    Route("POST", resume, "Hand the conversation back to the AI", idempotent=True),
+)

@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-import functions_framework
-from flask import Request
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
-from functions.auth import ANYONE, authenticate
-from functions.database import database
-from functions.endpoint import endpoint, read_body, read_query
-from functions.models import Answer, Duration
-from functions.models import Request as Body
+from functions.shared.database import database
+from functions.shared.http import Call, Function, Route
+from functions.shared.models import Answer, Duration
+from functions.shared.models import Request as Body
 
 
 class SettingsQuery(Body):
@@ -36,7 +33,6 @@ class TeamInherit(Body):
 
 
 SettingsChange = WorkspaceDefault | TeamOverride | TeamInherit
-_SETTINGS_CHANGE: TypeAdapter[SettingsChange] = TypeAdapter(SettingsChange)
 
 
 class TeamSetting(Answer):
@@ -52,22 +48,19 @@ class Settings(Answer):
     teams: list[TeamSetting]
 
 
-@functions_framework.http
-@endpoint("GET", "PUT")
-def pause_settings(request: Request) -> Settings:
-    caller = authenticate(request, ANYONE)
-    if request.method == "GET":
-        query = read_query(request, SettingsQuery)
-        settings = database().call(
-            "settings", {"caller": caller.attendant_id, "workspace_id": query.workspace_id}
-        )
-        return Settings.model_validate(settings)
+def read_settings(call: Call[SettingsQuery]) -> Settings:
+    settings = database().call(
+        "settings", {"caller": call.caller.attendant_id, "workspace_id": call.input.workspace_id}
+    )
+    return Settings.model_validate(settings)
 
-    change = read_body(request, _SETTINGS_CHANGE)
+
+def change_settings(call: Call[SettingsChange]) -> Settings:
+    change = call.input
     settings = database().call(
         "update_settings",
         {
-            "caller": caller.attendant_id,
+            "caller": call.caller.attendant_id,
             "workspace_id": getattr(change, "workspace_id", None),
             "team_id": getattr(change, "team_id", None),
             "default_duration_minutes": getattr(change, "default_duration_minutes", None),
@@ -75,3 +68,21 @@ def pause_settings(request: Request) -> Settings:
         },
     )
     return Settings.model_validate(settings)
+
+
+FUNCTION = Function(
+    "pause-settings",
+    Route(
+        "GET",
+        read_settings,
+        "The default durations of a workspace",
+        who="member, service",
+        source="query",
+    ),
+    Route(
+        "PUT",
+        change_settings,
+        "Change the workspace default or a team's",
+        who="workspace admin, service",
+    ),
+)

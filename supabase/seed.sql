@@ -1,6 +1,6 @@
 -- The demo workspace: two teams (Sales keeps long pauses, Support inherits the workspace's
 -- 30 minutes), an attendant, an admin, and a few conversations. A second workspace shows
--- that members of one never see the other. Ids match functions/demo.py.
+-- that members of one never see the other. Ids match functions/local/demo.py.
 
 insert into public.workspaces (id, name, default_duration_minutes) values
   ('7a1c0000-0000-4000-8000-000000000001', 'Acme Support', 30),

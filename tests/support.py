@@ -13,7 +13,7 @@ from flask import Flask
 from functions_framework import create_app
 from werkzeug.test import TestResponse
 
-from functions import demo
+from functions.local import demo
 
 MAIN = Path(__file__).resolve().parent.parent / "functions" / "main.py"
 

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from functions import demo
+from functions.local import demo
 from tests.support import Api, expire, log_rows, snapshot
 
 EXPIRED = str(demo.FIRST_CONVERSATION_ID)  # Support: paused 15 min, timer run out

@@ -14,7 +14,7 @@ from uuid import UUID
 import psycopg
 from werkzeug.test import TestResponse
 
-from functions import demo
+from functions.local import demo
 from tests.support import Api, log_rows
 
 CONVERSATION = demo.FIRST_CONVERSATION_ID

@@ -27,8 +27,8 @@ from playwright.sync_api import (
 )
 from werkzeug.serving import make_server
 
-from functions import demo
-from functions.server import create_app
+from functions.local import demo
+from functions.local.server import create_app
 from tests.support import Api, conversation, expire, log_rows
 
 CHROMIUM = Path("/usr/bin/chromium")

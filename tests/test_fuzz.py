@@ -35,10 +35,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from functions import demo
-from functions.database import use_database
-from functions.postgres import PostgresDatabase
-from functions.server import create_app
+from functions.local import demo
+from functions.local.server import create_app
+from functions.shared.database import use_database
+from functions.shared.postgres import PostgresDatabase
 from tests.conftest import JWT_SECRET, database_url
 
 EXAMPLES = int(os.environ.get("RELIABILITY_FUZZ_EXAMPLES", "20"))

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from functions import demo
+from functions.local import demo
 from tests.support import Api, log_rows, snapshot
 
 CONVERSATION = str(demo.FIRST_CONVERSATION_ID)

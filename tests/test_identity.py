@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import RSAAlgorithm
 
-from functions import demo
-from functions.config import config
+from functions.local import demo
+from functions.shared.config import config
 from tests.support import Api, conversation, expire, log_rows, snapshot
 
 LIVE = demo.FIRST_CONVERSATION_ID  # paused for an hour in the scenes below

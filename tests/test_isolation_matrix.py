@@ -25,9 +25,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from functions import demo
-from functions.database import use_database
-from functions.postgres import PostgresDatabase
+from functions.local import demo
+from functions.shared.database import use_database
+from functions.shared.postgres import PostgresDatabase
 from tests.conftest import JWT_SECRET, database_url
 from tests.support import Api, expire, snapshot
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from functions import demo
+from functions.local import demo
 from tests.support import Api, conversation, expire, log_rows
 
 CONVERSATION = demo.FIRST_CONVERSATION_ID  # Support team: inherits the workspace's 30 min

@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
-from functions import demo
+from functions.local import demo
 from tests.support import Api, conversation, expire, log_rows, snapshot
 
 CONVERSATION = demo.FIRST_CONVERSATION_ID  # Acme, Support team (30 minutes)

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from functions import migrations
+from functions.local import migrations
 from tests.conftest import database_url
 
 Snapshot = dict[str, list[tuple[Any, ...]]]

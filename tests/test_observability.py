@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from functions import demo
+from functions.local import demo
 from tests.support import Api
 
 CONVERSATION = str(demo.FIRST_CONVERSATION_ID)

@@ -13,7 +13,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from functions import demo
+from functions.local import demo
 from tests.reliability.postgres import EmbeddedPostgres
 from tests.reliability.replay import Conversation, LogRow, Shift, replay
 from tests.reliability.report import render

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from functions import demo
+from functions.local import demo
 from tests.support import Api, conversation, log_rows
 
 ACME = demo.WORKSPACE_ID

@@ -21,12 +21,13 @@ import psycopg
 import pytest
 from flask.testing import FlaskClient
 
-from functions import demo, openapi
-from functions.config import config
-from functions.database import use_database
-from functions.errors import _REFUSALS, Conflict, NotFound
-from functions.postgres import PostgresDatabase
-from functions.server import create_app
+from functions import openapi
+from functions.local import demo
+from functions.local.server import create_app
+from functions.shared.config import config
+from functions.shared.database import use_database
+from functions.shared.errors import _REFUSALS, Conflict, NotFound
+from functions.shared.postgres import PostgresDatabase
 from tests.conftest import JWT_SECRET
 from tests.support import Api, expire, log_rows
 
@@ -272,7 +273,7 @@ def test_refusals_answer_the_status_the_contract_gives_them(project_root: Path) 
 
 
 # ---------------------------------------------------------------------------
-# `python -m functions.server` on a real socket
+# `python -m functions.local.server` on a real socket
 # ---------------------------------------------------------------------------
 
 
@@ -335,7 +336,7 @@ def server(db_url: str, project_root: Path, tmp_path: Path) -> Iterator[Server]:
     output = tmp_path / "server.log"
     with output.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "functions.server"],
+            [sys.executable, "-m", "functions.local.server"],
             cwd=project_root,
             env=env,
             stdout=log,

@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
-from functions import demo
+from functions.local import demo
 from tests.support import Api, log_rows, snapshot
 
 WORKSPACE = str(demo.WORKSPACE_ID)

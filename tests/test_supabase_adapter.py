@@ -19,11 +19,11 @@ import httpx
 import pytest
 import respx
 
-from functions import demo
-from functions.config import config
-from functions.database import use_database
-from functions.errors import _REFUSALS, ApiError, Conflict, Unavailable, Unprocessable
-from functions.supabase_rpc import SupabaseDatabase
+from functions.local import demo
+from functions.shared.config import config
+from functions.shared.database import use_database
+from functions.shared.errors import _REFUSALS, ApiError, Conflict, Unavailable, Unprocessable
+from functions.shared.supabase_rpc import SupabaseDatabase
 from tests.conftest import JWT_SECRET
 from tests.support import Api
 

@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from functions import demo, embedded, migrations
+from functions.local import demo, embedded, migrations
 
 PG_CTL_TIMEOUT_SECONDS = 30
 

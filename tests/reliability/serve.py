@@ -18,10 +18,10 @@ from types import FrameType
 
 from werkzeug.serving import make_server
 
-from functions.config import config
-from functions.database import use_database
-from functions.postgres import PostgresDatabase
-from functions.server import create_app
+from functions.local.server import create_app
+from functions.shared.config import config
+from functions.shared.database import use_database
+from functions.shared.postgres import PostgresDatabase
 
 
 def main(port_file: Path) -> None:

@@ -21,7 +21,7 @@ from uuid import UUID
 
 import psycopg
 
-from functions import demo
+from functions.local import demo
 from tests.reliability.client import Answer, Client, ServerProcess
 from tests.reliability.faults import FaultInjector, FaultWindow
 from tests.reliability.postgres import EmbeddedPostgres, add_conversations

@@ -10,9 +10,9 @@ import psycopg
 import psycopg_pool
 from psycopg import sql
 
-from functions.config import config
-from functions.database import Arguments, answer
-from functions.errors import Unprocessable, database_unavailable
+from functions.shared.config import config
+from functions.shared.dbapi import Arguments, answer
+from functions.shared.errors import Unprocessable, database_unavailable
 
 
 @cache

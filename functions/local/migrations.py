@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = ROOT / "supabase" / "migrations"
 SEED = ROOT / "supabase" / "seed.sql"
 SHIM = ROOT / "sql" / "supabase_shim.sql"

@@ -1,7 +1,7 @@
 """The local server: every function at /functions/v1/<name>, like `supabase functions serve`,
 plus /health and /openapi.json, and the auto-resume on an interval, as the cron would.
 
-    python -m functions.server        (what `make run` runs)
+    python -m functions.local.server        (what `make run` runs)
 """
 
 from __future__ import annotations
@@ -16,19 +16,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
-from functions import demo, embedded, migrations
-from functions.config import LOCAL_JWT_SECRET, config
-from functions.console import console
-from functions.database import database, use_database
-from functions.endpoint import error_response, json_response
-from functions.errors import ApiError, MethodNotAllowed, NotFound, Unavailable
-from functions.main import TARGETS
+from functions.catalogue import functions_by_name
+from functions.local import demo, embedded, migrations
+from functions.local.console import console
+from functions.shared.config import LOCAL_JWT_SECRET, config
+from functions.shared.database import database, use_database
+from functions.shared.errors import ApiError, MethodNotAllowed, NotFound, Unavailable
+from functions.shared.http import Function, error_response, json_response
 
-OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
+OPENAPI_DOCUMENT = Path(__file__).resolve().parents[1] / "openapi.json"
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 log = logging.getLogger("takeover")
 # The request log line (functions/endpoint.py) says what these would, once per request.
@@ -38,9 +38,9 @@ for _chatty in ("pgserver", "psycopg.pool", "werkzeug"):
 
 def create_app() -> Flask:
     app = Flask("takeover")
-    for name, target in TARGETS.items():
+    for name, function in functions_by_name().items():
         app.add_url_rule(
-            f"/functions/v1/{name}", endpoint=name, view_func=_view(target), methods=_ALL_METHODS
+            f"/functions/v1/{name}", endpoint=name, view_func=_view(function), methods=_ALL_METHODS
         )
     app.add_url_rule("/health", view_func=health)
     app.add_url_rule("/openapi.json", view_func=openapi)
@@ -55,19 +55,18 @@ def create_app() -> Flask:
         # A method no rule lists (TRACE, say): a function answers it itself, logged and in
         # its own terms; the server's other routes answer here.
         name = request.path.removeprefix("/functions/v1/")
-        target = TARGETS.get(name)
-        if target is not None:
-            return _view(target)()
+        function = functions_by_name().get(name)
+        if function is not None:
+            return _view(function)()
         allowed = getattr(error, "valid_methods", None) or ()
         return error_response(MethodNotAllowed(frozenset(allowed)))
 
     return app
 
 
-def _view(target: Callable[[Request], Any]) -> Callable[[], Response]:
+def _view(function: Function) -> Callable[[], Response]:
     def view() -> Response:
-        response: Response = target(request)
-        return response
+        return function.handle(request)
 
     return view
 
@@ -142,7 +141,7 @@ def main() -> None:
     settings = config()
     url = _prepare_database()
     if url is not None:
-        from functions.postgres import PostgresDatabase
+        from functions.shared.postgres import PostgresDatabase
 
         use_database(PostgresDatabase(url))
 

@@ -13,14 +13,12 @@ from uuid import UUID
 import jwt
 from flask import Request
 
-from functions.config import config
-from functions.errors import Forbidden, Unauthorized, Unavailable
+from functions.shared.config import config
+from functions.shared.errors import Forbidden, Unauthorized, Unavailable
 
 # Asymmetric keys come from the JWKS; HS256 from the shared secret. `none` is never accepted.
 _ASYMMETRIC_ALGORITHMS = ["RS256", "ES256", "EdDSA"]
 _CACHE_SIZE = 4096
-# Where the request log line finds the caller (functions/endpoint.py).
-CALLER_KEY = "takeover.caller"
 
 
 class CallerKind(StrEnum):
@@ -74,7 +72,6 @@ _verified = _VerifiedTokens()
 def authenticate(request: Request, allow: frozenset[CallerKind]) -> Caller:
     """The verified caller of the request, if it is one of `allow`."""
     caller = identify(_bearer_token(request))
-    request.environ[CALLER_KEY] = caller
     if caller.kind not in allow:
         raise Forbidden("service_only", "Only the service role may call this function.")
     return caller
@@ -145,3 +142,14 @@ def _caller_from(claims: dict[str, Any]) -> Caller:
         except ValueError as error:
             raise Unauthorized("invalid_token", "The token's sub is not a user id.") from error
     raise Forbidden("role_not_allowed", "Only attendants and the service role may call Takeover.")
+
+
+def actor(caller: Caller, triggered_by: UUID | None) -> dict[str, UUID | None]:
+    """Who a transition is written as: the lifecycle functions' `caller` (the attendant,
+    whose membership they check) and `triggered_by` (whom the service acts for). An
+    attendant never names someone else."""
+    if triggered_by is not None and caller.kind is not CallerKind.SERVICE:
+        raise Forbidden(
+            "triggered_by_not_allowed", "Only the service may act on an attendant's behalf."
+        )
+    return {"caller": caller.attendant_id, "triggered_by": triggered_by}

@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-DATA_DIR = Path(__file__).resolve().parent.parent / ".data"
+DATA_DIR = Path(__file__).resolve().parents[2] / ".data"
 
 _servers: dict[Path, Any] = {}
 

@@ -12,11 +12,11 @@ from uuid import UUID
 
 import httpx
 from postgrest.exceptions import APIError
-
-from functions.config import config
-from functions.database import Arguments, answer
-from functions.errors import Unprocessable, database_unavailable
 from supabase import Client, ClientOptions, create_client
+
+from functions.shared.config import config
+from functions.shared.dbapi import Arguments, answer
+from functions.shared.errors import Unprocessable, database_unavailable
 
 # SQLSTATE classes that mean "this value does not fit": data exceptions, constraint violations.
 _INVALID_VALUE_CLASSES = ("22", "23")

@@ -1,0 +1,314 @@
+"""The HTTP edge every function shares, and the one declaration each function makes.
+
+A function module declares `FUNCTION = Function(name, Route(...), ...)`. From that alone
+come its deploy target (functions/main.py), its route on the local server, its OpenAPI
+operations (functions/openapi.py) and its request log line. A route's handler receives a
+`Call` (the verified caller and the parsed input) and returns its answer model; it raises
+an ApiError to refuse. The edge does the rest: methods, body limits, parsing, idempotency
+keys, errors as JSON, one structured log line per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import sys
+import time
+import typing
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Generic, Literal, TypeVar
+
+from flask import Request, Response
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from functions.shared.errors import (
+    ApiError,
+    BadRequest,
+    InternalError,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    Unavailable,
+    Unprocessable,
+)
+from functions.shared.identity import ANYONE, Caller, CallerKind, authenticate
+
+MAX_BODY_BYTES = 64 * 1024
+_CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": (
+        "authorization, content-type, apikey, x-client-info, idempotency-key, x-request-id"
+    ),
+    "Access-Control-Expose-Headers": "x-request-id, retry-after",
+}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+Input = TypeVar("Input")
+_NO_KEY: Mapping[str, str | None] = MappingProxyType(
+    {"idempotency_key": None, "request_hash": None}
+)
+
+
+@dataclass(frozen=True)
+class Call(Generic[Input]):
+    """What a handler receives: who calls, and what they sent, already verified and parsed."""
+
+    caller: Caller
+    input: Input
+    # The lifecycle functions' `idempotency_key`/`request_hash` arguments: both None unless
+    # the route takes an Idempotency-Key and the caller sent one.
+    idempotency: Mapping[str, str | None] = field(default_factory=lambda: _NO_KEY)
+
+
+Handler = Callable[[Call[Any]], BaseModel]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One method of a function. The input model and the answer model are read from the
+    handler's annotations (`Call[Model]` in, the return type out)."""
+
+    method: Literal["GET", "POST", "PUT", "DELETE"]
+    handler: Handler
+    summary: str
+    callers: frozenset[CallerKind] = ANYONE
+    # Who may call, as the OpenAPI description says it, when finer than the caller kinds
+    # (the database checks membership and roles).
+    who: str | None = None
+    # Where the input comes from: the JSON body, or the query string.
+    source: Literal["body", "query"] = "body"
+    idempotent: bool = False
+
+    @property
+    def input_type(self) -> Any:
+        call_type = typing.get_type_hints(self.handler)["call"]
+        return typing.get_args(call_type)[0]
+
+    @property
+    def answer_type(self) -> type[BaseModel]:
+        answer: type[BaseModel] = typing.get_type_hints(self.handler)["return"]
+        return answer
+
+    @property
+    def callers_text(self) -> str:
+        return self.who or ", ".join(kind.value for kind in CallerKind if kind in self.callers)
+
+
+class Function:
+    """A deployed function: its name (`pause-activate`) and its routes, one per method."""
+
+    def __init__(self, name: str, *routes: Route) -> None:
+        self.name = name
+        self.target = name.replace("-", "_")
+        self.routes: dict[str, Route] = {route.method: route for route in routes}
+        self._inputs = {route.method: _adapter(route.input_type) for route in routes}
+        self.serve = self._make_target()
+
+    def _make_target(self) -> Callable[[Request], Response]:
+        """The functions-framework target: a plain function, as the framework requires."""
+
+        def target(request: Request) -> Response:
+            return self.handle(request)
+
+        target.__name__ = target.__qualname__ = self.target
+        return target
+
+    def handle(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return _preflight(frozenset(self.routes))
+        started = time.perf_counter()
+        request_id = _request_id(request)
+        caller: Caller | None = None
+        parsed: Any = None
+        answer: BaseModel | None = None
+        error: ApiError | None = None
+        try:
+            route = self.routes.get(request.method)
+            if route is None:
+                raise MethodNotAllowed(frozenset(self.routes))
+            caller = authenticate(request, route.callers)
+            if route.source == "query":
+                parsed = read_query(request, self._inputs[route.method])
+            else:
+                parsed = read_body(request, self._inputs[route.method])
+            key = _idempotency(request, self.name, parsed) if route.idempotent else _NO_KEY
+            answer = route.handler(Call(caller, parsed, key))
+            response = json_response(200, answer.model_dump_json())
+        except ApiError as refused:
+            error = refused
+            response = error_response(refused, request_id)
+        except Exception:
+            # A bug, never the caller's doing: logged with the request id the answer carries.
+            request_log.exception("unhandled error in %s (request %s)", self.name, request_id)
+            error = InternalError("internal_error", "Something went wrong on our side.")
+            response = error_response(error, request_id)
+        response.headers["X-Request-Id"] = request_id
+        if request_log.isEnabledFor(logging.INFO):
+            _log_request(
+                self.name,
+                request.method,
+                request_id,
+                response.status_code,
+                started,
+                caller,
+                parsed,
+                answer,
+                error,
+            )
+        return response
+
+
+def _request_logger() -> logging.Logger:
+    """JSON lines on stdout, as Cloud Functions and Supabase collect them."""
+    logger = logging.getLogger("takeover.request")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+        logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    return logger
+
+
+request_log = _request_logger()
+
+Model = TypeVar("Model")
+
+
+def read_body(request: Request, model: TypeAdapter[Model]) -> Model:
+    """The JSON body as `model`: 413 over 64 KiB, 400 unreadable, 422 not the model.
+    An empty body reads as `{}`."""
+    request.max_content_length = MAX_BODY_BYTES
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge as error:
+        # Lift the limit again: functions-framework reads the body once more after the
+        # answer, and would turn a second refusal into a bare 500.
+        request.max_content_length = None
+        raise PayloadTooLarge(
+            "body_too_large", f"The body is over {MAX_BODY_BYTES // 1024} KiB."
+        ) from error
+    try:
+        return model.validate_json(raw or b"{}", strict=True)
+    except ValidationError as error:
+        if any(issue["type"] == "json_invalid" for issue in error.errors()):
+            raise BadRequest("invalid_json", "The body is not readable JSON.") from error
+        raise invalid(error) from error
+
+
+def read_query(request: Request, model: TypeAdapter[Model]) -> Model:
+    """The query string as `model`; a parameter given twice is refused."""
+    parameters: dict[str, Any] = {}
+    for name, values in request.args.lists():
+        if len(values) != 1:
+            raise Unprocessable(
+                "validation_failed", f"Give {name} once.", [{"loc": [name], "msg": "repeated"}]
+            )
+        parameters[name] = values[0]
+    try:
+        return model.validate_python(parameters)
+    except ValidationError as error:
+        raise invalid(error) from error
+
+
+def _idempotency(request: Request, function: str, body: BaseModel) -> Mapping[str, str | None]:
+    """The `Idempotency-Key` header and a hash of what it stands for (the function and the
+    parsed body), as lifecycle function arguments; both None without the header."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return _NO_KEY
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise Unprocessable(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+        )
+    request_hash = hashlib.sha256(f"{function}\n{body.model_dump_json()}".encode()).hexdigest()
+    return {"idempotency_key": key, "request_hash": request_hash}
+
+
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(annotation)
+
+
+def invalid(error: ValidationError) -> Unprocessable:
+    details = [
+        {"loc": list(issue["loc"]), "msg": issue["msg"], "type": issue["type"]}
+        for issue in error.errors(include_url=False, include_context=False, include_input=False)
+    ]
+    return Unprocessable("validation_failed", "Some fields are missing or out of range.", details)
+
+
+def json_response(status: int, body: str, headers: dict[str, str] | None = None) -> Response:
+    response = Response(body, status=status, mimetype="application/json")
+    response.headers.update(_CORS_HEADERS)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def error_response(error: ApiError, request_id: str | None = None) -> Response:
+    headers: dict[str, str] = {}
+    if isinstance(error, Unavailable):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    if isinstance(error, MethodNotAllowed):
+        headers["Allow"] = ", ".join(sorted(error.allowed | {"OPTIONS"}))
+    body = {
+        "error": {
+            "code": error.code,
+            "message": error.message,
+            "details": error.details,
+            "request_id": request_id,
+        }
+    }
+    return json_response(error.status, json.dumps(body, default=str), headers)
+
+
+def _request_id(request: Request) -> str:
+    """The caller's X-Request-Id when it is a sane one (to follow a request across
+    services), else a new one."""
+    given = request.headers.get("X-Request-Id", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def _log_request(
+    function: str,
+    method: str,
+    request_id: str,
+    status: int,
+    started: float,
+    caller: Caller | None,
+    parsed: Any,
+    answer: BaseModel | None,
+    error: ApiError | None,
+) -> None:
+    """One JSON line per request. Never a header, a token or a body: only what identifies
+    the request and its outcome."""
+    conversation_id = getattr(parsed, "conversation_id", None) or getattr(
+        answer, "conversation_id", None
+    )
+    line = {
+        "function": function,
+        "method": method,
+        "status": status,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        "request_id": request_id,
+        "caller": caller.kind.value if caller else None,
+        "conversation_id": str(conversation_id) if conversation_id else None,
+        "event_id": getattr(answer, "event_id", None),
+        "error": error.code if error else None,
+    }
+    request_log.info(json.dumps(line))
+
+
+def _preflight(allowed: frozenset[str]) -> Response:
+    response = Response(status=204)
+    response.headers.update(_CORS_HEADERS)
+    response.headers["Access-Control-Allow-Methods"] = ", ".join(sorted(allowed | {"OPTIONS"}))
+    return response
