@@ -169,7 +169,7 @@ def test_running_the_migration_file_raw_again_changes_nothing(empty_url: str) ->
     schema_before, rows_before = catalog(empty_url), data(empty_url)
     assert rows_before["ai_pause_logs"]
 
-    for path in sorted(migrations.MIGRATIONS.glob("*.sql")):
+    for path in sorted(migrations.MIGRATIONS.glob("*_takeover_core.sql")):
         run_raw(empty_url, path)
 
     assert catalog(empty_url) == schema_before
@@ -252,7 +252,7 @@ def test_conversations_join_an_existing_realtime_publication(empty_url: str) -> 
         connection.execute("create publication supabase_realtime")
 
     migrations.apply(empty_url)
-    for path in sorted(migrations.MIGRATIONS.glob("*.sql")):
+    for path in sorted(migrations.MIGRATIONS.glob("*_takeover_core.sql")):
         run_raw(empty_url, path)  # re-applying must not fail on "already member"
 
     assert catalog(empty_url)["publication"] == [("supabase_realtime", "public", "conversations")]
@@ -263,7 +263,7 @@ def test_a_publication_for_all_tables_is_left_as_it_is(empty_url: str) -> None:
         connection.execute("create publication supabase_realtime for all tables")
 
     migrations.apply(empty_url)
-    run_raw(empty_url, sorted(migrations.MIGRATIONS.glob("*.sql"))[-1])
+    run_raw(empty_url, sorted(migrations.MIGRATIONS.glob("*_takeover_core.sql"))[-1])
 
     published = {row[2] for row in catalog(empty_url)["publication"]}
     assert "conversations" in published
@@ -281,7 +281,7 @@ def test_two_databases_migrate_to_the_same_catalog(new_database: Callable[[], st
     once, twice = new_database(), new_database()
     migrations.apply(once)
     migrations.apply(twice)
-    for path in sorted(migrations.MIGRATIONS.glob("*.sql")):
+    for path in sorted(migrations.MIGRATIONS.glob("*_takeover_core.sql")):
         run_raw(twice, path)
 
     assert catalog(twice) == catalog(once)
