@@ -267,17 +267,17 @@ def test_gate_blocks_while_paused_and_logs_once_per_message(
         token=api.service,
     ).get_json()
 
+    blocked = [row for row in log_rows(db) if row["action"] == "interaction_blocked"]
+    assert len(blocked) == 1
     assert first == {
         "allowed": False,
         "ai_mode": "paused",
         "paused_until": paused["paused_until"],
-        "event_id": first["event_id"],
+        "event_id": blocked[0]["id"],
     }
     assert again == first
-    blocked = [row for row in log_rows(db) if row["action"] == "interaction_blocked"]
-    assert blocked == [
+    assert [{k: v for k, v in row.items() if k != "id"} for row in blocked] == [
         {
-            "id": first["event_id"],
             "conversation_id": str(CONVERSATION),
             "action": "interaction_blocked",
             "reason": None,
@@ -349,8 +349,9 @@ def test_expired_pause_ends_at_the_gate_before_anything_else(
     ).get_json()
 
     assert answer == {"allowed": True, "ai_mode": "active", "paused_until": None, "event_id": None}
-    assert log_rows(db)[-1] == {
-        "id": log_rows(db)[-1]["id"],
+    activated, resumed = log_rows(db, CONVERSATION)
+    assert resumed["id"] > activated["id"]
+    assert {k: v for k, v in resumed.items() if k != "id"} == {
         "conversation_id": str(CONVERSATION),
         "action": "auto_resume",
         "reason": "timer_expired",
