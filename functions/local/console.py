@@ -107,9 +107,7 @@ def session() -> Response:
         "agent_token": demo.service_token(secret, SESSION_SECONDS),
         "conversations": [{**c, "id": str(c["id"])} for c in _CONVERSATIONS],
     }
-    return _same_origin_only(
-        json_response(200, json.dumps(body), {"Cache-Control": "no-store"})
-    )
+    return _same_origin_only(json_response(200, json.dumps(body), {"Cache-Control": "no-store"}))
 
 
 def _same_origin_only(response: Response) -> Response:
