@@ -196,3 +196,17 @@ def test_an_absent_duration_and_a_null_one_are_different_requests(
     assert again.status_code == 422
     assert again.get_json()["error"]["code"] == "idempotency_key_reused"
     assert snapshot(db) == before
+
+
+def test_a_stored_answer_does_not_outlive_membership(api: Api, db: psycopg.Connection[Any]) -> None:
+    headers = {"Idempotency-Key": "before-removal"}
+    body = {"conversation_id": CONVERSATION}
+    first = api.post("pause-activate", body, token=api.attendant, headers=headers)
+    db.execute("delete from workspace_members where user_id = %s", (demo.ATTENDANT_ID,))
+
+    replay = api.post("pause-activate", body, token=api.attendant, headers=headers)
+
+    assert first.status_code == 200
+    assert replay.status_code == 404
+    assert replay.get_json()["error"]["code"] == "conversation_not_found"
+    assert "paused_until" not in replay.get_data(as_text=True)

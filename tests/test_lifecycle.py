@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import psycopg
+import pytest
 
 from functions.local import demo
 from tests.support import Api, conversation, expire, log_rows
@@ -484,27 +486,24 @@ def test_service_pause_for_nobody_is_written_as_service(
     assert log_rows(db)[0]["triggered_by"] == "service"
 
 
-def test_service_cannot_act_for_a_non_member(api: Api, db: psycopg.Connection[Any]) -> None:
+@pytest.mark.parametrize(
+    ("caller", "triggered_by", "status", "code"),
+    [
+        pytest.param("service", demo.OTHER_ADMIN_ID, 422, "triggered_by_not_member", id="service"),
+        pytest.param("attendant", demo.ADMIN_ID, 403, "triggered_by_not_allowed", id="attendant"),
+    ],
+)
+def test_triggered_by_is_refused_for_a_non_member_or_from_an_attendant(
+    api: Api, db: psycopg.Connection[Any], caller: str, triggered_by: UUID, status: int, code: str
+) -> None:
     answer = api.post(
         "pause-activate",
-        {"conversation_id": str(CONVERSATION), "triggered_by": str(demo.OTHER_ADMIN_ID)},
-        token=api.service,
+        {"conversation_id": str(CONVERSATION), "triggered_by": str(triggered_by)},
+        token=getattr(api, caller),
     )
 
-    assert answer.status_code == 422
-    assert answer.get_json()["error"]["code"] == "triggered_by_not_member"
-    assert log_rows(db) == []
-
-
-def test_attendant_cannot_name_triggered_by(api: Api, db: psycopg.Connection[Any]) -> None:
-    answer = api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "triggered_by": str(demo.ADMIN_ID)},
-        token=api.attendant,
-    )
-
-    assert answer.status_code == 403
-    assert answer.get_json()["error"]["code"] == "triggered_by_not_allowed"
+    assert answer.status_code == status
+    assert answer.get_json()["error"]["code"] == code
     assert log_rows(db) == []
 
 
