@@ -181,40 +181,52 @@ TABLE_MATRIX: dict[tuple[str, str], dict[str, str]] = {
     for operation in OPERATIONS
 }
 
-# The database functions, by the rule the migration applies: the lifecycle (takeover_*) is
-# the service's; is_workspace_member is for the policies (authenticated) and the service.
+# The database functions, by the rule the schema applies: the API (public.takeover_*) is the
+# service's; is_workspace_member is for the policies (authenticated) and the service; the
+# helpers in takeover_private are nobody's (the API runs them as their owner).
+PRIVATE = "takeover_private."
 DB_FUNCTIONS = [
     "is_workspace_member",
     "takeover_activate",
-    "takeover_activate_transition",
-    "takeover_block",
-    "takeover_claim",
-    "takeover_default_duration",
-    "takeover_end_pause",
-    "takeover_error",
     "takeover_events",
     "takeover_extend",
-    "takeover_extend_transition",
     "takeover_gate",
-    "takeover_is_member",
     "takeover_log_blocked",
-    "takeover_not_found",
-    "takeover_recall",
-    "takeover_refuse_actor",
-    "takeover_refuse_log_change",
-    "takeover_remember",
     "takeover_resume",
-    "takeover_resume_transition",
     "takeover_settings",
-    "takeover_state",
     "takeover_status",
     "takeover_sweep",
     "takeover_update_settings",
-    "takeover_utc",
+    *(
+        PRIVATE + name
+        for name in (
+            "activate_transition",
+            "block",
+            "claim",
+            "default_duration",
+            "end_pause",
+            "error",
+            "extend_transition",
+            "is_member",
+            "log_event",
+            "log_workspace",
+            "not_found",
+            "recall",
+            "refuse_actor",
+            "refuse_log_change",
+            "remember",
+            "resume_transition",
+            "state",
+            "utc",
+            "visible",
+        )
+    ),
 ]
 
 
 def _expected_function_cell(function: str, role: str) -> str:
+    if function.startswith(PRIVATE):
+        return DENIED
     if role == "service_role":
         return EXECUTES
     if function == "is_workspace_member" and role in MEMBERSHIPS:
@@ -526,15 +538,17 @@ def test_table_cell(
 def test_database_function_cell(scene: psycopg.Connection[Any], function: str, role: str) -> None:
     """Called with null arguments: the privilege check comes before anything else, so any
     outcome but `permission denied for function` means the role may execute it."""
+    schema, _, name = function.rpartition(".")
+    schema = schema or "public"
     row = scene.execute(
         "select array_agg(format_type(t, null) order by i) from pg_proc p,"
         " unnest(p.proargtypes) with ordinality u(t, i)"
-        " where p.pronamespace = 'public'::regnamespace and p.proname = %s",
-        (function,),
+        " where p.pronamespace = %s::regnamespace and p.proname = %s",
+        (schema, name),
     ).fetchone()
     types: list[str] = row[0] if row and row[0] else []
-    call = sql.SQL("select public.{}({})").format(
-        sql.Identifier(function),
+    call = sql.SQL("select {}({})").format(
+        sql.Identifier(schema, name),
         sql.SQL(", ").join(sql.SQL("null::{}").format(sql.SQL(type_)) for type_ in types),
     )
 
@@ -552,11 +566,15 @@ def test_database_function_cell(scene: psycopg.Connection[Any], function: str, r
 
 
 def test_the_matrix_lists_every_database_function(scene: psycopg.Connection[Any]) -> None:
-    """A new function in public must get its row (and its grants) here first."""
+    """A new function in public or takeover_private must get its row (and its grants) here
+    first."""
     names = [
         row[0]
         for row in scene.execute(
-            "select p.proname from pg_proc p where p.pronamespace = 'public'::regnamespace"
+            "select case p.pronamespace when 'public'::regnamespace then ''"
+            " else p.pronamespace::regnamespace::text || '.' end || p.proname"
+            " from pg_proc p"
+            " where p.pronamespace in ('public'::regnamespace, 'takeover_private'::regnamespace)"
             " order by 1"
         )
     ]

@@ -250,9 +250,11 @@ def test_openapi_documents_every_contract_function(project_root: Path) -> None:
 
 def migration_refusal_codes(project_root: Path) -> set[str]:
     text = "\n".join(
-        path.read_text() for path in sorted((project_root / "supabase" / "migrations").glob("*"))
+        path.read_text()
+        for folder in ("migrations", "schemas")
+        for path in sorted((project_root / "supabase" / folder).glob("*"))
     )
-    return set(re.findall(r"takeover_error\(\s*'([a-z_]+)'", text))
+    return set(re.findall(r"(?:takeover_error|takeover_private\.error)\(\s*'([a-z_]+)'", text))
 
 
 def test_every_refusal_the_migration_returns_has_an_http_status(project_root: Path) -> None:
