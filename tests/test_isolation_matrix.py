@@ -6,6 +6,9 @@ Direct access is tried the way PostgREST does it: one transaction as the JWT's r
 (`set local role`) with its claims in `request.jwt.claims`; every write is rolled back.
 "Acme" (demo.WORKSPACE_ID) is the workspace the rows belong to: its attendant is the
 member, Globex's admin (a member of another workspace only) the non-member.
+
+Beyond the matrix, at the end: what no cell says (the log stays append-only for its owner
+and past a mistaken grant; the service role runs the lifecycle through PostgREST's RPC).
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from functions.local import demo
 from functions.shared.database import use_database
 from functions.shared.postgres import PostgresDatabase
 from tests.conftest import JWT_SECRET, database_url
-from tests.support import Api, expire, snapshot
+from tests.support import Api, expire, log_rows, snapshot
 
 ACME = demo.WORKSPACE_ID
 GLOBEX = demo.OTHER_WORKSPACE_ID
 ACME_CONVERSATION = demo.FIRST_CONVERSATION_ID
 GLOBEX_CONVERSATION = demo.OTHER_CONVERSATION_ID
+STRANGER_ID = UUID("7a1c0000-0000-4000-8000-00000000057a")  # signed in, of no workspace
 DOC = Path(__file__).resolve().parent.parent / "docs" / "isolation.md"
 
 # Outcomes ------------------------------------------------------------------------------
@@ -42,6 +46,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "isolation.md"
 DENIED = "denied"  # permission denied (42501), nothing read or changed
 ALL = "all rows"
 OWN = "own workspaces' rows"
+NONE = "no rows"
 ALLOWED = "allowed"
 EXECUTES = "executes"
 
@@ -57,13 +62,25 @@ DB_ROLES: dict[str, tuple[str, dict[str, Any]]] = {
         "authenticated",
         {"sub": str(demo.OTHER_ADMIN_ID), "role": "authenticated", "aud": "authenticated"},
     ),
+    "stranger": (
+        "authenticated",
+        {"sub": str(STRANGER_ID), "role": "authenticated", "aud": "authenticated"},
+    ),
+    "no-sub": ("authenticated", {"role": "authenticated", "aud": "authenticated"}),
     "service_role": ("service_role", {"role": "service_role"}),
 }
-MEMBERSHIPS: dict[str, set[UUID]] = {"member": {ACME}, "non-member": {GLOBEX}}
+MEMBERSHIPS: dict[str, set[UUID]] = {
+    "member": {ACME},
+    "non-member": {GLOBEX},
+    "stranger": set(),
+    "no-sub": set(),
+}
 DB_COLUMNS = {
     "anon": "anon",
     "member": "authenticated, member",
     "non-member": "authenticated, non-member",
+    "stranger": "authenticated, no workspace",
+    "no-sub": "authenticated, no `sub`",
     "service_role": "service_role",
 }
 
@@ -163,7 +180,7 @@ def _expected_table_cell(table: str, operation: str, role: str) -> str:
     if role in MEMBERSHIPS:
         if table == "idempotency_keys" or operation != "select":
             return DENIED
-        return OWN
+        return OWN if MEMBERSHIPS[role] else NONE
     if operation == "select":
         return ALL
     if operation == "truncate":
@@ -482,8 +499,11 @@ def _keys(
     return {row[0] for row in db.execute(query)}
 
 
-def _attempt(db: psycopg.Connection[Any], role: str, action: Callable[[], str]) -> str:
-    """The outcome of `action` as `role`, in a transaction rolled back whatever happens."""
+def _attempt(
+    db: psycopg.Connection[Any], role: str, action: Callable[[], str], refused: str
+) -> str:
+    """The outcome of `action` as `role`, in a transaction rolled back whatever happens. A
+    denial must name `refused`, the table, function or schema the role was refused."""
     try:
         with db.transaction(force_rollback=True):
             _as_role(db, role)
@@ -491,6 +511,7 @@ def _attempt(db: psycopg.Connection[Any], role: str, action: Callable[[], str]) 
     except psycopg.errors.InsufficientPrivilege as error:
         message = str(error)
     assert "permission denied" in message or "append-only" in message, message
+    assert refused in message, message
     return DENIED
 
 
@@ -511,13 +532,18 @@ def test_table_cell(
     expected = TABLE_MATRIX[(table.name, operation)][role]
     every_row = _keys(scene, table)
     assert every_row, "the scene has rows in every table"
+    before = snapshot(scene)
 
     def read() -> str:
         visible = _keys(scene, table)
         if visible == every_row:
             return ALL
+        workspaces = MEMBERSHIPS[role]
+        if not workspaces:
+            assert visible == set(), f"{role}, of no workspace, sees {visible}"
+            return NONE
         assert table.workspace is not None
-        own = _keys(scene, table, MEMBERSHIPS[role])
+        own = _keys(scene, table, workspaces)
         assert own, "the caller's own workspaces have rows"
         assert visible == own, f"{role} sees {visible}, not their own {own}"
         return OWN
@@ -527,19 +553,21 @@ def test_table_cell(
         assert operation == "truncate" or cursor.rowcount > 0, "the statement hit no row"
         return ALLOWED
 
-    outcome = _attempt(scene, role, read if operation == "select" else write)
+    outcome = _attempt(scene, role, read if operation == "select" else write, table.name)
 
     assert outcome == expected
-    assert _keys(scene, table) == every_row  # rolled back, whatever it was
+    assert snapshot(scene) == before  # rolled back, whatever it was
 
 
 @pytest.mark.parametrize("function", DB_FUNCTIONS)
 @pytest.mark.parametrize("role", list(DB_ROLES))
 def test_database_function_cell(scene: psycopg.Connection[Any], function: str, role: str) -> None:
     """Called with null arguments: the privilege check comes before anything else, so any
-    outcome but `permission denied for function` means the role may execute it."""
+    outcome but `permission denied for function` (or, in takeover_private, `for schema`)
+    means the role may execute it."""
     schema, _, name = function.rpartition(".")
     schema = schema or "public"
+    before = snapshot(scene)
     row = scene.execute(
         "select array_agg(format_type(t, null) order by i) from pg_proc p,"
         " unnest(p.proargtypes) with ordinality u(t, i)"
@@ -562,7 +590,9 @@ def test_database_function_cell(scene: psycopg.Connection[Any], function: str, r
             pass  # past the privilege check: a null argument the function refuses
         return EXECUTES
 
-    assert _attempt(scene, role, execute) == FUNCTION_MATRIX[function][role]
+    refused = f"function {name}" if schema == "public" else f"schema {schema}"
+    assert _attempt(scene, role, execute, refused) == FUNCTION_MATRIX[function][role]
+    assert snapshot(scene) == before  # rolled back, whatever it did
 
 
 def test_the_matrix_lists_every_database_function(scene: psycopg.Connection[Any]) -> None:
@@ -637,6 +667,87 @@ def test_function_cell(calls_scene: psycopg.Connection[Any], call: Call, caller:
             assert conversations == {str(GLOBEX_CONVERSATION)}
         else:
             assert conversations == {str(ACME_CONVERSATION)}
+
+
+# Beyond the matrix ----------------------------------------------------------------------
+# What no cell says: no cell's role is the log's owner, nor holds a grant by mistake, and a
+# cell makes one call, not the lifecycle.
+
+LOG = next(table for table in TABLES if table.name == "ai_pause_logs")
+LOG_CHANGES = ["update", "delete", "truncate"]  # the statements the log's cells refuse
+
+
+@pytest.mark.parametrize("change", LOG_CHANGES)
+def test_not_even_the_owner_rewrites_the_log(scene: psycopg.Connection[Any], change: str) -> None:
+    before = snapshot(scene)
+    owner = scene.execute(
+        "select pg_get_userbyid(relowner) = current_user from pg_class"
+        " where oid = 'public.ai_pause_logs'::regclass"
+    ).fetchone()
+    assert owner == (True,)
+
+    with (
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"),
+        scene.transaction(force_rollback=True),
+    ):
+        scene.execute(LOG.writes[change])
+
+    assert snapshot(scene) == before
+
+
+def _change_log_after_a_mistaken_grant(db: psycopg.Connection[Any], change: str) -> None:
+    with db.transaction(force_rollback=True):
+        db.execute("grant update, delete, truncate on public.ai_pause_logs to service_role")
+        _as_role(db, "service_role")
+        db.execute(LOG.writes[change])
+
+
+@pytest.mark.parametrize("change", LOG_CHANGES)
+def test_a_grant_by_mistake_still_does_not_let_the_log_change(
+    scene: psycopg.Connection[Any], change: str
+) -> None:
+    """The trigger holds even when someone grants the service role more than it should have."""
+    before = snapshot(scene)
+
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+        _change_log_after_a_mistaken_grant(scene, change)
+
+    assert snapshot(scene) == before
+    grants = scene.execute(
+        "select privilege_type from information_schema.role_table_grants"
+        " where table_name = 'ai_pause_logs' and grantee = 'service_role' order by 1"
+    ).fetchall()
+    assert grants == [("INSERT",), ("SELECT",)]  # the grant went with the transaction
+
+
+RPC_CALLS = {
+    "takeover_activate": "select public.takeover_activate(%(id)s, null, 15, false, null, null)",
+    "takeover_gate": "select public.takeover_gate(%(id)s, 'm-1', 'ai_agent')",
+    "takeover_resume": "select public.takeover_resume(%(id)s, null, null, null)",
+    "takeover_status": "select public.takeover_status(%(id)s, null)",
+}
+
+
+def test_service_role_runs_the_lifecycle_through_rpc(db: psycopg.Connection[Any]) -> None:
+    """What PostgREST does for the Supabase adapter: each call its own transaction, as
+    service_role (on a database of its own: these calls commit)."""
+    answers: dict[str, Any] = {}
+    for function, call in RPC_CALLS.items():
+        with db.transaction():
+            _as_role(db, "service_role")
+            row = db.execute(call, {"id": ACME_CONVERSATION}).fetchone()
+        assert row is not None
+        answers[function] = row[0]
+
+    assert answers["takeover_activate"]["ai_mode"] == "paused"
+    assert answers["takeover_gate"]["allowed"] is False
+    assert answers["takeover_resume"]["ai_mode"] == "active"
+    assert answers["takeover_status"]["ai_mode"] == "active"
+    assert [(row["action"], row["triggered_by"]) for row in log_rows(db)] == [
+        ("pause_activated", "service"),
+        ("interaction_blocked", "ai_agent"),
+        ("force_resume", "service"),
+    ]
 
 
 # The document ---------------------------------------------------------------------------
