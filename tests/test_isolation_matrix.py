@@ -203,6 +203,7 @@ DB_FUNCTIONS = [
     "takeover_refuse_actor",
     "takeover_refuse_log_change",
     "takeover_remember",
+    "takeover_report",
     "takeover_resume",
     "takeover_resume_transition",
     "takeover_settings",
@@ -327,6 +328,7 @@ CALLS = [
         paused=True,
     ),
     Call("pause-settings GET", "GET", "pause-settings", query={"workspace_id": str(ACME)}),
+    Call("pause-report", "GET", "pause-report", query={"workspace_id": str(ACME)}),
     Call(
         "pause-settings PUT, workspace",
         "PUT",
