@@ -13,7 +13,7 @@ declare
     '7a1c0000-0000-4000-8000-0000000000c5']::uuid[];
   v_people text[] := array[
     '7a1c0000-0000-4000-8000-0000000000b1', '7a1c0000-0000-4000-8000-0000000000b2'];
-  v_lengths integer[] := array[6, 9, 12, 14, 18, 22, 27, 35, 48, 70];
+  v_lengths integer[] := array[6, 9, 12, 18, 25, 35, 48, 70, 95, 130];
   v_durations integer[] := array[15, 30, 30, 60];
   v_today timestamptz := date_trunc('day', now() at time zone 'UTC') at time zone 'UTC';
   v_conversation uuid;
@@ -33,7 +33,7 @@ begin
         + make_interval(hours => 8 + 2 * v_k, mins => (v_day * 13 + v_k * 7) % 50);
       v_duration := v_durations[1 + (v_day + 2 * v_k) % 4];
       v_length := v_lengths[1 + (v_day * 5 + v_k * 3) % 10];
-      v_extended := (v_day + v_k) % 6 = 0;
+      v_extended := (v_day + 2 * v_k) % 5 = 0;
 
       insert into public.ai_pause_logs (conversation_id, action, reason, duration_minutes,
         triggered_by, previous_ai_mode, new_ai_mode, created_at)

@@ -14,7 +14,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from functions.local import demo
+from functions.local import demo, migrations
 from tests.support import Api, expire, snapshot
 
 WORKSPACE = str(demo.WORKSPACE_ID)
@@ -368,3 +368,33 @@ def test_who_may_read_a_report(api: Api, db: psycopg.Connection[Any]) -> None:
     assert snapshot(db) == before
     assert report(api, api.outsider, workspace_id=OTHER_WORKSPACE)["pauses"] == 0
     assert report(api, api.service, workspace_id=OTHER_WORKSPACE)["workspace_id"] == OTHER_WORKSPACE
+
+
+def test_the_demo_history_is_a_consistent_log(
+    api: Api, db: psycopg.Connection[Any], db_url: str
+) -> None:
+    """make run's four weeks of past takeovers: every pause ended, one at a time per
+    conversation, and the conversations' current state (active) agrees with the log."""
+    migrations.load_demo_history(db_url)
+    rows = db.execute(
+        "select conversation_id, action::text, created_at, duration_minutes from ai_pause_logs"
+        " order by id"
+    ).fetchall()
+    assert len(rows) > 100
+    times = [row[2] for row in rows]
+    assert times == sorted(times)  # written in time order: ids follow time
+    paused: dict[UUID, bool] = {}
+    for conversation_id, action, _, _ in rows:
+        before, after = MODES[action]
+        assert paused.get(conversation_id, False) == (before == "paused"), (conversation_id, action)
+        paused[conversation_id] = after == "paused"
+    assert not any(paused.values())
+    modes = db.execute("select distinct ai_mode::text from conversations").fetchall()
+    assert modes == [("active",)]
+    answer = report(api, workspace_id=WORKSPACE)
+    assert answer["pauses"] == answer["resumes"]["auto"] + answer["resumes"]["force"]
+    assert answer["pause_minutes"]["count"] == answer["pauses"]
+    assert {person["user_id"] for person in answer["by_attendant"]} == {ATTENDANT, ADMIN}
+    assert all(person["extensions"] > 0 for person in answer["by_attendant"])
+    assert answer["resumes"]["auto"] > 10
+    assert answer["resumes"]["force"] > 10
