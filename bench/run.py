@@ -73,6 +73,10 @@ def main() -> None:
     scale = dataset.scale_from_environment()
     only = {part.strip() for part in os.environ.get("BENCH_ONLY", "").split(",") if part.strip()}
     quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    if only == {"7"}:
+        # The report's measurement has datasets of its own: skip building the others.
+        report.main()
+        return
     server, source = dataset.server_url()
     print(f"Takeover benchmarks, scale {scale.name}, Postgres: {source}", flush=True)
 
