@@ -41,6 +41,8 @@ as $$
 declare
   v_answer jsonb;
 begin
+  -- Refusals in the lifecycle's shape ({error: {code, message, details}}), built here rather
+  -- than with a shared helper: the report depends on no other function.
   if not exists (select 1 from public.workspaces w where w.id = p_workspace_id)
      or (p_caller is not null and not exists (
        select 1 from public.workspace_members m
