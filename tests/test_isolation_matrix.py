@@ -209,6 +209,7 @@ DB_FUNCTIONS = [
     "takeover_extend",
     "takeover_gate",
     "takeover_log_blocked",
+    "takeover_report",
     "takeover_resume",
     "takeover_settings",
     "takeover_status",
@@ -356,6 +357,7 @@ CALLS = [
         paused=True,
     ),
     Call("pause-settings GET", "GET", "pause-settings", query={"workspace_id": str(ACME)}),
+    Call("pause-report", "GET", "pause-report", query={"workspace_id": str(ACME)}),
     Call(
         "pause-settings PUT, workspace",
         "PUT",

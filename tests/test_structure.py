@@ -22,6 +22,7 @@ CONTRACT_FUNCTIONS = {
     "pause-logger",
     "pause-status",
     "pause-settings",
+    "pause-report",
     "auto-resume",
 }
 # Packages that exist for local development and tests only.

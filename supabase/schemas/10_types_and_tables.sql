@@ -136,9 +136,8 @@ comment on column public.ai_pause_logs.workspace_id is
   'The conversation''s workspace when the row was written; set on insert by a trigger.';
 create index ai_pause_logs_conversation_id_idx
   on public.ai_pause_logs (conversation_id, id);
--- What reads one workspace's log (the report, the export) costs that workspace's rows.
-create index ai_pause_logs_workspace_created_at_idx
-  on public.ai_pause_logs (workspace_id, created_at);
+-- The index on (workspace_id, created_at) that makes a workspace's log cost that
+-- workspace's rows is the report's covering index, in 50_report.sql.
 create unique index ai_pause_logs_message_id_key
   on public.ai_pause_logs (conversation_id, message_id) where message_id is not null;
 
