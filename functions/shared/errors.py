@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 
@@ -57,6 +58,16 @@ class Unprocessable(ApiError):
 
 class InternalError(ApiError):
     status = 500  # a bug of ours; never for anything a caller sent
+
+
+class ServerMisconfigured(InternalError):
+    """The deployment cannot do this with what it was given (a bucket that does not exist, a
+    key that is refused): not retryable, and never the caller's doing."""
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__("server_misconfigured", message)
+        # The answer says what is wrong in general terms; the log says exactly why.
+        logging.getLogger("takeover").error("server misconfigured: %s", message, exc_info=cause)
 
 
 class Unavailable(ApiError):

@@ -1,0 +1,168 @@
+"""The audit export: ai_pause_logs rows not yet exported, streamed into gzip'd JSON-lines
+objects, each row exactly once, without a gap.
+
+The rule that prevents gaps: each log row records the transaction that wrote it (txid), and a
+run takes, in (txid, id) order, only rows whose transaction is older than the oldest
+transaction still open (its snapshot's xmin). Every transaction below that horizon has
+ended, so no row can ever appear behind the cursor, whichever order ids committed in.
+
+A run, batch after batch, in three steps (supabase/migrations/*_audit_export.sql):
+1. claim: one call fixes the batch (the rows above the cursor, up to a final row) and takes
+   a lease on it; a run holding an unexpired lease makes another answer "busy";
+2. upload: the batch's rows, streamed through a server-side cursor in one transaction, one
+   object per workspace and UTC day, named by its first and last id;
+3. commit: one call moves the cursor past the batch, only for the lease's holder.
+A run that dies between 2 and 3 leaves its batch claimed; once the lease expires the next run
+uploads the same rows into the same keys, byte for byte (gzip without a timestamp), then
+commits: no duplicate, no gap.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from functions.shared.database import database
+from functions.shared.errors import ServerMisconfigured
+from functions.shared.object_storage import ObjectStorage
+from functions.shared.postgres import PostgresDatabase
+
+log = logging.getLogger("takeover")
+
+# Rows per claimed batch: bounds what a lost lease repeats and each statement's work.
+BATCH_ROWS = 100_000
+# How long a run holds its batch before another may take it over (a batch takes seconds).
+LEASE_SECONDS = 600
+# Rows joined before each call to zlib (fewer, larger calls).
+LINES_PER_CHUNK = 1000
+FETCH_ROWS = 5000
+COMPRESSION_LEVEL = 6
+
+# Every column of the row but txid (the export's own bookkeeping), created_at in UTC with
+# microseconds whatever the session's time zone: a repeated batch gives the same bytes.
+_ROWS = b"""
+select l.id, (pg_catalog.to_jsonb(l) - 'txid' || pg_catalog.jsonb_build_object(
+         'created_at', pg_catalog.to_char(l.created_at at time zone 'UTC',
+                                          'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')))::text
+from public.ai_pause_logs l
+where (l.txid, l.id) > (%(after_txid)s::xid8, %(after_id)s)
+  and (l.txid, l.id) <= (%(through_txid)s::xid8, %(through_id)s)
+  and pg_catalog.pg_visible_in_snapshot(l.txid, %(target_snapshot)s::pg_snapshot)
+  and (%(exported_snapshot)s::pg_snapshot is null
+       or not pg_catalog.pg_visible_in_snapshot(l.txid, %(exported_snapshot)s::pg_snapshot))
+order by l.workspace_id, (l.created_at at time zone 'UTC')::date, l.id
+"""
+
+
+@dataclass(frozen=True)
+class Exported:
+    rows: int
+    keys: list[str]
+
+
+@dataclass(frozen=True)
+class _Object:
+    key: str
+    first_id: int
+    last_id: int
+    rows: int
+
+
+def export_pending(storage: ObjectStorage, prefix: str, limit: int) -> Exported:
+    """Export at most `limit` rows not yet exported, batch after batch."""
+    db = database()
+    if not isinstance(db, PostgresDatabase):
+        # The REST adapter answers one call at a time; the export streams the log.
+        raise ServerMisconfigured("The audit export needs DATABASE_URL (a Postgres connection).")
+    rows = 0
+    keys: list[str] = []
+    while rows < limit:
+        claim = db.call(
+            "audit_export_claim",
+            {"limit": min(BATCH_ROWS, limit - rows), "lease_seconds": LEASE_SECONDS},
+        )
+        if claim["busy"]:
+            log.info("audit-export: another run holds the batch; nothing exported by this one")
+            break
+        if not claim["objects"]:
+            break
+        objects = [_object(prefix, entry) for entry in claim["objects"]]
+        try:
+            _upload(db, storage, claim, objects)
+        except BaseException:
+            # The batch stays claimed, unchanged: the next run retries it at once.
+            try:
+                db.call("audit_export_release", {"token": claim["token"]})
+            except Exception:
+                log.warning("audit-export: could not release the batch; its lease will expire")
+            raise
+        if not _commit(db, claim["token"]):
+            # Our lease ran out and another run took the batch over: it commits it.
+            break
+        rows += sum(entry.rows for entry in objects)
+        keys.extend(entry.key for entry in objects)
+    return Exported(rows, keys)
+
+
+def _commit(db: PostgresDatabase, token: str) -> bool:
+    """Moves the cursor past the batch; False when another run took it over meanwhile."""
+    committed: bool = db.call("audit_export_commit", {"token": token})["committed"]
+    return committed
+
+
+def _object(prefix: str, entry: dict[str, Any]) -> _Object:
+    name = (
+        f"workspace_id={entry['workspace_id']}/date={entry['date']}/"
+        f"{entry['first_id']}-{entry['last_id']}.jsonl.gz"
+    )
+    return _Object(
+        key=f"{prefix}/{name}" if prefix else name,
+        first_id=entry["first_id"],
+        last_id=entry["last_id"],
+        rows=entry["rows"],
+    )
+
+
+def _upload(
+    db: PostgresDatabase, storage: ObjectStorage, claim: dict[str, Any], objects: list[_Object]
+) -> None:
+    names = ("exported_snapshot", "target_snapshot", "after_txid", "after_id")
+    bounds = {name: claim[name] for name in (*names, "through_txid", "through_id")}
+    with db.transaction() as connection:
+        # Transaction-local: a sort of a large batch may outlast the per-call timeout.
+        connection.execute("set local statement_timeout = '10min'")
+        with connection.cursor(name="audit_export") as cursor:
+            cursor.itersize = FETCH_ROWS
+            cursor.execute(_ROWS, bounds)
+            stream: Iterator[tuple[int, str]] = iter(cursor)
+            for entry in objects:
+                _upload_object(storage, entry, itertools.islice(stream, entry.rows))
+
+
+def _upload_object(storage: ObjectStorage, entry: _Object, rows: Iterator[tuple[int, str]]) -> None:
+    upload = storage.upload(entry.key, "application/gzip")
+    # wbits 31: a gzip member; zlib writes no timestamp nor name in its header.
+    compressor = zlib.compressobj(COMPRESSION_LEVEL, zlib.DEFLATED, 31)
+    first = last = None
+    count = 0
+    try:
+        while chunk := list(itertools.islice(rows, LINES_PER_CHUNK)):
+            if first is None:
+                first = chunk[0][0]
+            last = chunk[-1][0]
+            count += len(chunk)
+            text = "\n".join(line for _, line in chunk) + "\n"
+            upload.write(compressor.compress(text.encode()))
+        if (first, last, count) != (entry.first_id, entry.last_id, entry.rows):
+            raise RuntimeError(
+                f"audit export: {entry.key} streamed ids {first}..{last} ({count} rows)"
+            )
+        upload.write(compressor.flush())
+        upload.finish()
+    except BaseException:
+        upload.abort()
+        raise
