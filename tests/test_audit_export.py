@@ -8,6 +8,7 @@ import http.client
 import json
 import re
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +18,7 @@ from uuid import uuid4
 import boto3
 import psycopg
 import pytest
+import respx
 from moto.server import ThreadedMotoServer
 
 from functions.local import demo
@@ -195,7 +197,8 @@ def progress(db: psycopg.Connection[Any]) -> tuple[bool, int, bool]:
         "select exported_snapshot is not null, coalesce(position_id, 0), claim_token is not null"
         " from takeover_private.audit_export_state"
     ).fetchone()
-    assert row is not None
+    if row is None:  # the first claim creates it
+        return NOTHING_EXPORTED
     return row[0], row[1], row[2]
 
 
@@ -568,3 +571,44 @@ def test_bad_input_is_a_422_that_exports_nothing(
     assert answer.status_code == 422
     assert stored(s3_env) == {}
     assert progress(db) == NOTHING_EXPORTED
+
+
+def test_through_the_rest_adapter_it_is_a_misconfiguration(
+    api: Api, s3_env: dict[str, str], bucket: str
+) -> None:
+    # PostgREST answers one call at a time; the export streams the log: DATABASE_URL only.
+    from functions.shared.database import use_database
+    from functions.shared.supabase_rpc import SupabaseDatabase
+
+    with respx.mock(assert_all_called=False) as rest:
+        previous = use_database(SupabaseDatabase("https://export.supabase.co", "service-key"))
+        try:
+            answer = api.post("audit-export", {}, token=api.service)
+        finally:
+            use_database(previous)
+        assert not rest.calls  # refused before anything is claimed
+    assert answer.status_code == 500
+    assert answer.get_json()["error"]["code"] == "server_misconfigured"
+
+
+# ---------------------------------------------------------------------------
+# make run: on an interval when a bucket is configured
+# ---------------------------------------------------------------------------
+
+
+def test_the_local_server_exports_on_its_interval(
+    api: Api, db: psycopg.Connection[Any], s3_env: dict[str, str], bucket: str
+) -> None:
+    from functions.local.server import AuditExporter, create_app
+
+    add_rows(db, 7)
+    exporter = AuditExporter(create_app(), api.service, interval=0.05)
+    exporter.start()
+    try:
+        deadline = time.monotonic() + 20
+        while progress(db) != EVERYTHING_EXPORTED and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        exporter.stop()
+        exporter.join(timeout=20)
+    assert by_id(exported_rows(s3_env)) == log(db)

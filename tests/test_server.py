@@ -41,6 +41,7 @@ CONTRACT_FUNCTIONS = {
     "pause-logger": ["GET", "POST"],
     "pause-status": ["GET"],
     "pause-settings": ["GET", "PUT"],
+    "audit-export": ["POST"],
 }
 ROUTES = [(name, method) for name, methods in CONTRACT_FUNCTIONS.items() for method in methods]
 CONVERSATION = demo.FIRST_CONVERSATION_ID

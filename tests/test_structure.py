@@ -23,6 +23,7 @@ CONTRACT_FUNCTIONS = {
     "pause-status",
     "pause-settings",
     "auto-resume",
+    "audit-export",
 }
 # Packages that exist for local development and tests only.
 LOCAL_ONLY = ("pgserver", "functions.local", "playwright", "schemathesis", "respx", "pytest")

@@ -1,20 +1,22 @@
 """The audit export: ai_pause_logs rows not yet exported, streamed into gzip'd JSON-lines
 objects, each row exactly once, without a gap.
 
-The rule that prevents gaps: each log row records the transaction that wrote it (txid), and a
-run takes, in (txid, id) order, only rows whose transaction is older than the oldest
-transaction still open (its snapshot's xmin). Every transaction below that horizon has
-ended, so no row can ever appear behind the cursor, whichever order ids committed in.
+Ids do not say what is exported: a transaction can commit a lower id after a higher one was
+exported. Transactions do. Each log row records the (top-level) transaction that wrote it
+(txid), and a run takes a snapshot: it exports the rows of the transactions that had ended
+in that snapshot and not in the previous run's. An ended transaction never writes again, so
+every row falls in exactly one such difference; the rows of a transaction still open are
+left, whatever their ids, to the first run after it ends (no wall-clock lag).
 
 A run, batch after batch, in three steps (supabase/migrations/*_audit_export.sql):
-1. claim: one call fixes the batch (the rows above the cursor, up to a final row) and takes
-   a lease on it; a run holding an unexpired lease makes another answer "busy";
+1. claim: one call fixes the batch (the next rows of that difference in (txid, id) order)
+   and takes a lease on it; while a run holds an unexpired lease, another exports nothing;
 2. upload: the batch's rows, streamed through a server-side cursor in one transaction, one
    object per workspace and UTC day, named by its first and last id;
-3. commit: one call moves the cursor past the batch, only for the lease's holder.
+3. commit: one call moves the position past the batch, only for the lease's holder.
 A run that dies between 2 and 3 leaves its batch claimed; once the lease expires the next run
 uploads the same rows into the same keys, byte for byte (gzip without a timestamp), then
-commits: no duplicate, no gap.
+commits: no duplicate, no gap. A failed upload gives its batch back at once.
 """
 
 from __future__ import annotations

@@ -58,7 +58,6 @@ create table takeover_private.audit_export_state (
 comment on table takeover_private.audit_export_state is
   'The audit export''s progress: the snapshots exported and aimed at, the position between '
   'them, and the batch in flight.';
-insert into takeover_private.audit_export_state default values;
 
 -- ===========================================================================
 -- Functions: claim a batch, commit it, release it (service_role only)
@@ -81,6 +80,7 @@ declare
   v_objects jsonb;
 begin
   -- One claimer at a time; the lease, not this lock, keeps uploads apart.
+  insert into takeover_private.audit_export_state default values on conflict do nothing;
   select * into strict v_state from takeover_private.audit_export_state for update;
 
   if v_state.claim_token is not null then
