@@ -612,3 +612,23 @@ def test_the_local_server_exports_on_its_interval(
         exporter.stop()
         exporter.join(timeout=20)
     assert by_id(exported_rows(s3_env)) == log(db)
+
+
+def test_transaction_ids_behind_the_export_stop_it_rather_than_skip_rows(
+    api: Api, db: psycopg.Connection[Any], s3_env: dict[str, str], bucket: str
+) -> None:
+    # As after a restore into another cluster: the exported snapshot is ahead of the ids.
+    add_rows(db, 3)
+    export(api)
+    db.execute(
+        "update takeover_private.audit_export_state"
+        " set exported_snapshot = '9000000000:9000000000:'"
+    )
+    add_rows(db, 2)
+    before = stored(s3_env)
+
+    answer = api.post("audit-export", {}, token=api.service)
+
+    assert answer.status_code == 500
+    assert answer.get_json()["error"]["code"] == "server_misconfigured"
+    assert stored(s3_env) == before

@@ -86,7 +86,9 @@ def export_pending(storage: ObjectStorage, prefix: str, limit: int) -> Exported:
     db = database()
     if not isinstance(db, PostgresDatabase):
         # The REST adapter answers one call at a time; the export streams the log.
-        raise ServerMisconfigured("The audit export needs DATABASE_URL (a Postgres connection).")
+        raise ServerMisconfigured(
+            "server_misconfigured", "The audit export needs DATABASE_URL (a Postgres connection)."
+        )
     rows = 0
     keys: list[str] = []
     while rows < limit:

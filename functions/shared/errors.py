@@ -64,10 +64,17 @@ class ServerMisconfigured(InternalError):
     """The deployment cannot do this with what it was given (a bucket that does not exist, a
     key that is refused): not retryable, and never the caller's doing."""
 
-    def __init__(self, message: str, cause: BaseException | None = None) -> None:
-        super().__init__("server_misconfigured", message)
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        details: Any = None,
+        *,
+        cause: BaseException | None = None,
+    ) -> None:
+        super().__init__(code, message, details)
         # The answer says what is wrong in general terms; the log says exactly why.
-        logging.getLogger("takeover").error("server misconfigured: %s", message, exc_info=cause)
+        logging.getLogger("takeover").error("%s: %s", code, message, exc_info=cause)
 
 
 class Unavailable(ApiError):
@@ -86,6 +93,7 @@ _REFUSALS: dict[str, type[ApiError]] = {
     "admin_only": Forbidden,
     "triggered_by_not_member": Unprocessable,
     "idempotency_key_reused": Unprocessable,
+    "server_misconfigured": ServerMisconfigured,
 }
 
 

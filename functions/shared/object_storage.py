@@ -165,18 +165,21 @@ def storage_errors() -> Iterator[None]:
         if status >= 500 or code in _RETRYABLE_CODES:
             raise storage_unavailable() from error
         raise ServerMisconfigured(
+            "server_misconfigured",
             f"Object storage refused the audit export ({code or status}): check the bucket "
             "and the credentials.",
-            error,
+            cause=error,
         ) from error
     except (NoCredentialsError, PartialCredentialsError) as error:
         raise ServerMisconfigured(
-            "No usable AWS credentials for the audit export.", error
+            "server_misconfigured", "No usable AWS credentials for the audit export.", cause=error
         ) from error
     except ConnectionError as error:
         raise storage_unavailable() from error
     except BotoCoreError as error:
-        raise ServerMisconfigured(f"Object storage: {error}", error) from error
+        raise ServerMisconfigured(
+            "server_misconfigured", f"Object storage: {error}", cause=error
+        ) from error
 
 
 def storage_unavailable() -> Unavailable:
