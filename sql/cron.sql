@@ -49,24 +49,3 @@ select cron.schedule(
   '17 3 * * *',
   $job$ delete from public.idempotency_keys where created_at < now() - interval '24 hours' $job$
 );
-
--- Daily, with AUDIT_EXPORT_BUCKET set on the functions: POST /functions/v1/audit-export
--- copies the log rows not yet exported to object storage (docs/audit-export.md). A run
--- takes at most 1,000,000 rows; a bigger backlog is taken by the next runs. Overlapping
--- runs are safe: a batch in flight is leased to one run.
-select cron.schedule(
-  'takeover-audit-export',
-  '23 2 * * *',
-  $job$
-  select net.http_post(
-    url := (select decrypted_secret from vault.decrypted_secrets
-            where name = 'takeover_functions_url') || '/functions/v1/audit-export',
-    headers := jsonb_build_object(
-      'Content-Type', 'application/json',
-      'Authorization', 'Bearer ' || (select decrypted_secret from vault.decrypted_secrets
-                                     where name = 'takeover_service_role_key')),
-    body := '{}'::jsonb,
-    timeout_milliseconds := 600000
-  )
-  $job$
-);
