@@ -22,6 +22,7 @@ commits: no duplicate, no gap. A failed upload gives its batch back at once.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import zlib
 from collections.abc import Iterator
@@ -86,9 +87,9 @@ def export_pending(storage: ObjectStorage, prefix: str, limit: int) -> Exported:
     db = database()
     if not isinstance(db, PostgresDatabase):
         # The REST adapter answers one call at a time; the export streams the log.
-        raise ServerMisconfigured(
-            "server_misconfigured", "The audit export needs DATABASE_URL (a Postgres connection)."
-        )
+        cause = "the audit export streams the log: SUPABASE_URL's REST adapter cannot"
+        log.error("server_misconfigured: %s", cause)
+        raise ServerMisconfigured("The audit export needs DATABASE_URL (Postgres).", cause)
     rows = 0
     keys: list[str] = []
     while rows < limit:
@@ -96,6 +97,9 @@ def export_pending(storage: ObjectStorage, prefix: str, limit: int) -> Exported:
             "audit_export_claim",
             {"limit": min(BATCH_ROWS, limit - rows), "lease_seconds": LEASE_SECONDS},
         )
+        if "misconfigured" in claim:
+            log.error("server_misconfigured: %s", claim["misconfigured"])
+            raise ServerMisconfigured(claim["misconfigured"], json.dumps(claim["details"]))
         if claim["busy"]:
             log.info("audit-export: another run holds the batch; nothing exported by this one")
             break

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any, ClassVar
 
 
@@ -60,21 +59,16 @@ class InternalError(ApiError):
     status = 500  # a bug of ours; never for anything a caller sent
 
 
-class ServerMisconfigured(InternalError):
-    """The deployment cannot do this with what it was given (a bucket that does not exist, a
-    key that is refused): not retryable, and never the caller's doing."""
+class ServerMisconfigured(ApiError):
+    """A deployment that cannot verify a credential or reach its database with what it was
+    given (no key to check a token with, a wrong database key, a missing migration): not
+    retryable. `cause` goes to the log, never to the caller."""
 
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        details: Any = None,
-        *,
-        cause: BaseException | None = None,
-    ) -> None:
-        super().__init__(code, message, details)
-        # The answer says what is wrong in general terms; the log says exactly why.
-        logging.getLogger("takeover").error("%s: %s", code, message, exc_info=cause)
+    status = 500
+
+    def __init__(self, message: str, cause: str) -> None:
+        super().__init__("server_misconfigured", message)
+        self.cause = cause
 
 
 class Unavailable(ApiError):
@@ -93,7 +87,6 @@ _REFUSALS: dict[str, type[ApiError]] = {
     "admin_only": Forbidden,
     "triggered_by_not_member": Unprocessable,
     "idempotency_key_reused": Unprocessable,
-    "server_misconfigured": ServerMisconfigured,
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import tempfile
 import threading
 from base64 import b64encode
@@ -25,6 +26,8 @@ from botocore.exceptions import (
 
 from functions.shared.config import config
 from functions.shared.errors import ServerMisconfigured, Unavailable
+
+log = logging.getLogger("takeover")
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -155,7 +158,8 @@ def _new_spool() -> tempfile.SpooledTemporaryFile[bytes]:
 def storage_errors() -> Iterator[None]:
     """Maps what boto3 raises to the contract's answers: the store failing (5xx, timeouts,
     unreachable) is a retryable 503; anything else it refuses (no such bucket, a refused or
-    missing key) is the deployment's configuration: 500 server_misconfigured, logged."""
+    missing key) is the deployment's configuration: 500 server_misconfigured, logged with
+    the store's answer."""
     try:
         yield
     except ClientError as error:
@@ -163,23 +167,25 @@ def storage_errors() -> Iterator[None]:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         code = details.get("Code", "")
         if status >= 500 or code in _RETRYABLE_CODES:
+            log.warning("audit-export: object storage failed: %s", error)
             raise storage_unavailable() from error
-        raise ServerMisconfigured(
-            "server_misconfigured",
+        raise misconfigured(
             f"Object storage refused the audit export ({code or status}): check the bucket "
             "and the credentials.",
-            cause=error,
+            error,
         ) from error
     except (NoCredentialsError, PartialCredentialsError) as error:
-        raise ServerMisconfigured(
-            "server_misconfigured", "No usable AWS credentials for the audit export.", cause=error
-        ) from error
+        raise misconfigured("No usable AWS credentials for the audit export.", error) from error
     except ConnectionError as error:
+        log.warning("audit-export: object storage unreachable: %s", error)
         raise storage_unavailable() from error
     except BotoCoreError as error:
-        raise ServerMisconfigured(
-            "server_misconfigured", f"Object storage: {error}", cause=error
-        ) from error
+        raise misconfigured("Object storage cannot be used as configured.", error) from error
+
+
+def misconfigured(message: str, cause: BaseException) -> ServerMisconfigured:
+    log.error("server_misconfigured: %s (%s)", message, cause)
+    return ServerMisconfigured(message, f"{type(cause).__name__}: {cause}")
 
 
 def storage_unavailable() -> Unavailable:

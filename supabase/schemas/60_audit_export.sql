@@ -91,12 +91,12 @@ begin
     if pg_snapshot_xmax(v_now) < pg_snapshot_xmax(v_state.exported_snapshot) then
       -- Transaction ids went back: the database was restored into another cluster. New
       -- rows would pass for exported; stop rather than skip them.
-      return jsonb_build_object('error', jsonb_build_object(
-        'code', 'server_misconfigured',
-        'message', 'The transaction ids are behind the audit export''s snapshot: was the '
-          || 'database restored into another cluster? See docs/audit-export.md.',
+      return jsonb_build_object(
+        'busy', false,
+        'misconfigured', 'The transaction ids are behind the audit export''s snapshot: was '
+          || 'the database restored into another cluster? See docs/audit-export.md.',
         'details', jsonb_build_object(
-          'current', v_now::text, 'exported', v_state.exported_snapshot::text)));
+          'current', v_now::text, 'exported', v_state.exported_snapshot::text));
     end if;
     loop
       if v_state.target_snapshot is null then
