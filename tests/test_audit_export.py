@@ -632,3 +632,14 @@ def test_transaction_ids_behind_the_export_stop_it_rather_than_skip_rows(
     assert answer.status_code == 500
     assert answer.get_json()["error"]["code"] == "server_misconfigured"
     assert stored(s3_env) == before
+
+
+def test_a_claim_inside_a_transaction_that_wrote_is_refused(
+    db: psycopg.Connection[Any], db_url: str
+) -> None:
+    # Its own uncommitted rows would pass for ended in its snapshot: it must run alone.
+    with psycopg.connect(db_url) as connection:
+        add_rows(connection, 1)
+        with pytest.raises(psycopg.errors.RaiseException, match="transaction of its own"):
+            connection.execute("select public.takeover_audit_export_claim(10, 60)")
+    assert progress(db) == NOTHING_EXPORTED

@@ -71,17 +71,24 @@ security definer
 set search_path = ''
 as $$
 declare
-  -- First, before this transaction takes an xid (the row lock below gives it one).
-  v_now pg_snapshot := pg_catalog.pg_current_snapshot();
+  v_now pg_snapshot;
   v_state takeover_private.audit_export_state;
   v_end_txid xid8;
   v_end_id bigint;
   v_token uuid := gen_random_uuid();
   v_objects jsonb;
 begin
+  if pg_current_xact_id_if_assigned() is not null then
+    -- This transaction's own rows, not committed, would pass for ended in its snapshot.
+    raise exception 'takeover_audit_export_claim runs in a transaction of its own';
+  end if;
   -- One claimer at a time; the lease, not this lock, keeps uploads apart.
   insert into takeover_private.audit_export_state default values on conflict do nothing;
   select * into strict v_state from takeover_private.audit_export_state for update;
+  -- Taken under the lock, so claims take their snapshots in order and the exported one
+  -- never goes back. (This transaction's own id, now assigned, counts as ended in it: it
+  -- writes no log row.)
+  v_now := pg_current_snapshot();
 
   if v_state.claim_token is not null then
     if v_state.claim_expires_at > now() then
