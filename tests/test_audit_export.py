@@ -16,6 +16,7 @@ from typing import Any
 from uuid import uuid4
 
 import boto3
+import botocore.exceptions
 import psycopg
 import pytest
 import respx
@@ -643,3 +644,28 @@ def test_a_claim_inside_a_transaction_that_wrote_is_refused(
         with pytest.raises(psycopg.errors.RaiseException, match="transaction of its own"):
             connection.execute("select public.takeover_audit_export_claim(10, 60)")
     assert progress(db) == NOTHING_EXPORTED
+
+
+def test_an_object_lock_bucket_keeps_every_object_write_once(
+    api: Api, db: psycopg.Connection[Any], s3_env: dict[str, str]
+) -> None:
+    # The AWS setup of docs/audit-export.md: Object Lock, a default retention in compliance
+    # mode. Its uploads must carry Content-MD5, which the export sends.
+    client = s3_client(s3_env)
+    name = s3_env["AUDIT_EXPORT_BUCKET"]
+    client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    client.put_object_lock_configuration(
+        Bucket=name,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}},
+        },
+    )
+    add_rows(db, 5)
+
+    (key,) = export(api)["objects"]
+
+    assert by_id(exported_rows(s3_env)) == log(db)
+    versions = client.list_object_versions(Bucket=name)["Versions"]
+    with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
+        client.delete_object(Bucket=name, Key=key, VersionId=versions[0]["VersionId"])
