@@ -33,6 +33,7 @@ openapi: $(INSTALLED)  ## Regenerate the committed OpenAPI document
 
 bench: $(INSTALLED)  ## Benchmarks as ratios against same-run baselines (BENCH_SCALE=large)
 	$(PYTHON) -m bench
+	$(PYTHON) -m bench.export
 
 reliability: $(INSTALLED)  ## Soak, faults, fuzzing, isolation (RELIABILITY_SECONDS, RELIABILITY_WORKERS)
 	$(PYTHON) -m tests.reliability

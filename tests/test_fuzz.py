@@ -258,6 +258,7 @@ def test_every_operation_is_fuzzed() -> None:
         ("POST", "/functions/v1/pause-resume"),
         ("POST", "/functions/v1/interaction-gate"),
         ("POST", "/functions/v1/auto-resume"),
+        ("POST", "/functions/v1/audit-export"),
         ("GET", "/functions/v1/pause-logger"),
         ("POST", "/functions/v1/pause-logger"),
         ("GET", "/functions/v1/pause-status"),

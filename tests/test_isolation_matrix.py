@@ -205,6 +205,9 @@ PRIVATE = "takeover_private."
 DB_FUNCTIONS = [
     "is_workspace_member",
     "takeover_activate",
+    "takeover_audit_export_claim",
+    "takeover_audit_export_commit",
+    "takeover_audit_export_release",
     "takeover_events",
     "takeover_extend",
     "takeover_gate",

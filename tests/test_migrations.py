@@ -390,6 +390,9 @@ def test_the_api_runs_as_its_owner_and_keeps_its_grants(empty_url: str) -> None:
             for name in sorted(
                 [
                     "activate",
+                    "audit_export_claim",
+                    "audit_export_commit",
+                    "audit_export_release",
                     "events",
                     "extend",
                     "gate",

@@ -42,6 +42,7 @@ CONTRACT_FUNCTIONS = {
     "pause-status": ["GET"],
     "pause-settings": ["GET", "PUT"],
     "pause-report": ["GET"],
+    "audit-export": ["POST"],
 }
 ROUTES = [(name, method) for name, methods in CONTRACT_FUNCTIONS.items() for method in methods]
 CONVERSATION = demo.FIRST_CONVERSATION_ID

@@ -24,6 +24,7 @@ CONTRACT_FUNCTIONS = {
     "pause-settings",
     "pause-report",
     "auto-resume",
+    "audit-export",
 }
 # Packages that exist for local development and tests only.
 LOCAL_ONLY = ("pgserver", "functions.local", "playwright", "schemathesis", "respx", "pytest")

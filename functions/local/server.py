@@ -106,6 +106,34 @@ class Sweeper(threading.Thread):
         self._stopped.set()
 
 
+class AuditExporter(threading.Thread):
+    """Calls audit-export every `interval` seconds through the app, as the daily cron does;
+    started only when AUDIT_EXPORT_BUCKET is set."""
+
+    def __init__(self, app: Flask, service_key: str, interval: float) -> None:
+        super().__init__(name="audit-export", daemon=True)
+        self._client = app.test_client()
+        self._headers = {"Authorization": f"Bearer {service_key}"}
+        self._interval = interval
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            answer = self._client.post("/functions/v1/audit-export", json={}, headers=self._headers)
+            body: Any = answer.get_json()
+            if answer.status_code != 200:
+                log.warning("audit-export answered %s: %s", answer.status_code, body)
+            elif body["exported_rows"]:
+                log.info(
+                    "audit-export: %s row(s) in %s object(s)",
+                    body["exported_rows"],
+                    len(body["objects"]),
+                )
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
 def _prepare_database() -> str | None:
     """Start the embedded Postgres when no database is configured, apply pending migrations
     and seed the demo workspace (and its past takeovers, for the Reports view) into an
@@ -154,6 +182,10 @@ def main() -> None:
     service_key = os.environ.get("SUPABASE_SERVICE_ROLE_KEY") or demo.service_token(secret)
     sweeper = Sweeper(app, service_key, settings.auto_resume_interval_seconds)
     sweeper.start()
+    exporter = None
+    if settings.audit_export_bucket:
+        exporter = AuditExporter(app, service_key, settings.audit_export_interval_seconds)
+        exporter.start()
     _stop_on_sigterm()
     print(_banner(f"http://{host}:{settings.port}", secret, service_key), flush=True)
     try:
@@ -162,9 +194,21 @@ def main() -> None:
         log.info("stopping")
     finally:
         sweeper.stop()
+        if exporter is not None:
+            exporter.stop()
         server.server_close()
         with contextlib.suppress(Unavailable):
             database().close()
+
+
+def _export_line() -> str:
+    settings = config()
+    if not settings.audit_export_bucket:
+        return ""
+    return (
+        f"\n  audit-export every {settings.audit_export_interval_seconds:g}s"
+        f" to s3://{settings.audit_export_bucket}/{settings.audit_export_prefix}"
+    )
 
 
 def _banner(base: str, secret: str, service_key: str) -> str:
@@ -174,7 +218,7 @@ def _banner(base: str, secret: str, service_key: str) -> str:
 Takeover is serving {base}  (Ctrl-C stops it)
   console     {base}/
   functions   {base}/functions/v1/<name>     OpenAPI {base}/openapi.json
-  auto-resume every {config().auto_resume_interval_seconds:g}s
+  auto-resume every {config().auto_resume_interval_seconds:g}s{_export_line()}
 
 Demo tokens (workspace {demo.WORKSPACE_ID}):
   export ATTENDANT={attendant}

@@ -21,6 +21,11 @@ class Config:
     auto_resume_interval_seconds: float
     database_timeout_seconds: float
     database_pool_size: int
+    # The audit export (functions/audit_export.py); the AWS variables boto3 reads itself.
+    audit_export_bucket: str | None
+    audit_export_prefix: str
+    aws_endpoint_url_s3: str | None
+    audit_export_interval_seconds: float
 
 
 @cache
@@ -36,4 +41,8 @@ def config() -> Config:
         auto_resume_interval_seconds=float(env.get("AUTO_RESUME_INTERVAL_SECONDS", "15")),
         database_timeout_seconds=float(env.get("DATABASE_TIMEOUT_SECONDS", "5")),
         database_pool_size=int(env.get("DATABASE_POOL_SIZE", "10")),
+        audit_export_bucket=env.get("AUDIT_EXPORT_BUCKET") or None,
+        audit_export_prefix=env.get("AUDIT_EXPORT_PREFIX", "ai_pause_logs").strip("/"),
+        aws_endpoint_url_s3=env.get("AWS_ENDPOINT_URL_S3") or None,
+        audit_export_interval_seconds=float(env.get("AUDIT_EXPORT_INTERVAL_SECONDS", "60")),
     )

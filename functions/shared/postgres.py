@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -75,6 +77,17 @@ class PostgresDatabase:
             raise Unprocessable("invalid_value", "A value is out of its allowed range.") from error
         assert row is not None
         return answer(None if row[0] is None else json.loads(row[0]))
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection inside one transaction, for the rare work that is more than
+        one call (the audit export streams the log through a server-side cursor). One
+        transaction, no session state: it works through a transaction-mode pooler."""
+        try:
+            with self._pool.connection() as connection, connection.transaction():
+                yield connection
+        except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
+            raise database_unavailable() from error
 
     def ping(self) -> None:
         try:

@@ -115,6 +115,7 @@ create table public.ai_pause_logs (
   message_id text check (message_id is null or action = 'interaction_blocked'),
   created_at timestamptz not null default now(),
   workspace_id uuid not null,
+  txid xid8 not null default pg_catalog.pg_current_xact_id(),
   check (
     case action
       when 'pause_activated' then previous_ai_mode = 'active' and new_ai_mode = 'paused'
@@ -134,8 +135,14 @@ comment on column public.ai_pause_logs.message_id is
   'The AI agent''s message id for interaction_blocked; one row per message.';
 comment on column public.ai_pause_logs.workspace_id is
   'The conversation''s workspace when the row was written; set on insert by a trigger.';
+comment on column public.ai_pause_logs.txid is
+  'The transaction that wrote the row (pg_current_xact_id()): the audit export exports the '
+  'rows of each transaction once it has ended.';
 create index ai_pause_logs_conversation_id_idx
   on public.ai_pause_logs (conversation_id, id);
+-- The audit export's keyset, in (txid, id) order: a batch is found without reading what
+-- is behind the cursor.
+create index ai_pause_logs_txid_id_idx on public.ai_pause_logs (txid, id);
 -- The index on (workspace_id, created_at) that makes a workspace's log cost that
 -- workspace's rows is the report's covering index, in 50_report.sql.
 create unique index ai_pause_logs_message_id_key
@@ -200,11 +207,15 @@ begin
     select c.workspace_id into new.workspace_id
     from public.conversations c where c.id = new.conversation_id;
   end if;
+  -- Whoever inserts, the row carries the transaction that really wrote it: the audit
+  -- export's exactly-once rule depends on it (a txid given by hand could hide a row).
+  new.txid := pg_catalog.pg_current_xact_id();
   return new;
 end
 $$;
 comment on function takeover_private.log_workspace() is
-  'Sets ai_pause_logs.workspace_id from the conversation on every insert, whoever writes.';
+  'Sets ai_pause_logs.workspace_id (from the conversation) and txid (the writing '
+  'transaction) on every insert, whoever writes.';
 
 create trigger ai_pause_logs_workspace
   before insert on public.ai_pause_logs

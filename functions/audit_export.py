@@ -1,0 +1,44 @@
+"""audit-export: the cron copies the log rows not yet exported to object storage."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from functions.shared.audit_export import export_pending
+from functions.shared.config import config
+from functions.shared.errors import Conflict
+from functions.shared.http import Call, Function, Route
+from functions.shared.identity import SERVICE_ONLY
+from functions.shared.models import Answer
+from functions.shared.models import Request as Body
+from functions.shared.object_storage import object_storage
+
+
+class ExportRequest(Body):
+    limit: int = Field(
+        1_000_000, ge=1, le=10_000_000, description="At most this many rows per call."
+    )
+
+
+class ExportAnswer(Answer):
+    exported_rows: int
+    objects: list[str] = Field(description="The keys of the objects written, in order.")
+
+
+def export(call: Call[ExportRequest]) -> ExportAnswer:
+    storage = object_storage()
+    if storage is None:
+        raise Conflict("export_not_configured", "Set AUDIT_EXPORT_BUCKET to export the log.")
+    exported = export_pending(storage, config().audit_export_prefix, call.input.limit)
+    return ExportAnswer(exported_rows=exported.rows, objects=exported.keys)
+
+
+FUNCTION = Function(
+    "audit-export",
+    Route(
+        "POST",
+        export,
+        "Copy the log rows not yet exported to object storage (the cron)",
+        callers=SERVICE_ONLY,
+    ),
+)

@@ -1,0 +1,231 @@
+-- The audit export (function audit-export): copies ai_pause_logs to object storage, every
+-- row exactly once, without a gap.
+--
+-- Why not "every id above the last exported id": ids are drawn at insert, and a transaction
+-- can commit a lower id after a higher one is already visible (and exported). So each row
+-- records the transaction that wrote it (txid), and the export follows transactions, not
+-- ids: a run takes a snapshot and exports the rows of the transactions that had ended when
+-- it was taken and had not when the previous run's was: the rows of still-open
+-- transactions are left to a later run, whatever their ids. Ended transactions never write
+-- again, so each row belongs to exactly one such difference of snapshots.
+
+-- ===========================================================================
+-- ai_pause_logs.txid: the writing transaction of each row
+-- ===========================================================================
+
+-- Rows written before this migration all read '0' (a constant default is stored once, the
+-- table is not rewritten): every snapshot sees them as ended, so the first run takes them.
+-- New rows get their top-level transaction's 64-bit id, which never wraps around.
+alter table public.ai_pause_logs add column txid xid8 not null default '0';
+alter table public.ai_pause_logs alter column txid set default pg_catalog.pg_current_xact_id();
+comment on column public.ai_pause_logs.txid is
+  'The transaction that wrote the row (pg_current_xact_id()): the audit export exports the '
+  'rows of each transaction once it has ended.';
+
+-- The export's keyset, in (txid, id) order: a batch is found without reading what is
+-- behind the cursor.
+create index ai_pause_logs_txid_id_idx on public.ai_pause_logs (txid, id);
+
+-- ===========================================================================
+-- Export state: one row
+-- ===========================================================================
+
+create table takeover_private.audit_export_state (
+  singleton boolean primary key default true check (singleton),
+  -- Every row of a transaction that had ended in this snapshot is exported (null: none).
+  exported_snapshot pg_snapshot,
+  -- The snapshot being worked towards: the rows of the transactions that ended between
+  -- the two, in (txid, id) order, exported up to the position.
+  target_snapshot pg_snapshot,
+  position_txid xid8,
+  position_id bigint,
+  -- The batch claimed and being uploaded: those rows above the position up to (claim_txid,
+  -- claim_id). Fixed once claimed (its rows are final), so a run that died after
+  -- uploading is repeated by the next into the same keys with the same bytes.
+  claim_txid xid8,
+  claim_id bigint,
+  -- The run holding the batch, until its lease expires; then another run takes it over.
+  claim_token uuid,
+  claim_expires_at timestamptz,
+  last_exported_at timestamptz,
+  check ((target_snapshot is null) = (position_txid is null)
+    and (position_txid is null) = (position_id is null)),
+  check ((claim_txid is null) = (claim_id is null)
+    and (claim_id is null) = (claim_token is null)
+    and (claim_token is null) = (claim_expires_at is null)
+    and (claim_token is null or target_snapshot is not null))
+);
+comment on table takeover_private.audit_export_state is
+  'The audit export''s progress: the snapshots exported and aimed at, the position between '
+  'them, and the batch in flight.';
+
+-- ===========================================================================
+-- Functions: claim a batch, commit it, release it (service_role only)
+-- ===========================================================================
+
+create function public.takeover_audit_export_claim(p_limit integer, p_lease_seconds integer)
+returns jsonb
+language plpgsql
+-- security definer: the state lives in takeover_private, which no API role may use.
+security definer
+set search_path = ''
+as $$
+declare
+  v_now pg_snapshot;
+  v_state takeover_private.audit_export_state;
+  v_end_txid xid8;
+  v_end_id bigint;
+  v_token uuid := gen_random_uuid();
+  v_objects jsonb;
+begin
+  if pg_current_xact_id_if_assigned() is not null then
+    -- This transaction's own rows, not committed, would pass for ended in its snapshot.
+    raise exception 'takeover_audit_export_claim runs in a transaction of its own';
+  end if;
+  -- One claimer at a time; the lease, not this lock, keeps uploads apart.
+  insert into takeover_private.audit_export_state default values on conflict do nothing;
+  select * into strict v_state from takeover_private.audit_export_state for update;
+  -- Taken under the lock, so claims take their snapshots in order and the exported one
+  -- never goes back. (This transaction's own id, now assigned, counts as ended in it: it
+  -- writes no log row.)
+  v_now := pg_current_snapshot();
+
+  if v_state.claim_token is not null then
+    if v_state.claim_expires_at > now() then
+      return jsonb_build_object('busy', true);
+    end if;
+    -- The run holding it died (or gave it back): its batch, unchanged, is ours now.
+    v_end_txid := v_state.claim_txid;
+    v_end_id := v_state.claim_id;
+  else
+    if pg_snapshot_xmax(v_now) < pg_snapshot_xmax(v_state.exported_snapshot) then
+      -- Transaction ids went back: the database was restored into another cluster. New
+      -- rows would pass for exported; stop rather than skip them.
+      return jsonb_build_object(
+        'busy', false,
+        'misconfigured', 'The transaction ids are behind the audit export''s snapshot: was '
+          || 'the database restored into another cluster? See docs/audit-export.md.',
+        'details', jsonb_build_object(
+          'current', v_now::text, 'exported', v_state.exported_snapshot::text));
+    end if;
+    loop
+      if v_state.target_snapshot is null then
+        v_state.target_snapshot := v_now;
+        v_state.position_txid := '0';
+        v_state.position_id := 0;
+      end if;
+      select last.txid, last.id into v_end_txid, v_end_id
+      from (
+        select l.txid, l.id from public.ai_pause_logs l
+        where (l.txid, l.id) > (v_state.position_txid, v_state.position_id)
+          and l.txid >= coalesce(pg_snapshot_xmin(v_state.exported_snapshot), '0')
+          and l.txid < pg_snapshot_xmax(v_state.target_snapshot)
+          -- Written by a transaction that had ended in the target snapshot, and not yet
+          -- in the exported one (txid is the top-level transaction, as snapshots list).
+          and pg_visible_in_snapshot(l.txid, v_state.target_snapshot)
+          and (v_state.exported_snapshot is null
+               or not pg_visible_in_snapshot(l.txid, v_state.exported_snapshot))
+        order by l.txid, l.id
+        limit takeover_audit_export_claim.p_limit
+      ) last
+      order by last.txid desc, last.id desc
+      limit 1;
+      exit when v_end_id is not null;
+      -- Everything up to the target is exported: it becomes the exported snapshot. Aim at
+      -- this run's snapshot next, unless that is what was just finished.
+      v_state.exported_snapshot := v_state.target_snapshot;
+      v_state.target_snapshot := null;
+      v_state.position_txid := null;
+      v_state.position_id := null;
+      if v_state.exported_snapshot::text = v_now::text then
+        update takeover_private.audit_export_state s
+        set exported_snapshot = v_state.exported_snapshot, target_snapshot = null,
+            position_txid = null, position_id = null, last_exported_at = now();
+        return jsonb_build_object('busy', false, 'objects', '[]'::jsonb);
+      end if;
+    end loop;
+  end if;
+
+  update takeover_private.audit_export_state s
+  set exported_snapshot = v_state.exported_snapshot, target_snapshot = v_state.target_snapshot,
+      position_txid = v_state.position_txid, position_id = v_state.position_id,
+      claim_txid = v_end_txid, claim_id = v_end_id, claim_token = v_token,
+      claim_expires_at = now() + make_interval(secs => p_lease_seconds);
+
+  -- The objects of the batch: one per workspace and UTC day, named by first and last id.
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'workspace_id', o.workspace_id, 'date', o.day,
+           'first_id', o.first_id, 'last_id', o.last_id, 'rows', o.rows)
+         order by o.workspace_id, o.day), '[]'::jsonb)
+  into v_objects
+  from (
+    select l.workspace_id, (l.created_at at time zone 'UTC')::date as day,
+           min(l.id) as first_id, max(l.id) as last_id, count(*) as rows
+    from public.ai_pause_logs l
+    where (l.txid, l.id) > (v_state.position_txid, v_state.position_id)
+      and (l.txid, l.id) <= (v_end_txid, v_end_id)
+      and l.txid >= coalesce(pg_snapshot_xmin(v_state.exported_snapshot), '0')
+      and pg_visible_in_snapshot(l.txid, v_state.target_snapshot)
+      and (v_state.exported_snapshot is null
+           or not pg_visible_in_snapshot(l.txid, v_state.exported_snapshot))
+    group by 1, 2
+  ) o;
+
+  return jsonb_build_object(
+    'busy', false, 'token', v_token,
+    'exported_snapshot', v_state.exported_snapshot::text,
+    'target_snapshot', v_state.target_snapshot::text,
+    'after_txid', v_state.position_txid::text, 'after_id', v_state.position_id,
+    'through_txid', v_end_txid::text, 'through_id', v_end_id,
+    'objects', v_objects);
+end
+$$;
+comment on function public.takeover_audit_export_claim(integer, integer) is
+  'Claims the next batch of the audit export (at most p_limit rows of transactions ended '
+  'before this call, in (txid, id) order), or the batch of a run whose lease expired; busy '
+  'while another run holds one.';
+
+create function public.takeover_audit_export_commit(p_token uuid)
+returns jsonb
+language plpgsql
+security definer  -- writes takeover_private
+set search_path = ''
+as $$
+begin
+  -- Only the holder moves the position: a run whose batch was taken over changes nothing.
+  update takeover_private.audit_export_state s
+  set position_txid = s.claim_txid, position_id = s.claim_id,
+      claim_txid = null, claim_id = null, claim_token = null, claim_expires_at = null,
+      last_exported_at = now()
+  where s.claim_token = p_token;
+  return jsonb_build_object('committed', found);
+end
+$$;
+comment on function public.takeover_audit_export_commit(uuid) is
+  'Moves the audit export''s cursor past the claimed batch, once its objects are uploaded.';
+
+create function public.takeover_audit_export_release(p_token uuid)
+returns jsonb
+language plpgsql
+security definer  -- writes takeover_private
+set search_path = ''
+as $$
+begin
+  -- The batch stays claimed (its range is fixed); the next run takes it over at once.
+  update takeover_private.audit_export_state s
+  set claim_expires_at = now()
+  where s.claim_token = p_token;
+  return jsonb_build_object('released', found);
+end
+$$;
+comment on function public.takeover_audit_export_release(uuid) is
+  'Gives back a claimed batch whose upload failed, so the next run retries it at once.';
+
+revoke all on function public.takeover_audit_export_claim(integer, integer),
+  public.takeover_audit_export_commit(uuid), public.takeover_audit_export_release(uuid)
+  from public, anon, authenticated;
+grant execute on function public.takeover_audit_export_claim(integer, integer),
+  public.takeover_audit_export_commit(uuid), public.takeover_audit_export_release(uuid)
+  to service_role;
+revoke all on table takeover_private.audit_export_state from public, anon, authenticated,
+  service_role;
