@@ -106,6 +106,46 @@ class Sweeper(threading.Thread):
         self._stopped.set()
 
 
+class WebhookPump(threading.Thread):
+    """Calls webhook-dispatch every `interval` seconds through the app, as the cron does.
+    Runs may overlap (up to a few at once): one held up by an endpoint that does not answer
+    leaves the next run to the others."""
+
+    def __init__(self, app: Flask, service_key: str, interval: float, runs: int = 3) -> None:
+        super().__init__(name="webhook-dispatch", daemon=True)
+        self._client = app.test_client()
+        self._headers = {"Authorization": f"Bearer {service_key}"}
+        self._interval = interval
+        self._runs = threading.BoundedSemaphore(runs)
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            if self._runs.acquire(blocking=False):
+                threading.Thread(target=self._dispatch, name="webhook-run", daemon=True).start()
+
+    def _dispatch(self) -> None:
+        try:
+            answer = self._client.post(
+                "/functions/v1/webhook-dispatch", json={}, headers=self._headers
+            )
+            body: Any = answer.get_json()
+            if answer.status_code != 200:
+                log.warning("webhook-dispatch answered %s: %s", answer.status_code, body)
+            elif body["delivered"] or body["failed"]:
+                log.info(
+                    "webhooks: %s delivered, %s failed, %s pending",
+                    body["delivered"],
+                    body["failed"],
+                    body["pending"],
+                )
+        finally:
+            self._runs.release()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
 def _prepare_database() -> str | None:
     """Start the embedded Postgres when no database is configured, apply pending migrations
     and seed the demo workspace into an empty database; the URL (None with SUPABASE_URL)."""
@@ -138,6 +178,10 @@ def main() -> None:
     if not (os.environ.get("SUPABASE_JWT_SECRET") or os.environ.get("SUPABASE_JWKS_URL")):
         os.environ["SUPABASE_JWT_SECRET"] = LOCAL_JWT_SECRET
         config.cache_clear()
+    # Local endpoints (http://127.0.0.1:...) are what one tries webhooks with here; an
+    # explicit 0 is respected.
+    os.environ.setdefault("WEBHOOKS_ALLOW_PRIVATE_URLS", "1")
+    config.cache_clear()
     settings = config()
     url = _prepare_database()
     if url is not None:
@@ -152,6 +196,8 @@ def main() -> None:
     service_key = os.environ.get("SUPABASE_SERVICE_ROLE_KEY") or demo.service_token(secret)
     sweeper = Sweeper(app, service_key, settings.auto_resume_interval_seconds)
     sweeper.start()
+    pump = WebhookPump(app, service_key, settings.webhook_dispatch_interval_seconds)
+    pump.start()
     _stop_on_sigterm()
     print(_banner(f"http://{host}:{settings.port}", secret, service_key), flush=True)
     try:
@@ -160,6 +206,7 @@ def main() -> None:
         log.info("stopping")
     finally:
         sweeper.stop()
+        pump.stop()
         server.server_close()
         with contextlib.suppress(Unavailable):
             database().close()
@@ -172,7 +219,8 @@ def _banner(base: str, secret: str, service_key: str) -> str:
 Takeover is serving {base}  (Ctrl-C stops it)
   console     {base}/
   functions   {base}/functions/v1/<name>     OpenAPI {base}/openapi.json
-  auto-resume every {config().auto_resume_interval_seconds:g}s
+  auto-resume every {config().auto_resume_interval_seconds:g}s, webhooks every \
+{config().webhook_dispatch_interval_seconds:g}s
 
 Demo tokens (workspace {demo.WORKSPACE_ID}):
   export ATTENDANT={attendant}

@@ -21,6 +21,12 @@ class Config:
     auto_resume_interval_seconds: float
     database_timeout_seconds: float
     database_pool_size: int
+    # Webhooks: private and loopback targets (and http://) only where this is on (make run,
+    # tests); the delivery timeout; how often make run dispatches; the expiry notice's lead.
+    webhooks_allow_private_urls: bool
+    webhook_timeout_seconds: float
+    webhook_dispatch_interval_seconds: float
+    expiry_notice_minutes: float
 
 
 @cache
@@ -36,4 +42,26 @@ def config() -> Config:
         auto_resume_interval_seconds=float(env.get("AUTO_RESUME_INTERVAL_SECONDS", "15")),
         database_timeout_seconds=float(env.get("DATABASE_TIMEOUT_SECONDS", "5")),
         database_pool_size=int(env.get("DATABASE_POOL_SIZE", "10")),
+        webhooks_allow_private_urls=_flag(env, "WEBHOOKS_ALLOW_PRIVATE_URLS"),
+        webhook_timeout_seconds=_positive(env, "WEBHOOK_TIMEOUT_SECONDS", "10"),
+        webhook_dispatch_interval_seconds=_positive(env, "WEBHOOK_DISPATCH_INTERVAL_SECONDS", "2"),
+        expiry_notice_minutes=_positive(env, "EXPIRY_NOTICE_MINUTES", "5"),
     )
+
+
+def _flag(env: os._Environ[str], name: str) -> bool:
+    value = env.get(name, "0").strip().lower()
+    if value not in {"0", "1", "true", "false", ""}:
+        raise ValueError(f"{name} must be 0 or 1, not {value!r}")
+    return value in {"1", "true"}
+
+
+def _positive(env: os._Environ[str], name: str, default: str) -> float:
+    raw = env.get(name, default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a positive number of seconds or minutes, not {raw!r}")
+    return value
