@@ -4,7 +4,7 @@ write bench/results.json.
     BENCH_SCALE=default|large   100k conversations and 1M log rows, or 1M and 10M
     DATABASE_URL                a Postgres server to build on (else the embedded one)
     BENCH_QUICK=1               shorter rounds, for trying the benchmark itself out
-    BENCH_ONLY=1,2,3,3b,4,5     only these measurements; 6 (not in the default run): what
+    BENCH_ONLY=1,2,3,3b,4,5,7   only these measurements; 6 (not in the default run): what
                                 the proposed edge changes would gain
 """
 
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import cases, dataset
+from bench import cases, dataset, webhooks
 from bench.harness import table
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -33,6 +33,7 @@ MEASUREMENTS = {
     "4": cases.sweep,
     "5": cases.activate_resume,
     "6": cases.edge_variants,
+    "7": webhooks.webhooks,
 }
 # Run only when asked for (BENCH_ONLY=6): what proposed changes to other files would gain.
 OPTIONAL = {"6"}

@@ -529,11 +529,13 @@ def test_the_outbox_holds_one_delivery_per_committed_row_and_none_for_a_rollback
                 " 'paused', 'paused')",
                 (C1,),
             )
-            assert db.execute("select count(*) from webhook_deliveries").fetchone() != (0,)
+            assert db.execute("select count(*) from webhook_outbox").fetchone() != (0,)
             raise Rollback
 
     with pytest.raises(Rollback):
         written_then_rolled_back()
+    db.execute("select takeover_private.webhook_fan_out(100000)")
+    assert db.execute("select count(*) from webhook_outbox").fetchone() == (0,)
 
     rows = db.execute(
         "select l.id, l.action::text, count(d.id) filter (where e.url like '%%/a'),"

@@ -42,7 +42,7 @@ MAX_URL_LENGTH = 2048
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 _SECRET_BYTES = 32
 # Deliveries of one endpoint per claim; and how long a claim holds the endpoint, at least.
-_PER_ENDPOINT = 100
+_PER_ENDPOINT = 250
 _MIN_LEASE_SECONDS = 60.0
 _LEASE_MARGIN_SECONDS = 5.0
 _MAX_CLIENTS = 1000
@@ -164,6 +164,33 @@ class DispatchResult:
     unreachable: str | None = None  # the endpoint, when it did not answer
 
 
+class _Budget:
+    """How many more deliveries a run may take, shared by its threads."""
+
+    def __init__(self, limit: int) -> None:
+        self._left = limit
+        self._lock = threading.Lock()
+
+    def take(self, wanted: int) -> int:
+        with self._lock:
+            taken = min(wanted, self._left)
+            self._left -= taken
+            return taken
+
+    def give_back(self, unused: int) -> None:
+        with self._lock:
+            self._left += unused
+
+
+@dataclass(frozen=True)
+class _Run:
+    database: Database
+    budget: _Budget
+    timeout: float
+    lease: float
+    per_endpoint: int
+
+
 class Dispatcher:
     """One per instance: keeps an HTTP client (and its connections) per endpoint."""
 
@@ -173,36 +200,39 @@ class Dispatcher:
         self._pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="webhook")
 
     def run(self, database: Database, limit: int) -> DispatchResult:
-        """Send up to `limit` due deliveries; an endpoint done with its batch gets its next
-        one while others are still sending."""
+        """Send up to `limit` due deliveries. Each leased endpoint is worked on by a thread
+        of its own, which keeps the endpoint for its next batch while the budget lasts; an
+        endpoint that did not answer gets no second batch from this run."""
         settings = config()
         timeout = settings.webhook_timeout_seconds
-        lease = max(_MIN_LEASE_SECONDS, 6 * timeout)
-        claim_arguments = {
-            "per_endpoint": min(limit, _PER_ENDPOINT),
-            "lease_seconds": lease,
-            "notice_seconds": settings.expiry_notice_minutes * 60,
-        }
-        claimed_total = delivered = failed = 0
-        # Endpoints that did not answer in this run get no second batch from it.
+        work = _Run(
+            database=database,
+            budget=_Budget(limit),
+            timeout=timeout,
+            lease=max(_MIN_LEASE_SECONDS, 6 * timeout),
+            per_endpoint=min(limit, _PER_ENDPOINT),
+        )
+        delivered = failed = 0
         unreachable: list[str] = []
         running: set[Future[DispatchResult]] = set()
         while True:
             claimed: list[dict[str, Any]] = []
-            if claimed_total < limit:
+            wanted = work.budget.take(limit)
+            if wanted:
                 started = time.monotonic()
                 claimed = database.call(
                     "webhook_claim",
-                    {"limit": limit - claimed_total} | claim_arguments | {"skip": unreachable},
+                    {
+                        "limit": wanted,
+                        "per_endpoint": min(wanted, work.per_endpoint),
+                        "lease_seconds": work.lease,
+                        "notice_seconds": settings.expiry_notice_minutes * 60,
+                        "skip": unreachable,
+                    },
                 )["endpoints"]
-                # Start no send that could outlast the lease: past it, another dispatcher
-                # may take the endpoint.
-                send_until = started + lease - timeout - _LEASE_MARGIN_SECONDS
+                work.budget.give_back(wanted - sum(len(e["deliveries"]) for e in claimed))
                 for endpoint in claimed:
-                    claimed_total += len(endpoint["deliveries"])
-                    running.add(
-                        self._pool.submit(self._work, database, endpoint, timeout, send_until)
-                    )
+                    running.add(self._pool.submit(self._work, work, endpoint, started))
             if not running:
                 break
             done, running = wait(running, return_when=FIRST_COMPLETED)
@@ -214,13 +244,58 @@ class Dispatcher:
                     unreachable.append(result.unreachable)
         return DispatchResult(delivered, failed)
 
-    def _work(
-        self, database: Database, endpoint: dict[str, Any], timeout: float, send_until: float
-    ) -> DispatchResult:
+    def _work(self, work: _Run, endpoint: dict[str, Any], leased_at: float) -> DispatchResult:
+        delivered = failed = 0
+        deliveries: list[dict[str, Any]] = endpoint["deliveries"]
+        while True:
+            # Start no send that could outlast the lease: past it, another dispatcher may
+            # take the endpoint.
+            send_until = leased_at + work.lease - work.timeout - _LEASE_MARGIN_SECONDS
+            attempts = self._send_batch(endpoint, deliveries, work.timeout, send_until)
+            stopped = len(attempts) < len(deliveries) or bool(attempts and attempts[-1].unreachable)
+            more = 0 if stopped else work.budget.take(work.per_endpoint)
+            try:
+                leased_at = time.monotonic()
+                recorded = work.database.call(
+                    "webhook_record",
+                    {
+                        "endpoint_id": endpoint["id"],
+                        "lease_token": endpoint["lease_token"],
+                        "ids": [a.delivery_id for a in attempts],
+                        "status_codes": [a.status_code for a in attempts],
+                        "errors": [a.error for a in attempts],
+                        "more": more,
+                        "lease_seconds": work.lease,
+                    },
+                )
+            except Exception:
+                # The lease runs out and a later run sends these again: at least once.
+                log.exception(
+                    "webhook endpoint %s: recording %d attempts failed",
+                    endpoint["id"],
+                    len(attempts),
+                )
+                return DispatchResult(delivered, failed, endpoint["id"])
+            delivered += int(recorded["delivered"])
+            failed += int(recorded["failed"])
+            deliveries = recorded["deliveries"]
+            work.budget.give_back(more - len(deliveries))
+            if stopped or not deliveries:
+                unreachable = endpoint["id"] if attempts and attempts[-1].unreachable else None
+                return DispatchResult(delivered, failed, unreachable)
+
+    def _send_batch(
+        self,
+        endpoint: dict[str, Any],
+        deliveries: list[dict[str, Any]],
+        timeout: float,
+        send_until: float,
+    ) -> list[Attempt]:
+        """Each delivery in order, until one gets no answer at all."""
         attempts: list[Attempt] = []
         try:
             client = self._client(endpoint["id"], timeout)
-            for delivery in endpoint["deliveries"]:
+            for delivery in deliveries:
                 if time.monotonic() > send_until:
                     break
                 attempt = self._send(client, endpoint, delivery)
@@ -229,25 +304,7 @@ class Dispatcher:
                     break
         except Exception:
             log.exception("webhook endpoint %s: sending failed", endpoint["id"])
-        try:
-            recorded = database.call(
-                "webhook_record",
-                {
-                    "endpoint_id": endpoint["id"],
-                    "lease_token": endpoint["lease_token"],
-                    "ids": [a.delivery_id for a in attempts],
-                    "status_codes": [a.status_code for a in attempts],
-                    "errors": [a.error for a in attempts],
-                },
-            )
-        except Exception:
-            # The lease runs out and the next run sends these again: at least once.
-            log.exception(
-                "webhook endpoint %s: recording %d attempts failed", endpoint["id"], len(attempts)
-            )
-            return DispatchResult(0, 0, endpoint["id"])
-        unreachable = endpoint["id"] if attempts and attempts[-1].unreachable else None
-        return DispatchResult(int(recorded["delivered"]), int(recorded["failed"]), unreachable)
+        return attempts
 
     def _send(
         self, client: httpx.Client, endpoint: dict[str, Any], delivery: dict[str, Any]

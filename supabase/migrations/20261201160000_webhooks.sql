@@ -1,9 +1,13 @@
 -- Webhooks: workspaces subscribe HTTP endpoints to lifecycle events (Standard Webhooks).
 --
--- A transactional outbox: a trigger on ai_pause_logs queues one delivery per subscribed
--- endpoint in the transaction that writes the log row, so a committed row is never left
--- undelivered and a rolled-back one is never sent. The dispatcher (functions/webhook_dispatch.py)
+-- A transactional outbox: a trigger on ai_pause_logs queues each row some endpoint wants in
+-- webhook_outbox, in the transaction that writes the log row, so a committed row is never
+-- left undelivered and a rolled-back one is never sent. The dispatcher fans the outbox out
+-- into one webhook_deliveries row per subscribed endpoint. The dispatcher (functions/webhook_dispatch.py)
 -- claims due deliveries by leasing their endpoint, sends them, and records the outcome.
+--
+-- Every statement is idempotent, as in the core migration: applying this file twice changes
+-- nothing.
 
 create schema if not exists takeover_private;
 
@@ -11,7 +15,7 @@ create schema if not exists takeover_private;
 -- Tables
 -- ===========================================================================
 
-create table public.webhook_endpoints (
+create table if not exists public.webhook_endpoints (
   id uuid primary key default gen_random_uuid(),
   workspace_id uuid not null references public.workspaces (id) on delete cascade,
   url text not null check (char_length(url) <= 2048),
@@ -30,9 +34,9 @@ create table public.webhook_endpoints (
 );
 comment on table public.webhook_endpoints is
   'HTTP endpoints a workspace subscribed to takeover events (Standard Webhooks).';
-create index webhook_endpoints_workspace_id_idx on public.webhook_endpoints (workspace_id);
+create index if not exists webhook_endpoints_workspace_id_idx on public.webhook_endpoints (workspace_id);
 
-create table public.webhook_deliveries (
+create table if not exists public.webhook_deliveries (
   id bigint generated always as identity primary key,
   endpoint_id uuid not null references public.webhook_endpoints (id) on delete cascade,
   -- Stable across retries: evt_<log id>, or exp_<conversation id>_<pause end, unix seconds>.
@@ -55,42 +59,56 @@ create table public.webhook_deliveries (
 comment on table public.webhook_deliveries is
   'The outbox: one row per event and subscribed endpoint, retried until a 2xx or failed.';
 -- The dispatcher looks up what is due; the console reads an endpoint's latest deliveries.
-create index webhook_deliveries_due_idx
+create index if not exists webhook_deliveries_due_idx
   on public.webhook_deliveries (next_attempt_at) where status = 'pending';
-create index webhook_deliveries_endpoint_pending_idx
+create index if not exists webhook_deliveries_endpoint_pending_idx
   on public.webhook_deliveries (endpoint_id, id) where status = 'pending';
+
+-- The outbox proper: log rows written (in their own transaction) and not yet fanned out
+-- into deliveries. No index, no key: the insert on the gate's path is a heap append, and the
+-- dispatcher takes the whole (small) table each run.
+create table if not exists public.webhook_outbox (
+  log_id bigint not null
+);
+comment on table public.webhook_outbox is
+  'Log rows some endpoint subscribed to, queued with the row, until the dispatcher fans them '
+  'out into webhook_deliveries.';
 
 alter table public.webhook_endpoints enable row level security;
 alter table public.webhook_deliveries enable row level security;
-revoke all on table public.webhook_endpoints, public.webhook_deliveries
+alter table public.webhook_outbox enable row level security;
+revoke all on table public.webhook_endpoints, public.webhook_deliveries, public.webhook_outbox
   from anon, authenticated, service_role;
 grant select, insert, update, delete on table public.webhook_endpoints,
-  public.webhook_deliveries to service_role;
+  public.webhook_deliveries, public.webhook_outbox to service_role;
 revoke all on sequence public.webhook_deliveries_id_seq from anon, authenticated;
+-- The outbox trigger runs as whoever writes the log row (the service role on Supabase).
 
 -- ===========================================================================
 -- The outbox trigger
 -- ===========================================================================
 
-create function takeover_private.queue_webhooks() returns trigger
+create or replace function takeover_private.queue_webhooks() returns trigger
 language plpgsql
 set search_path = ''
 as $$
 begin
-  -- One index lookup when the workspace has no endpoint: the gate's blocked path pays it.
-  insert into public.webhook_deliveries (endpoint_id, webhook_id, type, log_id)
-  select e.id, 'evt_' || new.id, 'takeover.' || new.action, new.id
-  from public.webhook_endpoints e
-  where e.workspace_id = new.workspace_id and e.enabled
-    and (e.event_types is null or ('takeover.' || new.action) = any (e.event_types));
+  -- The gate's blocked path pays this: one index lookup, and one heap-only insert when an
+  -- endpoint wants the event. The dispatcher fans it out to the endpoints.
+  insert into public.webhook_outbox (log_id)
+  select new.id
+  where exists (
+    select 1 from public.webhook_endpoints e
+    where e.workspace_id = new.workspace_id and e.enabled
+      and (e.event_types is null or ('takeover.' || new.action) = any (e.event_types)));
   return null;
 end
 $$;
 comment on function takeover_private.queue_webhooks() is
-  'Queues a delivery of each new log row to every enabled, subscribed endpoint of its '
-  'workspace, in the transaction that writes the row.';
+  'Queues each new log row that an enabled endpoint of its workspace subscribed to, in the '
+  'transaction that writes the row.';
 
-create trigger ai_pause_logs_webhooks
+create or replace trigger ai_pause_logs_webhooks
   after insert on public.ai_pause_logs
   for each row execute function takeover_private.queue_webhooks();
 
@@ -98,7 +116,7 @@ create trigger ai_pause_logs_webhooks
 -- Helpers
 -- ===========================================================================
 
-create function takeover_private.webhook_endpoint_json(p_endpoint public.webhook_endpoints)
+create or replace function takeover_private.webhook_endpoint_json(p_endpoint public.webhook_endpoints)
 returns jsonb
 language sql stable
 set search_path = ''
@@ -115,7 +133,7 @@ $$;
 comment on function takeover_private.webhook_endpoint_json(public.webhook_endpoints) is
   'An endpoint as the webhook-endpoints function answers it, without its secret.';
 
-create function takeover_private.webhook_refusal(
+create or replace function takeover_private.webhook_refusal(
   p_caller uuid,
   p_workspace_id uuid,
   p_by_id boolean
@@ -151,11 +169,38 @@ $$;
 comment on function takeover_private.webhook_refusal(uuid, uuid, boolean) is
   'Why the caller may not manage the workspace''s webhooks (404 outsider, 403 member), or null.';
 
+create or replace function takeover_private.webhook_fan_out(p_limit integer)
+returns void
+language sql
+set search_path = ''
+as $$
+  -- Overlapping dispatchers each take other rows (skip locked); the unique key makes a
+  -- repeat harmless.
+  with taken as (
+    delete from public.webhook_outbox o
+    where o.ctid = any (array(
+      select o2.ctid from public.webhook_outbox o2 limit p_limit for update skip locked))
+    returning o.log_id
+  )
+  insert into public.webhook_deliveries (endpoint_id, webhook_id, type, log_id)
+  select e.id, 'evt_' || l.id, 'takeover.' || l.action, l.id
+  from taken
+  join public.ai_pause_logs l on l.id = taken.log_id
+  join public.webhook_endpoints e on e.workspace_id = l.workspace_id
+  where e.enabled and e.created_at <= l.created_at
+    and (e.event_types is null or ('takeover.' || l.action) = any (e.event_types))
+  order by l.id, e.id
+  on conflict (endpoint_id, webhook_id) do nothing
+$$;
+comment on function takeover_private.webhook_fan_out(integer) is
+  'Moves up to p_limit outbox rows into one delivery per endpoint that was subscribed, '
+  'enabled and existing when the log row was written, in log order.';
+
 -- ===========================================================================
 -- webhook-endpoints
 -- ===========================================================================
 
-create function public.takeover_webhook_endpoints(p_caller uuid, p_workspace_id uuid)
+create or replace function public.takeover_webhook_endpoints(p_caller uuid, p_workspace_id uuid)
 returns jsonb
 language plpgsql stable
 -- security definer: the service role reaches the tables and the private helpers only
@@ -182,7 +227,7 @@ $$;
 comment on function public.takeover_webhook_endpoints(uuid, uuid) is
   'webhook-endpoints GET ?workspace_id: the workspace''s endpoints.';
 
-create function public.takeover_webhook_endpoint(p_caller uuid, p_id uuid)
+create or replace function public.takeover_webhook_endpoint(p_caller uuid, p_id uuid)
 returns jsonb
 language plpgsql stable
 -- security definer: the service role reaches the tables and the private helpers only
@@ -219,7 +264,7 @@ $$;
 comment on function public.takeover_webhook_endpoint(uuid, uuid) is
   'webhook-endpoints GET ?id: one endpoint with its last 50 deliveries.';
 
-create function public.takeover_create_webhook_endpoint(
+create or replace function public.takeover_create_webhook_endpoint(
   p_caller uuid,
   p_workspace_id uuid,
   p_url text,
@@ -255,7 +300,7 @@ $$;
 comment on function public.takeover_create_webhook_endpoint(uuid, uuid, text, text[], text) is
   'webhook-endpoints POST: subscribe an endpoint; the answer shows its secret, this once.';
 
-create function public.takeover_update_webhook_endpoint(
+create or replace function public.takeover_update_webhook_endpoint(
   p_caller uuid,
   p_id uuid,
   p_url text,
@@ -294,7 +339,7 @@ $$;
 comment on function public.takeover_update_webhook_endpoint(uuid, uuid, text, boolean, text[], boolean, text) is
   'webhook-endpoints PUT: change the url, the event types, enabled, or rotate the secret.';
 
-create function public.takeover_delete_webhook_endpoint(p_caller uuid, p_id uuid)
+create or replace function public.takeover_delete_webhook_endpoint(p_caller uuid, p_id uuid)
 returns jsonb
 language plpgsql
 -- security definer: the service role reaches the tables and the private helpers only
@@ -322,7 +367,46 @@ comment on function public.takeover_delete_webhook_endpoint(uuid, uuid) is
 -- webhook-dispatch
 -- ===========================================================================
 
-create function public.takeover_webhook_claim(
+create or replace function takeover_private.webhook_batch(p_endpoint_id uuid, p_limit integer)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+  -- The body of each delivery: a log event's data is the event as pause-logger GET shows it
+  -- (the same names and time format), plus its workspace and the conversation's team.
+  select coalesce(jsonb_agg(jsonb_build_object(
+    'id', d.id,
+    'webhook_id', d.webhook_id,
+    'type', d.type,
+    'timestamp', public.takeover_utc(coalesce(l.created_at, d.created_at)),
+    'data', coalesce(d.payload, jsonb_build_object(
+      'id', l.id,
+      'conversation_id', l.conversation_id,
+      'action', l.action,
+      'reason', l.reason,
+      'duration_minutes', l.duration_minutes,
+      'triggered_by', l.triggered_by,
+      'previous_ai_mode', l.previous_ai_mode,
+      'new_ai_mode', l.new_ai_mode,
+      'message_id', l.message_id,
+      'created_at', public.takeover_utc(l.created_at),
+      'workspace_id', l.workspace_id,
+      'team_id', c.team_id))
+  ) order by d.id), '[]'::jsonb)
+  from (
+    select * from public.webhook_deliveries d
+    where d.endpoint_id = p_endpoint_id and d.status = 'pending'
+      and d.next_attempt_at <= now()
+    order by d.id
+    limit p_limit
+  ) d
+  left join public.ai_pause_logs l on l.id = d.log_id
+  left join public.conversations c on c.id = l.conversation_id
+$$;
+comment on function takeover_private.webhook_batch(uuid, integer) is
+  'The next due deliveries of an endpoint, oldest first, as the dispatcher sends them.';
+
+create or replace function public.takeover_webhook_claim(
   p_limit integer,
   p_per_endpoint integer,
   p_lease_seconds double precision,
@@ -340,6 +424,8 @@ declare
   v_candidates uuid[];
   v_claimed jsonb;
 begin
+  perform takeover_private.webhook_fan_out(10000);
+
   -- Expiry notices: decided from each pause's current end, once per end (the unique key).
   insert into public.webhook_deliveries (endpoint_id, webhook_id, type, payload)
   select e.id,
@@ -359,91 +445,60 @@ begin
   on conflict (endpoint_id, webhook_id) do nothing;
 
   -- Lock the endpoints with due deliveries that no other dispatcher holds. `no key update`
-  -- does not block the outbox trigger's foreign key checks.
+  -- does not block the foreign key checks of deliveries being queued.
   select array_agg(e.id) into v_candidates
   from (
     select e.id from public.webhook_endpoints e
-    where e.id in (
-        select d.endpoint_id from public.webhook_deliveries d
-        where d.status = 'pending' and d.next_attempt_at <= now())
-      and e.enabled and (e.leased_until is null or e.leased_until <= now())
+    where e.enabled and (e.leased_until is null or e.leased_until <= now())
       and not (e.id = any (p_skip))
-    limit p_limit
+      -- Its oldest pending deliveries first (the index): usually the first one is due.
+      and exists (
+        select 1 from public.webhook_deliveries d
+        where d.endpoint_id = e.id and d.status = 'pending' and d.next_attempt_at <= now())
+    limit greatest(1, p_limit / p_per_endpoint)
     for no key update skip locked
   ) e;
   if v_candidates is null then
     return jsonb_build_object('endpoints', '[]'::jsonb);
   end if;
 
-  -- A new statement, so a new snapshot: it sees what a dispatcher that held these
+  -- New statements, so a new snapshot: they see what a dispatcher that held these
   -- endpoints a moment ago committed.
-  with due as (
-    select d.* from unnest(v_candidates) candidate(id)
-    cross join lateral (
-      select d.* from public.webhook_deliveries d
-      where d.endpoint_id = candidate.id and d.status = 'pending'
-        and d.next_attempt_at <= now()
-      order by d.id
-      limit p_per_endpoint
-    ) d
-    order by d.id
-    limit p_limit
-  ), leased as (
+  with leased as (
     update public.webhook_endpoints e
     set leased_until = now() + make_interval(secs => p_lease_seconds),
         lease_token = gen_random_uuid()
-    where e.id in (select due.endpoint_id from due)
+    where e.id = any (v_candidates)
     returning e.*
   )
   select coalesce(jsonb_agg(jsonb_build_object(
     'id', leased.id,
     'url', leased.url,
     'secret', leased.secret,
-    'lease_token', leased.lease_token,
-    'leased_until', public.takeover_utc(leased.leased_until),
-    'deliveries', (
-      select jsonb_agg(jsonb_build_object(
-        'id', due.id,
-        'webhook_id', due.webhook_id,
-        'type', due.type,
-        'timestamp', public.takeover_utc(coalesce(l.created_at, due.created_at)),
-        'data', coalesce(due.payload, jsonb_build_object(
-          'id', l.id,
-          'conversation_id', l.conversation_id,
-          'action', l.action,
-          'reason', l.reason,
-          'duration_minutes', l.duration_minutes,
-          'triggered_by', l.triggered_by,
-          'previous_ai_mode', l.previous_ai_mode,
-          'new_ai_mode', l.new_ai_mode,
-          'message_id', l.message_id,
-          'created_at', public.takeover_utc(l.created_at),
-          'workspace_id', l.workspace_id,
-          'team_id', c.team_id))
-      ) order by due.id)
-      from due
-      left join public.ai_pause_logs l on l.id = due.log_id
-      left join public.conversations c on c.id = l.conversation_id
-      where due.endpoint_id = leased.id)
-  )), '[]'::jsonb)
+    'lease_token', leased.lease_token)), '[]'::jsonb)
   into v_claimed
   from leased;
 
-  -- Candidates that got no delivery (the limit) were never leased: nothing to release.
+  select coalesce(jsonb_agg(endpoint || jsonb_build_object('deliveries',
+    takeover_private.webhook_batch((endpoint ->> 'id')::uuid, p_per_endpoint))), '[]'::jsonb)
+  into v_claimed
+  from jsonb_array_elements(v_claimed) endpoint;
   return jsonb_build_object('endpoints', v_claimed);
 end
 $$;
 comment on function public.takeover_webhook_claim(integer, integer, double precision, double precision, uuid[]) is
-  'webhook-dispatch: queue due expiry notices, then lease endpoints with due deliveries (but '
-  'p_skip, which did not answer in this run) and answer them with their deliveries in log '
-  'order (at most p_limit in all).';
+  'webhook-dispatch: fan the outbox out and queue due expiry notices, then lease endpoints '
+  'with due deliveries (but p_skip, which did not answer in this run) and answer them with '
+  'their first p_per_endpoint due deliveries in log order.';
 
-create function public.takeover_webhook_record(
+create or replace function public.takeover_webhook_record(
   p_endpoint_id uuid,
   p_lease_token uuid,
   p_ids bigint[],
   p_status_codes integer[],
-  p_errors text[]
+  p_errors text[],
+  p_more integer,
+  p_lease_seconds double precision
 )
 returns jsonb
 language plpgsql
@@ -457,6 +512,7 @@ declare
   v_retry_after constant interval[] := array['5 seconds', '5 minutes', '30 minutes',
     '2 hours', '5 hours', '10 hours', '10 hours']::interval[];
   v_answer jsonb;
+  v_more jsonb := '[]'::jsonb;
 begin
   with outcome as (
     select o.id, o.status_code, o.error,
@@ -484,16 +540,28 @@ begin
   into v_answer
   from recorded;
 
-  update public.webhook_endpoints e set leased_until = null, lease_token = null
-  where e.id = p_endpoint_id and e.lease_token = p_lease_token;
-  return v_answer;
+  -- The dispatcher may keep the endpoint for its next batch, while the lease is still its own.
+  if p_more > 0 then
+    update public.webhook_endpoints e
+    set leased_until = now() + make_interval(secs => p_lease_seconds)
+    where e.id = p_endpoint_id and e.lease_token = p_lease_token;
+    if found then
+      v_more := takeover_private.webhook_batch(p_endpoint_id, p_more);
+    end if;
+  end if;
+  if jsonb_array_length(v_more) = 0 then
+    update public.webhook_endpoints e set leased_until = null, lease_token = null
+    where e.id = p_endpoint_id and e.lease_token = p_lease_token;
+  end if;
+  return v_answer || jsonb_build_object('deliveries', v_more);
 end
 $$;
-comment on function public.takeover_webhook_record(uuid, uuid, bigint[], integer[], text[]) is
+comment on function public.takeover_webhook_record(uuid, uuid, bigint[], integer[], text[], integer, double precision) is
   'webhook-dispatch: record the attempts made under a lease (2xx delivered, else retried on '
-  'the schedule, then failed) and release the endpoint.';
+  'the schedule, then failed); then hand the holder up to p_more next due deliveries, or '
+  'release the endpoint.';
 
-create function public.takeover_webhook_pending()
+create or replace function public.takeover_webhook_pending()
 returns jsonb
 language sql stable
 -- security definer: the service role reaches the tables and the private helpers only
@@ -529,5 +597,7 @@ begin
 end
 $$;
 revoke all on function takeover_private.queue_webhooks(),
+  takeover_private.webhook_batch(uuid, integer),
+  takeover_private.webhook_fan_out(integer),
   takeover_private.webhook_endpoint_json(public.webhook_endpoints),
   takeover_private.webhook_refusal(uuid, uuid, boolean) from public;
