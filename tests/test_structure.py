@@ -23,6 +23,8 @@ CONTRACT_FUNCTIONS = {
     "pause-status",
     "pause-settings",
     "auto-resume",
+    "webhook-endpoints",
+    "webhook-dispatch",
 }
 # Packages that exist for local development and tests only.
 LOCAL_ONLY = ("pgserver", "functions.local", "playwright", "schemathesis", "respx", "pytest")

@@ -567,3 +567,19 @@ def test_delivery_timestamps_are_now(api: Api) -> None:
         (delivery,) = hooks.wait_for(1)
         sent = int(delivery.headers["webhook-timestamp"])
         assert abs(sent - datetime.now(UTC).timestamp()) < 5
+
+
+def test_make_run_dispatches_on_its_interval(api: Api) -> None:
+    from functions.local.server import WebhookPump, create_app
+
+    with receiver() as hooks:
+        subscribe(api, hooks.url)
+        pump = WebhookPump(create_app(), api.service, interval=0.1)
+        pump.start()
+        try:
+            activate(api)
+            (delivery,) = hooks.wait_for(1)
+        finally:
+            pump.stop()
+            pump.join(timeout=5)
+        assert json.loads(delivery.body)["type"] == "takeover.pause_activated"
