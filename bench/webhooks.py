@@ -1,11 +1,11 @@
-"""7. Webhooks: what the outbox costs the gate, and what the dispatcher sends.
+"""8. Webhooks: what the outbox costs the gate, and what the dispatcher sends.
 
-- 7a: the paused gate in a workspace with 3 subscribed endpoints (the log row's trigger
+- 8a: the paused gate in a workspace with 3 subscribed endpoints (the log row's trigger
   queues 3 deliveries) against the same gate in a workspace with none, alternated on one
   connection each.
-- 7b: deliveries per second from one dispatcher to a keep-alive receiver (its own process)
+- 8b: deliveries per second from one dispatcher to a keep-alive receiver (its own process)
   that answers 204 at once.
-- 7c: the same healthy receiver's deliveries per second while another endpoint never answers
+- 8c: the same healthy receiver's deliveries per second while another endpoint never answers
   (its 10 s timeouts), against the healthy receiver alone.
 """
 
@@ -21,14 +21,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID, uuid4
 
-from psycopg.conninfo import make_conninfo
-
 from bench import dataset
-from bench.cases import Bench, gate_caller, one_connection
-from bench.harness import Figure, alternate
+from bench.cases import Bench, _line, gate_caller, one_connection
+from bench.harness import Figure, alternate, check, table
 from functions.local import migrations
 from functions.shared.config import config
 from functions.shared.postgres import PostgresDatabase
@@ -41,10 +40,10 @@ UNSUBSCRIBED = UUID("7a1c0000-0000-4000-8000-000000000002")  # Globex: no endpoi
 SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="
 
 
-def _database(server_db_url: str) -> str:
+def _database(server: str) -> str:
     """A fresh database: the migrations, the demo seed, and paused conversations in a
     workspace with 3 endpoints and in one with none."""
-    url = dataset._recreate(make_conninfo(server_db_url, dbname="postgres"), NAME)
+    url = dataset._recreate(server, NAME)
     migrations.seed_if_empty(url)
     with dataset.connect(url) as connection:
         for workspace in (SUBSCRIBED, UNSUBSCRIBED):
@@ -80,7 +79,28 @@ def _paused(url: str, workspace: UUID) -> list[UUID]:
     return [row[0] for row in rows]
 
 
-def gate_with_endpoints(bench: Bench, url: str) -> Figure:
+@dataclass
+class _Standalone:
+    """What the measurement needs of a Bench, when it runs alone (BENCH_ONLY=8)."""
+
+    server: str
+    quick: bool
+    figures: list[Figure] = field(default_factory=list)
+
+    def rounds(self, normal: int) -> int:
+        return max(2, normal // 3) if self.quick else normal
+
+    def add(self, figure: Figure, target_on: str = "ratio") -> Figure:
+        figure.target_on = target_on
+        if figure.target:
+            value = figure.ratio if target_on == "ratio" else figure.value
+            figure.met = value is not None and check(value, figure.target)
+        self.figures.append(figure)
+        print(_line(figure), flush=True)
+        return figure
+
+
+def gate_with_endpoints(bench: Bench | _Standalone, url: str) -> Figure:
     subscribed = one_connection(url)
     unsubscribed = one_connection(url)
     try:
@@ -100,7 +120,7 @@ def gate_with_endpoints(bench: Bench, url: str) -> Figure:
         unsubscribed.close()
     subject, baseline = samples["3 endpoints"], samples["none"]
     return Figure(
-        key="7a",
+        key="8a",
         measurement=(
             "gate, paused conversation, workspace with 3 subscribed endpoints (its log row"
             f" queued in the outbox), p50 {subject.percentile_ms(50):.2f} ms"
@@ -235,12 +255,13 @@ def _throughput(url: str, endpoints: dict[str, str], events: int) -> float:
     return events / elapsed
 
 
-def webhooks(bench: Bench) -> None:
-    print("7. webhooks: the outbox on the gate, the dispatcher's throughput", flush=True)
+def webhooks(bench: Bench | _Standalone) -> None:
+    print("8. webhooks: the outbox on the gate, the dispatcher's throughput", flush=True)
     os.environ["WEBHOOKS_ALLOW_PRIVATE_URLS"] = "1"
     os.environ.pop("WEBHOOK_TIMEOUT_SECONDS", None)  # the contract's 10 s
     config.cache_clear()
-    url = _database(bench.empty.url)
+    # Any database of the server serves to create ours.
+    url = _database(bench.server if isinstance(bench, _Standalone) else bench.empty.url)
     bench.add(gate_with_endpoints(bench, url))
     with dataset.connect(url) as connection:
         # 7a's endpoints are not there to be sent to.
@@ -261,7 +282,7 @@ def webhooks(bench: Bench) -> None:
     alone, beside = statistics.median(alone_rates), statistics.median(beside_rates)
     bench.add(
         Figure(
-            key="7b",
+            key="8b",
             measurement=(
                 f"dispatcher: {events:,} deliveries to one keep-alive receiver answering"
                 " 204 at once (own process), one dispatcher"
@@ -275,7 +296,7 @@ def webhooks(bench: Bench) -> None:
     )
     bench.add(
         Figure(
-            key="7c",
+            key="8c",
             measurement=(
                 "dispatcher: the same receiver's deliveries while another endpoint never"
                 " answers (10 s timeouts)"
@@ -283,9 +304,20 @@ def webhooks(bench: Bench) -> None:
             value=beside,
             unit="deliveries/s",
             baseline=alone,
-            baseline_label="the healthy receiver alone (7b), runs alternated",
+            baseline_label="the healthy receiver alone (8b), runs alternated",
             ratio=beside / alone,
             target=">= 0.9",
             details={"runs": beside_rates},
         )
     )
+
+
+def main() -> None:
+    """`BENCH_ONLY=8 make bench`: this measurement alone, on its own database."""
+    server, source = dataset.server_url()
+    print(f"Takeover webhook benchmarks, Postgres: {source}", flush=True)
+    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    bench = _Standalone(server=server, quick=quick)
+    webhooks(bench)
+    print()
+    print(table(bench.figures))

@@ -8,15 +8,18 @@ paused for an hour (any extend or resume that got through would write a row).
 
 from __future__ import annotations
 
+import io
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
 import pytest
+from werkzeug.test import TestResponse
 
 from functions.local import demo
-from tests.support import Api, expire, log_rows, snapshot
+from tests.support import Api, expire, function_app, log_rows, snapshot
 
 EXPIRED = str(demo.FIRST_CONVERSATION_ID)  # Support: paused 15 min, timer run out
 LIVE = str(demo.SALES_CONVERSATION_ID)  # Sales: paused for an hour
@@ -209,6 +212,9 @@ BAD_INPUT = [
     pytest.param(blocked(message_id=""), id="logger-message-id-empty"),
     pytest.param(blocked(message_id="m" * 201), id="logger-message-id-201"),
     pytest.param(blocked(message_id="m-1", agent_id=""), id="logger-agent-id-empty"),
+    # -- the system's own name: the audit trail must not say the timer did an agent's send --
+    pytest.param(gate(message_id="m-1", agent_id="system"), id="gate-agent-id-system"),
+    pytest.param(blocked(message_id="m-1", agent_id="system"), id="logger-agent-id-system"),
     # -- text Postgres cannot store --------------------------------------------------------
     pytest.param(
         Bad(
@@ -597,3 +603,55 @@ def test_odd_bodies_are_never_a_500(
             assert "error" in answer.get_json()
 
     assert all(status < 500 for status in statuses), statuses
+
+
+def _chunked(api: Api, body: bytes) -> TestResponse:
+    """A POST whose body comes chunked: no Content-Length, as a server that decodes
+    Transfer-Encoding: chunked hands it to the app."""
+    client = function_app("pause-activate").test_client()
+    return client.post(
+        "/",
+        input_stream=io.BytesIO(body),
+        headers={"Authorization": f"Bearer {api.attendant}", "Content-Type": "application/json"},
+        environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": ""},
+    )
+
+
+@pytest.mark.parametrize("size", [64 * 1024 + 1, 200 * 1024, 5 * 1024 * 1024])
+def test_a_chunked_body_over_64_kib_is_413_and_writes_nothing(
+    api: Api, db: psycopg.Connection[Any], size: int
+) -> None:
+    body = json.dumps({"conversation_id": str(demo.FIRST_CONVERSATION_ID)}).encode()
+    before = snapshot(db)
+
+    answer = _chunked(api, body + b" " * (size - len(body)))
+
+    assert answer.status_code == 413
+    assert answer.get_json()["error"]["code"] == "body_too_large"
+    assert snapshot(db) == before
+
+
+def test_a_chunked_body_of_exactly_64_kib_is_read_in_full(api: Api) -> None:
+    body = json.dumps({"conversation_id": str(demo.FIRST_CONVERSATION_ID)}).encode()
+
+    answer = _chunked(api, body + b" " * (64 * 1024 - len(body)))
+
+    assert answer.status_code == 200
+    assert answer.get_json()["ai_mode"] == "paused"
+
+
+def test_an_agent_id_that_is_a_uuid_is_written_as_given(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    agent = "5b0f6a0e-6a55-4c39-9d4e-1f1f1f1f1f1f"
+    conversation = str(demo.FIRST_CONVERSATION_ID)
+    api.post("pause-activate", {"conversation_id": conversation}, token=api.attendant)
+
+    answer = api.post(
+        "interaction-gate",
+        {"conversation_id": conversation, "message_id": "m-1", "agent_id": agent},
+        token=api.service,
+    )
+
+    assert answer.get_json()["allowed"] is False
+    assert log_rows(db)[-1]["triggered_by"] == agent

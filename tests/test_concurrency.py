@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
+import pytest
 from werkzeug.test import TestResponse
 
 from functions.local import demo
@@ -254,3 +255,23 @@ def test_keyed_clicks_racing_unkeyed_ones_pause_once_and_answer_alike(
     }
     assert len(keyed_answers) == 1
     assert [row["action"] for row in log_rows(db)] == ["pause_activated"]
+
+
+@pytest.mark.parametrize("function", ["pause-activate", "pause-extend", "pause-resume"])
+def test_a_non_member_gets_404_at_once_while_the_row_is_locked(
+    api: Api, db_url: str, function: str
+) -> None:
+    """Visibility first, lock second: another tenant neither waits on the row (an existence
+    oracle, and a way to hold up someone else's conversation) nor learns it exists."""
+    body: dict[str, Any] = {"conversation_id": str(demo.FIRST_CONVERSATION_ID)}
+    if function == "pause-extend":
+        body["duration_minutes"] = 15
+    with psycopg.connect(db_url) as holder:
+        holder.execute(
+            "select 1 from conversations where id = %s for update", (demo.FIRST_CONVERSATION_ID,)
+        )
+
+        answer = api.post(function, body, token=api.outsider)
+
+    assert answer.status_code == 404
+    assert answer.get_json()["error"]["code"] == "conversation_not_found"

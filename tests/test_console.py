@@ -5,6 +5,7 @@ docs/screenshots/, the README's)."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
@@ -27,7 +28,7 @@ from playwright.sync_api import (
 )
 from werkzeug.serving import make_server
 
-from functions.local import demo
+from functions.local import demo, migrations
 from functions.local.server import create_app
 from tests.support import Api, conversation, expire, log_rows
 
@@ -390,3 +391,86 @@ def test_an_admin_manages_webhook_endpoints_and_sees_their_deliveries(
     console.by_id("webhook-add").click()
     expect(console.by_id("webhook-status")).not_to_have_text("")
     assert db.execute("select count(*) from webhook_endpoints").fetchone() == (0,)
+
+
+def _minutes(value: float | None) -> str:
+    """The page's minutesLabel."""
+    if value is None:
+        return "\u2013"
+    if value < 60:
+        return f"{value:g} min"
+    hours, minutes = int(value // 60), math.floor(value % 60 + 0.5)  # JavaScript's rounding
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def test_reports_show_the_demo_history_as_the_report_has_it(
+    console: Console, api: Api, db_url: str
+) -> None:
+    migrations.load_demo_history(db_url)  # what make run adds to the demo workspace
+    console.open(SUPPORT)
+    console.by_id("open-reports").click()
+    reports = console.by_id("reports")
+    expect(reports).to_have_attribute("data-ready", "true")
+    expect(console.by_id("inbox")).to_be_hidden()
+    expect(console.by_id("report-range")).to_contain_text("all teams · Acme Support")
+
+    report = api.get("pause-report", token=api.attendant, workspace_id=str(demo.WORKSPACE_ID))
+    figures = report.get_json()
+    assert figures["pauses"] > 20  # the history is there, and the page shows the same
+    totals = {
+        "pauses": figures["pauses"],
+        "auto": figures["resumes"]["auto"],
+        "force": figures["resumes"]["force"],
+        "extensions": figures["extensions"],
+        "blocked": figures["blocked_messages"],
+        "p50": _minutes(figures["pause_minutes"]["p50"]),
+    }
+    for key, value in totals.items():
+        expect(console.page.locator(f'[data-total="{key}"] .total-value')).to_have_text(str(value))
+    # One pair of bars per UTC day of the 30-day window, zero days included.
+    pauses = console.page.locator("#report-chart rect.bar.pauses")
+    expect(pauses).to_have_count(len(figures["by_day"]))
+    drawn = [
+        int(value or 0) for value in pauses.evaluate_all("bars => bars.map(b => b.dataset.value)")
+    ]
+    assert drawn == [day["pauses"] for day in figures["by_day"]]
+    for key in ("p50", "p90", "max"):
+        expect(console.page.locator(f'[data-length="{key}"] dd')).to_have_text(
+            _minutes(figures["pause_minutes"][key])
+        )
+    teams = console.page.locator("#report-teams tbody tr")
+    expect(teams).to_have_count(len(figures["by_team"]))
+    for team in figures["by_team"]:
+        row = console.page.locator(f'#report-teams tr[data-team="{team["team_id"] or "none"}"]')
+        expect(row.locator("td").nth(0)).to_have_text(team["name"] or "No team")
+        expect(row.locator("td").nth(1)).to_have_text(str(team["pauses"]))
+        expect(row.locator("td").nth(2)).to_have_text(str(team["blocked_messages"]))
+    alex = console.page.locator(f'#report-attendants tr[data-user="{ATTENDANT}"] td')
+    mine = next(a for a in figures["by_attendant"] if a["user_id"] == ATTENDANT)
+    expect(alex).to_have_text(
+        [
+            "Alex Rivera (you)",
+            str(mine["pauses"]),
+            str(mine["force_resumes"]),
+            str(mine["extensions"]),
+        ]
+    )
+    console.screenshot("report")
+
+    console.by_id("report-team").select_option(label="Support")
+    expect(console.by_id("report-range")).to_contain_text("Support · Acme Support")
+    support = api.get(
+        "pause-report",
+        token=api.attendant,
+        workspace_id=str(demo.WORKSPACE_ID),
+        team_id=str(demo.SUPPORT_TEAM_ID),
+    ).get_json()
+    assert 0 < support["pauses"] < figures["pauses"]
+    expect(console.page.locator('[data-total="pauses"] .total-value')).to_have_text(
+        str(support["pauses"])
+    )
+    expect(teams).to_have_count(1)
+
+    console.by_id("close-reports").click()
+    expect(console.by_id("inbox")).to_be_visible()
+    expect(reports).to_be_hidden()

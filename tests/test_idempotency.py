@@ -172,3 +172,41 @@ def test_a_malformed_key_is_422(api: Api, db: psycopg.Connection[Any], key: str)
     assert answer.status_code == 422
     assert answer.get_json()["error"]["code"] == "invalid_idempotency_key"
     assert snapshot(db) == before
+
+
+def test_an_absent_duration_and_a_null_one_are_different_requests(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    """Absent means the effective default (30 min here); null means indefinite. Replaying
+    the key with null must not return the stored 30-minute answer."""
+    headers = {"Idempotency-Key": "click-null"}
+    first = api.post(
+        "pause-activate", {"conversation_id": CONVERSATION}, token=api.attendant, headers=headers
+    )
+    before = snapshot(db)
+
+    again = api.post(
+        "pause-activate",
+        {"conversation_id": CONVERSATION, "duration_minutes": None},
+        token=api.attendant,
+        headers=headers,
+    )
+
+    assert first.get_json()["duration_minutes"] == 30
+    assert again.status_code == 422
+    assert again.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert snapshot(db) == before
+
+
+def test_a_stored_answer_does_not_outlive_membership(api: Api, db: psycopg.Connection[Any]) -> None:
+    headers = {"Idempotency-Key": "before-removal"}
+    body = {"conversation_id": CONVERSATION}
+    first = api.post("pause-activate", body, token=api.attendant, headers=headers)
+    db.execute("delete from workspace_members where user_id = %s", (demo.ATTENDANT_ID,))
+
+    replay = api.post("pause-activate", body, token=api.attendant, headers=headers)
+
+    assert first.status_code == 200
+    assert replay.status_code == 404
+    assert replay.get_json()["error"]["code"] == "conversation_not_found"
+    assert "paused_until" not in replay.get_data(as_text=True)

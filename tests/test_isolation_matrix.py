@@ -6,6 +6,9 @@ Direct access is tried the way PostgREST does it: one transaction as the JWT's r
 (`set local role`) with its claims in `request.jwt.claims`; every write is rolled back.
 "Acme" (demo.WORKSPACE_ID) is the workspace the rows belong to: its attendant is the
 member, Globex's admin (a member of another workspace only) the non-member.
+
+Beyond the matrix, at the end: what no cell says (the log stays append-only for its owner
+and past a mistaken grant; the service role runs the lifecycle through PostgREST's RPC).
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from functions.local import demo
 from functions.shared.database import use_database
 from functions.shared.postgres import PostgresDatabase
 from tests.conftest import JWT_SECRET, database_url
-from tests.support import Api, expire, snapshot
+from tests.support import Api, expire, log_rows, snapshot
 
 ACME = demo.WORKSPACE_ID
 GLOBEX = demo.OTHER_WORKSPACE_ID
 ACME_CONVERSATION = demo.FIRST_CONVERSATION_ID
 GLOBEX_CONVERSATION = demo.OTHER_CONVERSATION_ID
+STRANGER_ID = UUID("7a1c0000-0000-4000-8000-00000000057a")  # signed in, of no workspace
 DOC = Path(__file__).resolve().parent.parent / "docs" / "isolation.md"
 
 # Outcomes ------------------------------------------------------------------------------
@@ -42,6 +46,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "isolation.md"
 DENIED = "denied"  # permission denied (42501), nothing read or changed
 ALL = "all rows"
 OWN = "own workspaces' rows"
+NONE = "no rows"
 ALLOWED = "allowed"
 EXECUTES = "executes"
 
@@ -57,13 +62,25 @@ DB_ROLES: dict[str, tuple[str, dict[str, Any]]] = {
         "authenticated",
         {"sub": str(demo.OTHER_ADMIN_ID), "role": "authenticated", "aud": "authenticated"},
     ),
+    "stranger": (
+        "authenticated",
+        {"sub": str(STRANGER_ID), "role": "authenticated", "aud": "authenticated"},
+    ),
+    "no-sub": ("authenticated", {"role": "authenticated", "aud": "authenticated"}),
     "service_role": ("service_role", {"role": "service_role"}),
 }
-MEMBERSHIPS: dict[str, set[UUID]] = {"member": {ACME}, "non-member": {GLOBEX}}
+MEMBERSHIPS: dict[str, set[UUID]] = {
+    "member": {ACME},
+    "non-member": {GLOBEX},
+    "stranger": set(),
+    "no-sub": set(),
+}
 DB_COLUMNS = {
     "anon": "anon",
     "member": "authenticated, member",
     "non-member": "authenticated, non-member",
+    "stranger": "authenticated, no workspace",
+    "no-sub": "authenticated, no `sub`",
     "service_role": "service_role",
 }
 
@@ -151,19 +168,57 @@ TABLES = [
             "delete": f"delete from public.idempotency_keys where scope = '{KEY_ROW[0]}'",
         },
     ),
+    Table(
+        "webhook_endpoints",
+        "id::text",
+        "workspace_id",
+        {
+            "insert": "insert into public.webhook_endpoints (workspace_id, url, secret)"
+            f" values ('{ACME}', 'https://hooks.example.com/new', 'whsec_eA==')",
+            "update": "update public.webhook_endpoints set enabled = false"
+            f" where workspace_id = '{ACME}'",
+            "delete": f"delete from public.webhook_endpoints where workspace_id = '{ACME}'",
+        },
+    ),
+    Table(
+        "webhook_deliveries",
+        "id::text",
+        "(select e.workspace_id from public.webhook_endpoints e where e.id = endpoint_id)",
+        {
+            "insert": "insert into public.webhook_deliveries (endpoint_id, webhook_id, type,"
+            " payload) select e.id, 'forged', 'takeover.pause_expiring', '{}'"
+            f" from public.webhook_endpoints e where e.workspace_id = '{ACME}'",
+            "update": "update public.webhook_deliveries set status = 'delivered'",
+            "delete": "delete from public.webhook_deliveries",
+        },
+    ),
+    Table(
+        "webhook_outbox",
+        "log_id::text",
+        "(select l.workspace_id from public.ai_pause_logs l where l.id = log_id)",
+        {
+            "insert": "insert into public.webhook_outbox (log_id) values (1)",
+            "update": "update public.webhook_outbox set log_id = log_id",
+            "delete": "delete from public.webhook_outbox",
+        },
+    ),
 ]
 for _table in TABLES:
     _table.writes["truncate"] = f"truncate public.{_table.name} cascade"
 OPERATIONS = ["select", "insert", "update", "delete", "truncate"]
 
 
+PRIVATE_TABLES = {"idempotency_keys", "webhook_endpoints", "webhook_deliveries", "webhook_outbox"}
+
+
 def _expected_table_cell(table: str, operation: str, role: str) -> str:
     if role == "anon":
         return DENIED
     if role in MEMBERSHIPS:
-        if table == "idempotency_keys" or operation != "select":
+        # Keys and webhooks (endpoint secrets) are the service's alone.
+        if table in PRIVATE_TABLES or operation != "select":
             return DENIED
-        return OWN
+        return OWN if MEMBERSHIPS[role] else NONE
     if operation == "select":
         return ALL
     if operation == "truncate":
@@ -181,40 +236,66 @@ TABLE_MATRIX: dict[tuple[str, str], dict[str, str]] = {
     for operation in OPERATIONS
 }
 
-# The database functions, by the rule the migration applies: the lifecycle (takeover_*) is
-# the service's; is_workspace_member is for the policies (authenticated) and the service.
+# The database functions, by the rule the schema applies: the API (public.takeover_*) is the
+# service's; is_workspace_member is for the policies (authenticated) and the service; the
+# helpers in takeover_private are nobody's (the API runs them as their owner).
+PRIVATE = "takeover_private."
 DB_FUNCTIONS = [
     "is_workspace_member",
     "takeover_activate",
-    "takeover_activate_transition",
-    "takeover_block",
-    "takeover_claim",
-    "takeover_default_duration",
-    "takeover_end_pause",
-    "takeover_error",
     "takeover_events",
     "takeover_extend",
-    "takeover_extend_transition",
     "takeover_gate",
-    "takeover_is_member",
     "takeover_log_blocked",
-    "takeover_not_found",
-    "takeover_recall",
-    "takeover_refuse_actor",
-    "takeover_refuse_log_change",
-    "takeover_remember",
+    "takeover_report",
     "takeover_resume",
-    "takeover_resume_transition",
     "takeover_settings",
-    "takeover_state",
     "takeover_status",
     "takeover_sweep",
     "takeover_update_settings",
-    "takeover_utc",
+    "takeover_create_webhook_endpoint",
+    "takeover_delete_webhook_endpoint",
+    "takeover_update_webhook_endpoint",
+    "takeover_webhook_claim",
+    "takeover_webhook_endpoint",
+    "takeover_webhook_endpoints",
+    "takeover_webhook_pending",
+    "takeover_webhook_record",
+    *(
+        PRIVATE + name
+        for name in (
+            "activate_transition",
+            "block",
+            "claim",
+            "default_duration",
+            "end_pause",
+            "error",
+            "extend_transition",
+            "is_member",
+            "log_event",
+            "log_workspace",
+            "not_found",
+            "recall",
+            "refuse_actor",
+            "refuse_log_change",
+            "remember",
+            "resume_transition",
+            "state",
+            "utc",
+            "visible",
+            "queue_webhooks",
+            "webhook_batch",
+            "webhook_endpoint_json",
+            "webhook_fan_out",
+            "webhook_refusal",
+        )
+    ),
 ]
 
 
 def _expected_function_cell(function: str, role: str) -> str:
+    if function.startswith(PRIVATE):
+        return DENIED
     if role == "service_role":
         return EXECUTES
     if function == "is_workspace_member" and role in MEMBERSHIPS:
@@ -327,6 +408,7 @@ CALLS = [
         paused=True,
     ),
     Call("pause-settings GET", "GET", "pause-settings", query={"workspace_id": str(ACME)}),
+    Call("pause-report", "GET", "pause-report", query={"workspace_id": str(ACME)}),
     Call(
         "pause-settings PUT, workspace",
         "PUT",
@@ -341,6 +423,22 @@ CALLS = [
         {"team_id": str(demo.SALES_TEAM_ID), "inherit": True},
         admin_only=True,
     ),
+    Call(
+        "webhook-endpoints GET",
+        "GET",
+        "webhook-endpoints",
+        query={"workspace_id": str(ACME)},
+        admin_only=True,
+    ),
+    Call(
+        "webhook-endpoints POST",
+        "POST",
+        "webhook-endpoints",
+        # Refused at once when sent to (nothing listens there); loopback is allowed in tests.
+        {"workspace_id": str(ACME), "url": "http://127.0.0.1:9/hook"},
+        admin_only=True,
+    ),
+    Call("webhook-dispatch", "POST", "webhook-dispatch", {}, paused=True, service_only=True),
 ]
 
 
@@ -409,6 +507,20 @@ def scene(server_url: str, template: str) -> Iterator[psycopg.Connection[Any]]:
             "insert into public.idempotency_keys (scope, key, request_hash) values (%s, %s, 'h')",
             KEY_ROW,
         )
+        # An endpoint in each workspace, a delivery of each log row, one row left queued.
+        db.execute(
+            "insert into public.webhook_endpoints (workspace_id, url, secret)"
+            " select id, 'https://hooks.example.com/' || id, 'whsec_eA=='"
+            " from public.workspaces where id = any(%s)",
+            ([ACME, GLOBEX],),
+        )
+        db.execute(
+            "insert into public.webhook_deliveries (endpoint_id, webhook_id, type, log_id)"
+            " select e.id, 'evt_' || l.id, 'takeover.' || l.action, l.id"
+            " from public.ai_pause_logs l"
+            " join public.webhook_endpoints e on e.workspace_id = l.workspace_id"
+        )
+        db.execute("insert into public.webhook_outbox (log_id) select max(id) from ai_pause_logs")
         yield db
 
 
@@ -470,8 +582,11 @@ def _keys(
     return {row[0] for row in db.execute(query)}
 
 
-def _attempt(db: psycopg.Connection[Any], role: str, action: Callable[[], str]) -> str:
-    """The outcome of `action` as `role`, in a transaction rolled back whatever happens."""
+def _attempt(
+    db: psycopg.Connection[Any], role: str, action: Callable[[], str], refused: str
+) -> str:
+    """The outcome of `action` as `role`, in a transaction rolled back whatever happens. A
+    denial must name `refused`, the table, function or schema the role was refused."""
     try:
         with db.transaction(force_rollback=True):
             _as_role(db, role)
@@ -479,6 +594,7 @@ def _attempt(db: psycopg.Connection[Any], role: str, action: Callable[[], str]) 
     except psycopg.errors.InsufficientPrivilege as error:
         message = str(error)
     assert "permission denied" in message or "append-only" in message, message
+    assert refused in message, message
     return DENIED
 
 
@@ -499,13 +615,18 @@ def test_table_cell(
     expected = TABLE_MATRIX[(table.name, operation)][role]
     every_row = _keys(scene, table)
     assert every_row, "the scene has rows in every table"
+    before = snapshot(scene)
 
     def read() -> str:
         visible = _keys(scene, table)
         if visible == every_row:
             return ALL
+        workspaces = MEMBERSHIPS[role]
+        if not workspaces:
+            assert visible == set(), f"{role}, of no workspace, sees {visible}"
+            return NONE
         assert table.workspace is not None
-        own = _keys(scene, table, MEMBERSHIPS[role])
+        own = _keys(scene, table, workspaces)
         assert own, "the caller's own workspaces have rows"
         assert visible == own, f"{role} sees {visible}, not their own {own}"
         return OWN
@@ -515,26 +636,30 @@ def test_table_cell(
         assert operation == "truncate" or cursor.rowcount > 0, "the statement hit no row"
         return ALLOWED
 
-    outcome = _attempt(scene, role, read if operation == "select" else write)
+    outcome = _attempt(scene, role, read if operation == "select" else write, table.name)
 
     assert outcome == expected
-    assert _keys(scene, table) == every_row  # rolled back, whatever it was
+    assert snapshot(scene) == before  # rolled back, whatever it was
 
 
 @pytest.mark.parametrize("function", DB_FUNCTIONS)
 @pytest.mark.parametrize("role", list(DB_ROLES))
 def test_database_function_cell(scene: psycopg.Connection[Any], function: str, role: str) -> None:
     """Called with null arguments: the privilege check comes before anything else, so any
-    outcome but `permission denied for function` means the role may execute it."""
+    outcome but `permission denied for function` (or, in takeover_private, `for schema`)
+    means the role may execute it."""
+    schema, _, name = function.rpartition(".")
+    schema = schema or "public"
+    before = snapshot(scene)
     row = scene.execute(
         "select array_agg(format_type(t, null) order by i) from pg_proc p,"
         " unnest(p.proargtypes) with ordinality u(t, i)"
-        " where p.pronamespace = 'public'::regnamespace and p.proname = %s",
-        (function,),
+        " where p.pronamespace = %s::regnamespace and p.proname = %s",
+        (schema, name),
     ).fetchone()
     types: list[str] = row[0] if row and row[0] else []
-    call = sql.SQL("select public.{}({})").format(
-        sql.Identifier(function),
+    call = sql.SQL("select {}({})").format(
+        sql.Identifier(schema, name),
         sql.SQL(", ").join(sql.SQL("null::{}").format(sql.SQL(type_)) for type_ in types),
     )
 
@@ -548,15 +673,21 @@ def test_database_function_cell(scene: psycopg.Connection[Any], function: str, r
             pass  # past the privilege check: a null argument the function refuses
         return EXECUTES
 
-    assert _attempt(scene, role, execute) == FUNCTION_MATRIX[function][role]
+    refused = f"function {name}" if schema == "public" else f"schema {schema}"
+    assert _attempt(scene, role, execute, refused) == FUNCTION_MATRIX[function][role]
+    assert snapshot(scene) == before  # rolled back, whatever it did
 
 
 def test_the_matrix_lists_every_database_function(scene: psycopg.Connection[Any]) -> None:
-    """A new function in public must get its row (and its grants) here first."""
+    """A new function in public or takeover_private must get its row (and its grants) here
+    first."""
     names = [
         row[0]
         for row in scene.execute(
-            "select p.proname from pg_proc p where p.pronamespace = 'public'::regnamespace"
+            "select case p.pronamespace when 'public'::regnamespace then ''"
+            " else p.pronamespace::regnamespace::text || '.' end || p.proname"
+            " from pg_proc p"
+            " where p.pronamespace in ('public'::regnamespace, 'takeover_private'::regnamespace)"
             " order by 1"
         )
     ]
@@ -619,6 +750,87 @@ def test_function_cell(calls_scene: psycopg.Connection[Any], call: Call, caller:
             assert conversations == {str(GLOBEX_CONVERSATION)}
         else:
             assert conversations == {str(ACME_CONVERSATION)}
+
+
+# Beyond the matrix ----------------------------------------------------------------------
+# What no cell says: no cell's role is the log's owner, nor holds a grant by mistake, and a
+# cell makes one call, not the lifecycle.
+
+LOG = next(table for table in TABLES if table.name == "ai_pause_logs")
+LOG_CHANGES = ["update", "delete", "truncate"]  # the statements the log's cells refuse
+
+
+@pytest.mark.parametrize("change", LOG_CHANGES)
+def test_not_even_the_owner_rewrites_the_log(scene: psycopg.Connection[Any], change: str) -> None:
+    before = snapshot(scene)
+    owner = scene.execute(
+        "select pg_get_userbyid(relowner) = current_user from pg_class"
+        " where oid = 'public.ai_pause_logs'::regclass"
+    ).fetchone()
+    assert owner == (True,)
+
+    with (
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"),
+        scene.transaction(force_rollback=True),
+    ):
+        scene.execute(LOG.writes[change])
+
+    assert snapshot(scene) == before
+
+
+def _change_log_after_a_mistaken_grant(db: psycopg.Connection[Any], change: str) -> None:
+    with db.transaction(force_rollback=True):
+        db.execute("grant update, delete, truncate on public.ai_pause_logs to service_role")
+        _as_role(db, "service_role")
+        db.execute(LOG.writes[change])
+
+
+@pytest.mark.parametrize("change", LOG_CHANGES)
+def test_a_grant_by_mistake_still_does_not_let_the_log_change(
+    scene: psycopg.Connection[Any], change: str
+) -> None:
+    """The trigger holds even when someone grants the service role more than it should have."""
+    before = snapshot(scene)
+
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+        _change_log_after_a_mistaken_grant(scene, change)
+
+    assert snapshot(scene) == before
+    grants = scene.execute(
+        "select privilege_type from information_schema.role_table_grants"
+        " where table_name = 'ai_pause_logs' and grantee = 'service_role' order by 1"
+    ).fetchall()
+    assert grants == [("INSERT",), ("SELECT",)]  # the grant went with the transaction
+
+
+RPC_CALLS = {
+    "takeover_activate": "select public.takeover_activate(%(id)s, null, 15, false, null, null)",
+    "takeover_gate": "select public.takeover_gate(%(id)s, 'm-1', 'ai_agent')",
+    "takeover_resume": "select public.takeover_resume(%(id)s, null, null, null)",
+    "takeover_status": "select public.takeover_status(%(id)s, null)",
+}
+
+
+def test_service_role_runs_the_lifecycle_through_rpc(db: psycopg.Connection[Any]) -> None:
+    """What PostgREST does for the Supabase adapter: each call its own transaction, as
+    service_role (on a database of its own: these calls commit)."""
+    answers: dict[str, Any] = {}
+    for function, call in RPC_CALLS.items():
+        with db.transaction():
+            _as_role(db, "service_role")
+            row = db.execute(call, {"id": ACME_CONVERSATION}).fetchone()
+        assert row is not None
+        answers[function] = row[0]
+
+    assert answers["takeover_activate"]["ai_mode"] == "paused"
+    assert answers["takeover_gate"]["allowed"] is False
+    assert answers["takeover_resume"]["ai_mode"] == "active"
+    assert answers["takeover_status"]["ai_mode"] == "active"
+    assert [(row["action"], row["triggered_by"]) for row in log_rows(db)] == [
+        ("pause_activated", "service"),
+        ("interaction_blocked", "ai_agent"),
+        ("force_resume", "service"),
+    ]
 
 
 # The document ---------------------------------------------------------------------------

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import psycopg
+import pytest
 
 from functions.local import demo
 from tests.support import Api, conversation, expire, log_rows
@@ -267,17 +269,17 @@ def test_gate_blocks_while_paused_and_logs_once_per_message(
         token=api.service,
     ).get_json()
 
+    blocked = [row for row in log_rows(db) if row["action"] == "interaction_blocked"]
+    assert len(blocked) == 1
     assert first == {
         "allowed": False,
         "ai_mode": "paused",
         "paused_until": paused["paused_until"],
-        "event_id": first["event_id"],
+        "event_id": blocked[0]["id"],
     }
     assert again == first
-    blocked = [row for row in log_rows(db) if row["action"] == "interaction_blocked"]
-    assert blocked == [
+    assert [{k: v for k, v in row.items() if k != "id"} for row in blocked] == [
         {
-            "id": first["event_id"],
             "conversation_id": str(CONVERSATION),
             "action": "interaction_blocked",
             "reason": None,
@@ -349,8 +351,9 @@ def test_expired_pause_ends_at_the_gate_before_anything_else(
     ).get_json()
 
     assert answer == {"allowed": True, "ai_mode": "active", "paused_until": None, "event_id": None}
-    assert log_rows(db)[-1] == {
-        "id": log_rows(db)[-1]["id"],
+    activated, resumed = log_rows(db, CONVERSATION)
+    assert resumed["id"] > activated["id"]
+    assert {k: v for k, v in resumed.items() if k != "id"} == {
         "conversation_id": str(CONVERSATION),
         "action": "auto_resume",
         "reason": "timer_expired",
@@ -483,27 +486,24 @@ def test_service_pause_for_nobody_is_written_as_service(
     assert log_rows(db)[0]["triggered_by"] == "service"
 
 
-def test_service_cannot_act_for_a_non_member(api: Api, db: psycopg.Connection[Any]) -> None:
+@pytest.mark.parametrize(
+    ("caller", "triggered_by", "status", "code"),
+    [
+        pytest.param("service", demo.OTHER_ADMIN_ID, 422, "triggered_by_not_member", id="service"),
+        pytest.param("attendant", demo.ADMIN_ID, 403, "triggered_by_not_allowed", id="attendant"),
+    ],
+)
+def test_triggered_by_is_refused_for_a_non_member_or_from_an_attendant(
+    api: Api, db: psycopg.Connection[Any], caller: str, triggered_by: UUID, status: int, code: str
+) -> None:
     answer = api.post(
         "pause-activate",
-        {"conversation_id": str(CONVERSATION), "triggered_by": str(demo.OTHER_ADMIN_ID)},
-        token=api.service,
+        {"conversation_id": str(CONVERSATION), "triggered_by": str(triggered_by)},
+        token=getattr(api, caller),
     )
 
-    assert answer.status_code == 422
-    assert answer.get_json()["error"]["code"] == "triggered_by_not_member"
-    assert log_rows(db) == []
-
-
-def test_attendant_cannot_name_triggered_by(api: Api, db: psycopg.Connection[Any]) -> None:
-    answer = api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "triggered_by": str(demo.ADMIN_ID)},
-        token=api.attendant,
-    )
-
-    assert answer.status_code == 403
-    assert answer.get_json()["error"]["code"] == "triggered_by_not_allowed"
+    assert answer.status_code == status
+    assert answer.get_json()["error"]["code"] == code
     assert log_rows(db) == []
 
 

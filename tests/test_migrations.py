@@ -1,5 +1,5 @@
-"""Migrations apply once, and applying them again (or running the file raw, as psql or the
-Supabase SQL editor would) changes nothing: "every statement is idempotent"."""
+"""The migrations apply once each (the runner records them; running it again changes nothing),
+and they give the very catalog that the declarative schema files (supabase/schemas/) describe."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ Snapshot = dict[str, list[tuple[Any, ...]]]
 # Everything the migration and the shim define, as the catalog records it.
 CATALOG: dict[str, str] = {
     "schemas": """
-        select nspname, nspacl::text from pg_namespace
-        where nspname in ('public', 'auth', 'supabase_migrations') order by 1""",
+        select nspname, nspacl::text, obj_description(oid, 'pg_namespace') from pg_namespace
+        where nspname in ('public', 'auth', 'takeover_private', 'supabase_migrations')
+        order by 1""",
     "tables": """
         select c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity,
                c.relacl::text, obj_description(c.oid, 'pg_class')
@@ -57,7 +58,7 @@ CATALOG: dict[str, str] = {
                md5(pg_get_functiondef(p.oid)), p.prosecdef, p.provolatile, p.proconfig,
                p.proacl::text, obj_description(p.oid, 'pg_proc')
         from pg_proc p
-        where p.pronamespace in ('public'::regnamespace, 'auth'::regnamespace)
+        where p.pronamespace::regnamespace::text in ('public', 'auth', 'takeover_private')
         order by 1, 2""",
     "policies": """
         select tablename, policyname, permissive, roles::text, cmd, qual, with_check
@@ -153,7 +154,9 @@ def test_apply_twice_changes_no_catalog_entry(empty_url: str) -> None:
     assert catalog(empty_url) == before
 
 
-def test_running_the_migration_file_raw_again_changes_nothing(empty_url: str) -> None:
+def test_running_the_runner_again_keeps_every_row(empty_url: str) -> None:
+    """Each migration is applied once (no re-run guards): a second run of the runner, as
+    `make run` does at every start, applies none and changes no row."""
     migrations.apply(empty_url)
     migrations.seed_if_empty(empty_url)
     with psycopg.connect(empty_url, autocommit=True) as connection:
@@ -169,11 +172,21 @@ def test_running_the_migration_file_raw_again_changes_nothing(empty_url: str) ->
     schema_before, rows_before = catalog(empty_url), data(empty_url)
     assert rows_before["ai_pause_logs"]
 
-    for path in sorted(migrations.MIGRATIONS.glob("*_takeover_core.sql")):
-        run_raw(empty_url, path)
+    assert migrations.apply(empty_url) == []
 
     assert catalog(empty_url) == schema_before
     assert data(empty_url) == rows_before
+
+
+def test_a_migration_run_raw_a_second_time_fails_loudly(empty_url: str) -> None:
+    """Without re-run guards, applying a migration by hand twice is refused, not half-done."""
+    migrations.apply(empty_url)
+    before = catalog(empty_url)
+
+    with pytest.raises(psycopg.errors.DuplicateObject):
+        run_raw(empty_url, sorted(migrations.MIGRATIONS.glob("*.sql"))[0])
+
+    assert catalog(empty_url) == before
 
 
 def test_the_catalog_snapshot_sees_a_changed_definition(empty_url: str) -> None:
@@ -183,9 +196,10 @@ def test_the_catalog_snapshot_sees_a_changed_definition(empty_url: str) -> None:
 
     with psycopg.connect(empty_url, autocommit=True) as connection:
         connection.execute(
-            "create or replace function public.takeover_error("
+            "create or replace function takeover_private.error("
             " p_code text, p_message text, p_details jsonb default null)"
-            " returns jsonb language sql immutable as $$ select null::jsonb $$"
+            " returns jsonb language sql immutable set search_path = ''"
+            " as $$ select null::jsonb $$"
         )
 
     changed = catalog(empty_url)
@@ -252,8 +266,6 @@ def test_conversations_join_an_existing_realtime_publication(empty_url: str) -> 
         connection.execute("create publication supabase_realtime")
 
     migrations.apply(empty_url)
-    for path in sorted(migrations.MIGRATIONS.glob("*_takeover_core.sql")):
-        run_raw(empty_url, path)  # re-applying must not fail on "already member"
 
     assert catalog(empty_url)["publication"] == [("supabase_realtime", "public", "conversations")]
 
@@ -262,8 +274,7 @@ def test_a_publication_for_all_tables_is_left_as_it_is(empty_url: str) -> None:
     with psycopg.connect(empty_url, autocommit=True) as connection:
         connection.execute("create publication supabase_realtime for all tables")
 
-    migrations.apply(empty_url)
-    run_raw(empty_url, sorted(migrations.MIGRATIONS.glob("*_takeover_core.sql"))[-1])
+    migrations.apply(empty_url)  # must not fail on "already member"
 
     published = {row[2] for row in catalog(empty_url)["publication"]}
     assert "conversations" in published
@@ -276,15 +287,146 @@ def test_no_publication_is_created_where_there_is_none(empty_url: str) -> None:
     assert catalog(empty_url)["publication"] == []
 
 
-def test_two_databases_migrate_to_the_same_catalog(new_database: Callable[[], str]) -> None:
-    """A fresh database and one migrated twice over agree, entry for entry."""
-    once, twice = new_database(), new_database()
-    migrations.apply(once)
-    migrations.apply(twice)
-    for path in sorted(migrations.MIGRATIONS.glob("*_takeover_core.sql")):
-        run_raw(twice, path)
+SCHEMA_FILES = sorted((migrations.ROOT / "supabase" / "schemas").glob("*.sql"))
 
-    assert catalog(twice) == catalog(once)
+
+def schema_catalog(url: str) -> Snapshot:
+    """The catalog without the runner's bookkeeping (supabase_migrations)."""
+    snapshot = catalog_without_versions(url)
+    snapshot["schemas"] = [row for row in snapshot["schemas"] if row[0] != "supabase_migrations"]
+    return snapshot
+
+
+def test_the_migrations_give_the_schema_the_schema_files_describe(
+    new_database: Callable[[], str],
+) -> None:
+    """procrastinate's test_migration: supabase/schemas/ (the state) and
+    supabase/migrations/ (how to get there) agree, entry for entry."""
+    migrated, declared = new_database(), new_database()
+    migrations.apply(migrated)
+    run_raw(declared, migrations.SHIM)
+    for path in SCHEMA_FILES:
+        run_raw(declared, path)
+
+    assert [path.name for path in SCHEMA_FILES][:3] == [
+        "10_types_and_tables.sql",
+        "20_lifecycle.sql",
+        "30_policies_and_grants.sql",
+    ]
+    assert schema_catalog(declared) == schema_catalog(migrated)
+
+
+def test_the_schema_files_and_the_migrations_agree_on_a_realtime_project(
+    new_database: Callable[[], str],
+) -> None:
+    migrated, declared = new_database(), new_database()
+    for url in (migrated, declared):
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute("create publication supabase_realtime")
+    migrations.apply(migrated)
+    run_raw(declared, migrations.SHIM)
+    for path in SCHEMA_FILES:
+        run_raw(declared, path)
+
+    assert schema_catalog(declared)["publication"] == [
+        ("supabase_realtime", "public", "conversations")
+    ]
+    assert schema_catalog(declared) == schema_catalog(migrated)
+
+
+API_ROLES = ("anon", "authenticated", "service_role")
+
+
+def test_no_api_role_may_use_the_private_schema_or_its_functions(empty_url: str) -> None:
+    migrations.apply(empty_url)
+
+    with psycopg.connect(empty_url) as connection:
+        usage = connection.execute(
+            "select r from unnest(%s::text[]) r"
+            " where has_schema_privilege(r, 'takeover_private', 'usage')",
+            (list(API_ROLES),),
+        ).fetchall()
+        executable = connection.execute(
+            "select p.oid::regprocedure::text, r from pg_proc p, unnest(%s::text[]) r"
+            " where p.pronamespace = 'takeover_private'::regnamespace"
+            "   and has_function_privilege(r, p.oid, 'execute')",
+            (list(API_ROLES),),
+        ).fetchall()
+        helpers = connection.execute(
+            "select count(*) from pg_proc where pronamespace = 'takeover_private'::regnamespace"
+        ).fetchone()
+    assert usage == []
+    assert executable == []
+    assert helpers is not None
+    assert helpers[0] >= 15
+
+    for role in API_ROLES:
+        with psycopg.connect(empty_url) as connection:
+            connection.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
+            with pytest.raises(
+                psycopg.errors.InsufficientPrivilege,
+                match="permission denied for schema takeover_private",
+            ):
+                connection.execute("select takeover_private.error('x', 'y')")
+
+
+def test_the_api_runs_as_its_owner_and_keeps_its_grants(empty_url: str) -> None:
+    """service_role calls the API; the API calls the helpers as the migrating user."""
+    migrations.apply(empty_url)
+
+    with psycopg.connect(empty_url) as connection:
+        api = connection.execute(
+            "select p.proname, p.prosecdef,"
+            " array(select r from unnest(%s::text[]) r"
+            "       where has_function_privilege(r, p.oid, 'execute'))"
+            " from pg_proc p where p.pronamespace = 'public'::regnamespace order by 1",
+            (list(API_ROLES),),
+        ).fetchall()
+
+    assert api == [
+        ("is_workspace_member", True, ["authenticated", "service_role"]),
+        *(
+            (f"takeover_{name}", True, ["service_role"])
+            for name in sorted(
+                [
+                    "activate",
+                    "events",
+                    "extend",
+                    "gate",
+                    "log_blocked",
+                    "report",
+                    "resume",
+                    "settings",
+                    "status",
+                    "sweep",
+                    "update_settings",
+                    "webhook_endpoints",
+                    "webhook_endpoint",
+                    "create_webhook_endpoint",
+                    "update_webhook_endpoint",
+                    "delete_webhook_endpoint",
+                    "webhook_claim",
+                    "webhook_record",
+                    "webhook_pending",
+                ]
+            )
+        ),
+    ]
+
+
+def test_every_function_has_a_fixed_search_path(empty_url: str) -> None:
+    """Supabase's Security Advisor lint 0011 (function_search_path_mutable)."""
+    migrations.apply(empty_url)
+
+    with psycopg.connect(empty_url) as connection:
+        mutable = connection.execute(
+            "select p.oid::regprocedure::text from pg_proc p"
+            " where p.pronamespace in ('public'::regnamespace, 'takeover_private'::regnamespace)"
+            "   and not coalesce(p.proconfig, '{}') @> array['search_path=\"\"']"
+            " order by 1"
+        ).fetchall()
+
+    assert mutable == []
 
 
 def test_two_processes_applying_at_once_apply_each_migration_once(empty_url: str) -> None:

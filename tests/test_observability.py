@@ -38,18 +38,17 @@ def test_each_request_writes_one_line_without_the_token(api: Api, request_log: L
 
     assert len(request_log.lines) == 1
     line = request_log.lines[0]
+    assert line.pop("latency_ms") > 0
     assert line == {
         "function": "pause-activate",
         "method": "POST",
         "status": 200,
-        "latency_ms": line["latency_ms"],
         "request_id": answer.headers["X-Request-Id"],
         "caller": "attendant",
         "conversation_id": CONVERSATION,
         "event_id": answer.get_json()["event_id"],
         "error": None,
     }
-    assert line["latency_ms"] > 0
     assert api.attendant not in json.dumps(line)
 
 

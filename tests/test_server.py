@@ -41,6 +41,9 @@ CONTRACT_FUNCTIONS = {
     "pause-logger": ["GET", "POST"],
     "pause-status": ["GET"],
     "pause-settings": ["GET", "PUT"],
+    "pause-report": ["GET"],
+    "webhook-endpoints": ["GET", "POST", "PUT", "DELETE"],
+    "webhook-dispatch": ["POST"],
 }
 ROUTES = [(name, method) for name, methods in CONTRACT_FUNCTIONS.items() for method in methods]
 CONVERSATION = demo.FIRST_CONVERSATION_ID
@@ -250,9 +253,11 @@ def test_openapi_documents_every_contract_function(project_root: Path) -> None:
 
 def migration_refusal_codes(project_root: Path) -> set[str]:
     text = "\n".join(
-        path.read_text() for path in sorted((project_root / "supabase" / "migrations").glob("*"))
+        path.read_text()
+        for folder in ("migrations", "schemas")
+        for path in sorted((project_root / "supabase" / folder).glob("*"))
     )
-    return set(re.findall(r"takeover_error\(\s*'([a-z_]+)'", text))
+    return set(re.findall(r"(?:takeover_error|takeover_private\.error)\(\s*'([a-z_]+)'", text))
 
 
 def test_every_refusal_the_migration_returns_has_an_http_status(project_root: Path) -> None:

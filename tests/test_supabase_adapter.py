@@ -85,7 +85,7 @@ def sent(route: respx.Route) -> httpx.Request:
 
 def test_the_adapter_builds_its_client_without_deprecated_arguments() -> None:
     with respx.mock(assert_all_called=False) as postgrest, warnings.catch_warnings():
-        postgrest.post(f"{RPC}/takeover_sweep").respond(
+        sweep = postgrest.post(f"{RPC}/takeover_sweep").respond(
             200, json={"resumed": 0, "conversation_ids": []}
         )
         warnings.simplefilter("error", DeprecationWarning)
@@ -94,6 +94,8 @@ def test_the_adapter_builds_its_client_without_deprecated_arguments() -> None:
             database.ping()
         finally:
             database.close()
+    # Building the client raised no DeprecationWarning, and the client it built works.
+    assert sweep.call_count == 1
 
 
 def test_a_call_is_a_post_to_the_rpc_endpoint_with_p_arguments(

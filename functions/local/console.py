@@ -79,17 +79,23 @@ def index() -> Response:
 
 @console.get("/console/session")
 def session() -> Response:
-    """The demo identities and their tokens, for the page to act with."""
-    if not _from_this_machine(request.remote_addr):
-        return error_response(
-            Forbidden("local_only", "The console hands out demo tokens to this machine only.")
+    """The demo identities and their tokens, for the page to act with. Without CORS, so
+    no page of another origin can read them; and only for a loopback Host, so a name that
+    an attacker re-points at 127.0.0.1 (DNS rebinding) gets nothing either."""
+    if not (_from_this_machine(request.remote_addr) and _loopback_host(request.host)):
+        return _same_origin_only(
+            error_response(
+                Forbidden("local_only", "The console hands out demo tokens to this machine only.")
+            )
         )
     secret = config().jwt_secret
     if secret is None:
-        return error_response(
-            Unavailable(
-                "console_needs_jwt_secret",
-                "The console signs demo tokens with SUPABASE_JWT_SECRET; none is set.",
+        return _same_origin_only(
+            error_response(
+                Unavailable(
+                    "console_needs_jwt_secret",
+                    "The console signs demo tokens with SUPABASE_JWT_SECRET; none is set.",
+                )
             )
         )
     body = {
@@ -101,7 +107,23 @@ def session() -> Response:
         "agent_token": demo.service_token(secret, SESSION_SECONDS),
         "conversations": [{**c, "id": str(c["id"])} for c in _CONVERSATIONS],
     }
-    return json_response(200, json.dumps(body), {"Cache-Control": "no-store"})
+    return _same_origin_only(json_response(200, json.dumps(body), {"Cache-Control": "no-store"}))
+
+
+def _same_origin_only(response: Response) -> Response:
+    for header in list(response.headers.keys()):
+        if header.lower().startswith("access-control-"):
+            del response.headers[header]
+    return response
+
+
+def _loopback_host(host: str) -> bool:
+    """Whether the Host header names this machine: localhost or a loopback address."""
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    return _from_this_machine(name)
 
 
 def _identity(secret: str, user_id: UUID, name: str, role: str) -> dict[str, str]:

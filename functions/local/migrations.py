@@ -13,6 +13,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = ROOT / "supabase" / "migrations"
 SEED = ROOT / "supabase" / "seed.sql"
+# Four weeks of ended pauses for the console's Reports view: make run only, never the tests.
+DEMO_HISTORY = ROOT / "supabase" / "demo_history.sql"
 SHIM = ROOT / "sql" / "supabase_shim.sql"
 # Two processes starting at once (make run beside make test) apply migrations one at a time.
 _LOCK_KEY = 0x74616B656F766572  # "takeover"
@@ -62,3 +64,9 @@ def seed_if_empty(url: str) -> bool:
         with connection.transaction():
             connection.execute(SEED.read_text())
     return True
+
+
+def load_demo_history(url: str) -> None:
+    """Add the demo workspace's past takeovers (make run, right after seeding)."""
+    with psycopg.connect(url, autocommit=True) as connection, connection.transaction():
+        connection.execute(DEMO_HISTORY.read_text())

@@ -148,7 +148,8 @@ class WebhookPump(threading.Thread):
 
 def _prepare_database() -> str | None:
     """Start the embedded Postgres when no database is configured, apply pending migrations
-    and seed the demo workspace into an empty database; the URL (None with SUPABASE_URL)."""
+    and seed the demo workspace (and its past takeovers, for the Reports view) into an
+    empty database; the URL (None with SUPABASE_URL)."""
     settings = config()
     url = settings.database_url
     if url is None and settings.supabase_url is None:
@@ -162,7 +163,8 @@ def _prepare_database() -> str | None:
     applied = migrations.apply(url)
     log.info("migrations applied now: %s", ", ".join(applied) or "none pending")
     if migrations.seed_if_empty(url):
-        log.info("seeded the demo workspace")
+        migrations.load_demo_history(url)
+        log.info("seeded the demo workspace, with four weeks of past takeovers")
     return url
 
 

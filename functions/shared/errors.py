@@ -76,6 +76,7 @@ _REFUSALS: dict[str, type[ApiError]] = {
     "admin_only": Forbidden,
     "triggered_by_not_member": Unprocessable,
     "idempotency_key_reused": Unprocessable,
+    "invalid_window": Unprocessable,
 }
 
 

@@ -185,22 +185,29 @@ Model = TypeVar("Model")
 def read_body(request: Request, model: TypeAdapter[Model]) -> Model:
     """The JSON body as `model`: 413 over 64 KiB, 400 unreadable, 422 not the model.
     An empty body reads as `{}`."""
-    request.max_content_length = MAX_BODY_BYTES
+    # One byte over the limit is read, whatever the framing: a chunked body has no
+    # Content-Length for werkzeug to refuse up front, and would otherwise be cut at the
+    # limit and parsed.
+    request.max_content_length = MAX_BODY_BYTES + 1
     try:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge as error:
-        # Lift the limit again: functions-framework reads the body once more after the
-        # answer, and would turn a second refusal into a bare 500.
-        request.max_content_length = None
-        raise PayloadTooLarge(
-            "body_too_large", f"The body is over {MAX_BODY_BYTES // 1024} KiB."
-        ) from error
+        raise _too_large(request) from error
+    if len(raw) > MAX_BODY_BYTES:
+        raise _too_large(request)
     try:
         return model.validate_json(raw or b"{}", strict=True)
     except ValidationError as error:
         if any(issue["type"] == "json_invalid" for issue in error.errors()):
             raise BadRequest("invalid_json", "The body is not readable JSON.") from error
         raise invalid(error) from error
+
+
+def _too_large(request: Request) -> PayloadTooLarge:
+    # functions-framework reads the body again after the answer: it gets nothing more, so a
+    # refused body is never read in full (the server closes the connection instead).
+    request._cached_data = b""
+    return PayloadTooLarge("body_too_large", f"The body is over {MAX_BODY_BYTES // 1024} KiB.")
 
 
 def read_query(request: Request, model: TypeAdapter[Model]) -> Model:
@@ -220,7 +227,7 @@ def read_query(request: Request, model: TypeAdapter[Model]) -> Model:
 
 def _idempotency(request: Request, function: str, body: BaseModel) -> Mapping[str, str | None]:
     """The `Idempotency-Key` header and a hash of what it stands for (the function and the
-    parsed body), as lifecycle function arguments; both None without the header."""
+    fields the caller sent), as lifecycle function arguments; both None without the header."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return _NO_KEY
@@ -229,7 +236,10 @@ def _idempotency(request: Request, function: str, body: BaseModel) -> Mapping[st
             "invalid_idempotency_key",
             "Idempotency-Key must be 1 to 255 printable ASCII characters.",
         )
-    request_hash = hashlib.sha256(f"{function}\n{body.model_dump_json()}".encode()).hexdigest()
+    # What the caller sent, not the model's defaults: an absent field and an explicit null
+    # can mean different things (pause-activate's duration_minutes).
+    sent = body.model_dump_json(exclude_unset=True)
+    request_hash = hashlib.sha256(f"{function}\n{sent}".encode()).hexdigest()
     return {"idempotency_key": key, "request_hash": request_hash}
 
 

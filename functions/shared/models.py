@@ -87,7 +87,20 @@ def _from_iso(value: object) -> object:
 IsoDatetime = Annotated[UtcDatetime, BeforeValidator(_from_iso)]
 Reason = Annotated[str, StringConstraints(max_length=500)]
 MessageId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-AgentId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+SYSTEM = "system"  # triggered_by of auto_resume: what the timer did, never an agent
+
+
+def _not_system(agent_id: str) -> str:
+    if agent_id == SYSTEM:
+        raise ValueError("'system' is reserved for what the timer does")
+    return agent_id
+
+
+# The agent's identifier, written as triggered_by of interaction_blocked: any name (uuids
+# too, as agent platforms use them) but the system's own.
+AgentId = Annotated[
+    str, StringConstraints(min_length=1, max_length=100), AfterValidator(_not_system)
+]
 
 
 class Request(BaseModel):

@@ -1,49 +1,43 @@
 -- Takeover: a human attendant pauses the AI agent on a conversation, and hands it back.
 --
--- The whole lifecycle is in this file. Every transition is one function that locks the
--- conversation, applies lazy expiry first, refuses what is not allowed, and writes the
--- conversation and its ai_pause_logs row in the same transaction.
+-- The lifecycle as first written (today's state: supabase/schemas/). Every transition is one
+-- function that locks the conversation, applies lazy expiry first, refuses what is not
+-- allowed, and writes the conversation and its ai_pause_logs row in the same transaction.
 --
 -- Refusals are returned as values (`{"error": {code, message, details}}`), not raised:
 -- a refusal that comes after a lazy expiry must not roll that auto_resume back. The
 -- Python edge maps each code to its HTTP status in one place (functions/errors.py).
 --
--- Every statement is idempotent: applying this file twice changes nothing.
+-- History: this is the first migration, as it was first applied; it is applied once (the
+-- runner and the Supabase CLI record it in supabase_migrations.schema_migrations). The
+-- state after every migration is described in supabase/schemas/; a later change is a new
+-- migration plus the same edit in those files (tests/test_migrations.py checks they agree).
 
 -- ===========================================================================
 -- Types
 -- ===========================================================================
 
-do $$
-begin
-  if to_regtype('public.ai_mode') is null then
-    create type public.ai_mode as enum (
-      'active',  -- the AI agent answers the customer
-      'paused'   -- a human attendant has taken the conversation over
-    );
-  end if;
-  if to_regtype('public.ai_pause_action') is null then
-    create type public.ai_pause_action as enum (
-      'pause_activated',      -- a human took over: active -> paused
-      'interaction_blocked',  -- the AI agent tried to send while paused: paused -> paused
-      'auto_resume',          -- the timer ran out, the AI is back: paused -> active
-      'force_resume',         -- the attendant handed back early: paused -> active
-      'extend_pause'          -- the attendant extended the pause: paused -> paused
-    );
-  end if;
-  if to_regtype('public.pause_duration') is null then
-    -- The durations an attendant can pick; null (not in the domain's check) is indefinite.
-    create domain public.pause_duration as integer check (value in (15, 30, 60, 120));
-  end if;
-end
-$$;
+create type public.ai_mode as enum (
+  'active',  -- the AI agent answers the customer
+  'paused'   -- a human attendant has taken the conversation over
+);
+create type public.ai_pause_action as enum (
+  'pause_activated',      -- a human took over: active -> paused
+  'interaction_blocked',  -- the AI agent tried to send while paused: paused -> paused
+  'auto_resume',          -- the timer ran out, the AI is back: paused -> active
+  'force_resume',         -- the attendant handed back early: paused -> active
+  'extend_pause'          -- the attendant extended the pause: paused -> paused
+);
+-- The durations an attendant can pick; null (not in the domain's check) is indefinite.
+create domain public.pause_duration as integer check (value in (15, 30, 60, 120));
 
 -- ===========================================================================
 -- Tables
 -- ===========================================================================
 
--- The inbox product owns workspaces, teams, members and conversations; they are created
--- here only when absent, and the columns Takeover needs are added with defaults.
+-- The inbox product owns workspaces, teams, members and conversations, and Takeover may be
+-- installed onto its database: so (only) these four are created when absent and their
+-- columns added with `if not exists`.
 
 create table if not exists public.workspaces (
   id uuid primary key default gen_random_uuid(),
@@ -67,7 +61,7 @@ alter table public.teams
     check (default_duration_minutes is null or not inherits_default);
 comment on column public.teams.default_duration_minutes is
   'The team''s own default when inherits_default is false; null then means indefinite.';
-create index if not exists teams_workspace_id_idx on public.teams (workspace_id);
+create index teams_workspace_id_idx on public.teams (workspace_id);
 
 create table if not exists public.workspace_members (
   workspace_id uuid not null references public.workspaces (id) on delete cascade,
@@ -76,7 +70,7 @@ create table if not exists public.workspace_members (
   primary key (workspace_id, user_id)
 );
 comment on table public.workspace_members is 'Who may act on a workspace''s conversations.';
-create index if not exists workspace_members_user_id_idx on public.workspace_members (user_id);
+create index workspace_members_user_id_idx on public.workspace_members (user_id);
 
 create table if not exists public.conversations (
   id uuid primary key default gen_random_uuid(),
@@ -90,39 +84,30 @@ alter table public.conversations
   add column if not exists paused_until timestamptz,
   add column if not exists paused_by uuid,
   add column if not exists pause_duration_minutes integer;
-do $$
-begin
-  if not exists (
-    select 1 from pg_catalog.pg_constraint
-    where conrelid = 'public.conversations'::regclass and conname = 'conversations_pause_consistent'
-  ) then
-    -- One constraint ties the pause columns together, so no writer can leave them half-set.
-    alter table public.conversations add constraint conversations_pause_consistent check (
-      case ai_mode
-        when 'active' then paused_at is null and paused_until is null
-          and paused_by is null and pause_duration_minutes is null
-        else paused_at is not null
-          and (paused_until is null) = (pause_duration_minutes is null)
-          and (paused_until is null
-               or paused_until - paused_at = make_interval(mins => pause_duration_minutes))
-      end
-    );
-  end if;
-end
-$$;
+-- One constraint ties the pause columns together, so no writer can leave them half-set.
+alter table public.conversations add constraint conversations_pause_consistent check (
+  case ai_mode
+    when 'active' then paused_at is null and paused_until is null
+      and paused_by is null and pause_duration_minutes is null
+    else paused_at is not null
+      and (paused_until is null) = (pause_duration_minutes is null)
+      and (paused_until is null
+           or paused_until - paused_at = make_interval(mins => pause_duration_minutes))
+  end
+);
 comment on column public.conversations.paused_until is
   'When the pause ends by itself; null while active or for an indefinite pause.';
 comment on column public.conversations.pause_duration_minutes is
   'The pause''s configured length (activation plus extensions); null = indefinite.';
 comment on column public.conversations.paused_by is
   'The attendant who paused; null for a pause by the service on nobody''s behalf.';
-create index if not exists conversations_workspace_id_idx on public.conversations (workspace_id);
-create index if not exists conversations_team_id_idx on public.conversations (team_id);
+create index conversations_workspace_id_idx on public.conversations (workspace_id);
+create index conversations_team_id_idx on public.conversations (team_id);
 -- The sweep reads only pauses with a timer, oldest deadline first.
-create index if not exists conversations_paused_until_idx
+create index conversations_paused_until_idx
   on public.conversations (paused_until) where ai_mode = 'paused' and paused_until is not null;
 
-create table if not exists public.ai_pause_logs (
+create table public.ai_pause_logs (
   id bigint generated always as identity primary key,
   conversation_id uuid not null references public.conversations (id),
   action public.ai_pause_action not null,
@@ -150,16 +135,16 @@ comment on column public.ai_pause_logs.duration_minutes is
   'extend_pause (null there = made indefinite).';
 comment on column public.ai_pause_logs.message_id is
   'The AI agent''s message id for interaction_blocked; one row per message.';
-create index if not exists ai_pause_logs_conversation_id_idx
+create index ai_pause_logs_conversation_id_idx
   on public.ai_pause_logs (conversation_id, id);
-create unique index if not exists ai_pause_logs_message_id_key
+create unique index ai_pause_logs_message_id_key
   on public.ai_pause_logs (conversation_id, message_id) where message_id is not null;
 
 -- ===========================================================================
 -- Append-only audit trail
 -- ===========================================================================
 
-create or replace function public.takeover_refuse_log_change() returns trigger
+create function public.takeover_refuse_log_change() returns trigger
 language plpgsql as $$
 begin
   raise exception 'ai_pause_logs is append-only: % is not allowed', tg_op
@@ -169,10 +154,10 @@ $$;
 comment on function public.takeover_refuse_log_change() is
   'Refuses UPDATE, DELETE and TRUNCATE on ai_pause_logs for every role, the owner included.';
 
-create or replace trigger ai_pause_logs_append_only
+create trigger ai_pause_logs_append_only
   before update or delete on public.ai_pause_logs
   for each row execute function public.takeover_refuse_log_change();
-create or replace trigger ai_pause_logs_no_truncate
+create trigger ai_pause_logs_no_truncate
   before truncate on public.ai_pause_logs
   for each statement execute function public.takeover_refuse_log_change();
 
@@ -184,7 +169,7 @@ create or replace trigger ai_pause_logs_no_truncate
 -- configuration save and restore on every call, and the gate runs before every AI message.
 -- Only the security definer function below needs (and sets) a fixed search_path.
 
-create or replace function public.takeover_error(p_code text, p_message text, p_details jsonb default null)
+create function public.takeover_error(p_code text, p_message text, p_details jsonb default null)
 returns jsonb
 language sql immutable as $$
   select jsonb_build_object(
@@ -194,7 +179,7 @@ $$;
 comment on function public.takeover_error(text, text, jsonb) is
   'A refusal, as the value a lifecycle function returns; the edge maps code to HTTP status.';
 
-create or replace function public.takeover_utc(p_moment timestamptz)
+create function public.takeover_utc(p_moment timestamptz)
 returns text
 -- stable, as to_char is: an immutable SQL function whose body is only stable is never
 -- inlined, and is then parsed and planned again on every call (a tenth of a blocked gate).
@@ -204,7 +189,7 @@ language sql stable as $$
   select to_char(p_moment at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
 
-create or replace function public.takeover_default_duration(p_workspace_id uuid, p_team_id uuid)
+create function public.takeover_default_duration(p_workspace_id uuid, p_team_id uuid)
 returns integer
 language sql stable as $$
   select case when t.inherits_default is false then t.default_duration_minutes
@@ -216,7 +201,7 @@ $$;
 comment on function public.takeover_default_duration(uuid, uuid) is
   'The effective default of a conversation: its team''s override, else its workspace''s.';
 
-create or replace function public.takeover_state(p_conversation public.conversations, p_event_id bigint)
+create function public.takeover_state(p_conversation public.conversations, p_event_id bigint)
 returns jsonb
 language sql stable as $$
   select jsonb_build_object(
@@ -234,7 +219,7 @@ $$;
 comment on function public.takeover_state(public.conversations, bigint) is
   'The pause state answer: the conversation''s pause and the log row the call wrote.';
 
-create or replace function public.takeover_is_member(p_workspace_id uuid, p_user_id uuid)
+create function public.takeover_is_member(p_workspace_id uuid, p_user_id uuid)
 returns boolean
 language sql stable as $$
   select exists (
@@ -243,13 +228,13 @@ language sql stable as $$
   )
 $$;
 
-create or replace function public.takeover_not_found() returns jsonb
+create function public.takeover_not_found() returns jsonb
 language sql immutable as $$
   select public.takeover_error(
     'conversation_not_found', 'No conversation with this id is visible to the caller.')
 $$;
 
-create or replace function public.takeover_end_pause(
+create function public.takeover_end_pause(
   p_conversation public.conversations,
   p_action public.ai_pause_action,
   p_reason text,
@@ -275,7 +260,7 @@ $$;
 comment on function public.takeover_end_pause(public.conversations, public.ai_pause_action, text, text) is
   'Ends a pause (auto_resume or force_resume) and writes its log row; the caller holds the lock.';
 
-create or replace function public.takeover_claim(
+create function public.takeover_claim(
   p_conversation_id uuid,
   p_caller uuid,
   out conversation public.conversations,
@@ -308,7 +293,7 @@ comment on function public.takeover_claim(uuid, uuid) is
   'Locks a conversation the caller may see (null caller: the service), and ends an expired '
   'pause first. Returns a null conversation when it does not exist or is not visible.';
 
-create or replace function public.takeover_block(
+create function public.takeover_block(
   p_conversation public.conversations,
   p_message_id text,
   p_agent_id text,
@@ -338,7 +323,7 @@ $$;
 comment on function public.takeover_block(public.conversations, text, text, text) is
   'Records an AI message refused during a pause, once per message_id.';
 
-create or replace function public.takeover_refuse_actor(
+create function public.takeover_refuse_actor(
   p_conversation public.conversations,
   p_triggered_by uuid
 )
@@ -360,7 +345,7 @@ comment on function public.takeover_refuse_actor(public.conversations, uuid) is
 -- Transitions (one per contract function)
 -- ===========================================================================
 
-create or replace function public.takeover_activate_transition(
+create function public.takeover_activate_transition(
   p_conversation_id uuid,
   p_caller uuid,
   p_duration_minutes integer,
@@ -411,7 +396,7 @@ comment on function public.takeover_activate_transition(uuid, uuid, integer, boo
   'pause-activate: active -> paused for a duration (p_use_default: the effective default). '
   'p_caller is the attendant (null: the service); p_triggered_by whom the service acts for.';
 
-create or replace function public.takeover_extend_transition(
+create function public.takeover_extend_transition(
   p_conversation_id uuid,
   p_caller uuid,
   p_duration_minutes integer,
@@ -461,7 +446,7 @@ $$;
 comment on function public.takeover_extend_transition(uuid, uuid, integer, text, uuid) is
   'pause-extend: adds minutes to paused_until, or makes the pause indefinite (null).';
 
-create or replace function public.takeover_resume_transition(
+create function public.takeover_resume_transition(
   p_conversation_id uuid,
   p_caller uuid,
   p_reason text,
@@ -500,7 +485,7 @@ comment on function public.takeover_resume_transition(uuid, uuid, text, uuid) is
 -- Idempotency keys: a retried click gets the first answer and writes nothing new
 -- ===========================================================================
 
-create table if not exists public.idempotency_keys (
+create table public.idempotency_keys (
   scope text not null,
   key text not null,
   request_hash text not null,
@@ -513,11 +498,11 @@ comment on table public.idempotency_keys is
 comment on column public.idempotency_keys.scope is 'Whose key: the attendant''s id, or service.';
 comment on column public.idempotency_keys.request_hash is
   'Hash of the function and the parsed body: the same key with another request is refused.';
-create index if not exists idempotency_keys_created_at_idx
+create index idempotency_keys_created_at_idx
   on public.idempotency_keys (scope, created_at);
 alter table public.idempotency_keys enable row level security;
 
-create or replace function public.takeover_recall(
+create function public.takeover_recall(
   p_caller uuid,
   p_key text,
   p_request_hash text,
@@ -566,7 +551,7 @@ comment on function public.takeover_recall(uuid, text, text) is
   'The answer already given for this caller''s Idempotency-Key (or a refusal when the key '
   'came with another request); a null answer means: go ahead, the key is now taken.';
 
-create or replace function public.takeover_remember(
+create function public.takeover_remember(
   p_scope text,
   p_key text,
   p_answer jsonb
@@ -584,7 +569,7 @@ $$;
 comment on function public.takeover_remember(text, text, jsonb) is
   'Keeps the answer under the key taken by takeover_recall, in the same transaction.';
 
-create or replace function public.takeover_activate(
+create function public.takeover_activate(
   p_conversation_id uuid,
   p_caller uuid,
   p_duration_minutes integer,
@@ -605,7 +590,7 @@ $$;
 comment on function public.takeover_activate(uuid, uuid, integer, boolean, text, uuid, text, text) is
   'pause-activate, idempotent by key.';
 
-create or replace function public.takeover_extend(
+create function public.takeover_extend(
   p_conversation_id uuid,
   p_caller uuid,
   p_duration_minutes integer,
@@ -624,7 +609,7 @@ $$;
 comment on function public.takeover_extend(uuid, uuid, integer, text, uuid, text, text) is
   'pause-extend, idempotent by key.';
 
-create or replace function public.takeover_resume(
+create function public.takeover_resume(
   p_conversation_id uuid,
   p_caller uuid,
   p_reason text,
@@ -641,7 +626,7 @@ $$;
 comment on function public.takeover_resume(uuid, uuid, text, uuid, text, text) is
   'pause-resume, idempotent by key.';
 
-create or replace function public.takeover_status(p_conversation_id uuid, p_caller uuid)
+create function public.takeover_status(p_conversation_id uuid, p_caller uuid)
 returns jsonb
 language plpgsql as $$
 declare
@@ -667,7 +652,7 @@ comment on function public.takeover_status(uuid, uuid) is
   'pause-status: reads without a lock; takes one only to end an expired pause '
   '(event_id is then that auto_resume row).';
 
-create or replace function public.takeover_gate(
+create function public.takeover_gate(
   p_conversation_id uuid,
   p_message_id text,
   p_agent_id text
@@ -741,7 +726,7 @@ comment on function public.takeover_gate(uuid, text, text) is
   'interaction-gate: may the AI agent send? Logs interaction_blocked (once per message_id) '
   'while paused; never blocks past the timer.';
 
-create or replace function public.takeover_log_blocked(
+create function public.takeover_log_blocked(
   p_conversation_id uuid,
   p_message_id text,
   p_agent_id text,
@@ -773,7 +758,7 @@ $$;
 comment on function public.takeover_log_blocked(uuid, text, text, text) is
   'pause-logger POST: an AI send the agent refused by itself, during a pause.';
 
-create or replace function public.takeover_sweep(p_limit integer)
+create function public.takeover_sweep(p_limit integer)
 returns jsonb
 -- plpgsql rather than sql: it keeps the statement's plan, so the cron's frequent sweeps
 -- that find nothing skip parsing and planning it each time.
@@ -817,7 +802,7 @@ $$;
 comment on function public.takeover_sweep(integer) is
   'auto-resume (the cron): ends up to p_limit expired pauses, oldest deadline first.';
 
-create or replace function public.takeover_events(
+create function public.takeover_events(
   p_caller uuid,
   p_conversation_id uuid,
   p_action public.ai_pause_action,
@@ -887,7 +872,7 @@ $$;
 comment on function public.takeover_events(uuid, uuid, public.ai_pause_action, timestamptz, timestamptz, bigint, integer) is
   'pause-logger GET: the audit trail the caller may see, oldest first, keyset-paginated.';
 
-create or replace function public.takeover_settings(p_caller uuid, p_workspace_id uuid)
+create function public.takeover_settings(p_caller uuid, p_workspace_id uuid)
 returns jsonb
 language sql stable as $$
   select case
@@ -913,7 +898,7 @@ $$;
 comment on function public.takeover_settings(uuid, uuid) is
   'pause-settings GET: the workspace default and each team''s effective default.';
 
-create or replace function public.takeover_update_settings(
+create function public.takeover_update_settings(
   p_caller uuid,
   p_workspace_id uuid,
   p_team_id uuid,
@@ -973,7 +958,7 @@ comment on function public.takeover_update_settings(uuid, uuid, uuid, integer, b
 -- Row level security: the inbox UI reads through Supabase with the user's JWT
 -- ===========================================================================
 
-create or replace function public.is_workspace_member(p_workspace_id uuid)
+create function public.is_workspace_member(p_workspace_id uuid)
 returns boolean
 language sql stable
 -- security definer: policies on workspace_members call this, and reading that table
@@ -995,23 +980,18 @@ alter table public.workspace_members enable row level security;
 alter table public.conversations enable row level security;
 alter table public.ai_pause_logs enable row level security;
 
-drop policy if exists "Members can read their workspaces" on public.workspaces;
 create policy "Members can read their workspaces" on public.workspaces
   for select to authenticated using (public.is_workspace_member(id));
 
-drop policy if exists "Members can read their workspace's teams" on public.teams;
 create policy "Members can read their workspace's teams" on public.teams
   for select to authenticated using (public.is_workspace_member(workspace_id));
 
-drop policy if exists "Members can read their workspace's members" on public.workspace_members;
 create policy "Members can read their workspace's members" on public.workspace_members
   for select to authenticated using (public.is_workspace_member(workspace_id));
 
-drop policy if exists "Members can read their workspace's conversations" on public.conversations;
 create policy "Members can read their workspace's conversations" on public.conversations
   for select to authenticated using (public.is_workspace_member(workspace_id));
 
-drop policy if exists "Members can read their workspace's pause logs" on public.ai_pause_logs;
 create policy "Members can read their workspace's pause logs" on public.ai_pause_logs
   for select to authenticated using (
     exists (
@@ -1056,6 +1036,8 @@ grant execute on function public.is_workspace_member(uuid) to authenticated;
 -- Realtime: the inbox sees a resume (by the timer too) without polling
 -- ===========================================================================
 
+-- Guarded: the supabase_realtime publication exists only on Supabase (and may publish all
+-- tables already).
 do $$
 begin
   if exists (select 1 from pg_catalog.pg_publication where pubname = 'supabase_realtime')

@@ -2,8 +2,6 @@
 -- one workspace (the report, the audit export, webhooks) costs the rows of that workspace,
 -- not the whole table.
 
-create schema if not exists takeover_private;
-
 create function takeover_private.log_workspace() returns trigger
 language plpgsql
 set search_path = ''
@@ -20,6 +18,7 @@ end
 $$;
 comment on function takeover_private.log_workspace() is
   'Sets ai_pause_logs.workspace_id from the conversation on every insert, whoever writes.';
+revoke all on function takeover_private.log_workspace() from public, anon, authenticated, service_role;
 
 alter table public.ai_pause_logs add column workspace_id uuid;
 comment on column public.ai_pause_logs.workspace_id is

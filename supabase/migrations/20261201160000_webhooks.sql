@@ -127,7 +127,7 @@ as $$
     'url', (p_endpoint).url,
     'event_types', to_jsonb((p_endpoint).event_types),
     'enabled', (p_endpoint).enabled,
-    'created_at', public.takeover_utc((p_endpoint).created_at)
+    'created_at', takeover_private.utc((p_endpoint).created_at)
   )
 $$;
 comment on function takeover_private.webhook_endpoint_json(public.webhook_endpoints) is
@@ -154,14 +154,14 @@ begin
   end if;
   if v_role is null then
     return case when p_by_id
-      then public.takeover_error('webhook_endpoint_not_found',
+      then takeover_private.error('webhook_endpoint_not_found',
         'No webhook endpoint with this id is visible to the caller.')
-      else public.takeover_error('workspace_not_found',
+      else takeover_private.error('workspace_not_found',
         'No workspace with this id is visible to the caller.')
     end;
   end if;
   if v_role <> 'admin' then
-    return public.takeover_error('admin_only', 'Only a workspace admin may manage webhooks.');
+    return takeover_private.error('admin_only', 'Only a workspace admin may manage webhooks.');
   end if;
   return null;
 end
@@ -212,7 +212,7 @@ declare
   v_refusal jsonb;
 begin
   if not exists (select 1 from public.workspaces w where w.id = p_workspace_id) then
-    return public.takeover_error('workspace_not_found',
+    return takeover_private.error('workspace_not_found',
       'No workspace with this id is visible to the caller.');
   end if;
   v_refusal := takeover_private.webhook_refusal(p_caller, p_workspace_id, false);
@@ -253,7 +253,7 @@ begin
         'attempts', d.attempts,
         'last_status_code', d.last_status_code,
         'next_attempt_at',
-          case when d.status = 'pending' then public.takeover_utc(d.next_attempt_at) end
+          case when d.status = 'pending' then takeover_private.utc(d.next_attempt_at) end
       ) order by d.id desc)
       from (
         select * from public.webhook_deliveries d
@@ -283,7 +283,7 @@ declare
   v_refusal jsonb;
 begin
   if not exists (select 1 from public.workspaces w where w.id = p_workspace_id) then
-    return public.takeover_error('workspace_not_found',
+    return takeover_private.error('workspace_not_found',
       'No workspace with this id is visible to the caller.');
   end if;
   v_refusal := takeover_private.webhook_refusal(p_caller, p_workspace_id, false);
@@ -378,7 +378,7 @@ as $$
     'id', d.id,
     'webhook_id', d.webhook_id,
     'type', d.type,
-    'timestamp', public.takeover_utc(coalesce(l.created_at, d.created_at)),
+    'timestamp', takeover_private.utc(coalesce(l.created_at, d.created_at)),
     'data', coalesce(d.payload, jsonb_build_object(
       'id', l.id,
       'conversation_id', l.conversation_id,
@@ -389,7 +389,7 @@ as $$
       'previous_ai_mode', l.previous_ai_mode,
       'new_ai_mode', l.new_ai_mode,
       'message_id', l.message_id,
-      'created_at', public.takeover_utc(l.created_at),
+      'created_at', takeover_private.utc(l.created_at),
       'workspace_id', l.workspace_id,
       'team_id', c.team_id))
   ) order by d.id), '[]'::jsonb)
@@ -431,7 +431,7 @@ begin
   select e.id,
          'exp_' || c.id || '_' || floor(extract(epoch from c.paused_until))::bigint,
          'takeover.pause_expiring',
-         public.takeover_state(c, null) || jsonb_build_object(
+         takeover_private.state(c, null) || jsonb_build_object(
            'workspace_id', c.workspace_id,
            'team_id', c.team_id,
            'expires_in_seconds',

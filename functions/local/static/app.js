@@ -31,6 +31,8 @@ const state = {
   messages: {}, // conversation id -> [{from, text, at, status, note}]
   settings: null, // pause-settings
   webhooks: [], // webhook-endpoints of the workspace (admins)
+  teams: null, // the workspace's teams, for the report's filter
+  report: null, // pause-report
   signedOut: false, // a 401: polling stops until the user signs in again
   changes: 0, // bumped by every action, so that a poll started before it is discarded
   modalMode: "pause", // the pause dialog pauses or extends
@@ -867,6 +869,285 @@ async function showDeliveries(id, item) {
 }
 
 // ---------------------------------------------------------------------------
+// Reports (pause-report): how often attendants take over, who, for how long
+// ---------------------------------------------------------------------------
+
+const DAY_MS = 24 * 3600 * 1000;
+const SVG = "http://www.w3.org/2000/svg";
+
+async function openReports() {
+  $("inbox").hidden = true;
+  $("reports").hidden = false;
+  $("open-reports").setAttribute("aria-pressed", "true");
+  if (!state.teams) {
+    try {
+      const settings = await call("GET", "pause-settings", {
+        query: { workspace_id: state.session.workspace_id },
+      });
+      state.teams = settings.teams;
+      for (const team of state.teams) $("report-team").append(new Option(team.name, team.team_id));
+    } catch (error) {
+      // The report works without the team filter; it says why it failed itself.
+    }
+  }
+  await loadReport();
+}
+
+function closeReports() {
+  $("reports").hidden = true;
+  $("inbox").hidden = false;
+  $("open-reports").setAttribute("aria-pressed", "false");
+}
+
+async function loadReport() {
+  const days = Number($("report-days").value);
+  const until = new Date();
+  const query = {
+    workspace_id: state.session.workspace_id,
+    since: new Date(until.getTime() - days * DAY_MS).toISOString(),
+    until: until.toISOString(),
+  };
+  if ($("report-team").value) query.team_id = $("report-team").value;
+  $("report-error").hidden = true;
+  $("reports").dataset.loading = "true";
+  try {
+    state.report = await call("GET", "pause-report", { query });
+  } catch (error) {
+    if (error.status !== 401) {
+      $("report-error").textContent = `The report could not be loaded: ${explain(error)}`;
+      $("report-error").hidden = false;
+    }
+    return;
+  } finally {
+    delete $("reports").dataset.loading;
+  }
+  renderReport();
+}
+
+function dayLabel(date, withYear = false) {
+  // by_day dates are UTC days: format them as such, whatever the browser's zone.
+  return new Date(`${date}T00:00:00Z`).toLocaleDateString([], {
+    day: "numeric",
+    month: "short",
+    year: withYear ? "numeric" : undefined,
+    timeZone: "UTC",
+  });
+}
+
+function minutesLabel(minutes) {
+  if (minutes === null) return "–";
+  if (minutes < 60) return `${minutes} min`;
+  const h = Math.floor(minutes / 60);
+  const m = Math.round(minutes % 60);
+  return m ? `${h} h ${m} min` : `${h} h`;
+}
+
+function renderReport() {
+  const report = state.report;
+  const team = state.teams && state.teams.find((t) => t.team_id === report.team_id);
+  const days = report.by_day;
+  $("report-range").textContent =
+    `${dayLabel(days[0].date)} – ${dayLabel(days[days.length - 1].date, true)} (UTC days) · ` +
+    `${team ? team.name : "all teams"} · ${state.session.workspace_name}`;
+  renderTotals(report);
+  renderChart(days);
+  renderLengths(report);
+  renderTeams(report.by_team);
+  renderAttendants(report.by_attendant);
+  $("reports").dataset.ready = "true";
+}
+
+function renderTotals(report) {
+  const totals = [
+    ["pauses", report.pauses, "Takeovers", "pauses started"],
+    ["auto", report.resumes.auto, "Ended by the timer", "auto_resume"],
+    ["force", report.resumes.force, "Returned to AI", "by an attendant"],
+    ["extensions", report.extensions, "Extended", "more time asked"],
+    ["blocked", report.blocked_messages, "AI messages blocked", "while paused"],
+    ["p50", minutesLabel(report.pause_minutes.p50), "Median pause", "of pauses ended"],
+  ];
+  $("report-totals").replaceChildren(
+    ...totals.map(([key, value, label, hint]) => {
+      const card = element("div", `total ${key}`);
+      card.dataset.total = key;
+      card.append(
+        element("span", "total-value", String(value)),
+        element("span", "total-label", label),
+        element("span", "total-hint", hint),
+      );
+      return card;
+    }),
+  );
+}
+
+function svg(tag, attributes = {}, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// A ceiling for the axis: 1, 2, 5, 10, 20, 50... at or above the largest value.
+function niceCeiling(value) {
+  if (value <= 4) return Math.max(1, value);
+  const power = 10 ** Math.floor(Math.log10(value));
+  for (const step of [1, 2, 5, 10]) if (step * power >= value) return step * power;
+  return 10 * power;
+}
+
+function renderChart(days) {
+  const width = 720;
+  const height = 220;
+  const left = 34;
+  const bottom = 24;
+  const top = 10;
+  const plotWidth = width - left - 8;
+  const plotHeight = height - top - bottom;
+  const ceiling = niceCeiling(Math.max(0, ...days.map((d) => Math.max(d.pauses, d.blocked_messages))));
+  const y = (value) => top + plotHeight - (value / ceiling) * plotHeight;
+  const band = plotWidth / days.length;
+  const bar = Math.max(1, Math.min(14, (band - 2) / 2));
+
+  const chart = svg("svg", {
+    viewBox: `0 0 ${width} ${height}`,
+    role: "img",
+    "aria-label": "Pauses and blocked AI messages per day",
+    class: "day-chart",
+  });
+  for (const tick of [0, ceiling / 2, ceiling]) {
+    if (tick !== Math.round(tick)) continue;
+    chart.append(
+      svg("line", { x1: left, x2: width - 8, y1: y(tick), y2: y(tick), class: "grid" }),
+      svg("text", { x: left - 6, y: y(tick) + 4, class: "axis", "text-anchor": "end" }, tick),
+    );
+  }
+  const labelEvery = Math.ceil(days.length / 10);
+  days.forEach((day, index) => {
+    const x = left + index * band + band / 2;
+    for (const [key, value, offset] of [
+      ["pauses", day.pauses, -bar],
+      ["blocked", day.blocked_messages, 0],
+    ]) {
+      const rect = svg("rect", {
+        x: x + offset,
+        y: y(value),
+        width: bar,
+        height: Math.max(0, top + plotHeight - y(value)),
+        rx: 2,
+        class: `bar ${key}`,
+        "data-date": day.date,
+        "data-value": value,
+      });
+      const what = key === "pauses" ? "pauses" : "blocked AI messages";
+      rect.append(svg("title", {}, `${dayLabel(day.date)}: ${value} ${what}`));
+      chart.append(rect);
+    }
+    if (index % labelEvery === 0) {
+      chart.append(
+        svg("text", { x, y: height - 6, class: "axis", "text-anchor": "middle" }, dayLabel(day.date)),
+      );
+    }
+  });
+  $("report-chart").replaceChildren(chart);
+}
+
+function renderLengths(report) {
+  const lengths = report.pause_minutes;
+  const box = $("report-lengths");
+  box.replaceChildren();
+  if (lengths.count === 0) {
+    box.append(element("p", "empty-report", "No pause ended in this period."));
+    return;
+  }
+  // The distribution as its three points on one scale: half the pauses ended by the
+  // median, nine in ten by the 90th percentile.
+  const width = 320;
+  const scale = (minutes) => 10 + (minutes / lengths.max) * (width - 20);
+  const strip = svg("svg", {
+    viewBox: `0 0 ${width} 54`,
+    class: "length-strip",
+    role: "img",
+    "aria-label": "Pause lengths: median, 90th percentile and longest",
+  });
+  strip.append(
+    svg("rect", { x: 10, y: 18, width: width - 20, height: 10, rx: 5, class: "track" }),
+    svg("rect", { x: 10, y: 18, width: scale(lengths.p90) - 10, height: 10, rx: 5, class: "p90" }),
+    svg("rect", { x: 10, y: 18, width: scale(lengths.p50) - 10, height: 10, rx: 5, class: "p50" }),
+    svg("text", { x: scale(lengths.p50), y: 12, class: "axis", "text-anchor": "middle" }, "median"),
+    svg("text", { x: scale(lengths.p90), y: 12, class: "axis", "text-anchor": "middle" }, "90%"),
+    svg("text", { x: 10, y: 46, class: "axis" }, "0"),
+    svg("text", { x: width - 10, y: 46, class: "axis", "text-anchor": "end" }, minutesLabel(lengths.max)),
+  );
+  box.append(strip);
+  const list = element("dl", "lengths");
+  for (const [key, label, value] of [
+    ["p50", "Half ended within", lengths.p50],
+    ["p90", "Nine in ten within", lengths.p90],
+    ["max", "Longest", lengths.max],
+  ]) {
+    const row = element("div", `length ${key}`);
+    row.dataset.length = key;
+    row.append(element("dt", "", label), element("dd", "", minutesLabel(value)));
+    list.append(row);
+  }
+  box.append(list);
+  const split = element("p", "ended-by");
+  split.textContent =
+    `${lengths.count} pause${lengths.count === 1 ? "" : "s"} ended in this period: ` +
+    `${report.resumes.auto} by the timer, ${report.resumes.force} returned to AI by hand.`;
+  box.append(split);
+}
+
+function shareBar(value, total) {
+  const wrap = element("span", "share");
+  const fill = element("span", "share-fill");
+  fill.style.width = `${total ? Math.round((value / total) * 100) : 0}%`;
+  wrap.append(fill);
+  return wrap;
+}
+
+function renderTeams(teams) {
+  const body = $("report-teams").querySelector("tbody");
+  body.replaceChildren();
+  const total = teams.reduce((sum, team) => sum + team.pauses, 0);
+  for (const team of teams) {
+    const row = element("tr");
+    row.dataset.team = team.team_id || "none";
+    const name = element("td", team.name ? "" : "muted", team.name || "No team");
+    const pauses = element("td", "number", String(team.pauses));
+    pauses.prepend(shareBar(team.pauses, total));
+    row.append(name, pauses, element("td", "number", String(team.blocked_messages)));
+    body.append(row);
+  }
+  if (!teams.length) body.append(emptyRow(3));
+}
+
+function renderAttendants(attendants) {
+  const body = $("report-attendants").querySelector("tbody");
+  body.replaceChildren();
+  for (const person of attendants) {
+    const row = element("tr");
+    row.dataset.user = person.user_id;
+    row.append(
+      element("td", "", personName(person.user_id)),
+      element("td", "number", String(person.pauses)),
+      element("td", "number", String(person.force_resumes)),
+      element("td", "number", String(person.extensions)),
+    );
+    body.append(row);
+  }
+  if (!attendants.length) body.append(emptyRow(4));
+}
+
+function emptyRow(columns) {
+  const row = element("tr", "empty-row");
+  const cell = element("td", "muted", "No takeovers in this period.");
+  cell.colSpan = columns;
+  row.append(cell);
+  return row;
+}
+
+// ---------------------------------------------------------------------------
 // Wiring
 // ---------------------------------------------------------------------------
 
@@ -945,8 +1226,13 @@ async function start() {
     renderHeader();
     renderTimeline();
     clearNotice();
+    if (!$("reports").hidden) loadReport();
   });
   $("open-settings").addEventListener("click", openSettings);
+  $("open-reports").addEventListener("click", openReports);
+  $("close-reports").addEventListener("click", closeReports);
+  $("report-days").addEventListener("change", loadReport);
+  $("report-team").addEventListener("change", loadReport);
   $("settings-close").addEventListener("click", () => $("settings-dialog").close());
   $("webhook-form").addEventListener("submit", addWebhook);
   $("pause-ai").addEventListener("click", () => openPauseDialog("pause"));

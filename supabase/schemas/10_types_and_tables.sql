@@ -1,0 +1,211 @@
+-- Takeover's schema as it is after every migration: the state, read top to bottom.
+--
+-- supabase/schemas/ holds the state (Supabase CLI declarative schemas, applied in file-name
+-- order: 10 types and tables, 20 the lifecycle functions, 30 policies and grants);
+-- supabase/migrations/ holds how a database gets there, one migration per change, each
+-- applied once. Every later change is a new migration plus the same edit here:
+-- tests/test_migrations.py proves that the migrations and these files give the same catalog.
+--
+-- These files have no re-run guards, with two exceptions: the inbox product's tables (its
+-- database may already have them) and the Supabase-only realtime publication.
+
+-- ===========================================================================
+-- Types
+-- ===========================================================================
+
+create type public.ai_mode as enum (
+  'active',  -- the AI agent answers the customer
+  'paused'   -- a human attendant has taken the conversation over
+);
+create type public.ai_pause_action as enum (
+  'pause_activated',      -- a human took over: active -> paused
+  'interaction_blocked',  -- the AI agent tried to send while paused: paused -> paused
+  'auto_resume',          -- the timer ran out, the AI is back: paused -> active
+  'force_resume',         -- the attendant handed back early: paused -> active
+  'extend_pause'          -- the attendant extended the pause: paused -> paused
+);
+-- The durations an attendant can pick; null (not in the domain's check) is indefinite.
+create domain public.pause_duration as integer check (value in (15, 30, 60, 120));
+
+-- ===========================================================================
+-- Tables
+-- ===========================================================================
+
+-- The inbox product owns workspaces, teams, members and conversations, and Takeover may be
+-- installed onto its database: so (only) these four are created when absent and their
+-- columns added with `if not exists`.
+
+create table if not exists public.workspaces (
+  id uuid primary key default gen_random_uuid(),
+  name text not null
+);
+comment on table public.workspaces is 'A support inbox; holds the default pause duration.';
+alter table public.workspaces
+  add column if not exists default_duration_minutes public.pause_duration default 30;
+comment on column public.workspaces.default_duration_minutes is
+  'Pre-selected pause duration in minutes; null = indefinite.';
+
+create table if not exists public.teams (
+  id uuid primary key default gen_random_uuid(),
+  workspace_id uuid not null references public.workspaces (id) on delete cascade,
+  name text not null
+);
+comment on table public.teams is 'A group of attendants; may override the workspace default.';
+alter table public.teams
+  add column if not exists inherits_default boolean not null default true,
+  add column if not exists default_duration_minutes public.pause_duration
+    check (default_duration_minutes is null or not inherits_default);
+comment on column public.teams.default_duration_minutes is
+  'The team''s own default when inherits_default is false; null then means indefinite.';
+create index teams_workspace_id_idx on public.teams (workspace_id);
+
+create table if not exists public.workspace_members (
+  workspace_id uuid not null references public.workspaces (id) on delete cascade,
+  user_id uuid not null,
+  role text not null default 'attendant' check (role in ('attendant', 'admin')),
+  primary key (workspace_id, user_id)
+);
+comment on table public.workspace_members is 'Who may act on a workspace''s conversations.';
+create index workspace_members_user_id_idx on public.workspace_members (user_id);
+
+create table if not exists public.conversations (
+  id uuid primary key default gen_random_uuid(),
+  workspace_id uuid not null references public.workspaces (id) on delete cascade,
+  team_id uuid references public.teams (id) on delete set null
+);
+comment on table public.conversations is 'A customer conversation and whether the AI answers it.';
+alter table public.conversations
+  add column if not exists ai_mode public.ai_mode not null default 'active',
+  add column if not exists paused_at timestamptz,
+  add column if not exists paused_until timestamptz,
+  add column if not exists paused_by uuid,
+  add column if not exists pause_duration_minutes integer;
+-- One constraint ties the pause columns together, so no writer can leave them half-set.
+alter table public.conversations add constraint conversations_pause_consistent check (
+  case ai_mode
+    when 'active' then paused_at is null and paused_until is null
+      and paused_by is null and pause_duration_minutes is null
+    else paused_at is not null
+      and (paused_until is null) = (pause_duration_minutes is null)
+      and (paused_until is null
+           or paused_until - paused_at = make_interval(mins => pause_duration_minutes))
+  end
+);
+comment on column public.conversations.paused_until is
+  'When the pause ends by itself; null while active or for an indefinite pause.';
+comment on column public.conversations.pause_duration_minutes is
+  'The pause''s configured length (activation plus extensions); null = indefinite.';
+comment on column public.conversations.paused_by is
+  'The attendant who paused; null for a pause by the service on nobody''s behalf.';
+create index conversations_workspace_id_idx on public.conversations (workspace_id);
+create index conversations_team_id_idx on public.conversations (team_id);
+-- The sweep reads only pauses with a timer, oldest deadline first.
+create index conversations_paused_until_idx
+  on public.conversations (paused_until) where ai_mode = 'paused' and paused_until is not null;
+
+create table public.ai_pause_logs (
+  id bigint generated always as identity primary key,
+  conversation_id uuid not null references public.conversations (id),
+  action public.ai_pause_action not null,
+  reason text,
+  duration_minutes integer,
+  triggered_by text not null,
+  previous_ai_mode public.ai_mode not null,
+  new_ai_mode public.ai_mode not null,
+  message_id text check (message_id is null or action = 'interaction_blocked'),
+  created_at timestamptz not null default now(),
+  workspace_id uuid not null,
+  check (
+    case action
+      when 'pause_activated' then previous_ai_mode = 'active' and new_ai_mode = 'paused'
+      when 'auto_resume' then previous_ai_mode = 'paused' and new_ai_mode = 'active'
+        and triggered_by = 'system'
+      when 'force_resume' then previous_ai_mode = 'paused' and new_ai_mode = 'active'
+      else previous_ai_mode = 'paused' and new_ai_mode = 'paused'
+    end
+  )
+);
+comment on table public.ai_pause_logs is
+  'Append-only audit trail of every step of the takeover lifecycle.';
+comment on column public.ai_pause_logs.duration_minutes is
+  'Configured duration: of the pause for activate and resumes, the minutes added for '
+  'extend_pause (null there = made indefinite).';
+comment on column public.ai_pause_logs.message_id is
+  'The AI agent''s message id for interaction_blocked; one row per message.';
+comment on column public.ai_pause_logs.workspace_id is
+  'The conversation''s workspace when the row was written; set on insert by a trigger.';
+create index ai_pause_logs_conversation_id_idx
+  on public.ai_pause_logs (conversation_id, id);
+-- The index on (workspace_id, created_at) that makes a workspace's log cost that
+-- workspace's rows is the report's covering index, in 50_report.sql.
+create unique index ai_pause_logs_message_id_key
+  on public.ai_pause_logs (conversation_id, message_id) where message_id is not null;
+
+-- Idempotency keys: a retried click gets the first answer and writes nothing new.
+create table public.idempotency_keys (
+  scope text not null,
+  key text not null,
+  request_hash text not null,
+  answer jsonb,
+  created_at timestamptz not null default now(),
+  primary key (scope, key)
+);
+comment on table public.idempotency_keys is
+  'Answers of pause-activate/extend/resume by Idempotency-Key, per caller, for 24 hours.';
+comment on column public.idempotency_keys.scope is 'Whose key: the attendant''s id, or service.';
+comment on column public.idempotency_keys.request_hash is
+  'Hash of the function and the parsed body: the same key with another request is refused.';
+create index idempotency_keys_created_at_idx
+  on public.idempotency_keys (scope, created_at);
+
+-- ===========================================================================
+-- The private schema: helpers that are not API (no API role may use or execute them)
+-- ===========================================================================
+
+create schema takeover_private;
+comment on schema takeover_private is
+  'Takeover''s internal helpers: called by the API functions in public, by no API role.';
+
+-- ===========================================================================
+-- Append-only audit trail
+-- ===========================================================================
+
+create function takeover_private.refuse_log_change() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  raise exception 'ai_pause_logs is append-only: % is not allowed', tg_op
+    using errcode = 'insufficient_privilege';
+end
+$$;
+comment on function takeover_private.refuse_log_change() is
+  'Refuses UPDATE, DELETE and TRUNCATE on ai_pause_logs for every role, the owner included.';
+
+create trigger ai_pause_logs_append_only
+  before update or delete on public.ai_pause_logs
+  for each row execute function takeover_private.refuse_log_change();
+create trigger ai_pause_logs_no_truncate
+  before truncate on public.ai_pause_logs
+  for each statement execute function takeover_private.refuse_log_change();
+
+create function takeover_private.log_workspace() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  -- The writer holds the conversation (locked, or read in the same statement): one
+  -- primary-key lookup, served from the same buffer.
+  if new.workspace_id is null then
+    select c.workspace_id into new.workspace_id
+    from public.conversations c where c.id = new.conversation_id;
+  end if;
+  return new;
+end
+$$;
+comment on function takeover_private.log_workspace() is
+  'Sets ai_pause_logs.workspace_id from the conversation on every insert, whoever writes.';
+
+create trigger ai_pause_logs_workspace
+  before insert on public.ai_pause_logs
+  for each row execute function takeover_private.log_workspace();

@@ -1,0 +1,901 @@
+-- The lifecycle: a human attendant pauses the AI agent on a conversation, and hands it back.
+-- (The layout of supabase/schemas/ and supabase/migrations/ is explained in
+-- 10_types_and_tables.sql.)
+--
+-- Every transition is one function that locks the conversation, applies lazy expiry first,
+-- refuses what is not allowed, and writes the conversation and its ai_pause_logs row (through
+-- takeover_private.log_event, the one writer of that table) in the same transaction.
+--
+-- Refusals are returned as values (`{"error": {code, message, details}}`), not raised:
+-- a refusal that comes after a lazy expiry must not roll that auto_resume back. The
+-- Python edge maps each code to its HTTP status in one place (functions/errors.py).
+--
+-- The API (what the functions call, `public.takeover_<name>`) is in public, executable by
+-- service_role alone; the helpers are in takeover_private, which no API role can see. The
+-- API functions are therefore `security definer`: they run as their owner (the migrating
+-- user), who alone may execute the helpers. Every function has `set search_path = ''` and
+-- qualifies every name (Supabase's lint 0011); what that costs the gate is measured in
+-- supabase/migrations/20261201120000_private_helpers.sql (bench/search_path.py).
+
+-- ===========================================================================
+-- Helpers
+-- ===========================================================================
+
+create function takeover_private.error(p_code text, p_message text, p_details jsonb default null)
+returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'error', jsonb_build_object('code', p_code, 'message', p_message, 'details', p_details)
+  )
+$$;
+comment on function takeover_private.error(text, text, jsonb) is
+  'A refusal, as the value a lifecycle function returns; the edge maps code to HTTP status.';
+
+create function takeover_private.utc(p_moment timestamptz)
+returns text
+language sql stable
+set search_path = ''
+as $$
+  -- One format for every time the functions answer, whatever the session's time zone;
+  -- functions/models.py writes the same.
+  select to_char(p_moment at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+$$;
+
+create function takeover_private.default_duration(p_workspace_id uuid, p_team_id uuid)
+returns integer
+language sql stable
+set search_path = ''
+as $$
+  select case when t.inherits_default is false then t.default_duration_minutes
+              else w.default_duration_minutes end
+  from public.workspaces w
+  left join public.teams t on t.id = p_team_id
+  where w.id = p_workspace_id
+$$;
+comment on function takeover_private.default_duration(uuid, uuid) is
+  'The effective default of a conversation: its team''s override, else its workspace''s.';
+
+create function takeover_private.state(p_conversation public.conversations, p_event_id bigint)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'conversation_id', (p_conversation).id,
+    'ai_mode', (p_conversation).ai_mode,
+    'paused_at', takeover_private.utc((p_conversation).paused_at),
+    'paused_until', takeover_private.utc((p_conversation).paused_until),
+    'paused_by', (p_conversation).paused_by,
+    'duration_minutes', (p_conversation).pause_duration_minutes,
+    'default_duration_minutes',
+      takeover_private.default_duration((p_conversation).workspace_id, (p_conversation).team_id),
+    'event_id', p_event_id
+  )
+$$;
+comment on function takeover_private.state(public.conversations, bigint) is
+  'The pause state answer: the conversation''s pause and the log row the call wrote.';
+
+create function takeover_private.is_member(p_workspace_id uuid, p_user_id uuid)
+returns boolean
+language sql stable
+set search_path = ''
+as $$
+  select exists (
+    select 1 from public.workspace_members m
+    where m.workspace_id = p_workspace_id and m.user_id = p_user_id
+  )
+$$;
+
+create function takeover_private.visible(p_conversation_id uuid, p_caller uuid)
+returns boolean
+language sql stable
+set search_path = ''
+as $$
+  select p_caller is null or exists (
+    select 1 from public.conversations c
+    join public.workspace_members m on m.workspace_id = c.workspace_id
+    where c.id = p_conversation_id and m.user_id = p_caller
+  )
+$$;
+comment on function takeover_private.visible(uuid, uuid) is
+  'Whether the caller (null: the service) may see the conversation; read without a lock.';
+
+create function takeover_private.not_found() returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+  select takeover_private.error(
+    'conversation_not_found', 'No conversation with this id is visible to the caller.')
+$$;
+
+create function takeover_private.log_event(
+  p_conversation_id uuid,
+  p_action public.ai_pause_action,
+  p_reason text,
+  p_duration_minutes integer,
+  p_triggered_by text,
+  p_message_id text default null
+)
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_event_id bigint;
+begin
+  insert into public.ai_pause_logs
+    (conversation_id, action, reason, duration_minutes, triggered_by, previous_ai_mode,
+     new_ai_mode, message_id)
+  values (p_conversation_id, p_action, p_reason, p_duration_minutes, p_triggered_by,
+          case when p_action = 'pause_activated' then 'active' else 'paused' end::public.ai_mode,
+          case when p_action in ('auto_resume', 'force_resume') then 'active' else 'paused'
+          end::public.ai_mode,
+          p_message_id)
+  on conflict (conversation_id, message_id) where message_id is not null do nothing
+  returning id into v_event_id;
+  return v_event_id;
+end
+$$;
+comment on function takeover_private.log_event(uuid, public.ai_pause_action, text, integer, text, text) is
+  'Writes one ai_pause_logs row, its previous/new ai_mode derived from the action; the one '
+  'writer of the log. Null when the message_id was logged before (nothing is written).';
+
+create function takeover_private.end_pause(
+  p_conversation public.conversations,
+  p_action public.ai_pause_action,
+  p_reason text,
+  p_triggered_by text,
+  out conversation public.conversations,
+  out event_id bigint
+)
+language plpgsql
+set search_path = ''
+as $$
+begin
+  update public.conversations c
+  set ai_mode = 'active', paused_at = null, paused_until = null, paused_by = null,
+      pause_duration_minutes = null
+  where c.id = (p_conversation).id
+  returning c.* into conversation;
+
+  event_id := takeover_private.log_event((p_conversation).id, p_action, p_reason,
+    (p_conversation).pause_duration_minutes, p_triggered_by);
+end
+$$;
+comment on function takeover_private.end_pause(public.conversations, public.ai_pause_action, text, text) is
+  'Ends a pause (auto_resume or force_resume) and writes its log row; the caller holds the lock.';
+
+create function takeover_private.claim(
+  p_conversation_id uuid,
+  p_caller uuid,
+  out conversation public.conversations,
+  out expiry_event_id bigint
+)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_ended record;
+begin
+  -- Visibility first, lock second: another tenant neither waits on the row nor learns,
+  -- by waiting, that it exists.
+  if not takeover_private.visible(p_conversation_id, p_caller) then
+    return;
+  end if;
+  select * into conversation from public.conversations c
+  where c.id = p_conversation_id
+  for update;
+
+  if conversation.id is null
+     or (p_caller is not null and not takeover_private.is_member(conversation.workspace_id, p_caller))
+  then
+    conversation := null;
+    return;
+  end if;
+
+  -- Lazy expiry: a pause past its timer is over everywhere at once, whatever the cron's lag.
+  if conversation.ai_mode = 'paused' and conversation.paused_until <= now() then
+    v_ended := takeover_private.end_pause(conversation, 'auto_resume', 'timer_expired', 'system');
+    conversation := v_ended.conversation;
+    expiry_event_id := v_ended.event_id;
+  end if;
+end
+$$;
+comment on function takeover_private.claim(uuid, uuid) is
+  'Locks a conversation the caller may see (null caller: the service), and ends an expired '
+  'pause first. Returns a null conversation when it does not exist or is not visible.';
+
+create function takeover_private.block(
+  p_conversation_id uuid,
+  p_duration_minutes integer,
+  p_message_id text,
+  p_agent_id text,
+  p_reason text
+)
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_event_id bigint;
+begin
+  v_event_id := takeover_private.log_event(p_conversation_id, 'interaction_blocked', p_reason,
+    p_duration_minutes, p_agent_id, p_message_id);
+  if v_event_id is null then
+    -- The same message was blocked before: answer with its row, write nothing.
+    select l.id into v_event_id from public.ai_pause_logs l
+    where l.conversation_id = p_conversation_id and l.message_id = p_message_id;
+  end if;
+  return v_event_id;
+end
+$$;
+comment on function takeover_private.block(uuid, integer, text, text, text) is
+  'Records an AI message refused during a pause, once per message_id; the caller holds the lock.';
+
+create function takeover_private.refuse_actor(
+  p_conversation public.conversations,
+  p_triggered_by uuid
+)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+  -- A conversation the caller may not see, or a service acting for a non-member.
+  select case
+    when (p_conversation).id is null then takeover_private.not_found()
+    when p_triggered_by is not null
+         and not takeover_private.is_member((p_conversation).workspace_id, p_triggered_by)
+      then takeover_private.error('triggered_by_not_member',
+        'triggered_by must be a member of the conversation''s workspace.')
+  end
+$$;
+comment on function takeover_private.refuse_actor(public.conversations, uuid) is
+  'Why an attendant transition may not go ahead on this claimed conversation, or null.';
+
+-- ===========================================================================
+-- Transitions (one per contract function)
+-- ===========================================================================
+
+create function takeover_private.activate_transition(
+  p_conversation_id uuid,
+  p_caller uuid,
+  p_duration_minutes integer,
+  p_use_default boolean,
+  p_reason text,
+  p_triggered_by uuid
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_refusal jsonb;
+  v_conversation public.conversations;
+  v_actor uuid := coalesce(p_caller, p_triggered_by);
+  v_duration integer;
+  v_event_id bigint;
+begin
+  v_conversation := (takeover_private.claim(p_conversation_id, p_caller)).conversation;
+  v_refusal := takeover_private.refuse_actor(v_conversation, p_triggered_by);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  if v_conversation.ai_mode = 'paused' then
+    return takeover_private.error('already_paused', 'The conversation is already paused.',
+      takeover_private.state(v_conversation, null));
+  end if;
+
+  v_duration := case when p_use_default
+    then takeover_private.default_duration(v_conversation.workspace_id, v_conversation.team_id)
+    else p_duration_minutes::public.pause_duration end;
+
+  update public.conversations c
+  set ai_mode = 'paused', paused_at = now(),
+      paused_until = now() + make_interval(mins => v_duration),
+      paused_by = v_actor, pause_duration_minutes = v_duration
+  where c.id = p_conversation_id
+  returning c.* into v_conversation;
+
+  v_event_id := takeover_private.log_event(p_conversation_id, 'pause_activated', p_reason,
+    v_duration, coalesce(v_actor::text, 'service'));
+
+  return takeover_private.state(v_conversation, v_event_id);
+end
+$$;
+comment on function takeover_private.activate_transition(uuid, uuid, integer, boolean, text, uuid) is
+  'pause-activate: active -> paused for a duration (p_use_default: the effective default). '
+  'p_caller is the attendant (null: the service); p_triggered_by whom the service acts for.';
+
+create function takeover_private.extend_transition(
+  p_conversation_id uuid,
+  p_caller uuid,
+  p_duration_minutes integer,
+  p_reason text,
+  p_triggered_by uuid
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_refusal jsonb;
+  v_conversation public.conversations;
+  v_actor uuid := coalesce(p_caller, p_triggered_by);
+  v_added public.pause_duration := p_duration_minutes;
+  v_event_id bigint;
+begin
+  v_conversation := (takeover_private.claim(p_conversation_id, p_caller)).conversation;
+  v_refusal := takeover_private.refuse_actor(v_conversation, p_triggered_by);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  if v_conversation.ai_mode = 'active' then
+    return takeover_private.error('not_paused', 'The conversation is not paused.',
+      takeover_private.state(v_conversation, null));
+  end if;
+  if v_conversation.paused_until is null then
+    return takeover_private.error('already_indefinite',
+      'The pause is indefinite; there is no timer to extend.',
+      takeover_private.state(v_conversation, null));
+  end if;
+
+  update public.conversations c
+  set paused_until = c.paused_until + make_interval(mins => v_added),
+      pause_duration_minutes = c.pause_duration_minutes + v_added
+  where c.id = p_conversation_id
+  returning c.* into v_conversation;
+  -- A null v_added made both null above: the pause is now indefinite.
+
+  v_event_id := takeover_private.log_event(p_conversation_id, 'extend_pause', p_reason,
+    v_added, coalesce(v_actor::text, 'service'));
+
+  return takeover_private.state(v_conversation, v_event_id);
+end
+$$;
+comment on function takeover_private.extend_transition(uuid, uuid, integer, text, uuid) is
+  'pause-extend: adds minutes to paused_until, or makes the pause indefinite (null).';
+
+create function takeover_private.resume_transition(
+  p_conversation_id uuid,
+  p_caller uuid,
+  p_reason text,
+  p_triggered_by uuid
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_refusal jsonb;
+  v_conversation public.conversations;
+  v_ended record;
+  v_event_id bigint;
+begin
+  v_conversation := (takeover_private.claim(p_conversation_id, p_caller)).conversation;
+  v_refusal := takeover_private.refuse_actor(v_conversation, p_triggered_by);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  if v_conversation.ai_mode = 'active' then
+    return takeover_private.error('not_paused', 'The conversation is not paused.',
+      takeover_private.state(v_conversation, null));
+  end if;
+
+  v_ended := takeover_private.end_pause(v_conversation, 'force_resume', p_reason,
+    coalesce(coalesce(p_caller, p_triggered_by)::text, 'service'));
+  v_conversation := v_ended.conversation;
+  v_event_id := v_ended.event_id;
+
+  return takeover_private.state(v_conversation, v_event_id);
+end
+$$;
+comment on function takeover_private.resume_transition(uuid, uuid, text, uuid) is
+  'pause-resume: the attendant hands the conversation back to the AI before the timer.';
+
+-- ===========================================================================
+-- Idempotency keys: a retried click gets the first answer and writes nothing new
+-- ===========================================================================
+
+create function takeover_private.recall(
+  p_caller uuid,
+  p_key text,
+  p_request_hash text,
+  out scope text,
+  out key text,
+  out answer jsonb
+)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_stored public.idempotency_keys;
+begin
+  if p_key is null then
+    return;
+  end if;
+  scope := coalesce(p_caller::text, 'service');
+  key := p_key;
+
+  -- A concurrent request with the same key waits here until the first one commits, then
+  -- reads its answer: two clicks, one pause, two identical answers.
+  insert into public.idempotency_keys as k (scope, key, request_hash)
+  values (scope, p_key, p_request_hash)
+  on conflict on constraint idempotency_keys_pkey do nothing;
+  if found then
+    -- A new key: forget this caller's keys past their 24 hours while we are here.
+    delete from public.idempotency_keys k
+    where k.scope = recall.scope and k.created_at < now() - interval '24 hours';
+    return;
+  end if;
+
+  select * into v_stored from public.idempotency_keys k
+  where k.scope = recall.scope and k.key = p_key
+  for update;
+  if v_stored.created_at < now() - interval '24 hours' then
+    update public.idempotency_keys k
+    set request_hash = p_request_hash, answer = null, created_at = now()
+    where k.scope = recall.scope and k.key = p_key;
+  elsif v_stored.request_hash <> p_request_hash then
+    answer := takeover_private.error('idempotency_key_reused',
+      'This Idempotency-Key was already used with a different request.');
+  else
+    answer := v_stored.answer;
+  end if;
+end
+$$;
+comment on function takeover_private.recall(uuid, text, text) is
+  'The answer already given for this caller''s Idempotency-Key (or a refusal when the key '
+  'came with another request); a null answer means: go ahead, the key is now taken.';
+
+create function takeover_private.remember(
+  p_scope text,
+  p_key text,
+  p_answer jsonb
+)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if p_key is not null then
+    update public.idempotency_keys k set answer = p_answer
+    where k.scope = p_scope and k.key = p_key and k.answer is null;
+  end if;
+  return p_answer;
+end
+$$;
+comment on function takeover_private.remember(text, text, jsonb) is
+  'Keeps the answer under the key taken by takeover_private.recall, in the same transaction.';
+
+-- ===========================================================================
+-- The API: what the functions call, as service_role (security definer, see the top)
+-- ===========================================================================
+
+create function public.takeover_activate(
+  p_conversation_id uuid,
+  p_caller uuid,
+  p_duration_minutes integer,
+  p_use_default boolean,
+  p_reason text,
+  p_triggered_by uuid,
+  p_idempotency_key text default null,
+  p_request_hash text default null
+)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+  -- Visibility before the key: a replay outlives no membership, and a stranger's call
+  -- takes no key and waits on no lock.
+  select case when not takeover_private.visible(p_conversation_id, p_caller)
+    then takeover_private.not_found()
+    -- coalesce evaluates the transition only when no answer was recalled.
+    else (
+    select takeover_private.remember(k.scope, k.key, coalesce(k.answer,
+      takeover_private.activate_transition(p_conversation_id, p_caller, p_duration_minutes,
+        p_use_default, p_reason, p_triggered_by)))
+    from takeover_private.recall(p_caller, p_idempotency_key, p_request_hash) k
+    ) end
+$$;
+comment on function public.takeover_activate(uuid, uuid, integer, boolean, text, uuid, text, text) is
+  'pause-activate, idempotent by key.';
+
+create function public.takeover_extend(
+  p_conversation_id uuid,
+  p_caller uuid,
+  p_duration_minutes integer,
+  p_reason text,
+  p_triggered_by uuid,
+  p_idempotency_key text default null,
+  p_request_hash text default null
+)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+  -- Visibility before the key: a replay outlives no membership, and a stranger's call
+  -- takes no key and waits on no lock.
+  select case when not takeover_private.visible(p_conversation_id, p_caller)
+    then takeover_private.not_found()
+    else (
+    select takeover_private.remember(k.scope, k.key, coalesce(k.answer,
+      takeover_private.extend_transition(p_conversation_id, p_caller, p_duration_minutes,
+        p_reason, p_triggered_by)))
+    from takeover_private.recall(p_caller, p_idempotency_key, p_request_hash) k
+    ) end
+$$;
+comment on function public.takeover_extend(uuid, uuid, integer, text, uuid, text, text) is
+  'pause-extend, idempotent by key.';
+
+create function public.takeover_resume(
+  p_conversation_id uuid,
+  p_caller uuid,
+  p_reason text,
+  p_triggered_by uuid,
+  p_idempotency_key text default null,
+  p_request_hash text default null
+)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+  -- Visibility before the key: a replay outlives no membership, and a stranger's call
+  -- takes no key and waits on no lock.
+  select case when not takeover_private.visible(p_conversation_id, p_caller)
+    then takeover_private.not_found()
+    else (
+    select takeover_private.remember(k.scope, k.key, coalesce(k.answer,
+      takeover_private.resume_transition(p_conversation_id, p_caller, p_reason, p_triggered_by)))
+    from takeover_private.recall(p_caller, p_idempotency_key, p_request_hash) k
+    ) end
+$$;
+comment on function public.takeover_resume(uuid, uuid, text, uuid, text, text) is
+  'pause-resume, idempotent by key.';
+
+create function public.takeover_status(p_conversation_id uuid, p_caller uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_conversation public.conversations;
+  v_claim record;
+  v_event_id bigint;
+begin
+  select * into v_conversation from public.conversations c where c.id = p_conversation_id;
+  if v_conversation.id is null
+     or (p_caller is not null and not takeover_private.is_member(v_conversation.workspace_id, p_caller))
+  then
+    return takeover_private.not_found();
+  end if;
+  if v_conversation.ai_mode = 'paused' and v_conversation.paused_until <= now() then
+    v_claim := takeover_private.claim(p_conversation_id, p_caller);
+    v_conversation := v_claim.conversation;
+    v_event_id := v_claim.expiry_event_id;
+  end if;
+  return takeover_private.state(v_conversation, v_event_id);
+end
+$$;
+comment on function public.takeover_status(uuid, uuid) is
+  'pause-status: reads without a lock; takes one only to end an expired pause '
+  '(event_id is then that auto_resume row).';
+
+create function public.takeover_gate(
+  p_conversation_id uuid,
+  p_message_id text,
+  p_agent_id text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_conversation public.conversations;
+  v_ai_mode public.ai_mode;
+  v_paused_until timestamptz;
+  v_blocked_before bigint;
+  v_event_id bigint;
+begin
+  -- The common case, an active conversation, costs one index lookup and writes nothing.
+  select c.ai_mode, c.paused_until, l.id into v_ai_mode, v_paused_until, v_blocked_before
+  from public.conversations c
+  left join public.ai_pause_logs l
+    on l.conversation_id = c.id and l.message_id = p_message_id
+  where c.id = p_conversation_id;
+
+  if v_ai_mode is null then
+    return takeover_private.not_found();
+  end if;
+  -- A message refused once stays refused: sending it after the pause would answer the
+  -- customer twice. The answer still tells the truth about the pause: one past its timer
+  -- is ended first.
+  if v_blocked_before is not null then
+    if v_ai_mode = 'paused' and v_paused_until <= now() then
+      v_conversation := (takeover_private.claim(p_conversation_id, null)).conversation;
+      v_ai_mode := v_conversation.ai_mode;
+      v_paused_until := v_conversation.paused_until;
+    end if;
+    return jsonb_build_object('allowed', false, 'ai_mode', v_ai_mode,
+      'paused_until', takeover_private.utc(v_paused_until), 'event_id', v_blocked_before);
+  end if;
+
+  if v_ai_mode = 'paused' then
+    -- Lock, so a resume cannot commit between this check and the log row. This is
+    -- takeover_private.claim written out (each call of a plpgsql function with a row
+    -- argument costs), with the expiry still left to it.
+    select * into v_conversation from public.conversations c
+    where c.id = p_conversation_id
+    for update;
+    if v_conversation.ai_mode = 'paused' and v_conversation.paused_until <= now() then
+      v_conversation := (takeover_private.claim(p_conversation_id, null)).conversation;
+    end if;
+    if v_conversation.ai_mode = 'paused' then
+      v_event_id := takeover_private.block(p_conversation_id,
+        v_conversation.pause_duration_minutes, p_message_id, p_agent_id, null);
+      return jsonb_build_object('allowed', false, 'ai_mode', 'paused',
+        'paused_until', takeover_private.utc(v_conversation.paused_until), 'event_id', v_event_id);
+    end if;
+  end if;
+
+  -- A constant, folded once when the statement is planned.
+  return '{"allowed": true, "ai_mode": "active", "paused_until": null, "event_id": null}'::jsonb;
+end
+$$;
+comment on function public.takeover_gate(uuid, text, text) is
+  'interaction-gate: may the AI agent send? Logs interaction_blocked (once per message_id) '
+  'while paused; never blocks past the timer.';
+
+create function public.takeover_log_blocked(
+  p_conversation_id uuid,
+  p_message_id text,
+  p_agent_id text,
+  p_reason text
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_conversation public.conversations;
+  v_event_id bigint;
+begin
+  v_conversation := (takeover_private.claim(p_conversation_id, null)).conversation;
+  if v_conversation.id is null then
+    return takeover_private.not_found();
+  end if;
+
+  select l.id into v_event_id from public.ai_pause_logs l
+  where l.conversation_id = p_conversation_id and l.message_id = p_message_id;
+  if v_event_id is null then
+    if v_conversation.ai_mode = 'active' then
+      return takeover_private.error('not_paused', 'The conversation is not paused.',
+        takeover_private.state(v_conversation, null));
+    end if;
+    v_event_id := takeover_private.block(p_conversation_id,
+      v_conversation.pause_duration_minutes, p_message_id, p_agent_id, p_reason);
+  end if;
+  return jsonb_build_object('event_id', v_event_id);
+end
+$$;
+comment on function public.takeover_log_blocked(uuid, text, text, text) is
+  'pause-logger POST: an AI send the agent refused by itself, during a pause.';
+
+create function public.takeover_sweep(p_limit integer)
+returns jsonb
+-- plpgsql rather than sql: it keeps the statement's plan, so the cron's frequent sweeps
+-- that find nothing skip parsing and planning it each time.
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_answer jsonb;
+begin
+  with due as (
+    select c.id, c.pause_duration_minutes
+    from public.conversations c
+    where c.ai_mode = 'paused' and c.paused_until is not null and c.paused_until <= now()
+    order by c.paused_until
+    limit p_limit
+    -- Overlapping sweeps (and transitions holding a row) skip each other's rows, and a row
+    -- resumed meanwhile fails the re-checked condition: one auto_resume per pause.
+    for update skip locked
+  ), resumed as (
+    update public.conversations c
+    set ai_mode = 'active', paused_at = null, paused_until = null, paused_by = null,
+        pause_duration_minutes = null
+    from due
+    where c.id = due.id
+  ), logged as (
+    -- The one place besides takeover_private.log_event that writes the log, for speed: one
+    -- set-based insert instead of a log_event call per row, which took 2.4 times as long
+    -- (2,000 expired pauses: 21 ms against 50 ms; bench/search_path.py). The modes are the
+    -- ones log_event derives for auto_resume.
+    insert into public.ai_pause_logs
+      (conversation_id, action, reason, duration_minutes, triggered_by, previous_ai_mode,
+       new_ai_mode)
+    select due.id, 'auto_resume', 'timer_expired', due.pause_duration_minutes, 'system',
+           'paused', 'active'
+    from due
+    returning conversation_id
+  )
+  select jsonb_build_object(
+    'resumed', count(*),
+    'conversation_ids', coalesce(jsonb_agg(logged.conversation_id), '[]'::jsonb)
+  )
+  into v_answer
+  from logged;
+  return v_answer;
+end
+$$;
+comment on function public.takeover_sweep(integer) is
+  'auto-resume (the cron): ends up to p_limit expired pauses, oldest deadline first.';
+
+create function public.takeover_events(
+  p_caller uuid,
+  p_conversation_id uuid,
+  p_action public.ai_pause_action,
+  p_since timestamptz,
+  p_until timestamptz,
+  p_after_id bigint,
+  p_limit integer
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_page jsonb;
+  v_count integer;
+begin
+  if p_conversation_id is not null then
+    -- Reading one conversation's trail touches it: an expired pause is ended first.
+    if not exists (
+      select 1 from public.conversations c
+      where c.id = p_conversation_id
+        and (p_caller is null or takeover_private.is_member(c.workspace_id, p_caller))
+    ) then
+      return takeover_private.not_found();
+    end if;
+    if exists (
+      select 1 from public.conversations c
+      where c.id = p_conversation_id and c.ai_mode = 'paused' and c.paused_until <= now()
+    ) then
+      perform takeover_private.claim(p_conversation_id, p_caller);
+    end if;
+  else
+    -- Every pause the caller may see that is over is ended first (the partial index on
+    -- paused_until finds them), so the trail never shows a finished pause as running.
+    perform takeover_private.claim(c.id, p_caller)
+    from public.conversations c
+    where c.ai_mode = 'paused' and c.paused_until is not null and c.paused_until <= now()
+      and (p_caller is null or takeover_private.is_member(c.workspace_id, p_caller));
+  end if;
+
+  select coalesce(jsonb_agg(to_jsonb(page) order by page.id), '[]'::jsonb), count(*)
+  into v_page, v_count
+  from (
+    select l.id, l.conversation_id, l.action, l.reason, l.duration_minutes, l.triggered_by,
+           l.previous_ai_mode, l.new_ai_mode, l.message_id, l.created_at
+    from public.ai_pause_logs l
+    where (p_conversation_id is null or l.conversation_id = p_conversation_id)
+      and (p_caller is null or exists (
+        select 1 from public.conversations c
+        join public.workspace_members m on m.workspace_id = c.workspace_id
+        where c.id = l.conversation_id and m.user_id = p_caller))
+      and (p_action is null or l.action = p_action)
+      and (p_since is null or l.created_at >= p_since)
+      and (p_until is null or l.created_at < p_until)
+      and (p_after_id is null or l.id > p_after_id)
+    order by l.id
+    limit p_limit + 1
+  ) page;
+
+  -- One row more than asked for tells whether another page exists.
+  if v_count > p_limit then
+    v_page := v_page - p_limit;
+    return jsonb_build_object('events', v_page,
+      'next_cursor', (v_page -> (p_limit - 1) ->> 'id'));
+  end if;
+  return jsonb_build_object('events', v_page, 'next_cursor', null);
+end
+$$;
+comment on function public.takeover_events(uuid, uuid, public.ai_pause_action, timestamptz, timestamptz, bigint, integer) is
+  'pause-logger GET: the audit trail the caller may see, oldest first, keyset-paginated.';
+
+create function public.takeover_settings(p_caller uuid, p_workspace_id uuid)
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select case
+    when w.id is null or (p_caller is not null and not takeover_private.is_member(w.id, p_caller))
+      then takeover_private.error('workspace_not_found',
+        'No workspace with this id is visible to the caller.')
+    else jsonb_build_object(
+      'workspace_id', w.id,
+      'default_duration_minutes', w.default_duration_minutes,
+      'teams', coalesce((
+        select jsonb_agg(jsonb_build_object(
+          'team_id', t.id,
+          'name', t.name,
+          'default_duration_minutes',
+            case when t.inherits_default then w.default_duration_minutes
+                 else t.default_duration_minutes end,
+          'inherits', t.inherits_default) order by t.name, t.id)
+        from public.teams t where t.workspace_id = w.id), '[]'::jsonb))
+  end
+  from (select 1) one
+  left join public.workspaces w on w.id = p_workspace_id
+$$;
+comment on function public.takeover_settings(uuid, uuid) is
+  'pause-settings GET: the workspace default and each team''s effective default.';
+
+create function public.takeover_update_settings(
+  p_caller uuid,
+  p_workspace_id uuid,
+  p_team_id uuid,
+  p_default_duration_minutes integer,
+  p_inherit boolean
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_workspace_id uuid := p_workspace_id;
+  v_role text;
+begin
+  if p_team_id is not null then
+    select t.workspace_id into v_workspace_id from public.teams t where t.id = p_team_id
+    for update;
+    if v_workspace_id is null then
+      return takeover_private.error('team_not_found', 'No team with this id is visible to the caller.');
+    end if;
+  end if;
+
+  if p_caller is not null then
+    select m.role into v_role from public.workspace_members m
+    where m.workspace_id = v_workspace_id and m.user_id = p_caller;
+    if v_role is null then
+      return case when p_team_id is null
+        then takeover_private.error('workspace_not_found', 'No workspace with this id is visible to the caller.')
+        else takeover_private.error('team_not_found', 'No team with this id is visible to the caller.')
+      end;
+    end if;
+    if v_role <> 'admin' then
+      return takeover_private.error('admin_only', 'Only a workspace admin may change pause settings.');
+    end if;
+  end if;
+
+  if p_team_id is not null then
+    update public.teams t
+    set inherits_default = p_inherit,
+        default_duration_minutes = case when p_inherit then null
+                                        else p_default_duration_minutes::public.pause_duration end
+    where t.id = p_team_id;
+  else
+    update public.workspaces w
+    set default_duration_minutes = p_default_duration_minutes::public.pause_duration
+    where w.id = v_workspace_id;
+    if not found then
+      return takeover_private.error('workspace_not_found', 'No workspace with this id is visible to the caller.');
+    end if;
+  end if;
+
+  return public.takeover_settings(null, v_workspace_id);
+end
+$$;
+comment on function public.takeover_update_settings(uuid, uuid, uuid, integer, boolean) is
+  'pause-settings PUT: set the workspace default, or a team''s override (or inherit again).';

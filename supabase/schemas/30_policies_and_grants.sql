@@ -1,0 +1,120 @@
+-- Who may do what: row level security, policies, grants, and the realtime publication.
+-- (The layout of supabase/schemas/ and supabase/migrations/ is explained in
+-- 10_types_and_tables.sql.)
+
+-- ===========================================================================
+-- Row level security: the inbox UI reads through Supabase with the user's JWT
+-- ===========================================================================
+
+create function public.is_workspace_member(p_workspace_id uuid)
+returns boolean
+language sql stable
+-- security definer: policies on workspace_members call this, and reading that table
+-- with the caller's rights would recurse into its own policy.
+security definer
+set search_path = ''
+as $$
+  select exists (
+    select 1 from public.workspace_members m
+    where m.workspace_id = p_workspace_id and m.user_id = (select auth.uid())
+  )
+$$;
+comment on function public.is_workspace_member(uuid) is
+  'Whether the signed-in user (auth.uid()) is a member of the workspace; used by policies.';
+
+alter table public.workspaces enable row level security;
+alter table public.teams enable row level security;
+alter table public.workspace_members enable row level security;
+alter table public.conversations enable row level security;
+alter table public.ai_pause_logs enable row level security;
+alter table public.idempotency_keys enable row level security;
+
+create policy "Members can read their workspaces" on public.workspaces
+  for select to authenticated using (public.is_workspace_member(id));
+
+create policy "Members can read their workspace's teams" on public.teams
+  for select to authenticated using (public.is_workspace_member(workspace_id));
+
+create policy "Members can read their workspace's members" on public.workspace_members
+  for select to authenticated using (public.is_workspace_member(workspace_id));
+
+create policy "Members can read their workspace's conversations" on public.conversations
+  for select to authenticated using (public.is_workspace_member(workspace_id));
+
+create policy "Members can read their workspace's pause logs" on public.ai_pause_logs
+  for select to authenticated using (
+    exists (
+      select 1 from public.conversations c
+      where c.id = conversation_id and public.is_workspace_member(c.workspace_id)
+    )
+  );
+
+-- ===========================================================================
+-- Grants: nothing by default; each role gets what it needs
+-- ===========================================================================
+
+revoke all on table public.workspaces, public.teams, public.workspace_members,
+  public.conversations, public.ai_pause_logs from anon, authenticated, service_role;
+grant select on table public.workspaces, public.teams, public.workspace_members,
+  public.conversations, public.ai_pause_logs to authenticated;
+grant select, insert, update, delete on table public.workspaces, public.teams,
+  public.workspace_members, public.conversations to service_role;
+grant select, insert on table public.ai_pause_logs to service_role;
+-- Supabase's default privileges would let the API roles draw (and waste) log ids.
+revoke all on sequence public.ai_pause_logs_id_seq from anon, authenticated;
+revoke all on table public.idempotency_keys from anon, authenticated, service_role;
+grant select, insert, update, delete on table public.idempotency_keys to service_role;
+
+-- The API: service_role alone (the functions, the cron); is_workspace_member: the policies.
+revoke all on function
+  public.takeover_activate(uuid, uuid, integer, boolean, text, uuid, text, text),
+  public.takeover_extend(uuid, uuid, integer, text, uuid, text, text),
+  public.takeover_resume(uuid, uuid, text, uuid, text, text),
+  public.takeover_status(uuid, uuid),
+  public.takeover_gate(uuid, text, text),
+  public.takeover_log_blocked(uuid, text, text, text),
+  public.takeover_sweep(integer),
+  public.takeover_events(uuid, uuid, public.ai_pause_action, timestamptz, timestamptz, bigint, integer),
+  public.takeover_settings(uuid, uuid),
+  public.takeover_update_settings(uuid, uuid, uuid, integer, boolean),
+  public.is_workspace_member(uuid)
+  from public, anon, authenticated;
+grant execute on function
+  public.takeover_activate(uuid, uuid, integer, boolean, text, uuid, text, text),
+  public.takeover_extend(uuid, uuid, integer, text, uuid, text, text),
+  public.takeover_resume(uuid, uuid, text, uuid, text, text),
+  public.takeover_status(uuid, uuid),
+  public.takeover_gate(uuid, text, text),
+  public.takeover_log_blocked(uuid, text, text, text),
+  public.takeover_sweep(integer),
+  public.takeover_events(uuid, uuid, public.ai_pause_action, timestamptz, timestamptz, bigint, integer),
+  public.takeover_settings(uuid, uuid),
+  public.takeover_update_settings(uuid, uuid, uuid, integer, boolean),
+  public.is_workspace_member(uuid)
+  to service_role;
+grant execute on function public.is_workspace_member(uuid) to authenticated;
+
+-- The helpers: no API role may see the schema or execute what is in it (the API functions
+-- call them as their owner).
+revoke all on schema takeover_private from public, anon, authenticated, service_role;
+revoke all on all functions in schema takeover_private
+  from public, anon, authenticated, service_role;
+
+-- ===========================================================================
+-- Realtime: the inbox sees a resume (by the timer too) without polling
+-- ===========================================================================
+
+-- Guarded: the supabase_realtime publication exists only on Supabase (and may publish all
+-- tables already).
+do $$
+begin
+  if exists (select 1 from pg_catalog.pg_publication where pubname = 'supabase_realtime')
+     and not exists (
+       select 1 from pg_catalog.pg_publication_tables
+       where pubname = 'supabase_realtime' and schemaname = 'public'
+         and tablename = 'conversations')
+  then
+    alter publication supabase_realtime add table public.conversations;
+  end if;
+end
+$$;
