@@ -321,3 +321,7 @@ def main() -> None:
     webhooks(bench)
     print()
     print(table(bench.figures))
+
+
+if __name__ == "__main__":
+    main()
