@@ -8,6 +8,7 @@ or dead endpoint never holds up the others, and records each attempt.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
 import hmac
@@ -198,6 +199,14 @@ class Dispatcher:
         self._clients: OrderedDict[str, httpx.Client] = OrderedDict()
         self._clients_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="webhook")
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Close every endpoint's connections."""
+        with self._clients_lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
 
     def run(self, database: Database, limit: int) -> DispatchResult:
         """Send up to `limit` due deliveries. Each leased endpoint is worked on by a thread
