@@ -5,9 +5,10 @@ INSTALLED := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: run test lint format check openapi bench reliability screenshots clean
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e clients/python
 	rm -f $(VENV)/.installed-* && touch $@
 
 run: $(INSTALLED)  ## Serve every function on PORT (54321), embedded Postgres unless DATABASE_URL

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import cases, dataset, report
+from bench import cases, dataset, report, webhooks
 from bench.harness import table
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -34,6 +34,7 @@ MEASUREMENTS = {
     "5": cases.activate_resume,
     "6": cases.edge_variants,
     "7": report.run,
+    "8": webhooks.webhooks,
 }
 # Run only when asked for (BENCH_ONLY=6): what proposed changes to other files would gain.
 OPTIONAL = {"6"}
@@ -76,6 +77,10 @@ def main() -> None:
     if only == {"7"}:
         # The report's measurement has datasets of its own: skip building the others.
         report.main()
+        return
+    if only == {"8"}:
+        # The webhooks' measurement builds its own database: skip building the others.
+        webhooks.main()
         return
     server, source = dataset.server_url()
     print(f"Takeover benchmarks, scale {scale.name}, Postgres: {source}", flush=True)

@@ -42,6 +42,27 @@ select cron.schedule(
   $job$
 );
 
+-- Every 10 seconds (pg_cron 1.5+ takes seconds): POST /functions/v1/webhook-dispatch, which
+-- sends the webhook deliveries that are due. Overlapping runs are safe: each endpoint is
+-- leased to one run at a time, and a run held up by an endpoint that does not answer leaves
+-- the next run to the others.
+select cron.schedule(
+  'takeover-webhook-dispatch',
+  '10 seconds',
+  $job$
+  select net.http_post(
+    url := (select decrypted_secret from vault.decrypted_secrets
+            where name = 'takeover_functions_url') || '/functions/v1/webhook-dispatch',
+    headers := jsonb_build_object(
+      'Content-Type', 'application/json',
+      'Authorization', 'Bearer ' || (select decrypted_secret from vault.decrypted_secrets
+                                     where name = 'takeover_service_role_key')),
+    body := '{"limit": 1000}'::jsonb,
+    timeout_milliseconds := 60000
+  )
+  $job$
+);
+
 -- Daily: forget Idempotency-Keys past their 24 hours (each caller's new key also forgets
 -- that caller's old ones; this catches callers who never come back).
 select cron.schedule(

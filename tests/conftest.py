@@ -39,6 +39,8 @@ def environment() -> Iterator[None]:
     os.environ["SUPABASE_JWT_SECRET"] = JWT_SECRET
     os.environ.pop("SUPABASE_JWKS_URL", None)
     os.environ.pop("SUPABASE_URL", None)
+    # Webhook receivers in tests listen on loopback; an explicit 0 is respected.
+    os.environ.setdefault("WEBHOOKS_ALLOW_PRIVATE_URLS", "1")
     config.cache_clear()
     yield
     os.environ.clear()

@@ -113,5 +113,8 @@ def snapshot(db: psycopg.Connection[Any]) -> tuple[Any, ...]:
             "select * from teams order by id",
             "select * from workspace_members order by workspace_id, user_id",
             "select * from idempotency_keys order by scope, key",
+            "select * from webhook_endpoints order by id",
+            "select * from webhook_deliveries order by id",
+            "select * from webhook_outbox order by log_id",
         )
     )

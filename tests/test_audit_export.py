@@ -598,12 +598,18 @@ def test_through_the_rest_adapter_it_is_a_misconfiguration(
 
 
 def test_the_local_server_exports_on_its_interval(
-    api: Api, db: psycopg.Connection[Any], s3_env: dict[str, str], bucket: str
+    api: Api,
+    db: psycopg.Connection[Any],
+    s3_env: dict[str, str],
+    bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from functions.local.server import AuditExporter, create_app
+    from functions.local.server import create_app, schedules
 
     add_rows(db, 7)
-    exporter = AuditExporter(create_app(), api.service, interval=0.05)
+    monkeypatch.setenv("AUDIT_EXPORT_INTERVAL_SECONDS", "0.05")
+    config.cache_clear()
+    (exporter,) = [s for s in schedules(create_app(), api.service) if s.name == "audit-export"]
     exporter.start()
     try:
         deadline = time.monotonic() + 20

@@ -346,6 +346,53 @@ def test_an_expired_session_says_so_and_signing_in_again_recovers(
     expect(console.by_id("paused-by")).to_have_text("Paused by Alex Rivera (you)")
 
 
+def test_an_admin_manages_webhook_endpoints_and_sees_their_deliveries(
+    console: Console, api: Api, db: psycopg.Connection[Any]
+) -> None:
+    from tests.receivers import receiver
+
+    console.open(SUPPORT)
+    console.by_id("open-settings").click()
+    expect(console.by_id("webhooks-read-only")).to_be_visible()
+    expect(console.by_id("webhook-form")).to_be_hidden()
+    console.by_id("settings-close").click()
+
+    console.by_id("identity").select_option("admin")
+    console.by_id("open-settings").click()
+    with receiver() as hooks:
+        console.by_id("webhook-url").fill(hooks.url)
+        console.by_id("webhook-add").click()
+        expect(console.by_id("webhook-secret")).to_contain_text("whsec_")
+        endpoint = console.page.locator(".endpoint").first
+        expect(endpoint.locator(".endpoint-url")).to_have_text(hooks.url)
+        expect(endpoint.locator(".endpoint-types")).to_have_text("all events")
+
+        api.post("pause-activate", {"conversation_id": str(SUPPORT)}, token=api.attendant)
+        api.post("webhook-dispatch", {}, token=api.service)
+        assert len(hooks.wait_for(1)) == 1
+        endpoint.get_by_role("button", name="Deliveries").click()
+        delivered = endpoint.locator('.deliveries td[data-status="delivered"]')
+        expect(delivered).to_have_count(1)
+        console.screenshot("webhooks")
+
+        first_secret = console.by_id("webhook-secret").text_content()
+        endpoint.get_by_role("button", name="Rotate secret").click()
+        expect(console.by_id("webhook-status")).to_have_text("Secret rotated.")
+        assert console.by_id("webhook-secret").text_content() != first_secret
+
+        console.page.get_by_label(f"Enabled: {hooks.url}").uncheck()
+        expect(console.by_id("webhook-status")).to_have_text("Disabled.")
+        enabled = db.execute("select enabled from webhook_endpoints").fetchone()
+        assert enabled == (False,)
+
+        console.page.locator(".endpoint").first.get_by_role("button", name="Delete").click()
+        expect(console.page.locator(".endpoint")).to_have_count(0)
+    console.by_id("webhook-url").fill("ftp://example.com/hooks")
+    console.by_id("webhook-add").click()
+    expect(console.by_id("webhook-status")).not_to_have_text("")
+    assert db.execute("select count(*) from webhook_endpoints").fetchone() == (0,)
+
+
 def _minutes(value: float | None) -> str:
     """The page's minutesLabel."""
     if value is None:

@@ -265,4 +265,9 @@ def test_every_operation_is_fuzzed() -> None:
         ("GET", "/functions/v1/pause-settings"),
         ("PUT", "/functions/v1/pause-settings"),
         ("GET", "/functions/v1/pause-report"),
+        ("GET", "/functions/v1/webhook-endpoints"),
+        ("POST", "/functions/v1/webhook-endpoints"),
+        ("PUT", "/functions/v1/webhook-endpoints"),
+        ("DELETE", "/functions/v1/webhook-endpoints"),
+        ("POST", "/functions/v1/webhook-dispatch"),
     }

@@ -168,17 +168,55 @@ TABLES = [
             "delete": f"delete from public.idempotency_keys where scope = '{KEY_ROW[0]}'",
         },
     ),
+    Table(
+        "webhook_endpoints",
+        "id::text",
+        "workspace_id",
+        {
+            "insert": "insert into public.webhook_endpoints (workspace_id, url, secret)"
+            f" values ('{ACME}', 'https://hooks.example.com/new', 'whsec_eA==')",
+            "update": "update public.webhook_endpoints set enabled = false"
+            f" where workspace_id = '{ACME}'",
+            "delete": f"delete from public.webhook_endpoints where workspace_id = '{ACME}'",
+        },
+    ),
+    Table(
+        "webhook_deliveries",
+        "id::text",
+        "(select e.workspace_id from public.webhook_endpoints e where e.id = endpoint_id)",
+        {
+            "insert": "insert into public.webhook_deliveries (endpoint_id, webhook_id, type,"
+            " payload) select e.id, 'forged', 'takeover.pause_expiring', '{}'"
+            f" from public.webhook_endpoints e where e.workspace_id = '{ACME}'",
+            "update": "update public.webhook_deliveries set status = 'delivered'",
+            "delete": "delete from public.webhook_deliveries",
+        },
+    ),
+    Table(
+        "webhook_outbox",
+        "log_id::text",
+        "(select l.workspace_id from public.ai_pause_logs l where l.id = log_id)",
+        {
+            "insert": "insert into public.webhook_outbox (log_id) values (1)",
+            "update": "update public.webhook_outbox set log_id = log_id",
+            "delete": "delete from public.webhook_outbox",
+        },
+    ),
 ]
 for _table in TABLES:
     _table.writes["truncate"] = f"truncate public.{_table.name} cascade"
 OPERATIONS = ["select", "insert", "update", "delete", "truncate"]
 
 
+PRIVATE_TABLES = {"idempotency_keys", "webhook_endpoints", "webhook_deliveries", "webhook_outbox"}
+
+
 def _expected_table_cell(table: str, operation: str, role: str) -> str:
     if role == "anon":
         return DENIED
     if role in MEMBERSHIPS:
-        if table == "idempotency_keys" or operation != "select":
+        # Keys and webhooks (endpoint secrets) are the service's alone.
+        if table in PRIVATE_TABLES or operation != "select":
             return DENIED
         return OWN if MEMBERSHIPS[role] else NONE
     if operation == "select":
@@ -218,6 +256,14 @@ DB_FUNCTIONS = [
     "takeover_status",
     "takeover_sweep",
     "takeover_update_settings",
+    "takeover_create_webhook_endpoint",
+    "takeover_delete_webhook_endpoint",
+    "takeover_update_webhook_endpoint",
+    "takeover_webhook_claim",
+    "takeover_webhook_endpoint",
+    "takeover_webhook_endpoints",
+    "takeover_webhook_pending",
+    "takeover_webhook_record",
     *(
         PRIVATE + name
         for name in (
@@ -240,6 +286,11 @@ DB_FUNCTIONS = [
             "state",
             "utc",
             "visible",
+            "queue_webhooks",
+            "webhook_batch",
+            "webhook_endpoint_json",
+            "webhook_fan_out",
+            "webhook_refusal",
         )
     ),
 ]
@@ -375,6 +426,22 @@ CALLS = [
         {"team_id": str(demo.SALES_TEAM_ID), "inherit": True},
         admin_only=True,
     ),
+    Call(
+        "webhook-endpoints GET",
+        "GET",
+        "webhook-endpoints",
+        query={"workspace_id": str(ACME)},
+        admin_only=True,
+    ),
+    Call(
+        "webhook-endpoints POST",
+        "POST",
+        "webhook-endpoints",
+        # Refused at once when sent to (nothing listens there); loopback is allowed in tests.
+        {"workspace_id": str(ACME), "url": "http://127.0.0.1:9/hook"},
+        admin_only=True,
+    ),
+    Call("webhook-dispatch", "POST", "webhook-dispatch", {}, paused=True, service_only=True),
 ]
 
 
@@ -443,6 +510,20 @@ def scene(server_url: str, template: str) -> Iterator[psycopg.Connection[Any]]:
             "insert into public.idempotency_keys (scope, key, request_hash) values (%s, %s, 'h')",
             KEY_ROW,
         )
+        # An endpoint in each workspace, a delivery of each log row, one row left queued.
+        db.execute(
+            "insert into public.webhook_endpoints (workspace_id, url, secret)"
+            " select id, 'https://hooks.example.com/' || id, 'whsec_eA=='"
+            " from public.workspaces where id = any(%s)",
+            ([ACME, GLOBEX],),
+        )
+        db.execute(
+            "insert into public.webhook_deliveries (endpoint_id, webhook_id, type, log_id)"
+            " select e.id, 'evt_' || l.id, 'takeover.' || l.action, l.id"
+            " from public.ai_pause_logs l"
+            " join public.webhook_endpoints e on e.workspace_id = l.workspace_id"
+        )
+        db.execute("insert into public.webhook_outbox (log_id) select max(id) from ai_pause_logs")
         yield db
 
 

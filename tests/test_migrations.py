@@ -403,6 +403,14 @@ def test_the_api_runs_as_its_owner_and_keeps_its_grants(empty_url: str) -> None:
                     "status",
                     "sweep",
                     "update_settings",
+                    "webhook_endpoints",
+                    "webhook_endpoint",
+                    "create_webhook_endpoint",
+                    "update_webhook_endpoint",
+                    "delete_webhook_endpoint",
+                    "webhook_claim",
+                    "webhook_record",
+                    "webhook_pending",
                 ]
             )
         ),

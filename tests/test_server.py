@@ -43,6 +43,8 @@ CONTRACT_FUNCTIONS = {
     "pause-settings": ["GET", "PUT"],
     "pause-report": ["GET"],
     "audit-export": ["POST"],
+    "webhook-endpoints": ["GET", "POST", "PUT", "DELETE"],
+    "webhook-dispatch": ["POST"],
 }
 ROUTES = [(name, method) for name, methods in CONTRACT_FUNCTIONS.items() for method in methods]
 CONVERSATION = demo.FIRST_CONVERSATION_ID

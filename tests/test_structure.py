@@ -25,6 +25,8 @@ CONTRACT_FUNCTIONS = {
     "pause-report",
     "auto-resume",
     "audit-export",
+    "webhook-endpoints",
+    "webhook-dispatch",
 }
 # Packages that exist for local development and tests only.
 LOCAL_ONLY = ("pgserver", "functions.local", "playwright", "schemathesis", "respx", "pytest")

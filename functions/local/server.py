@@ -83,55 +83,92 @@ def openapi() -> Response:
     return json_response(200, OPENAPI_DOCUMENT.read_text())
 
 
-class Sweeper(threading.Thread):
-    """Calls auto-resume every `interval` seconds through the app, as the cron does."""
+class Schedule(threading.Thread):
+    """Calls a service function every `interval` seconds through the app, as a cron does.
+    Up to `overlap` runs may be under way at once: a webhook-dispatch run held up by an
+    endpoint that does not answer leaves the next run to the others."""
 
-    def __init__(self, app: Flask, service_key: str, interval: float) -> None:
-        super().__init__(name="auto-resume", daemon=True)
+    def __init__(
+        self,
+        app: Flask,
+        service_key: str,
+        function: str,
+        interval: float,
+        news: Callable[[Any], str | None],
+        overlap: int = 1,
+    ) -> None:
+        super().__init__(name=function, daemon=True)
         self._client = app.test_client()
         self._headers = {"Authorization": f"Bearer {service_key}"}
+        self._function = function
         self._interval = interval
+        self._news = news
+        self._runs = threading.BoundedSemaphore(overlap)
         self._stopped = threading.Event()
 
     def run(self) -> None:
         while not self._stopped.wait(self._interval):
-            answer = self._client.post("/functions/v1/auto-resume", json={}, headers=self._headers)
+            if self._runs.acquire(blocking=False):
+                threading.Thread(target=self._call, name=self.name, daemon=True).start()
+
+    def _call(self) -> None:
+        try:
+            answer = self._client.post(
+                f"/functions/v1/{self._function}", json={}, headers=self._headers
+            )
             body: Any = answer.get_json()
             if answer.status_code != 200:
-                log.warning("auto-resume answered %s: %s", answer.status_code, body)
-            elif body["resumed"]:
-                log.info("auto-resume: %s pause(s) ended by the timer", body["resumed"])
+                log.warning("%s answered %s: %s", self._function, answer.status_code, body)
+            elif (news := self._news(body)) is not None:
+                log.info("%s: %s", self._function, news)
+        finally:
+            self._runs.release()
 
     def stop(self) -> None:
         self._stopped.set()
 
 
-class AuditExporter(threading.Thread):
-    """Calls audit-export every `interval` seconds through the app, as the daily cron does;
-    started only when AUDIT_EXPORT_BUCKET is set."""
-
-    def __init__(self, app: Flask, service_key: str, interval: float) -> None:
-        super().__init__(name="audit-export", daemon=True)
-        self._client = app.test_client()
-        self._headers = {"Authorization": f"Bearer {service_key}"}
-        self._interval = interval
-        self._stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self._stopped.wait(self._interval):
-            answer = self._client.post("/functions/v1/audit-export", json={}, headers=self._headers)
-            body: Any = answer.get_json()
-            if answer.status_code != 200:
-                log.warning("audit-export answered %s: %s", answer.status_code, body)
-            elif body["exported_rows"]:
-                log.info(
-                    "audit-export: %s row(s) in %s object(s)",
-                    body["exported_rows"],
-                    len(body["objects"]),
-                )
-
-    def stop(self) -> None:
-        self._stopped.set()
+def schedules(app: Flask, service_key: str) -> list[Schedule]:
+    """What the cron does in production, on make run's intervals."""
+    settings = config()
+    found = [
+        Schedule(
+            app,
+            service_key,
+            "auto-resume",
+            settings.auto_resume_interval_seconds,
+            lambda body: (
+                f"{body['resumed']} pause(s) ended by the timer" if body["resumed"] else None
+            ),
+        ),
+        Schedule(
+            app,
+            service_key,
+            "webhook-dispatch",
+            settings.webhook_dispatch_interval_seconds,
+            lambda body: (
+                "{delivered} delivered, {failed} failed, {pending} pending".format(**body)
+                if body["delivered"] or body["failed"]
+                else None
+            ),
+            overlap=3,
+        ),
+    ]
+    if settings.audit_export_bucket:
+        found.append(
+            Schedule(
+                app,
+                service_key,
+                "audit-export",
+                settings.audit_export_interval_seconds,
+                lambda body: (
+                    f"{body['exported_rows']} row(s) in {len(body['objects'])} object(s)"
+                    if body["exported_rows"]
+                    else None
+                ),
+            )
+        )
+    return found
 
 
 def _prepare_database() -> str | None:
@@ -168,6 +205,10 @@ def main() -> None:
     if not (os.environ.get("SUPABASE_JWT_SECRET") or os.environ.get("SUPABASE_JWKS_URL")):
         os.environ["SUPABASE_JWT_SECRET"] = LOCAL_JWT_SECRET
         config.cache_clear()
+    # Local endpoints (http://127.0.0.1:...) are what one tries webhooks with here; an
+    # explicit 0 is respected.
+    os.environ.setdefault("WEBHOOKS_ALLOW_PRIVATE_URLS", "1")
+    config.cache_clear()
     settings = config()
     url = _prepare_database()
     if url is not None:
@@ -180,12 +221,9 @@ def main() -> None:
     server = make_server(host, settings.port, app, threaded=True)
     secret = settings.jwt_secret or LOCAL_JWT_SECRET
     service_key = os.environ.get("SUPABASE_SERVICE_ROLE_KEY") or demo.service_token(secret)
-    sweeper = Sweeper(app, service_key, settings.auto_resume_interval_seconds)
-    sweeper.start()
-    exporter = None
-    if settings.audit_export_bucket:
-        exporter = AuditExporter(app, service_key, settings.audit_export_interval_seconds)
-        exporter.start()
+    running = schedules(app, service_key)
+    for schedule in running:
+        schedule.start()
     _stop_on_sigterm()
     print(_banner(f"http://{host}:{settings.port}", secret, service_key), flush=True)
     try:
@@ -193,9 +231,8 @@ def main() -> None:
     except KeyboardInterrupt:
         log.info("stopping")
     finally:
-        sweeper.stop()
-        if exporter is not None:
-            exporter.stop()
+        for schedule in running:
+            schedule.stop()
         server.server_close()
         with contextlib.suppress(Unavailable):
             database().close()
@@ -218,7 +255,8 @@ def _banner(base: str, secret: str, service_key: str) -> str:
 Takeover is serving {base}  (Ctrl-C stops it)
   console     {base}/
   functions   {base}/functions/v1/<name>     OpenAPI {base}/openapi.json
-  auto-resume every {config().auto_resume_interval_seconds:g}s{_export_line()}
+  auto-resume every {config().auto_resume_interval_seconds:g}s, webhooks every \
+{config().webhook_dispatch_interval_seconds:g}s{_export_line()}
 
 Demo tokens (workspace {demo.WORKSPACE_ID}):
   export ATTENDANT={attendant}

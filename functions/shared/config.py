@@ -26,6 +26,12 @@ class Config:
     audit_export_prefix: str
     aws_endpoint_url_s3: str | None
     audit_export_interval_seconds: float
+    # Webhooks: private and loopback targets (and http://) only where this is on (make run,
+    # tests); the delivery timeout; how often make run dispatches; the expiry notice's lead.
+    webhooks_allow_private_urls: bool
+    webhook_timeout_seconds: float
+    webhook_dispatch_interval_seconds: float
+    expiry_notice_minutes: float
 
 
 @cache
@@ -45,4 +51,26 @@ def config() -> Config:
         audit_export_prefix=env.get("AUDIT_EXPORT_PREFIX", "ai_pause_logs").strip("/"),
         aws_endpoint_url_s3=env.get("AWS_ENDPOINT_URL_S3") or None,
         audit_export_interval_seconds=float(env.get("AUDIT_EXPORT_INTERVAL_SECONDS", "60")),
+        webhooks_allow_private_urls=_flag(env, "WEBHOOKS_ALLOW_PRIVATE_URLS"),
+        webhook_timeout_seconds=_positive(env, "WEBHOOK_TIMEOUT_SECONDS", "10"),
+        webhook_dispatch_interval_seconds=_positive(env, "WEBHOOK_DISPATCH_INTERVAL_SECONDS", "2"),
+        expiry_notice_minutes=_positive(env, "EXPIRY_NOTICE_MINUTES", "5"),
     )
+
+
+def _flag(env: os._Environ[str], name: str) -> bool:
+    value = env.get(name, "0").strip().lower()
+    if value not in {"0", "1", "true", "false", ""}:
+        raise ValueError(f"{name} must be 0 or 1, not {value!r}")
+    return value in {"1", "true"}
+
+
+def _positive(env: os._Environ[str], name: str, default: str) -> float:
+    raw = env.get(name, default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a positive number of seconds or minutes, not {raw!r}")
+    return value

@@ -81,6 +81,7 @@ _REFUSALS: dict[str, type[ApiError]] = {
     "conversation_not_found": NotFound,
     "workspace_not_found": NotFound,
     "team_not_found": NotFound,
+    "webhook_endpoint_not_found": NotFound,
     "already_paused": Conflict,
     "not_paused": Conflict,
     "already_indefinite": Conflict,

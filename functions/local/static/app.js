@@ -30,6 +30,7 @@ const state = {
   events: [], // the selected conversation's audit log, oldest first
   messages: {}, // conversation id -> [{from, text, at, status, note}]
   settings: null, // pause-settings
+  webhooks: [], // webhook-endpoints of the workspace (admins)
   teams: null, // the workspace's teams, for the report's filter
   report: null, // pause-report
   signedOut: false, // a 401: polling stops until the user signs in again
@@ -638,6 +639,7 @@ async function openSettings() {
   }
   renderSettings();
   $("settings-dialog").showModal();
+  loadWebhooks();
 }
 
 function durationSelect(value, { inherit } = {}) {
@@ -719,6 +721,151 @@ async function saveSettings(body, said) {
     status.dataset.tone = "error";
   }
   renderSettings();
+}
+
+// ---------------------------------------------------------------------------
+// Webhooks (webhook-endpoints): admins add, toggle, rotate, delete endpoints and see
+// each one's recent deliveries
+// ---------------------------------------------------------------------------
+
+async function loadWebhooks() {
+  const admin = state.who === "admin";
+  $("webhooks-read-only").hidden = admin;
+  $("webhook-form").hidden = !admin;
+  $("webhook-list").replaceChildren();
+  if (!admin) return;
+  try {
+    const data = await call("GET", "webhook-endpoints", {
+      query: { workspace_id: state.session.workspace_id },
+    });
+    state.webhooks = data.endpoints;
+  } catch (error) {
+    webhookStatus(explain(error), "error");
+    return;
+  }
+  renderWebhooks();
+}
+
+function webhookStatus(text, tone = "") {
+  const status = $("webhook-status");
+  status.textContent = text;
+  status.dataset.tone = tone;
+}
+
+function showSecret(endpoint) {
+  const shown = $("webhook-secret");
+  shown.hidden = false;
+  shown.textContent = `Secret of ${endpoint.url} (shown once, keep it): ${endpoint.secret}`;
+}
+
+function renderWebhooks() {
+  const list = $("webhook-list");
+  list.replaceChildren();
+  for (const endpoint of state.webhooks || []) {
+    const item = element("li", "endpoint");
+    item.dataset.endpoint = endpoint.id;
+    const head = element("div", "endpoint-head");
+    const enabled = document.createElement("input");
+    enabled.type = "checkbox";
+    enabled.checked = endpoint.enabled;
+    enabled.setAttribute("aria-label", `Enabled: ${endpoint.url}`);
+    enabled.addEventListener("change", () =>
+      changeWebhook({ id: endpoint.id, enabled: enabled.checked },
+        enabled.checked ? "Enabled." : "Disabled."),
+    );
+    const types = endpoint.event_types ? endpoint.event_types.join(", ") : "all events";
+    const deliveriesButton = element("button", "button ghost", "Deliveries");
+    deliveriesButton.type = "button";
+    deliveriesButton.addEventListener("click", () => showDeliveries(endpoint.id, item));
+    const rotate = element("button", "button ghost", "Rotate secret");
+    rotate.type = "button";
+    rotate.addEventListener("click", () =>
+      changeWebhook({ id: endpoint.id, rotate_secret: true }, "Secret rotated."),
+    );
+    const remove = element("button", "button ghost", "Delete");
+    remove.type = "button";
+    remove.addEventListener("click", () => deleteWebhook(endpoint));
+    head.append(enabled, element("span", "endpoint-url", endpoint.url), deliveriesButton,
+      rotate, remove);
+    item.append(head, element("div", "endpoint-types", types));
+    list.append(item);
+  }
+}
+
+async function addWebhook(event) {
+  event.preventDefault();
+  try {
+    const endpoint = await call("POST", "webhook-endpoints", {
+      body: { workspace_id: state.session.workspace_id, url: $("webhook-url").value.trim() },
+    });
+    showSecret(endpoint);
+    $("webhook-url").value = "";
+    webhookStatus("Endpoint added.");
+  } catch (error) {
+    webhookStatus(explain(error), "error");
+    return;
+  }
+  await loadWebhooks();
+}
+
+async function changeWebhook(body, said) {
+  try {
+    const endpoint = await call("PUT", "webhook-endpoints", { body });
+    if (endpoint.secret) showSecret(endpoint);
+    webhookStatus(said);
+  } catch (error) {
+    webhookStatus(explain(error), "error");
+  }
+  await loadWebhooks();
+}
+
+async function deleteWebhook(endpoint) {
+  try {
+    await call("DELETE", "webhook-endpoints", { body: { id: endpoint.id } });
+    webhookStatus(`Deleted ${endpoint.url}.`);
+  } catch (error) {
+    webhookStatus(explain(error), "error");
+  }
+  await loadWebhooks();
+}
+
+async function showDeliveries(id, item) {
+  let detail;
+  try {
+    detail = await call("GET", "webhook-endpoints", { query: { id } });
+  } catch (error) {
+    webhookStatus(explain(error), "error");
+    return;
+  }
+  item.querySelector(".deliveries")?.remove();
+  const table = element("table", "deliveries");
+  const head = element("tr");
+  for (const title of ["Event", "Type", "Status", "Attempts", "Last code", "Next attempt"]) {
+    head.append(element("th", "", title));
+  }
+  table.append(head);
+  for (const delivery of detail.recent_deliveries) {
+    const row = element("tr");
+    const status = element("td", "", delivery.status);
+    status.dataset.status = delivery.status;
+    row.append(
+      element("td", "", delivery.webhook_id),
+      element("td", "", delivery.type.replace("takeover.", "")),
+      status,
+      element("td", "", String(delivery.attempts)),
+      element("td", "", delivery.last_status_code === null ? "–" : String(delivery.last_status_code)),
+      element("td", "", delivery.next_attempt_at ? clock(delivery.next_attempt_at) : "–"),
+    );
+    table.append(row);
+  }
+  if (!detail.recent_deliveries.length) {
+    const row = element("tr");
+    const cell = element("td", "", "No deliveries yet.");
+    cell.colSpan = 6;
+    row.append(cell);
+    table.append(row);
+  }
+  item.append(table);
 }
 
 // ---------------------------------------------------------------------------
@@ -1087,6 +1234,7 @@ async function start() {
   $("report-days").addEventListener("change", loadReport);
   $("report-team").addEventListener("change", loadReport);
   $("settings-close").addEventListener("click", () => $("settings-dialog").close());
+  $("webhook-form").addEventListener("submit", addWebhook);
   $("pause-ai").addEventListener("click", () => openPauseDialog("pause"));
   $("extend").addEventListener("click", () => openPauseDialog("extend"));
   $("return-to-ai").addEventListener("click", returnToAi);

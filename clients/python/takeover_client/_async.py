@@ -1,0 +1,194 @@
+"""The asyncio client: the same calls as TakeoverClient, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+from takeover_client._common import (
+    RETRYABLE_STATUSES,
+    UNSET,
+    Decision,
+    PauseState,
+    RetryPolicy,
+    TakeoverError,
+    TakeoverUnavailable,
+    auth_headers,
+    body_without_unset,
+    decision,
+    error_from,
+    function_url,
+    new_idempotency_key,
+    pause_state,
+    unavailable,
+)
+
+Id = str | UUID
+
+
+class AsyncTakeoverClient:
+    """Takeover's functions for the AI agent (the gate) and the product backend.
+
+    `base_url` is the project's URL (`https://<ref>.supabase.co`, or `make run`'s
+    `http://127.0.0.1:54321`); `service_key` a service-role JWT or an `sb_secret_...` key.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        service_key: str,
+        *,
+        timeout: float = 5.0,
+        retry: RetryPolicy | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._base_url = base_url
+        self._retry = retry or RetryPolicy()
+        self._auth = auth_headers(service_key)
+        self._http = http_client or httpx.AsyncClient(timeout=timeout)
+
+    async def __aenter__(self) -> AsyncTakeoverClient:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # The AI agent ---------------------------------------------------------------------
+
+    async def gate(
+        self, conversation_id: Id, message_id: str, agent_id: str = "ai_agent"
+    ) -> Decision:
+        """May the agent send this message? Fails closed: anything but Takeover's own
+        `allowed: true` (a timeout, a 503, a connection error, after bounded retries) is
+        "do not send". Never raises. A refused message stays refused: compose a new one
+        with a new message_id instead of retrying it later."""
+        body = {"conversation_id": str(conversation_id), "message_id": message_id}
+        body["agent_id"] = agent_id
+        try:
+            answer = await self._call("POST", "interaction-gate", json=body)
+        except TakeoverUnavailable as error:
+            return Decision(False, "unavailable", error=error.code)
+        except TakeoverError as error:
+            return Decision(False, "refused", error=error.code)
+        except Exception as error:  # fail closed, whatever went wrong
+            return Decision(False, "unavailable", error=type(error).__name__)
+        return decision(answer)
+
+    async def record_blocked(
+        self,
+        conversation_id: Id,
+        message_id: str | None = None,
+        agent_id: str = "ai_agent",
+        reason: str | None = None,
+    ) -> int:
+        """Record a send the agent refused by itself; the log row's id. Retried only with a
+        message_id (which makes a retry write no second row)."""
+        body = body_without_unset(
+            conversation_id=str(conversation_id),
+            action="interaction_blocked",
+            message_id=message_id if message_id is not None else UNSET,
+            agent_id=agent_id,
+            reason=reason if reason is not None else UNSET,
+        )
+        answer = await self._call("POST", "pause-logger", json=body, retry=message_id is not None)
+        return int(answer["event_id"])
+
+    # The product backend, acting for attendants ----------------------------------------
+
+    async def pause(
+        self,
+        conversation_id: Id,
+        duration_minutes: int | None = UNSET,
+        *,
+        reason: str | None = None,
+        triggered_by: Id | None = None,
+    ) -> PauseState:
+        """Pause the AI; `duration_minutes` absent: the effective default, None: indefinite."""
+        body = _pause_body(conversation_id, reason, triggered_by, duration_minutes)
+        return pause_state(await self._idempotent("pause-activate", body))
+
+    async def extend(
+        self,
+        conversation_id: Id,
+        duration_minutes: int | None,
+        *,
+        reason: str | None = None,
+        triggered_by: Id | None = None,
+    ) -> PauseState:
+        body = _pause_body(conversation_id, reason, triggered_by, duration_minutes)
+        return pause_state(await self._idempotent("pause-extend", body))
+
+    async def resume(
+        self, conversation_id: Id, *, reason: str | None = None, triggered_by: Id | None = None
+    ) -> PauseState:
+        body = _pause_body(conversation_id, reason, triggered_by, UNSET)
+        return pause_state(await self._idempotent("pause-resume", body))
+
+    async def status(self, conversation_id: Id) -> PauseState:
+        params = {"conversation_id": str(conversation_id)}
+        return pause_state(await self._call("GET", "pause-status", params=params))
+
+    # Requests ----------------------------------------------------------------------------
+
+    async def _idempotent(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        # One key for every retry of this call: the server answers a repeat with the first
+        # answer instead of acting twice.
+        return await self._call("POST", name, json=body, idempotency_key=new_idempotency_key())
+
+    async def _call(
+        self,
+        method: str,
+        name: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+        retry: bool = True,
+    ) -> dict[str, Any]:
+        headers = dict(self._auth)
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        attempts = self._retry.attempts if retry else 1
+        url = function_url(self._base_url, name)
+        failure: TakeoverError = TakeoverUnavailable(0, "unavailable", "not attempted")
+        for attempt in range(1, attempts + 1):
+            response: httpx.Response | None = None
+            try:
+                response = await self._http.request(
+                    method, url, json=json, params=params, headers=headers
+                )
+            except httpx.TransportError as error:
+                failure = unavailable(error)
+            else:
+                if response.status_code == 200:
+                    answer: dict[str, Any] = response.json()
+                    return answer
+                failure = error_from(response)
+                if response.status_code not in RETRYABLE_STATUSES:
+                    raise failure
+            if attempt < attempts:
+                await asyncio.sleep(self._retry.wait(attempt, response))
+        raise failure
+
+
+def _pause_body(
+    conversation_id: Id, reason: str | None, triggered_by: Id | None, duration_minutes: Any
+) -> dict[str, Any]:
+    return body_without_unset(
+        conversation_id=str(conversation_id),
+        duration_minutes=duration_minutes,
+        reason=reason if reason is not None else UNSET,
+        triggered_by=str(triggered_by) if triggered_by is not None else UNSET,
+    )

@@ -1,0 +1,603 @@
+-- Webhooks: workspaces subscribe HTTP endpoints to lifecycle events (Standard Webhooks).
+--
+-- A transactional outbox: a trigger on ai_pause_logs queues each row some endpoint wants in
+-- webhook_outbox, in the transaction that writes the log row, so a committed row is never
+-- left undelivered and a rolled-back one is never sent. The dispatcher fans the outbox out
+-- into one webhook_deliveries row per subscribed endpoint. The dispatcher (functions/webhook_dispatch.py)
+-- claims due deliveries by leasing their endpoint, sends them, and records the outcome.
+--
+-- Every statement is idempotent, as in the core migration: applying this file twice changes
+-- nothing.
+
+create schema if not exists takeover_private;
+
+-- ===========================================================================
+-- Tables
+-- ===========================================================================
+
+create table if not exists public.webhook_endpoints (
+  id uuid primary key default gen_random_uuid(),
+  workspace_id uuid not null references public.workspaces (id) on delete cascade,
+  url text not null check (char_length(url) <= 2048),
+  -- null: every event type.
+  event_types text[] check (event_types <@ array[
+    'takeover.pause_activated', 'takeover.interaction_blocked', 'takeover.auto_resume',
+    'takeover.force_resume', 'takeover.extend_pause', 'takeover.pause_expiring']),
+  enabled boolean not null default true,
+  -- whsec_ + base64 of the signing key; shown to the caller only when created or rotated.
+  secret text not null check (secret like 'whsec\_%'),
+  created_at timestamptz not null default now(),
+  -- A dispatcher works on one endpoint at a time: it holds the endpoint until leased_until,
+  -- so each endpoint's events are first attempted in log order, once.
+  leased_until timestamptz,
+  lease_token uuid
+);
+comment on table public.webhook_endpoints is
+  'HTTP endpoints a workspace subscribed to takeover events (Standard Webhooks).';
+create index if not exists webhook_endpoints_workspace_id_idx on public.webhook_endpoints (workspace_id);
+
+create table if not exists public.webhook_deliveries (
+  id bigint generated always as identity primary key,
+  endpoint_id uuid not null references public.webhook_endpoints (id) on delete cascade,
+  -- Stable across retries: evt_<log id>, or exp_<conversation id>_<pause end, unix seconds>.
+  webhook_id text not null,
+  type text not null,
+  -- The log row of a log event; its data is read from the row when it is sent.
+  log_id bigint,
+  -- The data of a pause_expiring notice, as it was when the notice was queued.
+  payload jsonb,
+  status text not null default 'pending' check (status in ('pending', 'delivered', 'failed')),
+  attempts integer not null default 0,
+  next_attempt_at timestamptz not null default now(),
+  last_status_code integer,
+  last_error text,
+  created_at timestamptz not null default now(),
+  delivered_at timestamptz,
+  check ((log_id is null) <> (payload is null)),
+  unique (endpoint_id, webhook_id)
+);
+comment on table public.webhook_deliveries is
+  'The outbox: one row per event and subscribed endpoint, retried until a 2xx or failed.';
+-- The dispatcher looks up what is due; the console reads an endpoint's latest deliveries.
+create index if not exists webhook_deliveries_due_idx
+  on public.webhook_deliveries (next_attempt_at) where status = 'pending';
+create index if not exists webhook_deliveries_endpoint_pending_idx
+  on public.webhook_deliveries (endpoint_id, id) where status = 'pending';
+
+-- The outbox proper: log rows written (in their own transaction) and not yet fanned out
+-- into deliveries. No index, no key: the insert on the gate's path is a heap append, and the
+-- dispatcher takes the whole (small) table each run.
+create table if not exists public.webhook_outbox (
+  log_id bigint not null
+);
+comment on table public.webhook_outbox is
+  'Log rows some endpoint subscribed to, queued with the row, until the dispatcher fans them '
+  'out into webhook_deliveries.';
+
+alter table public.webhook_endpoints enable row level security;
+alter table public.webhook_deliveries enable row level security;
+alter table public.webhook_outbox enable row level security;
+revoke all on table public.webhook_endpoints, public.webhook_deliveries, public.webhook_outbox
+  from anon, authenticated, service_role;
+grant select, insert, update, delete on table public.webhook_endpoints,
+  public.webhook_deliveries, public.webhook_outbox to service_role;
+revoke all on sequence public.webhook_deliveries_id_seq from anon, authenticated;
+-- The outbox trigger runs as whoever writes the log row (the service role on Supabase).
+
+-- ===========================================================================
+-- The outbox trigger
+-- ===========================================================================
+
+create or replace function takeover_private.queue_webhooks() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  -- The gate's blocked path pays this: one index lookup, and one heap-only insert when an
+  -- endpoint wants the event. The dispatcher fans it out to the endpoints.
+  insert into public.webhook_outbox (log_id)
+  select new.id
+  where exists (
+    select 1 from public.webhook_endpoints e
+    where e.workspace_id = new.workspace_id and e.enabled
+      and (e.event_types is null or ('takeover.' || new.action) = any (e.event_types)));
+  return null;
+end
+$$;
+comment on function takeover_private.queue_webhooks() is
+  'Queues each new log row that an enabled endpoint of its workspace subscribed to, in the '
+  'transaction that writes the row.';
+
+create or replace trigger ai_pause_logs_webhooks
+  after insert on public.ai_pause_logs
+  for each row execute function takeover_private.queue_webhooks();
+
+-- ===========================================================================
+-- Helpers
+-- ===========================================================================
+
+create or replace function takeover_private.webhook_endpoint_json(p_endpoint public.webhook_endpoints)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'id', (p_endpoint).id,
+    'workspace_id', (p_endpoint).workspace_id,
+    'url', (p_endpoint).url,
+    'event_types', to_jsonb((p_endpoint).event_types),
+    'enabled', (p_endpoint).enabled,
+    'created_at', takeover_private.utc((p_endpoint).created_at)
+  )
+$$;
+comment on function takeover_private.webhook_endpoint_json(public.webhook_endpoints) is
+  'An endpoint as the webhook-endpoints function answers it, without its secret.';
+
+create or replace function takeover_private.webhook_refusal(
+  p_caller uuid,
+  p_workspace_id uuid,
+  p_by_id boolean
+)
+returns jsonb
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_role text;
+begin
+  if p_workspace_id is not null and p_caller is null then
+    return null;  -- the service
+  end if;
+  if p_workspace_id is not null then
+    select m.role into v_role from public.workspace_members m
+    where m.workspace_id = p_workspace_id and m.user_id = p_caller;
+  end if;
+  if v_role is null then
+    return case when p_by_id
+      then takeover_private.error('webhook_endpoint_not_found',
+        'No webhook endpoint with this id is visible to the caller.')
+      else takeover_private.error('workspace_not_found',
+        'No workspace with this id is visible to the caller.')
+    end;
+  end if;
+  if v_role <> 'admin' then
+    return takeover_private.error('admin_only', 'Only a workspace admin may manage webhooks.');
+  end if;
+  return null;
+end
+$$;
+comment on function takeover_private.webhook_refusal(uuid, uuid, boolean) is
+  'Why the caller may not manage the workspace''s webhooks (404 outsider, 403 member), or null.';
+
+create or replace function takeover_private.webhook_fan_out(p_limit integer)
+returns void
+language sql
+set search_path = ''
+as $$
+  -- Overlapping dispatchers each take other rows (skip locked); the unique key makes a
+  -- repeat harmless.
+  with taken as (
+    delete from public.webhook_outbox o
+    where o.ctid = any (array(
+      select o2.ctid from public.webhook_outbox o2 limit p_limit for update skip locked))
+    returning o.log_id
+  )
+  insert into public.webhook_deliveries (endpoint_id, webhook_id, type, log_id)
+  select e.id, 'evt_' || l.id, 'takeover.' || l.action, l.id
+  from taken
+  join public.ai_pause_logs l on l.id = taken.log_id
+  join public.webhook_endpoints e on e.workspace_id = l.workspace_id
+  where e.enabled and e.created_at <= l.created_at
+    and (e.event_types is null or ('takeover.' || l.action) = any (e.event_types))
+  order by l.id, e.id
+  on conflict (endpoint_id, webhook_id) do nothing
+$$;
+comment on function takeover_private.webhook_fan_out(integer) is
+  'Moves up to p_limit outbox rows into one delivery per endpoint that was subscribed, '
+  'enabled and existing when the log row was written, in log order.';
+
+-- ===========================================================================
+-- webhook-endpoints
+-- ===========================================================================
+
+create or replace function public.takeover_webhook_endpoints(p_caller uuid, p_workspace_id uuid)
+returns jsonb
+language plpgsql stable
+-- security definer: the service role reaches the tables and the private helpers only
+-- through these functions (Supabase RPC calls them as service_role).
+security definer
+set search_path = ''
+as $$
+declare
+  v_refusal jsonb;
+begin
+  if not exists (select 1 from public.workspaces w where w.id = p_workspace_id) then
+    return takeover_private.error('workspace_not_found',
+      'No workspace with this id is visible to the caller.');
+  end if;
+  v_refusal := takeover_private.webhook_refusal(p_caller, p_workspace_id, false);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  return jsonb_build_object('endpoints', coalesce((
+    select jsonb_agg(takeover_private.webhook_endpoint_json(e) order by e.created_at, e.id)
+    from public.webhook_endpoints e where e.workspace_id = p_workspace_id), '[]'::jsonb));
+end
+$$;
+comment on function public.takeover_webhook_endpoints(uuid, uuid) is
+  'webhook-endpoints GET ?workspace_id: the workspace''s endpoints.';
+
+create or replace function public.takeover_webhook_endpoint(p_caller uuid, p_id uuid)
+returns jsonb
+language plpgsql stable
+-- security definer: the service role reaches the tables and the private helpers only
+-- through these functions (Supabase RPC calls them as service_role).
+security definer
+set search_path = ''
+as $$
+declare
+  v_endpoint public.webhook_endpoints;
+  v_refusal jsonb;
+begin
+  select * into v_endpoint from public.webhook_endpoints e where e.id = p_id;
+  v_refusal := takeover_private.webhook_refusal(p_caller, v_endpoint.workspace_id, true);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  return takeover_private.webhook_endpoint_json(v_endpoint) || jsonb_build_object(
+    'recent_deliveries', coalesce((
+      select jsonb_agg(jsonb_build_object(
+        'webhook_id', d.webhook_id,
+        'type', d.type,
+        'status', d.status,
+        'attempts', d.attempts,
+        'last_status_code', d.last_status_code,
+        'next_attempt_at',
+          case when d.status = 'pending' then takeover_private.utc(d.next_attempt_at) end
+      ) order by d.id desc)
+      from (
+        select * from public.webhook_deliveries d
+        where d.endpoint_id = p_id order by d.id desc limit 50
+      ) d), '[]'::jsonb));
+end
+$$;
+comment on function public.takeover_webhook_endpoint(uuid, uuid) is
+  'webhook-endpoints GET ?id: one endpoint with its last 50 deliveries.';
+
+create or replace function public.takeover_create_webhook_endpoint(
+  p_caller uuid,
+  p_workspace_id uuid,
+  p_url text,
+  p_event_types text[],
+  p_secret text
+)
+returns jsonb
+language plpgsql
+-- security definer: the service role reaches the tables and the private helpers only
+-- through these functions (Supabase RPC calls them as service_role).
+security definer
+set search_path = ''
+as $$
+declare
+  v_endpoint public.webhook_endpoints;
+  v_refusal jsonb;
+begin
+  if not exists (select 1 from public.workspaces w where w.id = p_workspace_id) then
+    return takeover_private.error('workspace_not_found',
+      'No workspace with this id is visible to the caller.');
+  end if;
+  v_refusal := takeover_private.webhook_refusal(p_caller, p_workspace_id, false);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  insert into public.webhook_endpoints (workspace_id, url, event_types, secret)
+  values (p_workspace_id, p_url, p_event_types, p_secret)
+  returning * into v_endpoint;
+  return takeover_private.webhook_endpoint_json(v_endpoint)
+    || jsonb_build_object('secret', v_endpoint.secret);
+end
+$$;
+comment on function public.takeover_create_webhook_endpoint(uuid, uuid, text, text[], text) is
+  'webhook-endpoints POST: subscribe an endpoint; the answer shows its secret, this once.';
+
+create or replace function public.takeover_update_webhook_endpoint(
+  p_caller uuid,
+  p_id uuid,
+  p_url text,
+  p_change_event_types boolean,
+  p_event_types text[],
+  p_enabled boolean,
+  p_secret text
+)
+returns jsonb
+language plpgsql
+-- security definer: the service role reaches the tables and the private helpers only
+-- through these functions (Supabase RPC calls them as service_role).
+security definer
+set search_path = ''
+as $$
+declare
+  v_endpoint public.webhook_endpoints;
+  v_refusal jsonb;
+begin
+  select * into v_endpoint from public.webhook_endpoints e where e.id = p_id for update;
+  v_refusal := takeover_private.webhook_refusal(p_caller, v_endpoint.workspace_id, true);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  update public.webhook_endpoints e
+  set url = coalesce(p_url, e.url),
+      event_types = case when p_change_event_types then p_event_types else e.event_types end,
+      enabled = coalesce(p_enabled, e.enabled),
+      secret = coalesce(p_secret, e.secret)
+  where e.id = p_id
+  returning * into v_endpoint;
+  return takeover_private.webhook_endpoint_json(v_endpoint) || case when p_secret is null
+    then '{}'::jsonb else jsonb_build_object('secret', v_endpoint.secret) end;
+end
+$$;
+comment on function public.takeover_update_webhook_endpoint(uuid, uuid, text, boolean, text[], boolean, text) is
+  'webhook-endpoints PUT: change the url, the event types, enabled, or rotate the secret.';
+
+create or replace function public.takeover_delete_webhook_endpoint(p_caller uuid, p_id uuid)
+returns jsonb
+language plpgsql
+-- security definer: the service role reaches the tables and the private helpers only
+-- through these functions (Supabase RPC calls them as service_role).
+security definer
+set search_path = ''
+as $$
+declare
+  v_workspace_id uuid;
+  v_refusal jsonb;
+begin
+  select e.workspace_id into v_workspace_id from public.webhook_endpoints e where e.id = p_id;
+  v_refusal := takeover_private.webhook_refusal(p_caller, v_workspace_id, true);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+  delete from public.webhook_endpoints e where e.id = p_id;
+  return jsonb_build_object('id', p_id, 'deleted', true);
+end
+$$;
+comment on function public.takeover_delete_webhook_endpoint(uuid, uuid) is
+  'webhook-endpoints DELETE: unsubscribe; its pending deliveries go with it.';
+
+-- ===========================================================================
+-- webhook-dispatch
+-- ===========================================================================
+
+create or replace function takeover_private.webhook_batch(p_endpoint_id uuid, p_limit integer)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+  -- The body of each delivery: a log event's data is the event as pause-logger GET shows it
+  -- (the same names and time format), plus its workspace and the conversation's team.
+  select coalesce(jsonb_agg(jsonb_build_object(
+    'id', d.id,
+    'webhook_id', d.webhook_id,
+    'type', d.type,
+    'timestamp', takeover_private.utc(coalesce(l.created_at, d.created_at)),
+    'data', coalesce(d.payload, jsonb_build_object(
+      'id', l.id,
+      'conversation_id', l.conversation_id,
+      'action', l.action,
+      'reason', l.reason,
+      'duration_minutes', l.duration_minutes,
+      'triggered_by', l.triggered_by,
+      'previous_ai_mode', l.previous_ai_mode,
+      'new_ai_mode', l.new_ai_mode,
+      'message_id', l.message_id,
+      'created_at', takeover_private.utc(l.created_at),
+      'workspace_id', l.workspace_id,
+      'team_id', c.team_id))
+  ) order by d.id), '[]'::jsonb)
+  from (
+    select * from public.webhook_deliveries d
+    where d.endpoint_id = p_endpoint_id and d.status = 'pending'
+      and d.next_attempt_at <= now()
+    order by d.id
+    limit p_limit
+  ) d
+  left join public.ai_pause_logs l on l.id = d.log_id
+  left join public.conversations c on c.id = l.conversation_id
+$$;
+comment on function takeover_private.webhook_batch(uuid, integer) is
+  'The next due deliveries of an endpoint, oldest first, as the dispatcher sends them.';
+
+create or replace function public.takeover_webhook_claim(
+  p_limit integer,
+  p_per_endpoint integer,
+  p_lease_seconds double precision,
+  p_notice_seconds double precision,
+  p_skip uuid[]
+)
+returns jsonb
+language plpgsql
+-- security definer: the service role reaches the tables and the private helpers only
+-- through these functions (Supabase RPC calls them as service_role).
+security definer
+set search_path = ''
+as $$
+declare
+  v_candidates uuid[];
+  v_claimed jsonb;
+begin
+  perform takeover_private.webhook_fan_out(10000);
+
+  -- Expiry notices: decided from each pause's current end, once per end (the unique key).
+  insert into public.webhook_deliveries (endpoint_id, webhook_id, type, payload)
+  select e.id,
+         'exp_' || c.id || '_' || floor(extract(epoch from c.paused_until))::bigint,
+         'takeover.pause_expiring',
+         takeover_private.state(c, null) || jsonb_build_object(
+           'workspace_id', c.workspace_id,
+           'team_id', c.team_id,
+           'expires_in_seconds',
+             greatest(0, floor(extract(epoch from c.paused_until - now())))::integer)
+  from public.conversations c
+  join public.webhook_endpoints e on e.workspace_id = c.workspace_id
+  where c.ai_mode = 'paused' and c.paused_until > now()
+    and c.paused_until <= now() + make_interval(secs => p_notice_seconds)
+    and e.enabled
+    and (e.event_types is null or 'takeover.pause_expiring' = any (e.event_types))
+  on conflict (endpoint_id, webhook_id) do nothing;
+
+  -- Lock the endpoints with due deliveries that no other dispatcher holds. `no key update`
+  -- does not block the foreign key checks of deliveries being queued.
+  select array_agg(e.id) into v_candidates
+  from (
+    select e.id from public.webhook_endpoints e
+    where e.enabled and (e.leased_until is null or e.leased_until <= now())
+      and not (e.id = any (p_skip))
+      -- Its oldest pending deliveries first (the index): usually the first one is due.
+      and exists (
+        select 1 from public.webhook_deliveries d
+        where d.endpoint_id = e.id and d.status = 'pending' and d.next_attempt_at <= now())
+    limit greatest(1, p_limit / p_per_endpoint)
+    for no key update skip locked
+  ) e;
+  if v_candidates is null then
+    return jsonb_build_object('endpoints', '[]'::jsonb);
+  end if;
+
+  -- New statements, so a new snapshot: they see what a dispatcher that held these
+  -- endpoints a moment ago committed.
+  with leased as (
+    update public.webhook_endpoints e
+    set leased_until = now() + make_interval(secs => p_lease_seconds),
+        lease_token = gen_random_uuid()
+    where e.id = any (v_candidates)
+    returning e.*
+  )
+  select coalesce(jsonb_agg(jsonb_build_object(
+    'id', leased.id,
+    'url', leased.url,
+    'secret', leased.secret,
+    'lease_token', leased.lease_token)), '[]'::jsonb)
+  into v_claimed
+  from leased;
+
+  select coalesce(jsonb_agg(endpoint || jsonb_build_object('deliveries',
+    takeover_private.webhook_batch((endpoint ->> 'id')::uuid, p_per_endpoint))), '[]'::jsonb)
+  into v_claimed
+  from jsonb_array_elements(v_claimed) endpoint;
+  return jsonb_build_object('endpoints', v_claimed);
+end
+$$;
+comment on function public.takeover_webhook_claim(integer, integer, double precision, double precision, uuid[]) is
+  'webhook-dispatch: fan the outbox out and queue due expiry notices, then lease endpoints '
+  'with due deliveries (but p_skip, which did not answer in this run) and answer them with '
+  'their first p_per_endpoint due deliveries in log order.';
+
+create or replace function public.takeover_webhook_record(
+  p_endpoint_id uuid,
+  p_lease_token uuid,
+  p_ids bigint[],
+  p_status_codes integer[],
+  p_errors text[],
+  p_more integer,
+  p_lease_seconds double precision
+)
+returns jsonb
+language plpgsql
+-- security definer: the service role reaches the tables and the private helpers only
+-- through these functions (Supabase RPC calls them as service_role).
+security definer
+set search_path = ''
+as $$
+declare
+  -- After the 1st..7th failed attempt; the 8th failure is final.
+  v_retry_after constant interval[] := array['5 seconds', '5 minutes', '30 minutes',
+    '2 hours', '5 hours', '10 hours', '10 hours']::interval[];
+  v_answer jsonb;
+  v_more jsonb := '[]'::jsonb;
+begin
+  with outcome as (
+    select o.id, o.status_code, o.error,
+           o.status_code between 200 and 299 as ok
+    from unnest(p_ids, p_status_codes, p_errors) o(id, status_code, error)
+  ), recorded as (
+    update public.webhook_deliveries d
+    set attempts = d.attempts + 1,
+        last_status_code = outcome.status_code,
+        last_error = outcome.error,
+        status = case when outcome.ok then 'delivered'
+                      when d.attempts + 1 > cardinality(v_retry_after) then 'failed'
+                      else 'pending' end,
+        delivered_at = case when outcome.ok then now() end,
+        next_attempt_at = case when outcome.ok or d.attempts + 1 > cardinality(v_retry_after)
+                               then d.next_attempt_at
+                               else now() + v_retry_after[d.attempts + 1] end
+    from outcome
+    where d.id = outcome.id and d.endpoint_id = p_endpoint_id and d.status = 'pending'
+    returning d.status
+  )
+  select jsonb_build_object(
+    'delivered', count(*) filter (where recorded.status = 'delivered'),
+    'failed', count(*) filter (where recorded.status <> 'delivered'))
+  into v_answer
+  from recorded;
+
+  -- The dispatcher may keep the endpoint for its next batch, while the lease is still its own.
+  if p_more > 0 then
+    update public.webhook_endpoints e
+    set leased_until = now() + make_interval(secs => p_lease_seconds)
+    where e.id = p_endpoint_id and e.lease_token = p_lease_token;
+    if found then
+      v_more := takeover_private.webhook_batch(p_endpoint_id, p_more);
+    end if;
+  end if;
+  if jsonb_array_length(v_more) = 0 then
+    update public.webhook_endpoints e set leased_until = null, lease_token = null
+    where e.id = p_endpoint_id and e.lease_token = p_lease_token;
+  end if;
+  return v_answer || jsonb_build_object('deliveries', v_more);
+end
+$$;
+comment on function public.takeover_webhook_record(uuid, uuid, bigint[], integer[], text[], integer, double precision) is
+  'webhook-dispatch: record the attempts made under a lease (2xx delivered, else retried on '
+  'the schedule, then failed); then hand the holder up to p_more next due deliveries, or '
+  'release the endpoint.';
+
+create or replace function public.takeover_webhook_pending()
+returns jsonb
+language sql stable
+-- security definer: the service role reaches the tables and the private helpers only
+-- through these functions (Supabase RPC calls them as service_role).
+security definer
+set search_path = ''
+as $$
+  select jsonb_build_object('pending', count(*))
+  from public.webhook_deliveries d where d.status = 'pending'
+$$;
+comment on function public.takeover_webhook_pending() is
+  'webhook-dispatch: how many deliveries are still pending, due or not.';
+
+-- ===========================================================================
+-- Grants: the service role alone
+-- ===========================================================================
+
+do $$
+declare
+  v_function regprocedure;
+begin
+  for v_function in
+    select p.oid::regprocedure from pg_catalog.pg_proc p
+    where p.pronamespace = 'public'::regnamespace
+      and p.proname in ('takeover_webhook_endpoints', 'takeover_webhook_endpoint',
+        'takeover_create_webhook_endpoint', 'takeover_update_webhook_endpoint',
+        'takeover_delete_webhook_endpoint', 'takeover_webhook_claim', 'takeover_webhook_record',
+        'takeover_webhook_pending')
+  loop
+    execute format('revoke all on function %s from public, anon, authenticated', v_function);
+    execute format('grant execute on function %s to service_role', v_function);
+  end loop;
+end
+$$;
+revoke all on function takeover_private.queue_webhooks(),
+  takeover_private.webhook_batch(uuid, integer),
+  takeover_private.webhook_fan_out(integer),
+  takeover_private.webhook_endpoint_json(public.webhook_endpoints),
+  takeover_private.webhook_refusal(uuid, uuid, boolean) from public;

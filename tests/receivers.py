@@ -1,0 +1,88 @@
+"""Real HTTP webhook receivers on loopback, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+
+@dataclass
+class Receiver:
+    url: str
+    received: list[Received] = field(default_factory=list)
+    # What to answer: a status code, or a callable deciding from the delivery.
+    status: int | Callable[[Received], int] = 204
+    location: str | None = None
+    hang: threading.Event | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ids(self) -> list[str]:
+        with self.lock:
+            return [r.headers["webhook-id"] for r in self.received]
+
+    def wait_for(self, count: int, seconds: float = 10.0) -> list[Received]:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.received) >= count:
+                    return list(self.received)
+            time.sleep(0.01)
+        with self.lock:
+            return list(self.received)
+
+
+def _handler(receiver_box: list[Receiver]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real receivers do
+
+        def do_POST(self) -> None:
+            receiver = receiver_box[0]
+            length = int(self.headers.get("content-length", "0"))
+            body = self.rfile.read(length)
+            delivery = Received({k.lower(): v for k, v in self.headers.items()}, body, time.time())
+            if receiver.hang is not None:
+                receiver.hang.wait(30)
+                return
+            with receiver.lock:
+                receiver.received.append(delivery)
+            status = receiver.status(delivery) if callable(receiver.status) else receiver.status
+            self.send_response(status)
+            if receiver.location:
+                self.send_header("Location", receiver.location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@contextmanager
+def receiver(**options: Any) -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1 on a free port, served by threads, until the block ends."""
+    box: list[Receiver] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(box))
+    server.daemon_threads = True
+    box.append(Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hook", **options))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield box[0]
+    finally:
+        if box[0].hang is not None:
+            box[0].hang.set()
+        server.shutdown()
+        server.server_close()

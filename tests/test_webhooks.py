@@ -1,0 +1,587 @@
+"""Webhooks: endpoints managed by admins, events queued with their log rows, delivered by
+Standard Webhooks to real receivers on loopback, retried on the contract's schedule."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from functions.local import demo
+from functions.shared.config import config
+from tests.receivers import Received, receiver
+from tests.support import Api, expire
+
+C1 = demo.FIRST_CONVERSATION_ID
+C2 = UUID("7a1c0000-0000-4000-8000-0000000000c2")
+WORKSPACE = demo.WORKSPACE_ID
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """Set webhook variables for one test; the configuration is read again."""
+    config.cache_clear()
+    yield monkeypatch
+    monkeypatch.undo()
+    config.cache_clear()
+
+
+def setenv(env: pytest.MonkeyPatch, name: str, value: str) -> None:
+    env.setenv(name, value)
+    config.cache_clear()
+
+
+def subscribe(api: Api, url: str, **fields: Any) -> dict[str, Any]:
+    answer = api.post(
+        "webhook-endpoints", {"workspace_id": str(WORKSPACE), "url": url} | fields, token=api.admin
+    )
+    assert answer.status_code == 200, answer.get_json()
+    endpoint: dict[str, Any] = answer.get_json()
+    return endpoint
+
+
+def dispatch(api: Api, limit: int | None = None) -> dict[str, Any]:
+    answer = api.post(
+        "webhook-dispatch", {} if limit is None else {"limit": limit}, token=api.service
+    )
+    assert answer.status_code == 200, answer.get_json()
+    result: dict[str, Any] = answer.get_json()
+    return result
+
+
+def verified(secret: str, delivery: Received) -> dict[str, Any]:
+    """The delivery as the standardwebhooks package verifies it (not our code)."""
+    payload: dict[str, Any] = Webhook(secret).verify(delivery.body, delivery.headers)
+    return payload
+
+
+def activate(api: Api, conversation: UUID = C1, **fields: Any) -> dict[str, Any]:
+    answer = api.post(
+        "pause-activate", {"conversation_id": str(conversation)} | fields, token=api.attendant
+    )
+    assert answer.status_code == 200, answer.get_json()
+    state: dict[str, Any] = answer.get_json()
+    return state
+
+
+def deliveries(db: psycopg.Connection[Any], endpoint_id: str) -> list[dict[str, Any]]:
+    with db.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+        return cursor.execute(
+            "select id, webhook_id, type, status, attempts, last_status_code, last_error,"
+            " next_attempt_at, now() as now from webhook_deliveries"
+            " where endpoint_id = %s order by id",
+            (endpoint_id,),
+        ).fetchall()
+
+
+# ---------------------------------------------------------------------------------------
+# Endpoint management
+# ---------------------------------------------------------------------------------------
+
+
+def test_an_admin_subscribes_an_endpoint_and_sees_its_secret_once(api: Api) -> None:
+    endpoint = subscribe(api, "https://hooks.example.com/takeover")
+    assert endpoint["secret"].startswith("whsec_")
+    assert len(base64.b64decode(endpoint["secret"].removeprefix("whsec_"))) >= 24
+    assert endpoint["event_types"] is None
+    assert endpoint["enabled"] is True
+    assert endpoint["workspace_id"] == str(WORKSPACE)
+
+    listed = api.get("webhook-endpoints", token=api.admin, workspace_id=WORKSPACE).get_json()
+    assert [e["id"] for e in listed["endpoints"]] == [endpoint["id"]]
+    assert "secret" not in listed["endpoints"][0]
+    one = api.get("webhook-endpoints", token=api.admin, id=endpoint["id"]).get_json()
+    assert "secret" not in one
+    assert one["recent_deliveries"] == []
+
+    changed = api.put(
+        "webhook-endpoints",
+        {"id": endpoint["id"], "event_types": ["takeover.force_resume"], "enabled": False},
+        token=api.admin,
+    ).get_json()
+    assert "secret" not in changed
+    assert changed["event_types"] == ["takeover.force_resume"]
+    assert changed["enabled"] is False
+    # Absent event_types keeps them; null subscribes to every type.
+    kept = api.put("webhook-endpoints", {"id": endpoint["id"]}, token=api.admin).get_json()
+    assert kept["event_types"] == ["takeover.force_resume"]
+    reset = api.put(
+        "webhook-endpoints", {"id": endpoint["id"], "event_types": None}, token=api.admin
+    ).get_json()
+    assert reset["event_types"] is None
+
+    rotated = api.put(
+        "webhook-endpoints", {"id": endpoint["id"], "rotate_secret": True}, token=api.admin
+    ).get_json()
+    assert rotated["secret"].startswith("whsec_")
+    assert rotated["secret"] != endpoint["secret"]
+
+    deleted = api.call("DELETE", "webhook-endpoints", token=api.admin, body={"id": endpoint["id"]})
+    assert deleted.get_json() == {"id": endpoint["id"], "deleted": True}
+    gone = api.get("webhook-endpoints", token=api.admin, id=endpoint["id"])
+    assert gone.status_code == 404
+    assert gone.get_json()["error"]["code"] == "webhook_endpoint_not_found"
+
+
+def test_only_admins_and_the_service_manage_endpoints(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    body = {"workspace_id": str(WORKSPACE), "url": "https://hooks.example.com/a"}
+    refused = api.post("webhook-endpoints", body, token=api.attendant)
+    assert refused.status_code == 403
+    assert refused.get_json()["error"]["code"] == "admin_only"
+    outsider = api.post("webhook-endpoints", body, token=api.outsider)
+    assert outsider.status_code == 404
+    assert outsider.get_json()["error"]["code"] == "workspace_not_found"
+    assert db.execute("select count(*) from webhook_endpoints").fetchone() == (0,)
+
+    by_service = api.post("webhook-endpoints", body, token=api.service)
+    assert by_service.status_code == 200
+    endpoint_id = by_service.get_json()["id"]
+    for token, status in ((api.attendant, 403), (api.outsider, 404), (api.service, 200)):
+        assert api.get("webhook-endpoints", token=token, id=endpoint_id).status_code == status
+        assert (
+            api.get("webhook-endpoints", token=token, workspace_id=WORKSPACE).status_code == status
+        )
+        changed = api.put("webhook-endpoints", {"id": endpoint_id, "enabled": True}, token=token)
+        assert changed.status_code == status
+    for token, status in ((api.attendant, 403), (api.outsider, 404)):
+        deleted = api.call("DELETE", "webhook-endpoints", token=token, body={"id": endpoint_id})
+        assert deleted.status_code == status
+    assert db.execute("select count(*) from webhook_endpoints").fetchone() == (1,)
+    unknown = api.get("webhook-endpoints", token=api.service, id=demo.WORKSPACE_ID)
+    assert unknown.status_code == 404
+    assert api.post("webhook-dispatch", {}, token=api.attendant).status_code == 403
+    assert api.get("webhook-endpoints", token=api.admin).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hooks.example.com/a",
+        "ftp://hooks.example.com/a",
+        "https://user:pass@hooks.example.com/a",
+        "https://hooks.example.com/" + "a" * 2030,
+        "https://127.0.0.1/a",
+        "https://10.1.2.3/a",
+        "https://192.168.0.10/a",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/a",
+        "https://[::ffff:127.0.0.1]/a",
+        "https://localhost/a",
+        "https://hooks.localhost/a",
+        "https://hooks.example.com:99999/a",
+        "not a url",
+    ],
+)
+def test_urls_we_must_not_send_to_are_refused(
+    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch, url: str
+) -> None:
+    setenv(env, "WEBHOOKS_ALLOW_PRIVATE_URLS", "0")
+    answer = api.post(
+        "webhook-endpoints", {"workspace_id": str(WORKSPACE), "url": url}, token=api.admin
+    )
+    assert answer.status_code == 422, answer.get_json()
+    assert answer.get_json()["error"]["code"] in {"invalid_url", "validation_failed"}
+    if not url.endswith("a" * 2030):
+        assert answer.get_json()["error"]["code"] == "invalid_url"
+    assert db.execute("select count(*) from webhook_endpoints").fetchone() == (0,)
+
+
+def test_private_urls_and_http_only_where_allowed(api: Api, env: pytest.MonkeyPatch) -> None:
+    setenv(env, "WEBHOOKS_ALLOW_PRIVATE_URLS", "1")
+    assert subscribe(api, "http://127.0.0.1:9/hook")["url"] == "http://127.0.0.1:9/hook"
+    refused = api.post(
+        "webhook-endpoints",
+        {"workspace_id": str(WORKSPACE), "url": "ftp://127.0.0.1/a"},
+        token=api.admin,
+    )
+    assert refused.get_json()["error"]["code"] == "invalid_url"
+    bad_type = api.post(
+        "webhook-endpoints",
+        {"workspace_id": str(WORKSPACE), "url": "https://a.example", "event_types": ["nope"]},
+        token=api.admin,
+    )
+    assert bad_type.status_code == 422
+
+
+# ---------------------------------------------------------------------------------------
+# Deliveries
+# ---------------------------------------------------------------------------------------
+
+
+def test_every_log_event_is_delivered_signed_with_the_logged_event_as_data(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    with receiver() as hooks:
+        endpoint = subscribe(api, hooks.url)
+        activate(api, reason="VIP")
+        api.post(
+            "interaction-gate",
+            {"conversation_id": str(C1), "message_id": "m-1", "agent_id": "bot"},
+            token=api.service,
+        )
+        api.post(
+            "pause-extend",
+            {"conversation_id": str(C1), "duration_minutes": 15},
+            token=api.attendant,
+        )
+        api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        activate(api)
+        expire(db, C1)
+        api.post("auto-resume", {}, token=api.service)
+
+        result = dispatch(api)
+        assert result == {"delivered": 6, "failed": 0, "pending": 0}
+        received = hooks.wait_for(6)
+
+    events = api.get("pause-logger", token=api.service, conversation_id=C1).get_json()["events"]
+    assert [r.headers["webhook-id"] for r in received] == [f"evt_{e['id']}" for e in events]
+    payloads = [verified(endpoint["secret"], r) for r in received]
+    assert [p["type"] for p in payloads] == [
+        "takeover.pause_activated",
+        "takeover.interaction_blocked",
+        "takeover.extend_pause",
+        "takeover.force_resume",
+        "takeover.pause_activated",
+        "takeover.auto_resume",
+    ]
+    for payload, event in zip(payloads, events, strict=True):
+        assert payload["data"] == event | {
+            "workspace_id": str(WORKSPACE),
+            "team_id": str(demo.SUPPORT_TEAM_ID),
+        }
+        assert payload["timestamp"] == event["created_at"]
+    assert received[0].headers["content-type"] == "application/json"
+    assert all(d["status"] == "delivered" for d in deliveries(db, endpoint["id"]))
+    # Delivered once: another run sends nothing.
+    assert dispatch(api) == {"delivered": 0, "failed": 0, "pending": 0}
+    assert len(hooks.received) == 6
+
+
+def test_filters_and_disabled_endpoints(api: Api) -> None:
+    with receiver() as only_resumes, receiver() as disabled, receiver() as everything:
+        subscribe(api, only_resumes.url, event_types=["takeover.force_resume"])
+        off = subscribe(api, disabled.url)
+        api.put("webhook-endpoints", {"id": off["id"], "enabled": False}, token=api.admin)
+        subscribe(api, everything.url)
+        activate(api)
+        api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        # Another workspace's events never reach this workspace's endpoints.
+        api.post(
+            "pause-activate",
+            {"conversation_id": str(demo.OTHER_CONVERSATION_ID)},
+            token=api.outsider,
+        )
+        dispatch(api)
+        assert len(everything.wait_for(2)) == 2
+        assert [json.loads(r.body)["type"] for r in only_resumes.received] == [
+            "takeover.force_resume"
+        ]
+        assert disabled.received == []
+
+
+def test_pause_expiring_once_per_pause_end(api: Api, db: psycopg.Connection[Any]) -> None:
+    def end_in(minutes: float) -> None:
+        db.execute(
+            "update conversations set paused_at = now() + make_interval(secs => %s)"
+            " - make_interval(mins => pause_duration_minutes),"
+            " paused_until = now() + make_interval(secs => %s) where id = %s",
+            (minutes * 60, minutes * 60, C1),
+        )
+
+    with receiver() as hooks:
+        endpoint = subscribe(api, hooks.url, event_types=["takeover.pause_expiring"])
+        activate(api, duration_minutes=15)
+        dispatch(api)
+        assert hooks.received == []  # 15 minutes away: not yet
+
+        end_in(4)
+        dispatch(api)
+        dispatch(api)
+        (first,) = hooks.wait_for(1)
+        until = db.execute("select paused_until from conversations where id = %s", (C1,))
+        end = until.fetchone()[0]  # type: ignore[index]
+        assert first.headers["webhook-id"] == f"exp_{C1}_{int(end.timestamp())}"
+        payload = verified(endpoint["secret"], first)
+        assert payload["type"] == "takeover.pause_expiring"
+        data = payload["data"]
+        assert data["conversation_id"] == str(C1)
+        assert data["ai_mode"] == "paused"
+        assert data["workspace_id"] == str(WORKSPACE)
+        assert data["team_id"] == str(demo.SUPPORT_TEAM_ID)
+        assert 200 <= data["expires_in_seconds"] <= 240
+        assert data["paused_until"] == end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+        # Extended: the new end is far away, then near: one new notice for the new end.
+        api.post(
+            "pause-extend",
+            {"conversation_id": str(C1), "duration_minutes": 15},
+            token=api.attendant,
+        )
+        dispatch(api)
+        assert len(hooks.received) == 1
+        end_in(2)
+        dispatch(api)
+        dispatch(api)
+        received = hooks.wait_for(2)
+        assert len(received) == 2
+        assert received[1].headers["webhook-id"] != first.headers["webhook-id"]
+
+        # A pause that has already ended gets none.
+        api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        activate(api, C2, duration_minutes=15)
+        db.execute(
+            "update conversations set paused_at = now() - interval '16 minutes',"
+            " paused_until = now() - interval '1 minute' where id = %s",
+            (C2,),
+        )
+        dispatch(api)
+        assert len(hooks.received) == 2
+
+
+def test_failures_are_retried_on_the_schedule_with_a_stable_id(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    schedule = [
+        timedelta(seconds=5),
+        timedelta(minutes=5),
+        timedelta(minutes=30),
+        timedelta(hours=2),
+        timedelta(hours=5),
+        timedelta(hours=10),
+        timedelta(hours=10),
+    ]
+    with receiver(status=500) as hooks:
+        endpoint = subscribe(api, hooks.url, event_types=["takeover.pause_activated"])
+        activate(api)
+        for attempt, delay in enumerate(schedule, start=1):
+            assert dispatch(api)["failed"] == 1
+            (row,) = deliveries(db, endpoint["id"])
+            assert row["attempts"] == attempt
+            assert row["status"] == "pending"
+            assert row["last_status_code"] == 500
+            waited = row["next_attempt_at"] - row["now"]
+            assert delay - timedelta(seconds=2) <= waited <= delay
+            # Not due yet: a run now sends nothing.
+            assert dispatch(api) == {"delivered": 0, "failed": 0, "pending": 1}
+            db.execute(
+                "update webhook_deliveries set next_attempt_at = now() where id = %s", (row["id"],)
+            )
+        assert dispatch(api) == {"delivered": 0, "failed": 1, "pending": 0}
+        (row,) = deliveries(db, endpoint["id"])
+        assert row["status"] == "failed"
+        assert row["attempts"] == 8
+        ids = hooks.ids()
+        assert len(ids) == 8
+        assert set(ids) == {row["webhook_id"]}
+        detail = api.get("webhook-endpoints", token=api.admin, id=endpoint["id"]).get_json()
+        assert detail["recent_deliveries"] == [
+            {
+                "webhook_id": row["webhook_id"],
+                "type": "takeover.pause_activated",
+                "status": "failed",
+                "attempts": 8,
+                "last_status_code": 500,
+                "next_attempt_at": None,
+            }
+        ]
+        # Another activation succeeds on the first attempt once the receiver recovers.
+        hooks.status = 200
+        api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        activate(api)
+        assert dispatch(api)["delivered"] == 1
+
+
+def test_a_redirect_is_a_failure_and_is_not_followed(api: Api, db: psycopg.Connection[Any]) -> None:
+    with receiver() as target, receiver(status=307) as redirecting:
+        redirecting.location = target.url
+        endpoint = subscribe(api, redirecting.url)
+        activate(api)
+        assert dispatch(api)["failed"] == 1
+        assert len(redirecting.wait_for(1)) == 1
+        time.sleep(0.2)
+        assert target.received == []
+        (row,) = deliveries(db, endpoint["id"])
+        assert row["status"] == "pending"
+        assert row["last_status_code"] == 307
+
+
+def test_an_endpoint_that_hangs_does_not_hold_up_the_others(
+    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+) -> None:
+    setenv(env, "WEBHOOK_TIMEOUT_SECONDS", "2")
+    with receiver(hang=threading.Event()) as stuck, receiver() as healthy:
+        slow = subscribe(api, stuck.url)
+        subscribe(api, healthy.url)
+        activate(api)
+        api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        started = time.time()
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(dispatch, api)
+            received = healthy.wait_for(2, seconds=5)
+            assert len(received) == 2
+            assert received[-1].at - started < 1.5  # before the stuck one's 2 s timeout
+            result = running.result()
+        assert result["delivered"] == 2
+        assert result["failed"] == 1
+        rows = deliveries(db, slow["id"])
+        # The first timed out; the second waits, unattempted, for the next run.
+        assert [(r["attempts"], r["last_error"]) for r in rows] == [(1, "timeout"), (0, None)]
+
+
+def test_a_private_address_is_refused_when_delivering(
+    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+) -> None:
+    with receiver() as hooks:
+        # Saved while allowed (make run), sent from where it is not.
+        by_ip = subscribe(api, hooks.url)
+        by_name = subscribe(api, hooks.url.replace("127.0.0.1", "localhost"))
+        setenv(env, "WEBHOOKS_ALLOW_PRIVATE_URLS", "0")
+        activate(api)
+        assert dispatch(api)["failed"] == 2
+        time.sleep(0.2)
+        assert hooks.received == []
+        for endpoint in (by_ip, by_name):
+            (row,) = deliveries(db, endpoint["id"])
+            assert row["last_error"] == "address_not_allowed"
+            assert row["attempts"] == 1
+
+
+def test_a_rotated_secret_signs_from_then_on(api: Api) -> None:
+    with receiver() as hooks:
+        endpoint = subscribe(api, hooks.url)
+        rotated = api.put(
+            "webhook-endpoints", {"id": endpoint["id"], "rotate_secret": True}, token=api.admin
+        ).get_json()
+        activate(api)
+        dispatch(api)
+        (delivery,) = hooks.wait_for(1)
+        assert verified(rotated["secret"], delivery)["type"] == "takeover.pause_activated"
+        with pytest.raises(WebhookVerificationError):
+            verified(endpoint["secret"], delivery)
+
+
+def test_overlapping_dispatchers_deliver_each_event_once(api: Api) -> None:
+    with receiver() as first, receiver() as second:
+        subscribe(api, first.url)
+        subscribe(api, second.url)
+        activate(api)
+        for n in range(150):
+            api.post(
+                "interaction-gate",
+                {"conversation_id": str(C1), "message_id": f"m-{n}"},
+                token=api.service,
+            )
+        with ThreadPoolExecutor(4) as pool:
+            for _ in range(3):
+                list(pool.map(lambda limit: dispatch(api, limit), [37, 50, 1000, 64]))
+        assert dispatch(api)["pending"] == 0
+        for hooks in (first, second):
+            counts = Counter(hooks.ids())
+            assert len(counts) == 151
+            assert set(counts.values()) == {1}
+            # Each endpoint's events were first attempted in log order.
+            numbers = [int(i.removeprefix("evt_")) for i in hooks.ids()]
+            assert numbers == sorted(numbers)
+
+
+def test_the_outbox_holds_one_delivery_per_committed_row_and_none_for_a_rollback(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    subscribe(api, "https://hooks.example.com/a")
+    subscribe(api, "https://hooks.example.com/b", event_types=["takeover.interaction_blocked"])
+    conversations = [C1, C2, demo.SALES_CONVERSATION_ID]
+    activate(api, C1)
+
+    def call(n: int) -> int:
+        conversation = conversations[n % 3]
+        if conversation == C1:
+            body = {"conversation_id": str(C1), "message_id": f"m-{n}"}
+            return api.post("interaction-gate", body, token=api.service).status_code
+        action = "pause-activate" if n % 2 else "pause-resume"
+        body = {"conversation_id": str(conversation)}
+        return api.post(action, body, token=api.attendant).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(call, range(50)))
+    assert set(statuses) <= {200, 409}
+
+    class Rollback(Exception):
+        pass
+
+    def written_then_rolled_back() -> None:
+        with db.transaction():
+            db.execute(
+                "insert into ai_pause_logs (conversation_id, action, triggered_by,"
+                " previous_ai_mode, new_ai_mode) values (%s, 'interaction_blocked', 'x',"
+                " 'paused', 'paused')",
+                (C1,),
+            )
+            assert db.execute("select count(*) from webhook_outbox").fetchone() != (0,)
+            raise Rollback
+
+    with pytest.raises(Rollback):
+        written_then_rolled_back()
+    db.execute("select takeover_private.webhook_fan_out(100000)")
+    assert db.execute("select count(*) from webhook_outbox").fetchone() == (0,)
+
+    rows = db.execute(
+        "select l.id, l.action::text, count(d.id) filter (where e.url like '%%/a'),"
+        " count(d.id) filter (where e.url like '%%/b')"
+        " from ai_pause_logs l left join webhook_deliveries d on d.webhook_id = 'evt_' || l.id"
+        " left join webhook_endpoints e on e.id = d.endpoint_id"
+        " where l.workspace_id = %s group by l.id, l.action",
+        (WORKSPACE,),
+    ).fetchall()
+    assert len(rows) > 17
+    for _, action, to_all, to_blocked in rows:
+        assert to_all == 1
+        assert to_blocked == (1 if action == "interaction_blocked" else 0)
+    total = db.execute("select count(*) from webhook_deliveries").fetchone()
+    assert total == (sum(1 + (r[1] == "interaction_blocked") for r in rows),)
+
+
+def test_dispatch_limit_is_bounded(api: Api) -> None:
+    for limit in (0, 1001, "5"):
+        answer = api.post("webhook-dispatch", {"limit": limit}, token=api.service)
+        assert answer.status_code == 422
+
+
+def test_delivery_timestamps_are_now(api: Api) -> None:
+    with receiver() as hooks:
+        subscribe(api, hooks.url)
+        activate(api)
+        dispatch(api)
+        (delivery,) = hooks.wait_for(1)
+        sent = int(delivery.headers["webhook-timestamp"])
+        assert abs(sent - datetime.now(UTC).timestamp()) < 5
+
+
+def test_make_run_dispatches_on_its_interval(api: Api) -> None:
+    from functions.local.server import Schedule, create_app
+
+    with receiver() as hooks:
+        subscribe(api, hooks.url)
+        pump = Schedule(
+            create_app(), api.service, "webhook-dispatch", interval=0.1, news=lambda _: None
+        )
+        pump.start()
+        try:
+            activate(api)
+            (delivery,) = hooks.wait_for(1)
+        finally:
+            pump.stop()
+            pump.join(timeout=5)
+        assert json.loads(delivery.body)["type"] == "takeover.pause_activated"
