@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 from functions.catalogue import functions_by_name
 from functions.local import demo, embedded, migrations
 from functions.local.console import console
-from functions.shared.config import LOCAL_JWT_SECRET, config
+from functions.shared.config import LOCAL_JWT_SECRET, ConfigurationError, config
 from functions.shared.database import database, use_database
 from functions.shared.errors import ApiError, MethodNotAllowed, NotFound, Unavailable
 from functions.shared.http import Function, error_response, json_response
@@ -108,10 +108,14 @@ class Sweeper(threading.Thread):
 
 def _prepare_database() -> str | None:
     """Start the embedded Postgres when no database is configured, apply pending migrations
-    and seed the demo workspace into an empty database; the URL (None with SUPABASE_URL)."""
+    (over DATABASE_DIRECT_URL when DATABASE_URL is a pooler) and seed the demo workspace
+    into an empty database, but only the embedded one or where TAKEOVER_SEED_DEMO=1 asks:
+    never into a real database by surprise. The URL the functions use (None with
+    SUPABASE_URL)."""
     settings = config()
     url = settings.database_url
-    if url is None and settings.supabase_url is None:
+    is_embedded = url is None and settings.supabase_url is None
+    if is_embedded:
         url = embedded.start()
         log.info("embedded Postgres under %s", embedded.DATA_DIR)
     if url is None:
@@ -119,10 +123,14 @@ def _prepare_database() -> str | None:
             "Supabase project %s: apply migrations with `supabase db push`", settings.supabase_url
         )
         return None
-    applied = migrations.apply(url)
+    session_url = (None if is_embedded else settings.database_direct_url) or url
+    applied = migrations.apply(session_url)
     log.info("migrations applied now: %s", ", ".join(applied) or "none pending")
-    if migrations.seed_if_empty(url):
-        log.info("seeded the demo workspace")
+    if is_embedded or settings.seed_demo:
+        if migrations.seed_if_empty(session_url):
+            log.info("seeded the demo workspace")
+    else:
+        log.info("demo workspace not seeded (TAKEOVER_SEED_DEMO=1 seeds an empty database)")
     return url
 
 
@@ -138,7 +146,10 @@ def main() -> None:
     if not (os.environ.get("SUPABASE_JWT_SECRET") or os.environ.get("SUPABASE_JWKS_URL")):
         os.environ["SUPABASE_JWT_SECRET"] = LOCAL_JWT_SECRET
         config.cache_clear()
-    settings = config()
+    try:
+        settings = config()
+    except ConfigurationError as error:
+        raise SystemExit(str(error)) from None
     url = _prepare_database()
     if url is not None:
         from functions.shared.postgres import PostgresDatabase
