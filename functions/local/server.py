@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 from functions.catalogue import functions_by_name
 from functions.local import demo, embedded, migrations
 from functions.local.console import console
-from functions.shared.config import LOCAL_JWT_SECRET, ConfigurationError, config
+from functions.shared.config import LOCAL_JWT_SECRET, config, config_or_exit
 from functions.shared.database import database, use_database
 from functions.shared.errors import ApiError, MethodNotAllowed, NotFound, Unavailable
 from functions.shared.http import Function, error_response, json_response
@@ -146,10 +146,7 @@ def main() -> None:
     if not (os.environ.get("SUPABASE_JWT_SECRET") or os.environ.get("SUPABASE_JWKS_URL")):
         os.environ["SUPABASE_JWT_SECRET"] = LOCAL_JWT_SECRET
         config.cache_clear()
-    try:
-        settings = config()
-    except ConfigurationError as error:
-        raise SystemExit(str(error)) from None
+    settings = config_or_exit()
     url = _prepare_database()
     if url is not None:
         from functions.shared.postgres import PostgresDatabase

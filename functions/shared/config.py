@@ -98,6 +98,14 @@ def config() -> Config:
         raise ConfigurationError(_describe(error)) from None
 
 
+def config_or_exit() -> Config:
+    """config() at a process's start: a bad variable stops it, with the message alone."""
+    try:
+        return config()
+    except ConfigurationError as error:
+        raise SystemExit(str(error)) from None
+
+
 def _describe(error: ValidationError) -> str:
     problems = []
     for issue in error.errors(include_url=False):

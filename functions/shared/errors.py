@@ -59,6 +59,18 @@ class InternalError(ApiError):
     status = 500  # a bug of ours; never for anything a caller sent
 
 
+class ServerMisconfigured(ApiError):
+    """A deployment that cannot verify a credential or reach its database with what it was
+    given (no key to check a token with, a wrong database key, a missing migration): not
+    retryable. `cause` goes to the log, never to the caller."""
+
+    status = 500
+
+    def __init__(self, message: str, cause: str) -> None:
+        super().__init__("server_misconfigured", message)
+        self.cause = cause
+
+
 class Unavailable(ApiError):
     status = 503
     retry_after_seconds: ClassVar[int] = 2

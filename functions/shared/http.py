@@ -304,6 +304,9 @@ def _log_request(
         "event_id": getattr(answer, "event_id", None),
         "error": error.code if error else None,
     }
+    cause = getattr(error, "cause", None)
+    if cause:
+        line["cause"] = cause  # what the operator must fix (server_misconfigured)
     request_log.info(json.dumps(line))
 
 
