@@ -143,8 +143,7 @@ def _misconfigured(what: str) -> ServerMisconfigured:
     cause = f"the request carries {what}"
     log.error("server_misconfigured: %s", cause)
     return ServerMisconfigured(
-        "This deployment cannot verify the credential it was sent; its operator must"
-        " configure it.",
+        "This deployment cannot verify the credential it was sent; its operator must configure it.",
         cause,
     )
 
