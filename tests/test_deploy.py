@@ -325,3 +325,42 @@ def test_the_python_version_and_the_dockerfile_agree_with_what_is_tested() -> No
     assert (shell, flag) == ("sh", "-c")
     assert line.startswith("exec gunicorn functions.app:app --bind 0.0.0.0:${PORT}")
     assert "gunicorn" in {lock.canonical(r.name) for r in lock.runtime_dependencies()}
+
+
+# ---------------------------------------------------------------------------
+# The API description operators and clients read
+# ---------------------------------------------------------------------------
+
+
+def test_every_error_code_the_code_raises_is_in_the_described_enum() -> None:
+    raised = set()
+    for path in (ROOT / "functions").rglob("*.py"):
+        if "local" in path.parts:
+            continue
+        for match in re.finditer(
+            r"\b(?:BadRequest|Unauthorized|Forbidden|NotFound|Conflict|PayloadTooLarge|"
+            r"Unprocessable|InternalError|Unavailable|ApiError)\(\s*\"([a-z_]+)\"",
+            path.read_text(),
+        ):
+            raised.add(match.group(1))
+    document = json.loads((ROOT / "functions" / "openapi.json").read_text())
+    described = set(document["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["enum"])
+    assert raised - described == set()
+    assert {"server_misconfigured", "database_unavailable", "already_paused"} <= described
+
+
+def test_the_description_names_its_headers_and_health() -> None:
+    document = json.loads((ROOT / "functions" / "openapi.json").read_text())
+    for function in functions_by_name().values():
+        for method, route in function.routes.items():
+            operation = document["paths"][f"/functions/v1/{function.name}"][method.lower()]
+            names = {
+                parameter.get("$ref", "").rsplit("/", 1)[-1]
+                for parameter in operation["parameters"]
+            }
+            assert ("IdempotencyKey" in names) is route.idempotent, (function.name, method)
+            assert "RequestId" in names
+            unavailable = operation["responses"]["503"]["headers"]
+            assert set(unavailable) == {"X-Request-Id", "Retry-After"}
+            assert "500" in operation["responses"]
+    assert set(document["paths"]["/health"]["get"]["responses"]) == {"200", "500", "503"}

@@ -7,6 +7,9 @@ from typing import Any, ClassVar
 
 class ApiError(Exception):
     status: ClassVar[int]
+    # For the log line only, never the answer: what the operator needs (a traceback, a
+    # misconfiguration's cause).
+    cause: str | None = None
 
     def __init__(self, code: str, message: str, details: Any = None) -> None:
         super().__init__(message)
@@ -88,6 +91,34 @@ _REFUSALS: dict[str, type[ApiError]] = {
     "triggered_by_not_member": Unprocessable,
     "idempotency_key_reused": Unprocessable,
 }
+
+
+# The codes the edge answers by itself, before or around a lifecycle function (the OpenAPI
+# description lists them with the refusals above; tests/test_deploy.py keeps it complete).
+EDGE_CODES = (
+    "invalid_json",
+    "missing_token",
+    "invalid_token",
+    "token_expired",
+    "role_not_allowed",
+    "service_only",
+    "triggered_by_not_allowed",
+    "not_found",
+    "method_not_allowed",
+    "body_too_large",
+    "validation_failed",
+    "invalid_value",
+    "invalid_idempotency_key",
+    "internal_error",
+    "server_misconfigured",
+    "database_unavailable",
+    "jwks_unavailable",
+)
+
+
+def error_codes() -> list[str]:
+    """Every code an answer may carry, sorted."""
+    return sorted({*_REFUSALS, *EDGE_CODES})
 
 
 def refusal(error: dict[str, Any]) -> ApiError:

@@ -18,12 +18,18 @@ from psycopg.abc import PQGen
 
 from functions.shared.config import config
 from functions.shared.dbapi import Arguments, answer
-from functions.shared.errors import Unprocessable, database_unavailable
+from functions.shared.errors import ServerMisconfigured, Unprocessable, database_unavailable
 
 # How much longer than the server's statement_timeout the client waits for an answer
 # before it gives the connection up: the server's timeout ends a lock wait cleanly; this
 # ends a call whose server (or pooler) has stopped answering at all.
 _CLIENT_GRACE_SECONDS = 1.0
+# A function or table missing (42883, 42P01), or a role without its grant (42501).
+_MISCONFIGURED = (
+    psycopg.errors.UndefinedFunction,
+    psycopg.errors.UndefinedTable,
+    psycopg.errors.InsufficientPrivilege,
+)
 
 
 @cache
@@ -111,6 +117,13 @@ class PostgresDatabase:
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
             # Includes QueryCanceled: the statement_timeout (a held lock, a slow server).
             raise database_unavailable() from error
+        except _MISCONFIGURED as error:
+            # A migration not applied, or a role without the grant: the operator's to fix.
+            diagnostic = error.diag.message_primary or str(error)
+            raise ServerMisconfigured(
+                "The functions cannot use their database as it is; its operator must fix it.",
+                f"Postgres answered takeover_{function} with {error.sqlstate}: {diagnostic}",
+            ) from error
         except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as error:
             # The edge validates first; this guards what slips past it (say, a domain check).
             raise Unprocessable("invalid_value", "A value is out of its allowed range.") from error
