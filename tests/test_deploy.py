@@ -251,7 +251,7 @@ def test_each_target_alone_answers_its_own_function_and_nothing_else(db_url: str
         for server in servers:
             function = targets[server.name]
             method = next(iter(function.routes))
-            body = {} if method != "GET" else None
+            body: dict[str, Any] | None = {} if method != "GET" else None
             refused = request(f"{server.base}/", method, body)
             assert refused.status == 401, server.name
             assert refused.body["error"]["code"] == "missing_token"
@@ -294,15 +294,15 @@ def test_requirements_txt_pins_what_the_tests_ran_on() -> None:
 
 
 def test_every_runtime_dependency_is_pinned_within_its_range() -> None:
-    pins = {}
+    pins: dict[str, str] = {}
     for line in (ROOT / "requirements.txt").read_text().splitlines():
         if line and not line.startswith("#"):
             name, _, version = line.partition("==")
             pins[lock.canonical(name)] = version
     for dependency in lock.runtime_dependencies():
-        version = pins.get(lock.canonical(dependency.name))
-        assert version is not None, f"{dependency.name} is not pinned"
-        assert dependency.specifier.contains(version), f"{dependency.name}=={version}"
+        pinned = pins.get(lock.canonical(dependency.name))
+        assert pinned is not None, f"{dependency.name} is not pinned"
+        assert dependency.specifier.contains(pinned), f"{dependency.name}=={pinned}"
 
 
 def test_no_development_package_is_deployed() -> None:

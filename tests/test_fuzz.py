@@ -57,9 +57,7 @@ AUTH_CONFIG = schemathesis.Config.from_dict(
 AnyCase = Case[Any]
 APP = create_app()
 # The functions; /health (no token, no request id) is the load balancer's, tested apart.
-SCHEMA = schemathesis.openapi.from_wsgi("/openapi.json", APP, config=CONFIG).exclude(
-    path="/health"
-)
+SCHEMA = schemathesis.openapi.from_wsgi("/openapi.json", APP, config=CONFIG).exclude(path="/health")
 AUTH_SCHEMA = schemathesis.openapi.from_wsgi("/openapi.json", APP, config=AUTH_CONFIG).exclude(
     path="/health"
 )

@@ -68,6 +68,7 @@ class ServerMisconfigured(ApiError):
     retryable. `cause` goes to the log, never to the caller."""
 
     status = 500
+    cause: str
 
     def __init__(self, message: str, cause: str) -> None:
         super().__init__("server_misconfigured", message)
