@@ -4,8 +4,9 @@ write bench/results.json.
     BENCH_SCALE=default|large   100k conversations and 1M log rows, or 1M and 10M
     DATABASE_URL                a Postgres server to build on (else the embedded one)
     BENCH_QUICK=1               shorter rounds, for trying the benchmark itself out
-    BENCH_ONLY=1,2,3,3b,4,5     only these measurements; 6 (not in the default run): what
-                                the proposed edge changes would gain
+    BENCH_ONLY=1,2,3,3b,4,5,7   only these measurements; 6 (not in the default run): what
+                                the proposed edge changes would gain; 7 alone builds only
+                                the main dataset (and leaves results.json as it was)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import cases, dataset
+from bench import cases, dataset, production
 from bench.harness import table
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -33,6 +34,7 @@ MEASUREMENTS = {
     "4": cases.sweep,
     "5": cases.activate_resume,
     "6": cases.edge_variants,
+    "7": production.production,
 }
 # Run only when asked for (BENCH_ONLY=6): what proposed changes to other files would gain.
 OPTIONAL = {"6"}
@@ -92,6 +94,21 @@ def main() -> None:
             server, main_name, "conv", scale.conversations, scale.log_rows, drift=DRIFT
         ),
     )
+    # The production measurements (7) use the main dataset only: alone, build nothing else.
+    if only and only <= {"7"}:
+        bench = cases.Bench(
+            scale=scale,
+            main=main_db,
+            nolog=main_db,
+            more=None,
+            empty=main_db,
+            sweep=main_db,
+            quick=quick,
+        )
+        production.production(bench)
+        print()
+        print(table(bench.figures))
+        return
     nolog = ensure(
         f"{scale.conversations:,} conversations, no log rows",
         lambda: dataset.ensure(

@@ -19,7 +19,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+
+from psycopg.conninfo import conninfo_to_dict
 
 BINARY = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 # PgBouncer refuses to run as root; as root it is started as this user (-u), or as the
@@ -43,10 +44,9 @@ def free_port() -> int:
 
 
 def target_of(server_url: str) -> tuple[str, int]:
-    """The host (or socket directory) and port of a postgresql:// URL."""
-    parts = urlsplit(server_url)
-    host = parts.hostname or parse_qs(parts.query).get("host", ["127.0.0.1"])[0]
-    return host, parts.port or 5432
+    """The host (or socket directory) and port of a libpq URL or key=value string."""
+    parts = conninfo_to_dict(server_url)
+    return str(parts.get("host") or "127.0.0.1"), int(parts.get("port") or 5432)
 
 
 def write_config(directory: Path, host: str = "127.0.0.1", port: int = 5432) -> int:
@@ -105,7 +105,7 @@ def running(server_url: str) -> Iterator[Pooler]:
         process = subprocess.Popen(command(directory, host), stdout=subprocess.DEVNULL)
         try:
             _wait_for(listen, process, directory)
-            database = urlsplit(server_url).path.lstrip("/") or "postgres"
+            database = conninfo_to_dict(server_url).get("dbname") or "postgres"
             yield Pooler(f"postgresql://postgres@127.0.0.1:{listen}/{database}", process)
         finally:
             process.terminate()
