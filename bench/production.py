@@ -165,11 +165,19 @@ class LatencyProxy:
                 # Delivered in order: equal delays keep the order they were scheduled in.
                 loop.call_at(loop.time() + self._one_way, writer.write, data)
         finally:
-            loop.call_at(loop.time() + self._one_way, writer.close)
+            if not loop.is_closed():
+                loop.call_at(loop.time() + self._one_way, writer.close)
 
     def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._server.close)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        async def shut() -> None:
+            self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            asyncio.get_running_loop().stop()
+
+        asyncio.run_coroutine_threadsafe(shut(), self._loop)
         self._thread.join(timeout=5)
 
 
