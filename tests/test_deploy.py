@@ -364,3 +364,22 @@ def test_the_description_names_its_headers_and_health() -> None:
             assert set(unavailable) == {"X-Request-Id", "Retry-After"}
             assert "500" in operation["responses"]
     assert set(document["paths"]["/health"]["get"]["responses"]) == {"200", "500", "503"}
+
+
+def test_a_single_target_imports_its_own_function_only() -> None:
+    """A cold start pays for one function: functions/main.py resolves the target asked for
+    without the catalogue."""
+    code = (
+        "import sys, functions.main as m; m.interaction_gate;"
+        "print('\\n'.join(sorted(sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=environment("postgresql://127.0.0.1:1/x"),
+        cwd=ROOT,
+    ).stdout.split()
+    assert "functions.interaction_gate" in loaded
+    assert [m for m in loaded if m.startswith("functions.pause_")] == []
