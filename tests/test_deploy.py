@@ -370,8 +370,7 @@ def test_a_single_target_imports_its_own_function_only() -> None:
     """A cold start pays for one function: functions/main.py resolves the target asked for
     without the catalogue."""
     code = (
-        "import sys, functions.main as m; m.interaction_gate;"
-        "print('\\n'.join(sorted(sys.modules)))"
+        "import sys, functions.main as m; m.interaction_gate;print('\\n'.join(sorted(sys.modules)))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", code],
