@@ -31,6 +31,7 @@ from bench.cases import (
     GATE_PATH,
     Bench,
     Client,
+    backends,
     check_gate,
     expect,
     gate_bodies,
@@ -39,7 +40,7 @@ from bench.cases import (
     message_id,
     sample_conversations,
 )
-from bench.harness import Figure, alternate
+from bench.harness import Figure, ProcessesCpu, alternate, own_cpu
 from functions.local import demo
 from functions.shared.config import LOCAL_JWT_SECRET
 from functions.shared.postgres import PostgresDatabase
@@ -389,6 +390,10 @@ class Gunicorn:
                 raise SystemExit(f"gunicorn did not start:\n{self.log.read_text()}")
             time.sleep(0.05)
 
+    def workers(self) -> list[int]:
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
     def stop(self) -> None:
         self._process.terminate()
         try:
@@ -412,22 +417,39 @@ def gate_under_gunicorn(bench: Bench) -> None:
         clients = [Client(server.port, token) for _ in range(CLIENT_THREADS)]
         bodies: Iterator[bytes] = gate_bodies(active)
         check_gate(clients[0], bodies)
+
+        def cpu() -> dict[str, Callable[[], float | None]]:
+            return {
+                "server": ProcessesCpu([server.pid, *server.workers()]),
+                "postgres": ProcessesCpu(backends(bench.main.url)),
+                "client": own_cpu,
+            }
+
         summaries = http_rounds(
             bench,
             {"noop": (clients, "/functions/v1/bench-noop"), "gate": (clients, GATE_PATH)},
             bodies,
+            cpu,
         )
     finally:
         for client in clients:
             client.close()
         server.stop()
     gate, noop = summaries["gate"], summaries["noop"]
+    spent, idle = gate["cpu_ms_per_request"], noop["cpu_ms_per_request"]
+    cpu_note = (
+        f"; CPU ms per request: server {spent['server']} (no-op {idle['server']}),"
+        f" Postgres {spent['postgres']}, clients {spent['client']} (no-op {idle['client']})"
+        if {"server", "postgres", "client"} <= spent.keys()
+        else ""
+    )
     bench.add(
         Figure(
             key="7d",
             measurement=(
                 f"interaction-gate over HTTP, gunicorn functions.app:app (1 worker,"
                 f" {CLIENT_THREADS} threads), p50 {gate['p50_ms']} ms, p99 {gate['p99_ms']} ms"
+                f"{cpu_note}"
             ),
             value=gate["rate"],
             unit="req/s",
