@@ -161,13 +161,15 @@ class LatencyProxy:
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
+        last = 0.0
         try:
             while data := await reader.read(65536):
-                # Delivered in order: equal delays keep the order they were scheduled in.
-                loop.call_at(loop.time() + self._one_way, writer.write, data)
+                # Strictly later than the previous chunk's: delivered in the order read.
+                last = max(loop.time() + self._one_way, last + 1e-6)
+                loop.call_at(last, writer.write, data)
         finally:
             if not loop.is_closed():
-                loop.call_at(loop.time() + self._one_way, writer.close)
+                loop.call_at(max(loop.time() + self._one_way, last + 1e-6), writer.close)
 
     def stop(self) -> None:
         async def shut() -> None:
