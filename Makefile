@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint format check openapi bench reliability screenshots clean
+.PHONY: run serve test lint format check openapi requirements bench reliability screenshots clean
 
 $(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -13,6 +13,9 @@ $(INSTALLED): pyproject.toml clients/python/pyproject.toml
 
 run: $(INSTALLED)  ## Serve every function on PORT (54321), embedded Postgres unless DATABASE_URL
 	$(PYTHON) -m functions.local.server
+
+serve: $(INSTALLED)  ## What production runs: every function under gunicorn, no console (needs DATABASE_URL)
+	$(VENV)/bin/gunicorn functions.app:app --bind 127.0.0.1:$${PORT:-8080} --workers 1 --threads 8
 
 # One test process per core: each has its own template database, each test its own copy.
 TEST_WORKERS ?= 2
@@ -31,6 +34,9 @@ format: $(INSTALLED)
 
 openapi: $(INSTALLED)  ## Regenerate the committed OpenAPI document
 	$(PYTHON) -m functions.openapi > functions/openapi.json
+
+requirements: $(INSTALLED)  ## Pin the runtime dependencies as installed (tests/test_deploy.py checks)
+	$(PYTHON) -m tests.lock > requirements.txt
 
 bench: $(INSTALLED)  ## Benchmarks as ratios against same-run baselines (BENCH_SCALE=large)
 	$(PYTHON) -m bench

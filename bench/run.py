@@ -4,8 +4,10 @@ write bench/results.json.
     BENCH_SCALE=default|large   100k conversations and 1M log rows, or 1M and 10M
     DATABASE_URL                a Postgres server to build on (else the embedded one)
     BENCH_QUICK=1               shorter rounds, for trying the benchmark itself out
-    BENCH_ONLY=1,2,3,3b,4,5,7   only these measurements; 6 (not in the default run): what
-                                the proposed edge changes would gain
+    BENCH_ONLY=1,2,3,3b,4,5,7,8,9 only these measurements; 6 (not in the default run): what
+                                the proposed edge changes would gain; 7 (the report), 8
+                                (webhooks) and 9 (the production path) alone build only
+                                what they use (and leave results.json as it was)
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import cases, dataset, report, webhooks
+from bench import cases, dataset, production, report, webhooks
 from bench.harness import table
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -35,6 +37,7 @@ MEASUREMENTS = {
     "6": cases.edge_variants,
     "7": report.run,
     "8": webhooks.webhooks,
+    "9": production.production,
 }
 # Run only when asked for (BENCH_ONLY=6): what proposed changes to other files would gain.
 OPTIONAL = {"6"}
@@ -102,6 +105,21 @@ def main() -> None:
             server, main_name, "conv", scale.conversations, scale.log_rows, drift=DRIFT
         ),
     )
+    # The production measurements (9) use the main dataset only: alone, build nothing else.
+    if only and only <= {"9"}:
+        bench = cases.Bench(
+            scale=scale,
+            main=main_db,
+            nolog=main_db,
+            more=None,
+            empty=main_db,
+            sweep=main_db,
+            quick=quick,
+        )
+        production.production(bench)
+        print()
+        print(table(bench.figures))
+        return
     nolog = ensure(
         f"{scale.conversations:,} conversations, no log rows",
         lambda: dataset.ensure(

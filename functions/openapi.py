@@ -15,9 +15,10 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from functions.catalogue import functions_by_name
+from functions.shared.errors import error_codes
 from functions.shared.models import ErrorAnswer
 
-_ERRORS = (400, 401, 403, 404, 409, 413, 422, 503)
+_ERRORS = (400, 401, 403, 404, 409, 413, 422, 500, 503)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Operation:
     body: Any = None
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = _ERRORS
+    idempotent: bool = False
 
 
 def operations() -> list[Operation]:
@@ -43,6 +45,7 @@ def operations() -> list[Operation]:
             route.answer_type,
             body=route.input_type if route.source == "body" else None,
             query=route.input_type if route.source == "query" else None,
+            idempotent=route.idempotent,
         )
         for function in functions_by_name().values()
         for route in function.routes.values()
@@ -58,9 +61,82 @@ _STATUS_TEXT = {
     409: "State conflict",
     413: "Body over 64 KiB",
     422: "A field out of its range",
-    503: "Database unreachable",
+    500: "server_misconfigured: the deployment cannot verify credentials or use its database"
+    " with what it was given (not retryable); internal_error: a bug",
+    503: "Database unreachable: retry after Retry-After seconds",
 }
 _REF = "#/components/schemas/{model}"
+_REQUEST_ID = {
+    "description": "The request's id: the caller's X-Request-Id when it sent a sane one"
+    " (1-64 of A-Z a-z 0-9 . _ -), else a new one; also in an error's request_id and the log.",
+    "schema": {"type": "string"},
+}
+_RETRY_AFTER = {
+    "description": "Seconds to wait before retrying.",
+    "schema": {"type": "integer"},
+}
+_PARAMETERS = {
+    "IdempotencyKey": {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "Repeating a request with the same key (within 24 hours) answers the"
+        " first answer again and changes nothing; the same key with another body is 422"
+        " idempotency_key_reused.",
+        "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+    },
+    "RequestId": {
+        "name": "X-Request-Id",
+        "in": "header",
+        "required": False,
+        "description": "Your id for the request, to follow it across services.",
+        "schema": {"type": "string"},
+    },
+}
+
+
+def _response(description: str, schema: dict[str, Any], status: int | str) -> dict[str, Any]:
+    headers: dict[str, Any] = {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}}
+    if status == 503:
+        headers["Retry-After"] = {"$ref": "#/components/headers/RetryAfter"}
+    return {
+        "description": description,
+        "headers": headers,
+        "content": {"application/json": {"schema": schema}},
+    }
+
+
+def _health(error: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "get": {
+            "operationId": "health_get",
+            "summary": "Whether this instance reaches its database (for load balancers).",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "The database answers.",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"status": {"const": "ok"}},
+                                "required": ["status"],
+                            }
+                        }
+                    },
+                },
+                "500": {
+                    "description": _STATUS_TEXT[500],
+                    "content": {"application/json": {"schema": error}},
+                },
+                "503": {
+                    "description": "The database does not answer.",
+                    "headers": {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+                    "content": {"application/json": {"schema": error}},
+                },
+            },
+        }
+    }
 
 
 def _schema_of(annotation: Any, schemas: dict[str, Any]) -> dict[str, Any]:
@@ -94,19 +170,17 @@ def document() -> dict[str, Any]:
             "operationId": f"{op.function.replace('-', '_')}_{op.method}",
             "summary": op.summary,
             "description": f"Callers: {op.callers}.",
-            "security": [{"bearer": []}],
+            "security": [{"bearer": []}, {"apikey": []}],
+            "parameters": [
+                {"$ref": "#/components/parameters/RequestId"},
+                *([{"$ref": "#/components/parameters/IdempotencyKey"}] if op.idempotent else []),
+            ],
             "responses": {
-                "200": {
-                    "description": "OK",
-                    "content": {"application/json": {"schema": refs[(op.answer, "serialization")]}},
-                },
+                "200": _response("OK", refs[(op.answer, "serialization")], 200),
                 **{
-                    str(status): {
-                        "description": _STATUS_TEXT[status],
-                        "content": {
-                            "application/json": {"schema": refs[(ErrorAnswer, "serialization")]}
-                        },
-                    }
+                    str(status): _response(
+                        _STATUS_TEXT[status], refs[(ErrorAnswer, "serialization")], status
+                    )
                     for status in op.errors
                 },
             },
@@ -121,11 +195,14 @@ def document() -> dict[str, Any]:
         if op.query is not None:
             query_schema = op.query.model_json_schema(ref_template=_REF)
             required = set(query_schema.get("required", []))
-            operation["parameters"] = [
+            operation["parameters"] += [
                 {"name": name, "in": "query", "required": name in required, "schema": schema}
                 for name, schema in query_schema["properties"].items()
             ]
         paths.setdefault(f"/functions/v1/{op.function}", {})[op.method] = operation
+    paths["/health"] = _health(refs[(ErrorAnswer, "serialization")])
+    # Every code an error may carry, so a client can branch on them exhaustively.
+    schemas["ErrorDetail"]["properties"]["code"]["enum"] = error_codes()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -137,8 +214,14 @@ def document() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
+            "parameters": _PARAMETERS,
+            "headers": {"RequestId": _REQUEST_ID, "RetryAfter": _RETRY_AFTER},
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                # A Supabase JWT (an attendant's, or the legacy service_role key), or a
+                # secret API key (sb_secret_…) as the bearer.
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                # A secret API key (sb_secret_…) in Supabase's apikey header.
+                "apikey": {"type": "apiKey", "in": "header", "name": "apikey"},
             },
         },
     }

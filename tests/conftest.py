@@ -50,8 +50,22 @@ def environment() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def server_url() -> str:
-    """DATABASE_URL's server (CI: the system Postgres 15), else the embedded one."""
-    return os.environ.get("DATABASE_URL") or embedded.start("test")
+    """The server the tests create their databases on, directly: DATABASE_DIRECT_URL or
+    DATABASE_URL (CI: the system Postgres 15), else the embedded one."""
+    return (
+        os.environ.get("DATABASE_DIRECT_URL")
+        or os.environ.get("DATABASE_URL")
+        or embedded.start("test")
+    )
+
+
+@pytest.fixture(scope="session")
+def functions_server_url(server_url: str) -> str:
+    """Where the functions reach that server: DATABASE_URL when DATABASE_DIRECT_URL is also
+    set (CI's pooler leg: PgBouncer in transaction mode in front of it), else directly."""
+    if os.environ.get("DATABASE_DIRECT_URL") and os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    return server_url
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +117,7 @@ def reaper(server_url: str) -> Iterator[_Reaper]:
 
 
 @pytest.fixture
-def db_url(server_url: str, template: str, reaper: _Reaper) -> Iterator[str]:
+def db_name(server_url: str, template: str, reaper: _Reaper) -> Iterator[str]:
     """A fresh database for this test, copied from the template."""
     name = f"takeover_test_{uuid4().hex[:16]}"
     with _admin(server_url) as admin:
@@ -112,14 +126,20 @@ def db_url(server_url: str, template: str, reaper: _Reaper) -> Iterator[str]:
                 sql.Identifier(name), sql.Identifier(template)
             )
         )
-    yield database_url(server_url, name)
+    yield name
     reaper.drop(name)
 
 
 @pytest.fixture
-def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
-    """The test's database as its owner, to set the scene and read the rows."""
-    with psycopg.connect(db_url, autocommit=True) as connection:
+def db_url(functions_server_url: str, db_name: str) -> str:
+    """The test's database as the functions reach it (through the pooler, when one is)."""
+    return database_url(functions_server_url, db_name)
+
+
+@pytest.fixture
+def db(server_url: str, db_name: str) -> Iterator[psycopg.Connection[Any]]:
+    """The test's database as its owner, directly, to set the scene and read the rows."""
+    with psycopg.connect(database_url(server_url, db_name), autocommit=True) as connection:
         yield connection
 
 

@@ -6,7 +6,10 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import RSAAlgorithm
 
 from functions.local import demo
-from functions.shared.config import config
+from functions.shared import identity
+from functions.shared.config import ConfigurationError, config
 from tests.support import Api, conversation, expire, log_rows, snapshot
 
 LIVE = demo.FIRST_CONVERSATION_ID  # paused for an hour in the scenes below
@@ -332,14 +336,17 @@ def test_an_alg_none_token_is_401(
     assert snapshot(db) == before
 
 
-def test_an_rs256_token_is_401_when_no_jwks_is_configured(api: Api) -> None:
+def test_an_rs256_token_without_a_jwks_configured_is_500_server_misconfigured(api: Api) -> None:
+    """Supabase's asymmetric signing keys with no SUPABASE_JWKS_URL: the deployment cannot
+    verify what its users are sent, which no retry and no new sign-in can mend."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     token = jwt.encode(claims_for_attendant(), key, algorithm="RS256", headers={"kid": "k1"})
 
     answer = status_of(api, token)
 
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "invalid_token"
+    assert answer.status_code == 500
+    assert error_of(answer)["code"] == "server_misconfigured"
+    assert "Retry-After" not in answer.headers
 
 
 # ---------------------------------------------------------------------------
@@ -863,3 +870,187 @@ def test_an_unreachable_jwks_is_503_not_a_bad_token(
 
     assert answer.status_code == 503
     assert "Retry-After" in answer.headers
+
+
+# ---------------------------------------------------------------------------
+# Expiry, secret API keys, and a deployment that cannot verify what it is sent
+# ---------------------------------------------------------------------------
+
+SECRET_KEY = "sb_secret_" + "k" * 32
+NEXT_SECRET_KEY = "sb_secret_" + "n" * 32
+
+
+@contextmanager
+def environment(monkeypatch: pytest.MonkeyPatch, **variables: str | None) -> Iterator[None]:
+    """The variables set (None: unset) for the block only; the configuration read again."""
+    for name, value in variables.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    config.cache_clear()
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        config.cache_clear()
+
+
+@pytest.mark.parametrize("claims", [claims_for_attendant, claims_for_service])
+def test_a_token_without_exp_is_401_invalid_token(
+    api: Api, db: psycopg.Connection[Any], claims: Any
+) -> None:
+    before = snapshot(db)
+    token = hs256({name: value for name, value in claims().items() if name != "exp"}, api.secret)
+
+    answer = api.post("pause-activate", {"conversation_id": str(ACTIVE)}, token=token)
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "invalid_token"
+    assert "exp" in error_of(answer)["message"]
+    assert snapshot(db) == before
+
+
+@pytest.mark.parametrize("how", ["apikey", "bearer"])
+@pytest.mark.parametrize("key", [SECRET_KEY, NEXT_SECRET_KEY], ids=["current", "next"])
+def test_a_secret_api_key_is_the_service(
+    api: Api, db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, how: str, key: str
+) -> None:
+    headers = {"apikey": key} if how == "apikey" else {"Authorization": f"Bearer {key}"}
+    with environment(monkeypatch, SUPABASE_SECRET_KEYS=f"{SECRET_KEY}, {NEXT_SECRET_KEY}"):
+        resumed = api.call("POST", "auto-resume", token=None, body={}, headers=headers)
+        paused = api.call(
+            "POST",
+            "pause-activate",
+            token=None,
+            body={"conversation_id": str(ACTIVE)},
+            headers=headers,
+        )
+
+    assert resumed.status_code == 200
+    assert resumed.get_json() == {"resumed": 0, "conversation_ids": []}
+    assert paused.status_code == 200
+    assert paused.get_json()["paused_by"] is None
+
+
+@pytest.mark.parametrize(
+    "key", [SECRET_KEY[:-1] + "x", SECRET_KEY + "k", "sb_secret_", "sb_secret_k"]
+)
+def test_a_secret_key_not_configured_is_401(
+    api: Api, db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    before = snapshot(db)
+    with environment(monkeypatch, SUPABASE_SECRET_KEYS=SECRET_KEY):
+        answer = api.call("POST", "auto-resume", token=None, body={}, headers={"apikey": key})
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "invalid_token"
+    assert snapshot(db) == before
+
+
+def test_the_authorization_header_wins_over_an_apikey(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Supabase's clients send the project's key as apikey and the user's JWT as
+    Authorization: the caller is the user."""
+    with environment(monkeypatch, SUPABASE_SECRET_KEYS=SECRET_KEY):
+        answer = api.call(
+            "POST", "auto-resume", token=api.attendant, body={}, headers={"apikey": SECRET_KEY}
+        )
+
+    assert answer.status_code == 403
+    assert error_of(answer)["code"] == "service_only"
+
+
+def test_a_secret_key_without_secret_keys_configured_is_500(
+    api: Api, db: psycopg.Connection[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    before = snapshot(db)
+    answer = api.call("POST", "auto-resume", token=None, body={}, headers={"apikey": SECRET_KEY})
+
+    assert answer.status_code == 500
+    assert error_of(answer)["code"] == "server_misconfigured"
+    assert "Retry-After" not in answer.headers
+    assert "SUPABASE_SECRET_KEYS" in caplog.text
+    assert SECRET_KEY not in caplog.text
+    assert snapshot(db) == before
+
+
+def test_the_service_key_on_a_jwks_only_deployment_is_500_not_503(
+    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The README's old deploy set only SUPABASE_JWKS_URL: the HS256 service key answered
+    503 and agents retried forever. It is the operator's to fix: 500, said in the log."""
+    with environment(
+        monkeypatch, SUPABASE_JWT_SECRET=None, SUPABASE_JWKS_URL="https://example.invalid/jwks"
+    ):
+        answer = api.post("auto-resume", {}, token=api.service)
+
+    assert answer.status_code == 500
+    assert error_of(answer)["code"] == "server_misconfigured"
+    assert "SUPABASE_JWT_SECRET" in caplog.text
+
+
+@pytest.mark.parametrize("call", EVERY_FUNCTION)
+def test_nothing_to_verify_with_is_500_server_misconfigured_everywhere(
+    api: Api, db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, call: Call
+) -> None:
+    before = snapshot(db)
+    with environment(monkeypatch, SUPABASE_JWT_SECRET=None, SUPABASE_JWKS_URL=None):
+        answer = send(api, call, token=api.service)
+
+    assert answer.status_code == 500
+    assert error_of(answer)["code"] == "server_misconfigured"
+    assert snapshot(db) == before
+
+
+def test_a_deployment_with_nothing_to_verify_with_says_so_at_start(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with environment(monkeypatch, SUPABASE_JWT_SECRET=None, SUPABASE_JWKS_URL=None):
+        assert identity.check_configuration() is False
+    assert "server_misconfigured" in caplog.text
+    assert "SUPABASE_SECRET_KEYS" in caplog.text
+    caplog.clear()
+    with environment(monkeypatch, SUPABASE_JWT_SECRET=None, SUPABASE_SECRET_KEYS=SECRET_KEY):
+        assert identity.check_configuration() is True
+    assert caplog.text == ""
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "shown"),
+    [
+        ("PORT", "abc", True),
+        ("PORT", "70000", True),
+        ("DATABASE_TIMEOUT_SECONDS", "0", True),
+        ("DATABASE_POOL_SIZE", "many", True),
+        ("TAKEOVER_SEED_DEMO", "perhaps", True),
+        ("SUPABASE_JWKS_URL", "jwks.json", True),
+        ("DATABASE_URL", "mysql://user:password@host/db", False),
+        ("SUPABASE_SECRET_KEYS", "sb_publishable_abc", False),
+    ],
+)
+def test_a_bad_variable_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, shown: bool
+) -> None:
+    with environment(monkeypatch, **{variable: value}), pytest.raises(ConfigurationError) as raised:
+        config()
+    message = str(raised.value)
+    assert message.startswith(f"Bad configuration: {variable}")
+    # A value that may hold a secret (a password in a URL, a key) stays out of the log.
+    assert (value in message) is shown
+
+
+def test_a_bad_variable_stops_the_server_at_start(project_root: Any) -> None:
+    environment_ = {**os.environ, "PORT": "abc", "DATABASE_URL": "postgresql://127.0.0.1:1/x"}
+    started = subprocess.run(
+        [sys.executable, "-m", "functions.local.server"],
+        env=environment_,
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode != 0
+    assert "PORT='abc'" in started.stderr
+    assert "Traceback" not in started.stderr

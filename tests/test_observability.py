@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from functions.local import demo
+from functions.shared.database import use_database
 from tests.support import Api
 
 CONVERSATION = str(demo.FIRST_CONVERSATION_ID)
@@ -38,8 +39,11 @@ def test_each_request_writes_one_line_without_the_token(api: Api, request_log: L
 
     assert len(request_log.lines) == 1
     line = request_log.lines[0]
-    assert line.pop("latency_ms") > 0
+    latency_ms = line.pop("latency_ms")
+    assert latency_ms > 0
     assert line == {
+        "severity": "INFO",
+        "message": f"POST pause-activate 200 {latency_ms:g} ms",
         "function": "pause-activate",
         "method": "POST",
         "status": 200,
@@ -100,3 +104,41 @@ def test_an_unauthenticated_request_is_logged_without_a_caller(
     assert answer.status_code == 401
     assert request_log.lines[-1]["caller"] is None
     assert request_log.lines[-1]["error"] == "missing_token"
+
+
+def test_severity_follows_the_status(api: Api, request_log: Lines) -> None:
+    api.post("pause-activate", {"conversation_id": CONVERSATION}, token=api.attendant)
+    api.post("pause-activate", {"conversation_id": CONVERSATION}, token=api.attendant)
+
+    assert [line["severity"] for line in request_log.lines] == ["INFO", "WARNING"]
+    assert request_log.lines[1]["message"].startswith("POST pause-activate 409 already_paused ")
+
+
+class Broken:
+    def call(self, function: str, arguments: Any) -> Any:
+        raise RuntimeError("a bug of ours")
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def test_an_unhandled_error_is_one_entry_with_its_traceback(
+    api: Api, request_log: Lines, caplog: pytest.LogCaptureFixture
+) -> None:
+    previous = use_database(Broken())
+    try:
+        answer = api.post("interaction-gate", {"conversation_id": CONVERSATION}, token=api.service)
+    finally:
+        use_database(previous)
+
+    assert answer.status_code == 500
+    assert answer.get_json()["error"]["code"] == "internal_error"
+    assert "a bug of ours" not in answer.get_data(as_text=True)
+    [line] = request_log.lines
+    assert line["severity"] == "ERROR"
+    assert line["error"] == "internal_error"
+    assert line["stack_trace"].startswith("Traceback (most recent call last):")
+    assert line["stack_trace"].rstrip().endswith("RuntimeError: a bug of ours")
+    # Nothing else logged it again, line by line.
+    assert [r.name for r in caplog.records if r.name != "takeover.request"] == []

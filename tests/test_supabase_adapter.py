@@ -9,6 +9,7 @@ The lifecycle functions themselves are tested on the real Postgres elsewhere.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -22,7 +23,14 @@ import respx
 from functions.local import demo
 from functions.shared.config import config
 from functions.shared.database import use_database
-from functions.shared.errors import _REFUSALS, ApiError, Conflict, Unavailable, Unprocessable
+from functions.shared.errors import (
+    _REFUSALS,
+    ApiError,
+    Conflict,
+    ServerMisconfigured,
+    Unavailable,
+    Unprocessable,
+)
 from functions.shared.supabase_rpc import SupabaseDatabase
 from tests.conftest import JWT_SECRET
 from tests.support import Api
@@ -247,61 +255,115 @@ def test_every_refusal_code_maps_the_same_as_on_postgres(
     assert raised.value.code == code
 
 
-@pytest.mark.parametrize(
-    ("answer", "expected"),
-    [
-        pytest.param(
-            postgrest_error(400, "22P02", 'invalid input syntax for type uuid: "nope"'),
-            Unprocessable,
-            id="400-invalid-uuid",
+# PostgREST's and Supabase's gateway's error answers, as recorded from a project.
+INVALID_VALUE = [
+    pytest.param(
+        postgrest_error(400, "22P02", 'invalid input syntax for type uuid: "nope"'),
+        id="400-invalid-uuid",
+    ),
+    pytest.param(
+        postgrest_error(400, "23514", 'value for domain pause_duration violates check "x"'),
+        id="400-check-violation",
+    ),
+]
+MISCONFIGURED = [
+    pytest.param(
+        postgrest_error(401, "PGRST301", "JWSError JWSInvalidSignature"),
+        "PGRST301",
+        id="401-wrong-service-key",
+    ),
+    pytest.param(
+        postgrest_error(401, "PGRST302", "Anonymous access is disabled"),
+        "PGRST302",
+        id="401-no-key",
+    ),
+    pytest.param(
+        httpx.Response(
+            401,
+            json={
+                "message": "Invalid API key",
+                "hint": "Double check your Supabase `anon` or `service_role` API key.",
+            },
         ),
-        pytest.param(
-            postgrest_error(400, "23514", 'value for domain pause_duration violates check "x"'),
-            Unprocessable,
-            id="400-check-violation",
+        "Invalid API key",
+        id="401-gateway-invalid-api-key",
+    ),
+    pytest.param(
+        postgrest_error(403, "42501", "permission denied for function takeover_activate"),
+        "42501",
+        id="403-permission-denied",
+    ),
+    pytest.param(
+        postgrest_error(
+            404,
+            "PGRST202",
+            "Could not find the function public.takeover_activate(...) in the schema cache",
         ),
-        pytest.param(
-            postgrest_error(
-                404,
-                "PGRST202",
-                "Could not find the function public.takeover_activate(...) in the schema cache",
-            ),
-            Unavailable,
-            id="404-function-not-found",
-        ),
-        pytest.param(
-            postgrest_error(503, "PGRST001", "Database client error. Retrying the connection."),
-            Unavailable,
-            id="503-database-down",
-        ),
-        pytest.param(
-            httpx.Response(503, text="<html>upstream connect error</html>"),
-            Unavailable,
-            id="503-proxy-page",
-        ),
-        pytest.param(
-            postgrest_error(401, "PGRST301", "JWSError JWSInvalidSignature"),
-            Unavailable,
-            id="401-wrong-service-key",
-        ),
-    ],
-)
-def test_postgrest_errors_map_to_the_functions_errors(
-    postgrest: respx.MockRouter,
-    supabase: SupabaseDatabase,
-    answer: httpx.Response,
-    expected: type[ApiError],
+        "PGRST202",
+        id="404-function-not-found",
+    ),
+    pytest.param(
+        postgrest_error(500, "PGRST300", "Server lacks JWT secret"),
+        "PGRST300",
+        id="500-server-lacks-jwt-secret",
+    ),
+]
+OUTAGE = [
+    pytest.param(
+        postgrest_error(503, "PGRST001", "Database client error. Retrying the connection."),
+        id="503-database-down",
+    ),
+    pytest.param(
+        postgrest_error(503, "PGRST000", "Could not connect with the database."), id="503-no-db"
+    ),
+    pytest.param(httpx.Response(503, text="<html>upstream connect error</html>"), id="503-page"),
+    pytest.param(httpx.Response(502, text="Bad Gateway"), id="502"),
+    pytest.param(httpx.Response(504, text="Gateway Timeout"), id="504"),
+    pytest.param(httpx.Response(520, text=""), id="520"),
+    pytest.param(httpx.Response(429, json={"message": "Too many requests"}), id="429"),
+    pytest.param(
+        postgrest_error(500, "57014", "canceling statement due to statement timeout"),
+        id="500-statement-timeout",
+    ),
+]
+
+
+@pytest.mark.parametrize("answer", INVALID_VALUE)
+def test_a_value_postgres_refuses_is_422(
+    postgrest: respx.MockRouter, supabase: SupabaseDatabase, answer: httpx.Response
 ) -> None:
     postgrest.post(f"{RPC}/takeover_activate").mock(return_value=answer)
 
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(Unprocessable) as raised:
         supabase.call("activate", ACTIVATE_ARGUMENTS)
 
-    assert type(raised.value) is expected
-    if expected is Unprocessable:
-        assert (raised.value.status, raised.value.code) == (422, "invalid_value")
-    else:
-        assert (raised.value.status, raised.value.code) == (503, "database_unavailable")
+    assert (raised.value.status, raised.value.code) == (422, "invalid_value")
+
+
+@pytest.mark.parametrize(("answer", "named"), MISCONFIGURED)
+def test_a_misconfigured_project_is_500_server_misconfigured_with_the_cause(
+    postgrest: respx.MockRouter, supabase: SupabaseDatabase, answer: httpx.Response, named: str
+) -> None:
+    postgrest.post(f"{RPC}/takeover_activate").mock(return_value=answer)
+
+    with pytest.raises(ServerMisconfigured) as raised:
+        supabase.call("activate", ACTIVATE_ARGUMENTS)
+
+    assert (raised.value.status, raised.value.code) == (500, "server_misconfigured")
+    assert named in raised.value.cause
+    assert f"takeover_activate with {answer.status_code}" in raised.value.cause
+
+
+@pytest.mark.parametrize("answer", OUTAGE)
+def test_an_outage_is_503_database_unavailable(
+    postgrest: respx.MockRouter, supabase: SupabaseDatabase, answer: httpx.Response
+) -> None:
+    postgrest.post(f"{RPC}/takeover_activate").mock(return_value=answer)
+
+    with pytest.raises(Unavailable) as raised:
+        supabase.call("activate", ACTIVATE_ARGUMENTS)
+
+    assert (raised.value.status, raised.value.code) == (503, "database_unavailable")
 
 
 @pytest.mark.parametrize(
@@ -433,3 +495,29 @@ def test_the_state_answer_is_read_with_the_same_model(
     assert state["paused_at"] == "2026-11-25T12:00:00.000000Z"
     assert state["paused_until"] == "2026-11-25T12:15:00.000000Z"
     assert UUID(state["conversation_id"]) == CONVERSATION
+
+
+def test_a_wrong_service_key_answers_500_and_logs_postgrests_code_and_message(
+    postgrest: respx.MockRouter, api_on_supabase: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not an outage: no Retry-After (agents would retry forever), and the request log line
+    says what to fix."""
+    api = api_on_supabase
+    postgrest.post(f"{RPC}/takeover_gate").respond(
+        401, json={"code": "PGRST301", "message": "JWSError JWSInvalidSignature"}
+    )
+
+    with caplog.at_level(logging.INFO, logger="takeover.request"):
+        answer = api.post(
+            "interaction-gate", {"conversation_id": str(CONVERSATION)}, token=api.service
+        )
+
+    assert answer.status_code == 500
+    assert answer.get_json()["error"]["code"] == "server_misconfigured"
+    assert "Retry-After" not in answer.headers
+    assert "PGRST301" not in answer.get_data(as_text=True)  # the cause is the operator's
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "takeover.request"]
+    assert [line["error"] for line in lines] == ["server_misconfigured"]
+    assert lines[0]["cause"] == (
+        "PostgREST answered takeover_gate with 401 PGRST301: JWSError JWSInvalidSignature"
+    )

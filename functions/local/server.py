@@ -12,75 +12,30 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask
 from werkzeug.serving import make_server
 
-from functions.catalogue import functions_by_name
+import functions.app
 from functions.local import demo, embedded, migrations
 from functions.local.console import console
-from functions.shared.config import LOCAL_JWT_SECRET, config
+from functions.shared.config import LOCAL_JWT_SECRET, config, config_or_exit
 from functions.shared.database import database, use_database
-from functions.shared.errors import ApiError, MethodNotAllowed, NotFound, Unavailable
-from functions.shared.http import Function, error_response, json_response
+from functions.shared.errors import Unavailable
 
-OPENAPI_DOCUMENT = Path(__file__).resolve().parents[1] / "openapi.json"
-_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 log = logging.getLogger("takeover")
-# The request log line (functions/endpoint.py) says what these would, once per request.
+# The request log line (functions/shared/http.py) says what these would, once per request.
 for _chatty in ("pgserver", "psycopg.pool", "werkzeug"):
     logging.getLogger(_chatty).setLevel(logging.WARNING)
 
 
 def create_app() -> Flask:
-    app = Flask("takeover")
-    for name, function in functions_by_name().items():
-        app.add_url_rule(
-            f"/functions/v1/{name}", endpoint=name, view_func=_view(function), methods=_ALL_METHODS
-        )
-    app.add_url_rule("/health", view_func=health)
-    app.add_url_rule("/openapi.json", view_func=openapi)
+    """The production app (functions/app.py) and the console beside it."""
+    app = functions.app.create_app()
     app.register_blueprint(console)
-
-    @app.errorhandler(404)
-    def unknown_route(_: Exception) -> Response:
-        return error_response(NotFound("not_found", f"No function at {request.path}."))
-
-    @app.errorhandler(405)
-    def wrong_method(error: HTTPException) -> Response:
-        # A method no rule lists (TRACE, say): a function answers it itself, logged and in
-        # its own terms; the server's other routes answer here.
-        name = request.path.removeprefix("/functions/v1/")
-        function = functions_by_name().get(name)
-        if function is not None:
-            return _view(function)()
-        allowed = getattr(error, "valid_methods", None) or ()
-        return error_response(MethodNotAllowed(frozenset(allowed)))
-
     return app
-
-
-def _view(function: Function) -> Callable[[], Response]:
-    def view() -> Response:
-        return function.handle(request)
-
-    return view
-
-
-def health() -> Response:
-    try:
-        database().ping()
-    except ApiError as error:
-        return error_response(error)
-    return json_response(200, '{"status":"ok"}')
-
-
-def openapi() -> Response:
-    return json_response(200, OPENAPI_DOCUMENT.read_text())
 
 
 class Schedule(threading.Thread):
@@ -173,11 +128,14 @@ def schedules(app: Flask, service_key: str) -> list[Schedule]:
 
 def _prepare_database() -> str | None:
     """Start the embedded Postgres when no database is configured, apply pending migrations
-    and seed the demo workspace (and its past takeovers, for the Reports view) into an
-    empty database; the URL (None with SUPABASE_URL)."""
+    (over DATABASE_DIRECT_URL when DATABASE_URL is a pooler) and seed the demo workspace,
+    with four weeks of past takeovers for the Reports view, into an empty database, but only
+    the embedded one or where TAKEOVER_SEED_DEMO=1 asks: never into a real database by
+    surprise. The URL the functions use (None with SUPABASE_URL)."""
     settings = config()
     url = settings.database_url
-    if url is None and settings.supabase_url is None:
+    is_embedded = url is None and settings.supabase_url is None
+    if is_embedded:
         url = embedded.start()
         log.info("embedded Postgres under %s", embedded.DATA_DIR)
     if url is None:
@@ -185,11 +143,15 @@ def _prepare_database() -> str | None:
             "Supabase project %s: apply migrations with `supabase db push`", settings.supabase_url
         )
         return None
-    applied = migrations.apply(url)
+    session_url = (None if is_embedded else settings.database_direct_url) or url
+    applied = migrations.apply(session_url)
     log.info("migrations applied now: %s", ", ".join(applied) or "none pending")
-    if migrations.seed_if_empty(url):
-        migrations.load_demo_history(url)
-        log.info("seeded the demo workspace, with four weeks of past takeovers")
+    if is_embedded or settings.seed_demo:
+        if migrations.seed_if_empty(session_url):
+            migrations.load_demo_history(session_url)
+            log.info("seeded the demo workspace, with four weeks of past takeovers")
+    else:
+        log.info("demo workspace not seeded (TAKEOVER_SEED_DEMO=1 seeds an empty database)")
     return url
 
 
@@ -209,7 +171,7 @@ def main() -> None:
     # explicit 0 is respected.
     os.environ.setdefault("WEBHOOKS_ALLOW_PRIVATE_URLS", "1")
     config.cache_clear()
-    settings = config()
+    settings = config_or_exit()
     url = _prepare_database()
     if url is not None:
         from functions.shared.postgres import PostgresDatabase

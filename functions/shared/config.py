@@ -1,76 +1,158 @@
-"""Configuration, read from the environment once per instance."""
+"""Configuration, read from the environment once per instance and validated as a whole:
+a bad value stops the process at start with a message naming the variable."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from functools import cache
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The Supabase CLI's well-known local secret; `make run` uses it only when none is set.
 LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"  # noqa: S105
+SECRET_KEY_PREFIX = "sb_secret_"  # noqa: S105  (Supabase's opaque secret API keys)
 
 
-@dataclass(frozen=True)
-class Config:
-    database_url: str | None
-    supabase_url: str | None
-    supabase_service_role_key: str | None
-    jwt_secret: str | None
-    jwks_url: str | None
-    port: int
-    auto_resume_interval_seconds: float
-    database_timeout_seconds: float
-    database_pool_size: int
+class ConfigurationError(Exception):
+    """A variable with a value the functions cannot run with; the message names it."""
+
+
+def _env(name: str, **kwargs: Any) -> Any:
+    return Field(validation_alias=AliasChoices(name), **kwargs)
+
+
+class Config(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True)
+
+    database_url: str | None = _env("DATABASE_URL", default=None, repr=False)
+    # Migrations (and anything needing a session) when DATABASE_URL is a transaction pooler.
+    database_direct_url: str | None = _env("DATABASE_DIRECT_URL", default=None, repr=False)
+    supabase_url: str | None = _env("SUPABASE_URL", default=None)
+    supabase_service_role_key: str | None = _env(
+        "SUPABASE_SERVICE_ROLE_KEY", default=None, repr=False
+    )
+    jwt_secret: str | None = _env("SUPABASE_JWT_SECRET", default=None, repr=False)
+    jwks_url: str | None = _env("SUPABASE_JWKS_URL", default=None)
+    # Supabase's opaque secret API keys (sb_secret_…), comma-separated: several at once
+    # let a key be rotated without downtime.
+    secret_keys: Annotated[tuple[str, ...], NoDecode] = _env(
+        "SUPABASE_SECRET_KEYS", default=(), repr=False
+    )
+    port: int = _env("PORT", default=54321, ge=1, le=65535)
+    auto_resume_interval_seconds: float = _env("AUTO_RESUME_INTERVAL_SECONDS", default=15, gt=0)
+    database_timeout_seconds: float = _env("DATABASE_TIMEOUT_SECONDS", default=5, gt=0, le=600)
+    database_pool_size: int = _env("DATABASE_POOL_SIZE", default=10, ge=1, le=1000)
+    # Load the demo workspace into an empty database at start (make run); the embedded
+    # database always gets it.
+    seed_demo: bool = _env("TAKEOVER_SEED_DEMO", default=False)
     # The audit export (functions/audit_export.py); the AWS variables boto3 reads itself.
-    audit_export_bucket: str | None
-    audit_export_prefix: str
-    aws_endpoint_url_s3: str | None
-    audit_export_interval_seconds: float
+    audit_export_bucket: str | None = _env("AUDIT_EXPORT_BUCKET", default=None)
+    audit_export_prefix: str = _env("AUDIT_EXPORT_PREFIX", default="ai_pause_logs")
+    aws_endpoint_url_s3: str | None = _env("AWS_ENDPOINT_URL_S3", default=None)
+    audit_export_interval_seconds: float = _env(
+        "AUDIT_EXPORT_INTERVAL_SECONDS", default=60, gt=0, allow_inf_nan=False
+    )
     # Webhooks: private and loopback targets (and http://) only where this is on (make run,
     # tests); the delivery timeout; how often make run dispatches; the expiry notice's lead.
-    webhooks_allow_private_urls: bool
-    webhook_timeout_seconds: float
-    webhook_dispatch_interval_seconds: float
-    expiry_notice_minutes: float
+    webhooks_allow_private_urls: bool = _env("WEBHOOKS_ALLOW_PRIVATE_URLS", default=False)
+    webhook_timeout_seconds: float = _env(
+        "WEBHOOK_TIMEOUT_SECONDS", default=10, gt=0, allow_inf_nan=False
+    )
+    webhook_dispatch_interval_seconds: float = _env(
+        "WEBHOOK_DISPATCH_INTERVAL_SECONDS", default=2, gt=0, allow_inf_nan=False
+    )
+    expiry_notice_minutes: float = _env(
+        "EXPIRY_NOTICE_MINUTES", default=5, gt=0, allow_inf_nan=False
+    )
+
+    @field_validator(
+        "database_url",
+        "database_direct_url",
+        "supabase_url",
+        "supabase_service_role_key",
+        "jwt_secret",
+        "jwks_url",
+        "audit_export_bucket",
+        "aws_endpoint_url_s3",
+        mode="before",
+    )
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("seed_demo", "webhooks_allow_private_urls", mode="before")
+    @classmethod
+    def _off_when_empty(cls, value: object) -> object:
+        return False if value == "" else value
+
+    @field_validator("audit_export_prefix")
+    @classmethod
+    def _without_slashes(cls, value: str) -> str:
+        return value.strip("/")
+
+    @field_validator("database_url", "database_direct_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value and "://" in value and not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must be a postgresql:// URL (or a libpq key=value string)")
+        return value
+
+    @field_validator("supabase_url", "jwks_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an https:// URL")
+        return value
+
+    @field_validator("secret_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            keys = tuple(key.strip() for key in value.split(",") if key.strip())
+            for key in keys:
+                if not key.startswith(SECRET_KEY_PREFIX):
+                    raise ValueError(
+                        f"each key must be a secret key ({SECRET_KEY_PREFIX}…), not a"
+                        " publishable key or a JWT"
+                    )
+            return keys
+        return value
 
 
 @cache
 def config() -> Config:
-    env = os.environ
-    return Config(
-        database_url=env.get("DATABASE_URL") or None,
-        supabase_url=env.get("SUPABASE_URL") or None,
-        supabase_service_role_key=env.get("SUPABASE_SERVICE_ROLE_KEY") or None,
-        jwt_secret=env.get("SUPABASE_JWT_SECRET") or None,
-        jwks_url=env.get("SUPABASE_JWKS_URL") or None,
-        port=int(env.get("PORT", "54321")),
-        auto_resume_interval_seconds=float(env.get("AUTO_RESUME_INTERVAL_SECONDS", "15")),
-        database_timeout_seconds=float(env.get("DATABASE_TIMEOUT_SECONDS", "5")),
-        database_pool_size=int(env.get("DATABASE_POOL_SIZE", "10")),
-        audit_export_bucket=env.get("AUDIT_EXPORT_BUCKET") or None,
-        audit_export_prefix=env.get("AUDIT_EXPORT_PREFIX", "ai_pause_logs").strip("/"),
-        aws_endpoint_url_s3=env.get("AWS_ENDPOINT_URL_S3") or None,
-        audit_export_interval_seconds=float(env.get("AUDIT_EXPORT_INTERVAL_SECONDS", "60")),
-        webhooks_allow_private_urls=_flag(env, "WEBHOOKS_ALLOW_PRIVATE_URLS"),
-        webhook_timeout_seconds=_positive(env, "WEBHOOK_TIMEOUT_SECONDS", "10"),
-        webhook_dispatch_interval_seconds=_positive(env, "WEBHOOK_DISPATCH_INTERVAL_SECONDS", "2"),
-        expiry_notice_minutes=_positive(env, "EXPIRY_NOTICE_MINUTES", "5"),
-    )
-
-
-def _flag(env: os._Environ[str], name: str) -> bool:
-    value = env.get(name, "0").strip().lower()
-    if value not in {"0", "1", "true", "false", ""}:
-        raise ValueError(f"{name} must be 0 or 1, not {value!r}")
-    return value in {"1", "true"}
-
-
-def _positive(env: os._Environ[str], name: str, default: str) -> float:
-    raw = env.get(name, default)
+    """This instance's configuration; ConfigurationError names each bad variable."""
     try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
-        raise ValueError(f"{name} must be a positive number of seconds or minutes, not {raw!r}")
-    return value
+        return Config()
+    except ValidationError as error:
+        raise ConfigurationError(_describe(error)) from None
+
+
+def config_or_exit() -> Config:
+    """config() at a process's start: a bad variable stops it, with the message alone."""
+    try:
+        return config()
+    except ConfigurationError as error:
+        raise SystemExit(str(error)) from None
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for issue in error.errors(include_url=False):
+        variable = str(issue["loc"][0]) if issue["loc"] else "?"
+        # Values of variables that may hold a secret (keys, passwords in URLs) stay out.
+        shown = "" if variable in _SECRET else f"={issue.get('input')!r}"
+        problems.append(f"{variable}{shown}: {issue['msg']}")
+    return "Bad configuration: " + "; ".join(problems)
+
+
+_SECRET = frozenset(
+    {
+        "DATABASE_URL",
+        "DATABASE_DIRECT_URL",
+        "SUPABASE_SERVICE_ROLE_KEY",
+        "SUPABASE_JWT_SECRET",
+        "SUPABASE_SECRET_KEYS",
+    }
+)

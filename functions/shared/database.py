@@ -10,7 +10,7 @@ import threading
 
 from functions.shared.config import config
 from functions.shared.dbapi import Database
-from functions.shared.errors import Unavailable
+from functions.shared.errors import ServerMisconfigured
 from functions.shared.postgres import PostgresDatabase
 
 _database: Database | None = None
@@ -44,7 +44,8 @@ def _from_config() -> Database:
         from functions.shared.supabase_rpc import SupabaseDatabase
 
         return SupabaseDatabase(settings.supabase_url, settings.supabase_service_role_key)
-    raise Unavailable(
-        "database_not_configured",
-        "Set DATABASE_URL, or SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY.",
+    # The operator's to fix, not an outage to retry.
+    raise ServerMisconfigured(
+        "This deployment has no database configured; its operator must configure one.",
+        "neither DATABASE_URL nor SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY is set",
     )

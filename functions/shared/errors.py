@@ -7,6 +7,9 @@ from typing import Any, ClassVar
 
 class ApiError(Exception):
     status: ClassVar[int]
+    # For the log line only, never the answer: what the operator needs (a traceback, a
+    # misconfiguration's cause).
+    cause: str | None = None
 
     def __init__(self, code: str, message: str, details: Any = None) -> None:
         super().__init__(message)
@@ -65,6 +68,7 @@ class ServerMisconfigured(ApiError):
     retryable. `cause` goes to the log, never to the caller."""
 
     status = 500
+    cause: str
 
     def __init__(self, message: str, cause: str) -> None:
         super().__init__("server_misconfigured", message)
@@ -90,6 +94,38 @@ _REFUSALS: dict[str, type[ApiError]] = {
     "idempotency_key_reused": Unprocessable,
     "invalid_window": Unprocessable,
 }
+
+
+# The codes the edge answers by itself, before or around a lifecycle function (the OpenAPI
+# description lists them with the refusals above; tests/test_deploy.py keeps it complete).
+EDGE_CODES = (
+    "invalid_json",
+    "missing_token",
+    "invalid_token",
+    "token_expired",
+    "role_not_allowed",
+    "service_only",
+    "triggered_by_not_allowed",
+    "not_found",
+    "method_not_allowed",
+    "body_too_large",
+    "validation_failed",
+    "invalid_value",
+    "invalid_idempotency_key",
+    "internal_error",
+    "server_misconfigured",
+    "database_unavailable",
+    "jwks_unavailable",
+    "window_too_long",
+    "invalid_url",
+    "export_not_configured",
+    "storage_unavailable",
+)
+
+
+def error_codes() -> list[str]:
+    """Every code an answer may carry, sorted."""
+    return sorted({*_REFUSALS, *EDGE_CODES})
 
 
 def refusal(error: dict[str, Any]) -> ApiError:

@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import time
+import traceback
 import typing
 import uuid
 from collections.abc import Callable, Mapping
@@ -145,9 +146,10 @@ class Function:
             error = refused
             response = error_response(refused, request_id)
         except Exception:
-            # A bug, never the caller's doing: logged with the request id the answer carries.
-            request_log.exception("unhandled error in %s (request %s)", self.name, request_id)
+            # A bug, never the caller's doing: its traceback goes in the request's own log
+            # line (one entry, with the request id the answer carries).
             error = InternalError("internal_error", "Something went wrong on our side.")
+            error.cause = traceback.format_exc()
             response = error_response(error, request_id)
         response.headers["X-Request-Id"] = request_id
         if request_log.isEnabledFor(logging.INFO):
@@ -165,11 +167,15 @@ class Function:
         return response
 
 
+class _Stdout(logging.StreamHandler):  # type: ignore[type-arg]
+    """Ours, told apart from handlers others (tests) attach before this module loads."""
+
+
 def _request_logger() -> logging.Logger:
-    """JSON lines on stdout, as Cloud Functions and Supabase collect them."""
+    """JSON lines on stdout, as Cloud Run (Cloud Logging) and Supabase collect them."""
     logger = logging.getLogger("takeover.request")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stdout)
+    if not any(isinstance(handler, _Stdout) for handler in logger.handlers):
+        handler = _Stdout(sys.stdout)
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
         logger.propagate = False
@@ -303,17 +309,28 @@ def _log_request(
     conversation_id = getattr(parsed, "conversation_id", None) or getattr(
         answer, "conversation_id", None
     )
-    line = {
+    latency_ms = round((time.perf_counter() - started) * 1000, 3)
+    line: dict[str, Any] = {
+        # What Cloud Logging reads from a JSON line: the entry's severity and summary.
+        "severity": "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO",
+        "message": f"{method} {function} {status}{f' {error.code}' if error else ''}"
+        f" {latency_ms:g} ms",
         "function": function,
         "method": method,
         "status": status,
-        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        "latency_ms": latency_ms,
         "request_id": request_id,
         "caller": caller.kind.value if caller else None,
         "conversation_id": str(conversation_id) if conversation_id else None,
         "event_id": getattr(answer, "event_id", None),
         "error": error.code if error else None,
     }
+    cause = getattr(error, "cause", None)
+    if isinstance(error, InternalError) and cause:
+        # One entry, not one per traceback line; Error Reporting reads `stack_trace`.
+        line["stack_trace"] = cause
+    elif cause:
+        line["cause"] = cause  # what the operator must fix (server_misconfigured)
     request_log.info(json.dumps(line))
 
 

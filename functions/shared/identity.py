@@ -1,7 +1,10 @@
-"""Who calls: a Supabase-style JWT, verified, as an attendant or the service."""
+"""Who calls: a Supabase-style JWT, verified, as an attendant or the service; or one of
+Supabase's opaque secret API keys (`sb_secret_…`), which is the service."""
 
 from __future__ import annotations
 
+import hmac
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -13,12 +16,13 @@ from uuid import UUID
 import jwt
 from flask import Request
 
-from functions.shared.config import config
-from functions.shared.errors import Forbidden, Unauthorized, Unavailable
+from functions.shared.config import SECRET_KEY_PREFIX, config
+from functions.shared.errors import Forbidden, ServerMisconfigured, Unauthorized, Unavailable
 
 # Asymmetric keys come from the JWKS; HS256 from the shared secret. `none` is never accepted.
 _ASYMMETRIC_ALGORITHMS = ["RS256", "ES256", "EdDSA"]
 _CACHE_SIZE = 4096
+log = logging.getLogger("takeover.identity")
 
 
 class CallerKind(StrEnum):
@@ -69,53 +73,111 @@ class _VerifiedTokens:
 _verified = _VerifiedTokens()
 
 
+def check_configuration() -> bool:
+    """Say in the log, at start, when this deployment can verify no credential at all;
+    whether it can verify some."""
+    settings = config()
+    if settings.jwt_secret or settings.jwks_url or settings.secret_keys:
+        return True
+    log.error(
+        "server_misconfigured: no SUPABASE_JWT_SECRET, SUPABASE_JWKS_URL or"
+        " SUPABASE_SECRET_KEYS is set; every call will answer 500 server_misconfigured"
+    )
+    return False
+
+
 def authenticate(request: Request, allow: frozenset[CallerKind]) -> Caller:
     """The verified caller of the request, if it is one of `allow`."""
-    caller = identify(_bearer_token(request))
+    caller = identify(_credential(request))
     if caller.kind not in allow:
         raise Forbidden("service_only", "Only the service role may call this function.")
     return caller
 
 
 def identify(token: str) -> Caller:
+    settings = config()
+    if not (settings.jwt_secret or settings.jwks_url or settings.secret_keys):
+        raise _misconfigured("a credential but no way to verify any is configured")
+    if token.startswith(SECRET_KEY_PREFIX):
+        return _secret_key_caller(token)
     cached = _verified.get(token)
     if cached is not None:
         return cached
     claims = _verify(token)
     caller = _caller_from(claims)
-    exp = claims.get("exp")
-    _verified.put(token, caller, float(exp) if exp is not None else time.time() + 60)
+    _verified.put(token, caller, float(claims["exp"]))
     return caller
 
 
-def _bearer_token(request: Request) -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("missing_token", "Send Authorization: Bearer <JWT>.")
-    return token.strip()
+def _credential(request: Request) -> str:
+    """`Authorization: Bearer <JWT or secret key>`, else an `apikey: <key>` header alone
+    (how Supabase's clients send a secret key). Both at once: the Authorization header, as
+    Supabase's gateway reads them (apikey then names the project, Authorization the user)."""
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("missing_token", "Send Authorization: Bearer <JWT>.")
+        return token.strip()
+    apikey = request.headers.get("apikey", "").strip()
+    if apikey:
+        return apikey
+    raise Unauthorized("missing_token", "Send Authorization: Bearer <JWT>.")
+
+
+def _secret_key_caller(key: str) -> Caller:
+    keys = config().secret_keys
+    if not keys:
+        raise _misconfigured("a secret key (sb_secret_…) but SUPABASE_SECRET_KEYS is not set")
+    # Every configured key is compared, each in constant time: neither the time nor the
+    # number of comparisons tells how much of a guess was right.
+    matched = False
+    for candidate in keys:
+        matched |= hmac.compare_digest(key.encode(), candidate.encode())
+    if not matched:
+        raise Unauthorized("invalid_token", "The secret key is not one of this project's.")
+    return Caller(CallerKind.SERVICE, None)
+
+
+def _misconfigured(what: str) -> ServerMisconfigured:
+    cause = f"the request carries {what}"
+    log.error("server_misconfigured: %s", cause)
+    return ServerMisconfigured(
+        "This deployment cannot verify the credential it was sent; its operator must configure it.",
+        cause,
+    )
 
 
 def _verify(token: str) -> dict[str, Any]:
     settings = config()
     try:
         algorithm = jwt.get_unverified_header(token).get("alg")
-        if settings.jwks_url and algorithm in _ASYMMETRIC_ALGORITHMS:
+        if algorithm in _ASYMMETRIC_ALGORITHMS:
+            if not settings.jwks_url:
+                raise _misconfigured(f"an {algorithm} token but SUPABASE_JWKS_URL is not set")
             signing_key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token)
             # The key's own algorithm, not the token's claim: an ES256 token naming an RSA
             # key is refused, not fed to the wrong verifier.
             key: Any = signing_key.key
             algorithms = [signing_key.algorithm_name]
-        elif settings.jwt_secret:
-            key, algorithms = settings.jwt_secret, ["HS256"]
+        elif algorithm == "HS256" and not settings.jwt_secret:
+            raise _misconfigured("an HS256 token but SUPABASE_JWT_SECRET is not set")
         else:
-            raise Unavailable("auth_not_configured", "No JWT secret or JWKS URL is configured.")
-        # The audience is checked by role below: the service key has none.
+            # Any other algorithm (`none` above all) meets HS256 only, and fails.
+            key, algorithms = settings.jwt_secret or "", ["HS256"]
+        # The audience is checked by role below: the service key has none. A token that
+        # never expires is refused: a leaked one would be good forever.
         claims: dict[str, Any] = jwt.decode(
-            token, key, algorithms=algorithms, options={"verify_aud": False}, leeway=5
+            token,
+            key,
+            algorithms=algorithms,
+            options={"verify_aud": False, "require": ["exp"]},
+            leeway=5,
         )
     except jwt.ExpiredSignatureError as error:
         raise Unauthorized("token_expired", "The token has expired; sign in again.") from error
+    except jwt.MissingRequiredClaimError as error:
+        raise Unauthorized("invalid_token", "The token has no exp (expiry).") from error
     except jwt.PyJWKClientConnectionError as error:
         # Our outage, not a bad token: an inbox must not sign its users out over it.
         raise Unavailable(

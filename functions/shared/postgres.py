@@ -1,4 +1,9 @@
-"""The database through psycopg 3 and a connection pool (DATABASE_URL)."""
+"""The database through psycopg 3 and a connection pool (DATABASE_URL).
+
+Every call works through a transaction-mode pooler (PgBouncer, Supabase's Supavisor on
+6543): a connection carries no startup options, no session settings and no server-side
+prepared statements, because the next call may land on another server connection.
+"""
 
 from __future__ import annotations
 
@@ -11,54 +16,92 @@ from typing import Any
 import psycopg
 import psycopg_pool
 from psycopg import sql
+from psycopg.abc import PQGen
 
 from functions.shared.config import config
 from functions.shared.dbapi import Arguments, answer
-from functions.shared.errors import Unprocessable, database_unavailable
+from functions.shared.errors import ServerMisconfigured, Unprocessable, database_unavailable
+
+# How much longer than the server's statement_timeout the client waits for an answer
+# before it gives the connection up: the server's timeout ends a lock wait cleanly; this
+# ends a call whose server (or pooler) has stopped answering at all.
+_CLIENT_GRACE_SECONDS = 1.0
+# A function or table missing (42883, 42P01), or a role without its grant (42501).
+_MISCONFIGURED = (
+    psycopg.errors.UndefinedFunction,
+    psycopg.errors.UndefinedTable,
+    psycopg.errors.InsufficientPrivilege,
+)
 
 
 @cache
-def _statement(function: str, names: tuple[str, ...]) -> bytes:
-    """`select public.takeover_<function>(p_a => %s, ...)::text`, rendered once per shape:
-    psycopg then neither composes nor converts it again on each call, and the server keeps
-    it prepared. The answer comes back as JSON text, which json.loads parses faster than
-    psycopg's jsonb loader does."""
+def _statement(function: str, names: tuple[str, ...], timeout_ms: int) -> bytes:
+    """`set local statement_timeout = …; select public.takeover_<function>(p_a => %s, …)::text`,
+    rendered once per shape. Both statements travel in one simple-protocol message, which
+    Postgres runs as one implicit transaction: one round trip, the timeout bound to this
+    call's transaction only (so a pooler's next client never inherits it), and nothing
+    prepared on the server. The answer comes back as JSON text, which json.loads parses
+    faster than psycopg's jsonb loader does."""
     arguments = sql.SQL(", ").join(
         sql.SQL("{} => %s").format(sql.Identifier(f"p_{name}")) for name in names
     )
-    statement = sql.SQL("select {}({})::text").format(
-        sql.Identifier("public", f"takeover_{function}"), arguments
+    statement = sql.SQL("set local statement_timeout = {}; select {}({})::text").format(
+        sql.Literal(timeout_ms), sql.Identifier("public", f"takeover_{function}"), arguments
     )
     return statement.as_bytes()
 
 
 class _Connection(psycopg.Connection[Any]):
-    """A pooled connection that keeps one cursor for every call made on it: creating a
-    cursor per call costs a good part of a call as cheap as the gate."""
+    """A pooled connection that binds values on the client (nothing prepared on a server
+    that a pooler shares), keeps one cursor for every call made on it (creating a cursor
+    per call costs a good part of a call as cheap as the gate), and never waits longer than
+    `guard_seconds` for the server."""
 
-    _calls: psycopg.Cursor[Any] | None = None
+    guard_seconds: float | None = None
+    _calls: psycopg.ClientCursor[Any] | None = None
 
-    def calls(self) -> psycopg.Cursor[Any]:
+    def calls(self) -> psycopg.ClientCursor[Any]:
         if self._calls is None or self._calls.closed:
-            self._calls = self.cursor()
+            self._calls = psycopg.ClientCursor(self)
         return self._calls
+
+    def wait(self, gen: PQGen[Any], interval: float = 0.1, timeout: float | None = None) -> Any:
+        try:
+            return super().wait(
+                gen, interval, timeout if timeout is not None else self.guard_seconds
+            )
+        except psycopg.errors.OperationalError:
+            if self.pgconn.transaction_status == psycopg.pq.TransactionStatus.ACTIVE:
+                # A query still running after the guard: the server or the pooler stopped
+                # answering. The connection's state is unknown; close it so the pool drops it.
+                self.pgconn.finish()
+            raise
 
 
 class PostgresDatabase:
     def __init__(self, url: str, *, min_size: int = 1, max_size: int | None = None) -> None:
         settings = config()
         timeout = settings.database_timeout_seconds
+        self._timeout_ms = max(1, int(timeout * 1000))
+        guard = timeout + _CLIENT_GRACE_SECONDS
+
+        def configure(connection: psycopg.Connection[Any]) -> None:
+            if isinstance(connection, _Connection):
+                connection.guard_seconds = guard
+
         self._pool = psycopg_pool.ConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size or settings.database_pool_size,
             connection_class=_Connection,
-            # A call is one statement: autocommit makes it one round trip, no BEGIN/COMMIT.
             kwargs={
+                # A call is one implicit transaction: no BEGIN/COMMIT round trips.
                 "autocommit": True,
+                # A pooler hands each transaction to any server connection: nothing prepared.
+                "prepare_threshold": None,
                 "connect_timeout": max(1, int(timeout)),
-                "options": f"-c statement_timeout={int(timeout * 1000)}",
             },
+            configure=configure,
             timeout=timeout,
             name="takeover",
             open=False,
@@ -66,12 +109,23 @@ class PostgresDatabase:
         self._pool.open(wait=False)
 
     def call(self, function: str, arguments: Arguments) -> dict[str, Any]:
-        statement = _statement(function, tuple(arguments))
+        statement = _statement(function, tuple(arguments), self._timeout_ms)
         try:
             with self._pool.connection() as connection:
-                row = connection.calls().execute(statement, tuple(arguments.values())).fetchone()
+                cursor = connection.calls()
+                cursor.execute(statement, tuple(arguments.values()))
+                cursor.nextset()  # past `set local`'s empty result
+                row = cursor.fetchone()
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
+            # Includes QueryCanceled: the statement_timeout (a held lock, a slow server).
             raise database_unavailable() from error
+        except _MISCONFIGURED as error:
+            # A migration not applied, or a role without the grant: the operator's to fix.
+            diagnostic = error.diag.message_primary or str(error)
+            raise ServerMisconfigured(
+                "The functions cannot use their database as it is; its operator must fix it.",
+                f"Postgres answered takeover_{function} with {error.sqlstate}: {diagnostic}",
+            ) from error
         except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as error:
             # The edge validates first; this guards what slips past it (say, a domain check).
             raise Unprocessable("invalid_value", "A value is out of its allowed range.") from error

@@ -1,0 +1,125 @@
+"""`make run`'s start (functions/local/server.py _prepare_database): migrations over the
+direct connection when DATABASE_URL is a pooler, and the demo workspace only where it
+belongs: the embedded database, or a database whose operator asked (TAKEOVER_SEED_DEMO=1);
+never a real database by surprise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+from uuid import uuid4
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from functions.local import embedded, server
+from functions.shared.config import config
+from tests.conftest import database_url
+
+
+@pytest.fixture
+def empty_database(server_url: str) -> Iterator[Callable[[], str]]:
+    names: list[str] = []
+
+    def create() -> str:
+        name = f"takeover_empty_{uuid4().hex[:12]}"
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        names.append(name)
+        return database_url(server_url, name)
+
+    yield create
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        for name in names:
+            admin.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    def set_variables(**variables: str) -> None:
+        for name in ("DATABASE_URL", "DATABASE_DIRECT_URL", "SUPABASE_URL", "TAKEOVER_SEED_DEMO"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        config.cache_clear()
+
+    yield set_variables
+    monkeypatch.undo()
+    config.cache_clear()
+
+
+def workspaces(url: str) -> list[Any]:
+    with psycopg.connect(url) as connection:
+        return connection.execute("select name from public.workspaces order by name").fetchall()
+
+
+def migrated(url: str) -> bool:
+    with psycopg.connect(url) as connection:
+        row = connection.execute("select to_regclass('public.ai_pause_logs') is not null")
+        found = row.fetchone()
+    return bool(found and found[0])
+
+
+def test_a_database_url_is_migrated_but_not_seeded(
+    empty_database: Callable[[], str], env: Callable[..., None]
+) -> None:
+    url = empty_database()
+    env(DATABASE_URL=url)
+
+    assert server._prepare_database() == url
+
+    assert migrated(url)
+    assert workspaces(url) == []
+
+
+def test_takeover_seed_demo_seeds_an_empty_database(
+    empty_database: Callable[[], str], env: Callable[..., None]
+) -> None:
+    url = empty_database()
+    env(DATABASE_URL=url, TAKEOVER_SEED_DEMO="1")
+
+    server._prepare_database()
+    server._prepare_database()  # a restart seeds nothing twice
+
+    assert len(workspaces(url)) == 2
+
+
+def test_takeover_seed_demo_0_is_no(
+    empty_database: Callable[[], str], env: Callable[..., None]
+) -> None:
+    url = empty_database()
+    env(DATABASE_URL=url, TAKEOVER_SEED_DEMO="0")
+
+    server._prepare_database()
+
+    assert workspaces(url) == []
+
+
+def test_the_embedded_database_is_seeded(
+    empty_database: Callable[[], str], env: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = empty_database()
+    env()
+    monkeypatch.setattr(embedded, "start", lambda name="postgres": url)
+
+    assert server._prepare_database() == url
+
+    assert len(workspaces(url)) == 2
+
+
+def test_migrations_go_to_the_direct_url_when_database_url_is_a_pooler(
+    empty_database: Callable[[], str], env: Callable[..., None]
+) -> None:
+    """DATABASE_URL is where the functions go (here: nothing listens, as if the pooler were
+    down); migrations and the seed need a session, so they use DATABASE_DIRECT_URL."""
+    direct = empty_database()
+    pooler = "postgresql://postgres@127.0.0.1:1/postgres"
+    env(DATABASE_URL=pooler, DATABASE_DIRECT_URL=direct, TAKEOVER_SEED_DEMO="1")
+
+    assert server._prepare_database() == pooler
+
+    assert migrated(direct)
+    assert len(workspaces(direct)) == 2
