@@ -11,16 +11,8 @@ from functions.shared.database import database
 from functions.shared.http import Call, Function, Route
 from functions.shared.models import Answer, UtcDatetime
 from functions.shared.models import Request as Body
-from functions.shared.webhooks import MAX_URL_LENGTH, new_secret, validate_url
+from functions.shared.webhooks import MAX_URL_LENGTH, EventType, new_secret, validate_url
 
-EventType = Literal[
-    "takeover.pause_activated",
-    "takeover.interaction_blocked",
-    "takeover.auto_resume",
-    "takeover.force_resume",
-    "takeover.extend_pause",
-    "takeover.pause_expiring",
-]
 # Checked again (resolving the host) at every delivery.
 Url = Annotated[
     str,

@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -31,14 +31,15 @@ from functions.shared.config import config
 from functions.shared.dbapi import Database
 from functions.shared.errors import Unprocessable
 
-EVENT_TYPES = (
+# The event types an endpoint may subscribe to (CONTRACT.md, Webhooks).
+EventType = Literal[
     "takeover.pause_activated",
     "takeover.interaction_blocked",
     "takeover.auto_resume",
     "takeover.force_resume",
     "takeover.extend_pause",
     "takeover.pause_expiring",
-)
+]
 MAX_URL_LENGTH = 2048
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 _SECRET_BYTES = 32
