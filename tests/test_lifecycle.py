@@ -20,6 +20,16 @@ def minutes_between(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() / 60
 
 
+def pause_that_ran_out(api: Api, db: psycopg.Connection[Any]) -> None:
+    """The attendant's 15-minute pause on CONVERSATION, its timer past a minute ago."""
+    api.post(
+        "pause-activate",
+        {"conversation_id": str(CONVERSATION), "duration_minutes": 15},
+        token=api.attendant,
+    )
+    expire(db, CONVERSATION)
+
+
 def test_attendant_pauses_for_a_chosen_duration(api: Api, db: psycopg.Connection[Any]) -> None:
     answer = api.post(
         "pause-activate",
@@ -337,12 +347,7 @@ def test_a_blocked_message_stays_blocked_after_the_pause(
 def test_expired_pause_ends_at_the_gate_before_anything_else(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": 15},
-        token=api.attendant,
-    )
-    expire(db, CONVERSATION)
+    pause_that_ran_out(api, db)
 
     answer = api.post(
         "interaction-gate",
@@ -366,12 +371,7 @@ def test_expired_pause_ends_at_the_gate_before_anything_else(
 
 
 def test_expired_pause_is_written_before_a_new_pause(api: Api, db: psycopg.Connection[Any]) -> None:
-    api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": 15},
-        token=api.attendant,
-    )
-    expire(db, CONVERSATION)
+    pause_that_ran_out(api, db)
 
     answer = api.post(
         "pause-activate",
@@ -390,12 +390,7 @@ def test_expired_pause_is_written_before_a_new_pause(api: Api, db: psycopg.Conne
 def test_resume_of_an_expired_pause_keeps_the_auto_resume_and_is_409(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": 15},
-        token=api.attendant,
-    )
-    expire(db, CONVERSATION)
+    pause_that_ran_out(api, db)
 
     answer = api.post("pause-resume", {"conversation_id": str(CONVERSATION)}, token=api.attendant)
 
