@@ -349,7 +349,7 @@ def test_the_database_keeps_the_same_bound(db: psycopg.Connection[Any]) -> None:
         (WORKSPACE, at("2024-01-01 00:00"), at("2026-01-01 00:00")),
     ).fetchone()
     assert row is not None
-    assert row[0]["error"]["code"] == "invalid_window"
+    assert row[0]["error"]["code"] == "window_too_long"
 
 
 def test_who_may_read_a_report(api: Api, db: psycopg.Connection[Any]) -> None:

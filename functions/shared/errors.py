@@ -93,6 +93,7 @@ _REFUSALS: dict[str, type[ApiError]] = {
     "triggered_by_not_member": Unprocessable,
     "idempotency_key_reused": Unprocessable,
     "invalid_window": Unprocessable,
+    "window_too_long": Unprocessable,
 }
 
 
@@ -116,7 +117,6 @@ EDGE_CODES = (
     "server_misconfigured",
     "database_unavailable",
     "jwks_unavailable",
-    "window_too_long",
     "invalid_url",
     "export_not_configured",
     "storage_unavailable",

@@ -36,8 +36,8 @@ create domain public.pause_duration as integer check (value in (15, 30, 60, 120)
 -- ===========================================================================
 
 -- The inbox product owns workspaces, teams, members and conversations, and Takeover may be
--- installed onto its database: so (only) these four are created when absent and their
--- columns added with `if not exists`.
+-- installed onto its database: so (only) these four are created when absent, and their
+-- columns, indexes and constraint added only where missing.
 
 create table if not exists public.workspaces (
   id uuid primary key default gen_random_uuid(),
@@ -61,7 +61,7 @@ alter table public.teams
     check (default_duration_minutes is null or not inherits_default);
 comment on column public.teams.default_duration_minutes is
   'The team''s own default when inherits_default is false; null then means indefinite.';
-create index teams_workspace_id_idx on public.teams (workspace_id);
+create index if not exists teams_workspace_id_idx on public.teams (workspace_id);
 
 create table if not exists public.workspace_members (
   workspace_id uuid not null references public.workspaces (id) on delete cascade,
@@ -70,7 +70,7 @@ create table if not exists public.workspace_members (
   primary key (workspace_id, user_id)
 );
 comment on table public.workspace_members is 'Who may act on a workspace''s conversations.';
-create index workspace_members_user_id_idx on public.workspace_members (user_id);
+create index if not exists workspace_members_user_id_idx on public.workspace_members (user_id);
 
 create table if not exists public.conversations (
   id uuid primary key default gen_random_uuid(),
@@ -85,26 +85,35 @@ alter table public.conversations
   add column if not exists paused_by uuid,
   add column if not exists pause_duration_minutes integer;
 -- One constraint ties the pause columns together, so no writer can leave them half-set.
-alter table public.conversations add constraint conversations_pause_consistent check (
-  case ai_mode
-    when 'active' then paused_at is null and paused_until is null
-      and paused_by is null and pause_duration_minutes is null
-    else paused_at is not null
-      and (paused_until is null) = (pause_duration_minutes is null)
-      and (paused_until is null
-           or paused_until - paused_at = make_interval(mins => pause_duration_minutes))
-  end
-);
+do $$
+begin
+  if not exists (
+    select 1 from pg_catalog.pg_constraint
+    where conrelid = 'public.conversations'::regclass and conname = 'conversations_pause_consistent'
+  ) then
+    alter table public.conversations add constraint conversations_pause_consistent check (
+      case ai_mode
+        when 'active' then paused_at is null and paused_until is null
+          and paused_by is null and pause_duration_minutes is null
+        else paused_at is not null
+          and (paused_until is null) = (pause_duration_minutes is null)
+          and (paused_until is null
+               or paused_until - paused_at = make_interval(mins => pause_duration_minutes))
+      end
+    );
+  end if;
+end
+$$;
 comment on column public.conversations.paused_until is
   'When the pause ends by itself; null while active or for an indefinite pause.';
 comment on column public.conversations.pause_duration_minutes is
   'The pause''s configured length (activation plus extensions); null = indefinite.';
 comment on column public.conversations.paused_by is
   'The attendant who paused; null for a pause by the service on nobody''s behalf.';
-create index conversations_workspace_id_idx on public.conversations (workspace_id);
-create index conversations_team_id_idx on public.conversations (team_id);
+create index if not exists conversations_workspace_id_idx on public.conversations (workspace_id);
+create index if not exists conversations_team_id_idx on public.conversations (team_id);
 -- The sweep reads only pauses with a timer, oldest deadline first.
-create index conversations_paused_until_idx
+create index if not exists conversations_paused_until_idx
   on public.conversations (paused_until) where ai_mode = 'paused' and paused_until is not null;
 
 create table public.ai_pause_logs (

@@ -59,7 +59,8 @@ grant select on table public.workspaces, public.teams, public.workspace_members,
   public.conversations, public.ai_pause_logs to authenticated;
 grant select, insert, update, delete on table public.workspaces, public.teams,
   public.workspace_members, public.conversations to service_role;
-grant select, insert on table public.ai_pause_logs to service_role;
+-- The log is written only by the lifecycle functions (security definer, as the owner).
+grant select on table public.ai_pause_logs to service_role;
 -- Supabase's default privileges would let the API roles draw (and waste) log ids.
 revoke all on sequence public.ai_pause_logs_id_seq from anon, authenticated;
 revoke all on table public.idempotency_keys from anon, authenticated, service_role;

@@ -41,34 +41,24 @@ as $$
 declare
   v_answer jsonb;
 begin
-  -- Refusals in the lifecycle's shape ({error: {code, message, details}}), built here rather
-  -- than with a shared helper: the report depends on no other function.
   if not exists (select 1 from public.workspaces w where w.id = p_workspace_id)
-     or (p_caller is not null and not exists (
-       select 1 from public.workspace_members m
-       where m.workspace_id = p_workspace_id and m.user_id = p_caller))
+     or (p_caller is not null and not takeover_private.is_member(p_workspace_id, p_caller))
   then
-    return jsonb_build_object('error', jsonb_build_object(
-      'code', 'workspace_not_found',
-      'message', 'No workspace with this id is visible to the caller.',
-      'details', null));
+    return takeover_private.error('workspace_not_found',
+      'No workspace with this id is visible to the caller.');
   end if;
   if p_team_id is not null and not exists (
     select 1 from public.teams t where t.id = p_team_id and t.workspace_id = p_workspace_id)
   then
-    return jsonb_build_object('error', jsonb_build_object(
-      'code', 'team_not_found',
-      'message', 'No team with this id in this workspace.',
-      'details', null));
+    return takeover_private.error('team_not_found', 'No team with this id in this workspace.');
   end if;
-  -- The edge checks the window first; this keeps a direct caller to the same bound.
-  if p_since is null or p_until is null or p_since >= p_until
-     or p_until - p_since > interval '366 days'
-  then
-    return jsonb_build_object('error', jsonb_build_object(
-      'code', 'invalid_window',
-      'message', 'since must be before until, at most 366 days apart.',
-      'details', null));
+  -- The edge checks the window first (the same codes); this keeps a direct caller to it.
+  if p_since is null or p_until is null or p_since >= p_until then
+    return takeover_private.error('invalid_window', 'since must be before until.');
+  end if;
+  if p_until - p_since > interval '366 days' then
+    return takeover_private.error('window_too_long', 'The window is at most 366 days.',
+      '{"max_days": 366}');
   end if;
 
   with in_window as materialized (
