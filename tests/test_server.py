@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -24,7 +25,7 @@ from flask.testing import FlaskClient
 from functions import openapi
 from functions.local import demo
 from functions.local.server import create_app
-from functions.shared.config import config
+from functions.shared.config import LOCAL_JWT_SECRET, config
 from functions.shared.database import use_database
 from functions.shared.errors import _REFUSALS, Conflict, NotFound
 from functions.shared.postgres import PostgresDatabase
@@ -330,8 +331,12 @@ class Server:
         raise AssertionError(f"the server never became healthy:\n{self.output.read_text()}")
 
 
-@pytest.fixture
-def server(db_url: str, project_root: Path, tmp_path: Path) -> Iterator[Server]:
+@contextlib.contextmanager
+def started_server(
+    db_url: str, project_root: Path, tmp_path: Path, **variables: str | None
+) -> Iterator[Server]:
+    """`python -m functions.local.server` on the test's database; a variable given None is
+    left out of its environment."""
     port = free_port()
     env = {
         **os.environ,
@@ -339,8 +344,10 @@ def server(db_url: str, project_root: Path, tmp_path: Path) -> Iterator[Server]:
         "PORT": str(port),
         "AUTO_RESUME_INTERVAL_SECONDS": "1",
         "SUPABASE_JWT_SECRET": JWT_SECRET,
+        **{name: value for name, value in variables.items() if value is not None},
     }
-    env.pop("SUPABASE_URL", None)
+    for name in ("SUPABASE_URL", *(name for name, value in variables.items() if value is None)):
+        env.pop(name, None)
     output = tmp_path / "server.log"
     with output.open("wb") as log:
         process = subprocess.Popen(
@@ -358,6 +365,31 @@ def server(db_url: str, project_root: Path, tmp_path: Path) -> Iterator[Server]:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture
+def server(db_url: str, project_root: Path, tmp_path: Path) -> Iterator[Server]:
+    with started_server(db_url, project_root, tmp_path) as running:
+        yield running
+
+
+def test_a_deployments_own_keys_are_never_joined_by_the_public_local_secret(
+    db_url: str, project_root: Path, tmp_path: Path
+) -> None:
+    """With only SUPABASE_SECRET_KEYS configured, make run neither accepts tokens signed
+    with the Supabase CLI's well-known secret nor prints the real key."""
+    key = "sb_secret_" + "k" * 32
+    with started_server(
+        db_url, project_root, tmp_path, SUPABASE_SECRET_KEYS=key, SUPABASE_JWT_SECRET=None
+    ) as running:
+        status_url = f"{running.base}/functions/v1/pause-status?conversation_id={CONVERSATION}"
+        forged, _ = http("GET", status_url, demo.service_token(LOCAL_JWT_SECRET))
+        genuine, _ = http("GET", status_url, key)
+        printed = running.output.read_text()
+
+    assert forged != 200
+    assert genuine == 200
+    assert key not in printed
 
 
 def test_the_server_ends_expired_pauses_by_itself_and_stops_on_sigint(

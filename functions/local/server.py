@@ -38,6 +38,7 @@ def create_app() -> Flask:
     return app
 
 
+_CREDENTIAL_VARIABLES = ("SUPABASE_JWT_SECRET", "SUPABASE_JWKS_URL", "SUPABASE_SECRET_KEYS")
 SCHEDULE_THREAD = "schedule:"  # the name of a Schedule's threads starts so
 
 
@@ -179,8 +180,15 @@ class _QuietSchedules(logging.Filter):
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("takeover.request").addFilter(_QuietSchedules())
-    if not (os.environ.get("SUPABASE_JWT_SECRET") or os.environ.get("SUPABASE_JWKS_URL")):
+    # The Supabase CLI's public local secret, only where no credential is configured at all
+    # (the demo); a deployment's own keys are never joined by one anyone can sign with.
+    if not any(os.environ.get(name) for name in _CREDENTIAL_VARIABLES):
         os.environ["SUPABASE_JWT_SECRET"] = LOCAL_JWT_SECRET
+        if os.environ.get("DATABASE_URL"):
+            log.warning(
+                "no SUPABASE_JWT_SECRET, SUPABASE_JWKS_URL or SUPABASE_SECRET_KEYS: signing"
+                " demo tokens with the Supabase CLI's public local secret"
+            )
         config.cache_clear()
     # Local endpoints (http://127.0.0.1:...) are what one tries webhooks with here; an
     # explicit 0 is respected.
@@ -197,12 +205,18 @@ def main() -> None:
     host = os.environ.get("HOST", "127.0.0.1")
     server = make_server(host, settings.port, app, threaded=True)
     secret = settings.jwt_secret or LOCAL_JWT_SECRET
-    service_key = os.environ.get("SUPABASE_SERVICE_ROLE_KEY") or demo.service_token(secret)
+    # make run's own cron calls use the deployment's service key where it has one.
+    configured_key = os.environ.get("SUPABASE_SERVICE_ROLE_KEY") or next(
+        iter(settings.secret_keys), None
+    )
+    service_key = configured_key or demo.service_token(secret)
     running = schedules(app, service_key)
     for schedule in running:
         schedule.start()
     _stop_on_sigterm()
-    print(_banner(f"http://{host}:{settings.port}", secret, service_key), flush=True)
+    # A key from the environment is a real secret: the banner names it, never prints it.
+    shown_key = "<your service key>" if configured_key else service_key
+    print(_banner(f"http://{host}:{settings.port}", secret, shown_key), flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
