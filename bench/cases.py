@@ -623,12 +623,12 @@ EDGE_VARIANTS: dict[str, tuple[dict[str, str], dict[str, str], str]] = {
     "6a": (
         {},
         {"LOG_LEVEL": "WARNING"},
-        "without the structured request log line (functions/endpoint.py; LOG_LEVEL=WARNING)",
+        "without the structured request log line (functions/shared/http.py; LOG_LEVEL=WARNING)",
     ),
     "6b": (
         {},
         {"BENCH_HTTP": "quiet"},
-        "without werkzeug's access log line (a request handler for functions/server.py)",
+        "without werkzeug's access log line (a request handler for functions/local/server.py)",
     ),
     "6c": ({}, {"LOG_LEVEL": "WARNING", "BENCH_HTTP": "quiet"}, "without either log line"),
     "6d": (
@@ -639,7 +639,7 @@ EDGE_VARIANTS: dict[str, tuple[dict[str, str], dict[str, str], str]] = {
     "6e": (
         {"BENCH_HTTP_LOGGING": "make-run"},
         {"BENCH_HTTP_LOGGING": "make-run-quiet-pool"},
-        "with `make run`'s logging, psycopg.pool set to WARNING (functions/server.py)",
+        "with `make run`'s logging, psycopg.pool set to WARNING (functions/local/server.py)",
     ),
 }
 

@@ -1,4 +1,4 @@
-"""The Supabase adapter (functions/supabase_rpc.py) at its HTTP boundary.
+"""The Supabase adapter (functions/shared/supabase_rpc.py) at its HTTP boundary.
 
 There is no PostgREST server here: these are recorded PostgREST request/answer shapes,
 served by respx. What is checked is what the adapter sends (the RPC URL, `p_` arguments,

@@ -6,7 +6,7 @@
 --
 -- Refusals are returned as values (`{"error": {code, message, details}}`), not raised:
 -- a refusal that comes after a lazy expiry must not roll that auto_resume back. The
--- Python edge maps each code to its HTTP status in one place (functions/errors.py).
+-- Python edge maps each code to its HTTP status in one place (functions/shared/errors.py).
 --
 -- History: this is the first migration, as it was first applied; it is applied once (the
 -- runner and the Supabase CLI record it in supabase_migrations.schema_migrations). The
@@ -194,7 +194,7 @@ returns text
 -- inlined, and is then parsed and planned again on every call (a tenth of a blocked gate).
 language sql stable as $$
   -- One format for every time the functions answer, whatever the session's time zone;
-  -- functions/models.py writes the same.
+  -- functions/shared/models.py writes the same.
   select to_char(p_moment at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
 

@@ -79,7 +79,7 @@ language sql stable
 set search_path = ''
 as $$
   -- One format for every time the functions answer, whatever the session's time zone;
-  -- functions/models.py writes the same.
+  -- functions/shared/models.py writes the same.
   select to_char(p_moment at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
 

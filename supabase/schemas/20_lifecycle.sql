@@ -8,7 +8,7 @@
 --
 -- Refusals are returned as values (`{"error": {code, message, details}}`), not raised:
 -- a refusal that comes after a lazy expiry must not roll that auto_resume back. The
--- Python edge maps each code to its HTTP status in one place (functions/errors.py).
+-- Python edge maps each code to its HTTP status in one place (functions/shared/errors.py).
 --
 -- The API (what the functions call, `public.takeover_<name>`) is in public, executable by
 -- service_role alone; the helpers are in takeover_private, which no API role can see. The
@@ -39,7 +39,7 @@ language sql stable
 set search_path = ''
 as $$
   -- One format for every time the functions answer, whatever the session's time zone;
-  -- functions/models.py writes the same.
+  -- functions/shared/models.py writes the same.
   select to_char(p_moment at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
 
