@@ -165,7 +165,7 @@ def point_at_known_rows(case: AnyCase, choose: random.Random) -> None:
                 container[name] = choose.choice(known)
 
 
-# The methods the local server routes to the functions (functions/app.py, and the local server on top of it); any other
+# The methods the app routes to the functions (functions/app.py); any other
 # (TRACE, QUERY, ...) it refuses before any function, without the function's Allow or a
 # request id: see test_fuzz_regressions.
 
