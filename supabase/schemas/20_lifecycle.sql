@@ -627,9 +627,9 @@ begin
   end if;
 
   if v_ai_mode = 'paused' then
-    -- Lock, so a resume cannot commit between this check and the log row. This is
-    -- takeover_private.claim written out (each call of a plpgsql function with a row
-    -- argument costs), with the expiry still left to it.
+    -- Lock, so a resume cannot commit between this check and the log row: claim's lock
+    -- written out (a plpgsql call with a row argument costs), the expiry still left to it.
+    -- The row itself goes through block and the one log writer (bench/PERFORMANCE.md).
     select * into v_conversation from public.conversations c
     where c.id = p_conversation_id
     for update;
