@@ -85,6 +85,16 @@ def deliveries(db: psycopg.Connection[Any], endpoint_id: str) -> list[dict[str, 
         ).fetchall()
 
 
+def end_in(db: psycopg.Connection[Any], conversation: UUID, minutes: float) -> None:
+    """Move the pause's end to `minutes` from now, keeping its duration."""
+    db.execute(
+        "update conversations set paused_at = now() + make_interval(secs => %s)"
+        " - make_interval(mins => pause_duration_minutes),"
+        " paused_until = now() + make_interval(secs => %s) where id = %s",
+        (minutes * 60, minutes * 60, conversation),
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # Endpoint management
 # ---------------------------------------------------------------------------------------
@@ -293,21 +303,13 @@ def test_filters_and_disabled_endpoints(api: Api) -> None:
 
 
 def test_pause_expiring_once_per_pause_end(api: Api, db: psycopg.Connection[Any]) -> None:
-    def end_in(minutes: float) -> None:
-        db.execute(
-            "update conversations set paused_at = now() + make_interval(secs => %s)"
-            " - make_interval(mins => pause_duration_minutes),"
-            " paused_until = now() + make_interval(secs => %s) where id = %s",
-            (minutes * 60, minutes * 60, C1),
-        )
-
     with receiver() as hooks:
         endpoint = subscribe(api, hooks.url, event_types=["takeover.pause_expiring"])
         activate(api, duration_minutes=15)
         dispatch(api)
         assert hooks.received == []  # 15 minutes away: not yet
 
-        end_in(4)
+        end_in(db, C1, 4)
         dispatch(api)
         dispatch(api)
         (first,) = hooks.wait_for(1)
@@ -332,7 +334,7 @@ def test_pause_expiring_once_per_pause_end(api: Api, db: psycopg.Connection[Any]
         )
         dispatch(api)
         assert len(hooks.received) == 1
-        end_in(2)
+        end_in(db, C1, 2)
         dispatch(api)
         dispatch(api)
         received = hooks.wait_for(2)
@@ -349,6 +351,62 @@ def test_pause_expiring_once_per_pause_end(api: Api, db: psycopg.Connection[Any]
         )
         dispatch(api)
         assert len(hooks.received) == 2
+
+
+def test_a_notice_whose_pause_ended_or_moved_is_not_sent_on_retry(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    """The contract decides a notice from the current paused_until at every run: a retry
+    of an old end's notice is not due any more once the pause ended or its end moved."""
+    with receiver(status=500) as hooks:
+        endpoint = subscribe(api, hooks.url, event_types=["takeover.pause_expiring"])
+        for conversation in (C1, C2):
+            activate(api, conversation, duration_minutes=15)
+            end_in(db, conversation, 4)
+        assert dispatch(api)["failed"] == 2
+        assert len(hooks.wait_for(2)) == 2
+
+        resumed = api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        assert resumed.status_code == 200
+        extended = api.post(
+            "pause-extend", {"conversation_id": str(C2), "duration_minutes": 30},
+            token=api.attendant,
+        )
+        assert extended.status_code == 200
+        hooks.status = 200
+        db.execute("update webhook_deliveries set next_attempt_at = now()")
+        assert dispatch(api) == {"delivered": 0, "failed": 0, "pending": 0}
+        time.sleep(0.2)
+        assert len(hooks.received) == 2
+        outcome = {
+            row["webhook_id"].split("_")[1]: (row["status"], row["attempts"], row["last_error"])
+            for row in deliveries(db, endpoint["id"])
+        }
+        assert outcome == {
+            str(C1): ("failed", 1, "pause_ended"),
+            str(C2): ("failed", 1, "pause_end_moved"),
+        }
+
+
+def test_a_retried_notice_says_how_long_is_left_when_it_is_sent(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    with receiver(status=500) as hooks:
+        endpoint = subscribe(api, hooks.url, event_types=["takeover.pause_expiring"])
+        activate(api, duration_minutes=15)
+        end_in(db, C1, 4)
+        dispatch(api)
+        (first,) = hooks.wait_for(1)
+        time.sleep(2.1)
+        hooks.status = 200
+        db.execute("update webhook_deliveries set next_attempt_at = now()")
+        assert dispatch(api)["delivered"] == 1
+        first_left, then_left = (
+            verified(endpoint["secret"], r)["data"]["expires_in_seconds"]
+            for r in hooks.wait_for(2)
+        )
+        assert first.headers["webhook-id"] == hooks.received[1].headers["webhook-id"]
+        assert 1 <= first_left - then_left <= 4
 
 
 def test_failures_are_retried_on_the_schedule_with_a_stable_id(
@@ -494,6 +552,50 @@ def test_overlapping_dispatchers_deliver_each_event_once(api: Api) -> None:
             assert set(counts.values()) == {1}
             # Each endpoint's events were first attempted in log order.
             numbers = [int(i.removeprefix("evt_")) for i in hooks.ids()]
+            assert numbers == sorted(numbers)
+
+
+def test_first_attempts_follow_log_order_despite_late_commits_and_two_dispatchers(
+    api: Api, db_url: str
+) -> None:
+    """A log row whose transaction commits after later rows did must still reach every
+    endpoint before them, while two dispatchers run over a burst of events."""
+    with receiver() as first, receiver() as second:
+        for hooks in (first, second):
+            subscribe(api, hooks.url)
+        activate(api, C1)
+        stop = threading.Event()
+
+        def dispatching() -> int:
+            runs = 0
+            while not stop.is_set():
+                dispatch(api, 7)
+                runs += 1
+            return runs
+
+        with psycopg.connect(db_url) as late, ThreadPoolExecutor(2) as pool:
+            # Written (an earlier log id) but not committed until the burst is out.
+            late.execute(
+                "select public.takeover_activate(%s, null, 60, false, 'late', null)", (C2,)
+            )
+            dispatchers = [pool.submit(dispatching) for _ in range(2)]
+            for n in range(40):
+                blocked = api.post(
+                    "interaction-gate",
+                    {"conversation_id": str(C1), "message_id": f"m-{n}"},
+                    token=api.service,
+                )
+                assert blocked.status_code == 200
+            time.sleep(0.5)
+            late.commit()
+            for hooks in (first, second):
+                hooks.wait_for(42)
+            stop.set()
+            assert all(run.result() > 0 for run in dispatchers)
+        assert dispatch(api)["pending"] == 0
+        for hooks in (first, second):
+            numbers = [int(i.removeprefix("evt_")) for i in hooks.ids()]
+            assert len(numbers) == 42
             assert numbers == sorted(numbers)
 
 

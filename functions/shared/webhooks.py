@@ -286,6 +286,15 @@ class Dispatcher:
                     len(attempts),
                 )
                 return DispatchResult(delivered, failed, endpoint["id"])
+            if recorded.get("lease_lost"):
+                # It outlived its lease and another dispatcher holds the endpoint now: that
+                # one sends and records these; nothing of this thread's is recorded.
+                log.warning(
+                    "webhook endpoint %s: lease lost, %d attempts not recorded",
+                    endpoint["id"],
+                    len(attempts),
+                )
+                return DispatchResult(delivered, failed, endpoint["id"])
             delivered += int(recorded["delivered"])
             failed += int(recorded["failed"])
             deliveries = recorded["deliveries"]
