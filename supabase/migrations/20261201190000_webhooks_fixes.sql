@@ -35,8 +35,11 @@ begin
   -- must be created in log order: one fan-out at a time (a transaction lock, released at
   -- commit, so it works through a pooler), in log id order, and only of rows whose writing
   -- transaction is older than every one still in flight (the audit export's rule), so a
-  -- row that commits late can never be overtaken by a later one already fanned out. Every
-  -- writer locks the conversation first, so its transaction id precedes the log id it draws.
+  -- row that commits late is not overtaken by a later one already fanned out. Exact for
+  -- the events of a conversation: its writers hold its row lock, so each draws its log id
+  -- after the previous one committed. (Two overlapping transactions on different
+  -- conversations can draw ids in the opposite order of their transaction ids; then the
+  -- later id can go first.)
   perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('takeover_private.webhook_fan_out'));
   v_snapshot := pg_catalog.pg_current_snapshot();
   -- In flight means in this database: other databases of the server write no log row and
