@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
@@ -83,6 +85,16 @@ def deliveries(db: psycopg.Connection[Any], endpoint_id: str) -> list[dict[str, 
             " where endpoint_id = %s order by id",
             (endpoint_id,),
         ).fetchall()
+
+
+def end_in(db: psycopg.Connection[Any], conversation: UUID, minutes: float) -> None:
+    """Move the pause's end to `minutes` from now, keeping its duration."""
+    db.execute(
+        "update conversations set paused_at = now() + make_interval(secs => %s)"
+        " - make_interval(mins => pause_duration_minutes),"
+        " paused_until = now() + make_interval(secs => %s) where id = %s",
+        (minutes * 60, minutes * 60, conversation),
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -179,6 +191,10 @@ def test_only_admins_and_the_service_manage_endpoints(
         "https://169.254.169.254/latest/meta-data",
         "https://[::1]/a",
         "https://[::ffff:127.0.0.1]/a",
+        "https://[::127.0.0.1]/a",  # IPv4-compatible
+        "https://[64:ff9b::a9fe:a9fe]/a",  # NAT64 of 169.254.169.254
+        "https://[2002:a9fe:a9fe::]/a",  # 6to4 of 169.254.169.254
+        "https://[2001:0:4136:e378:8000:63bf:f5fe:fefe]/a",  # Teredo, client 10.1.1.1
         "https://localhost/a",
         "https://hooks.localhost/a",
         "https://hooks.example.com:99999/a",
@@ -293,21 +309,13 @@ def test_filters_and_disabled_endpoints(api: Api) -> None:
 
 
 def test_pause_expiring_once_per_pause_end(api: Api, db: psycopg.Connection[Any]) -> None:
-    def end_in(minutes: float) -> None:
-        db.execute(
-            "update conversations set paused_at = now() + make_interval(secs => %s)"
-            " - make_interval(mins => pause_duration_minutes),"
-            " paused_until = now() + make_interval(secs => %s) where id = %s",
-            (minutes * 60, minutes * 60, C1),
-        )
-
     with receiver() as hooks:
         endpoint = subscribe(api, hooks.url, event_types=["takeover.pause_expiring"])
         activate(api, duration_minutes=15)
         dispatch(api)
         assert hooks.received == []  # 15 minutes away: not yet
 
-        end_in(4)
+        end_in(db, C1, 4)
         dispatch(api)
         dispatch(api)
         (first,) = hooks.wait_for(1)
@@ -332,7 +340,7 @@ def test_pause_expiring_once_per_pause_end(api: Api, db: psycopg.Connection[Any]
         )
         dispatch(api)
         assert len(hooks.received) == 1
-        end_in(2)
+        end_in(db, C1, 2)
         dispatch(api)
         dispatch(api)
         received = hooks.wait_for(2)
@@ -349,6 +357,62 @@ def test_pause_expiring_once_per_pause_end(api: Api, db: psycopg.Connection[Any]
         )
         dispatch(api)
         assert len(hooks.received) == 2
+
+
+def test_a_notice_whose_pause_ended_or_moved_is_not_sent_on_retry(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    """The contract decides a notice from the current paused_until at every run: a retry
+    of an old end's notice is not due any more once the pause ended or its end moved."""
+    with receiver(status=500) as hooks:
+        endpoint = subscribe(api, hooks.url, event_types=["takeover.pause_expiring"])
+        for conversation in (C1, C2):
+            activate(api, conversation, duration_minutes=15)
+            end_in(db, conversation, 4)
+        assert dispatch(api)["failed"] == 2
+        assert len(hooks.wait_for(2)) == 2
+
+        resumed = api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        assert resumed.status_code == 200
+        extended = api.post(
+            "pause-extend",
+            {"conversation_id": str(C2), "duration_minutes": 30},
+            token=api.attendant,
+        )
+        assert extended.status_code == 200
+        hooks.status = 200
+        db.execute("update webhook_deliveries set next_attempt_at = now()")
+        assert dispatch(api) == {"delivered": 0, "failed": 0, "pending": 0}
+        time.sleep(0.2)
+        assert len(hooks.received) == 2
+        outcome = {
+            row["webhook_id"].split("_")[1]: (row["status"], row["attempts"], row["last_error"])
+            for row in deliveries(db, endpoint["id"])
+        }
+        assert outcome == {
+            str(C1): ("failed", 1, "pause_ended"),
+            str(C2): ("failed", 1, "pause_end_moved"),
+        }
+
+
+def test_a_retried_notice_says_how_long_is_left_when_it_is_sent(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    with receiver(status=500) as hooks:
+        endpoint = subscribe(api, hooks.url, event_types=["takeover.pause_expiring"])
+        activate(api, duration_minutes=15)
+        end_in(db, C1, 4)
+        dispatch(api)
+        (first,) = hooks.wait_for(1)
+        time.sleep(2.1)
+        hooks.status = 200
+        db.execute("update webhook_deliveries set next_attempt_at = now()")
+        assert dispatch(api)["delivered"] == 1
+        first_left, then_left = (
+            verified(endpoint["secret"], r)["data"]["expires_in_seconds"] for r in hooks.wait_for(2)
+        )
+        assert first.headers["webhook-id"] == hooks.received[1].headers["webhook-id"]
+        assert 1 <= first_left - then_left <= 4
 
 
 def test_failures_are_retried_on_the_schedule_with_a_stable_id(
@@ -459,6 +523,141 @@ def test_a_private_address_is_refused_when_delivering(
             assert row["attempts"] == 1
 
 
+@contextmanager
+def dripping(answer: bytes, at_once: int, every: float) -> Iterator[str]:
+    """A raw HTTP server on loopback that reads a request, then sends `answer`: its first
+    `at_once` bytes at once, the rest one byte every `every` seconds (each read a peer's
+    timeout would see succeeds)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer_one(connection: socket.socket) -> None:
+        with connection:
+            try:
+                connection.recv(65536)
+                connection.sendall(answer[:at_once])
+                for index in range(at_once, len(answer)):
+                    if stop.wait(every):
+                        return
+                    connection.sendall(answer[index : index + 1])
+            except OSError:
+                return  # the dispatcher hung up
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer_one, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_a_status_line_dripped_past_the_timeout_is_a_timeout_at_the_deadline(
+    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+) -> None:
+    """httpx's timeouts are per read: a byte every 0.2 s would keep a 1 s timeout from
+    ever firing. The attempt as a whole ends at WEBHOOK_TIMEOUT_SECONDS."""
+    setenv(env, "WEBHOOK_TIMEOUT_SECONDS", "1")
+    with dripping(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, 0.2) as url:
+        endpoint = subscribe(api, url)
+        activate(api)
+        started = time.monotonic()
+        result = dispatch(api)
+        took = time.monotonic() - started
+    assert result == {"delivered": 0, "failed": 1, "pending": 1}
+    (row,) = deliveries(db, endpoint["id"])
+    assert (row["attempts"], row["last_status_code"], row["last_error"]) == (1, None, "timeout")
+    assert took < 2.5
+
+
+def test_a_2xx_status_line_in_time_delivers_however_slow_the_body(
+    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+) -> None:
+    setenv(env, "WEBHOOK_TIMEOUT_SECONDS", "1")
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nxxxxxxxx"
+    with dripping(answer, answer.index(b"\r\n\r\n") + 4, 0.5) as url:
+        endpoint = subscribe(api, url)
+        activate(api)
+        started = time.monotonic()
+        result = dispatch(api)
+        took = time.monotonic() - started
+    assert result == {"delivered": 1, "failed": 0, "pending": 0}
+    (row,) = deliveries(db, endpoint["id"])
+    assert (row["status"], row["last_status_code"]) == ("delivered", 200)
+    assert took < 2.5
+
+
+def test_attempts_are_recorded_only_under_the_endpoints_current_lease(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    endpoint = subscribe(api, "https://hooks.example.com/a")
+    activate(api)
+    db.execute("select takeover_private.webhook_fan_out(100)")
+    (row,) = deliveries(db, endpoint["id"])
+    # The first holder outlived its lease; another dispatcher holds the endpoint now.
+    holder = uuid4()
+    db.execute(
+        "update webhook_endpoints set leased_until = now() + interval '1 minute',"
+        " lease_token = %s where id = %s",
+        (holder, endpoint["id"]),
+    )
+
+    def record(token: UUID) -> dict[str, Any]:
+        answer = db.execute(
+            "select public.takeover_webhook_record(%s, %s, array[%s]::bigint[], array[200],"
+            " array[null]::text[], 0, 60)",
+            (endpoint["id"], token, row["id"]),
+        ).fetchone()
+        assert answer is not None
+        recorded: dict[str, Any] = answer[0]
+        return recorded
+
+    assert record(uuid4()) == {"delivered": 0, "failed": 0, "deliveries": [], "lease_lost": True}
+    (unchanged,) = deliveries(db, endpoint["id"])
+    assert (unchanged["status"], unchanged["attempts"]) == ("pending", 0)
+    assert record(holder) == {"delivered": 1, "failed": 0, "deliveries": []}
+    (recorded,) = deliveries(db, endpoint["id"])
+    assert (recorded["status"], recorded["attempts"]) == ("delivered", 1)
+
+
+def test_a_delivery_connects_to_the_address_that_was_checked(
+    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name answers a public address to the check and a loopback one
+    to any later lookup. The delivery must go where the check looked, never inside."""
+    with socket.create_server(("127.0.0.1", 0)) as inside:
+        port = inside.getsockname()[1]
+        endpoint = subscribe(api, f"https://rebind.example:{port}/hook")
+        setenv(env, "WEBHOOKS_ALLOW_PRIVATE_URLS", "0")
+        setenv(env, "WEBHOOK_TIMEOUT_SECONDS", "1")
+        answers: list[str] = []
+        real = socket.getaddrinfo
+
+        def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+            if host != "rebind.example":
+                return real(host, *args, **kwargs)
+            answers.append("93.184.216.34" if not answers else "127.0.0.1")
+            return real(answers[-1], *args, **kwargs)
+
+        env.setattr(socket, "getaddrinfo", rebinding)
+        activate(api)
+        assert dispatch(api)["failed"] == 1
+        inside.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            inside.accept()  # nothing connected to the loopback address
+    assert answers == ["93.184.216.34"]  # one lookup: the one that was checked
+    (row,) = deliveries(db, endpoint["id"])
+    assert row["attempts"] == 1
+    assert row["last_error"] in {"timeout", "connection_failed: ConnectError"}
+
+
 def test_a_rotated_secret_signs_from_then_on(api: Api) -> None:
     with receiver() as hooks:
         endpoint = subscribe(api, hooks.url)
@@ -494,6 +693,50 @@ def test_overlapping_dispatchers_deliver_each_event_once(api: Api) -> None:
             assert set(counts.values()) == {1}
             # Each endpoint's events were first attempted in log order.
             numbers = [int(i.removeprefix("evt_")) for i in hooks.ids()]
+            assert numbers == sorted(numbers)
+
+
+def test_first_attempts_follow_log_order_despite_late_commits_and_two_dispatchers(
+    api: Api, db_url: str
+) -> None:
+    """A log row whose transaction commits after later rows did must still reach every
+    endpoint before them, while two dispatchers run over a burst of events."""
+    with receiver() as first, receiver() as second:
+        for hooks in (first, second):
+            subscribe(api, hooks.url)
+        activate(api, C1)
+        stop = threading.Event()
+
+        def dispatching() -> int:
+            runs = 0
+            while not stop.is_set():
+                dispatch(api, 7)
+                runs += 1
+            return runs
+
+        with psycopg.connect(db_url) as late, ThreadPoolExecutor(2) as pool:
+            # Written (an earlier log id) but not committed until the burst is out.
+            late.execute(
+                "select public.takeover_activate(%s, null, 60, false, 'late', null)", (C2,)
+            )
+            dispatchers = [pool.submit(dispatching) for _ in range(2)]
+            for n in range(40):
+                blocked = api.post(
+                    "interaction-gate",
+                    {"conversation_id": str(C1), "message_id": f"m-{n}"},
+                    token=api.service,
+                )
+                assert blocked.status_code == 200
+            time.sleep(0.5)
+            late.commit()
+            for hooks in (first, second):
+                hooks.wait_for(42)
+            stop.set()
+            assert all(run.result() > 0 for run in dispatchers)
+        assert dispatch(api)["pending"] == 0
+        for hooks in (first, second):
+            numbers = [int(i.removeprefix("evt_")) for i in hooks.ids()]
+            assert len(numbers) == 42
             assert numbers == sorted(numbers)
 
 

@@ -4,6 +4,11 @@ dispatcher that sends what the outbox (webhook_deliveries) holds.
 The dispatcher leases endpoints (the database hands each endpoint to one dispatcher at a
 time, with its due deliveries in log order), sends them on a thread per endpoint so a slow
 or dead endpoint never holds up the others, and records each attempt.
+
+Each attempt has one deadline (WEBHOOK_TIMEOUT_SECONDS) for everything it does: name
+resolution, connecting, TLS, sending and the status line. Connections go to the very
+addresses that were resolved and checked (no second lookup a rebinding DNS could answer
+differently).
 """
 
 from __future__ import annotations
@@ -16,15 +21,21 @@ import ipaddress
 import json
 import logging
 import secrets
+import select
 import socket
+import ssl
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from functions.shared.config import config
@@ -49,6 +60,11 @@ _MIN_LEASE_SECONDS = 60.0
 _LEASE_MARGIN_SECONDS = 5.0
 _MAX_CLIENTS = 1000
 _WORKERS = 32
+# Saving an endpoint resolves its host at most this long.
+_SAVE_RESOLVE_SECONDS = 2.0
+# The response body is read (so the connection can be kept) up to this much, within the
+# attempt's deadline; the status line alone decides the outcome.
+_MAX_BODY_BYTES = 64 * 1024
 
 log = logging.getLogger("takeover.webhooks")
 
@@ -74,10 +90,38 @@ class AddressNotAllowed(Exception):
     """The URL's host is, or resolves to, a loopback, private or link-local address."""
 
 
+class ResolutionTimeout(OSError):
+    """The host's name was not resolved in time."""
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address reaches through: mapped (::ffff:a.b.c.d),
+    compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d), 6to4 (2002:ab:cd::) and Teredo."""
+    embedded = []
+    if ip.ipv4_mapped is not None:
+        embedded.append(ip.ipv4_mapped)
+    if int(ip) >> 32 == 0 or ip in _NAT64:
+        embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip.sixtofour is not None:
+        embedded.append(ip.sixtofour)
+    if ip.teredo is not None:
+        embedded.extend(ip.teredo)
+    return embedded
+
+
 def _forbidden(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if ip.ipv4_mapped is not None or int(ip) >> 32 == 0:
+            # Only the IPv4 address is reached (:: and ::1 unwrap to 0.0.0.0 and 0.0.0.1).
+            return any(not v4.is_global for v4 in embedded)
+        if ip in _NAT64_LOCAL or any(not v4.is_global for v4 in embedded):
+            return True
     # Only globally routable addresses: this refuses loopback, private, link-local, CGNAT,
     # multicast, unspecified and reserved ranges alike.
     return not ip.is_global
@@ -90,20 +134,186 @@ def _literal(host: str) -> str | None:
         return None
 
 
-def check_address(host: str, port: int) -> None:
-    """Raise AddressNotAllowed unless every address `host` resolves to is public. An
-    unresolvable host raises socket.gaierror."""
+_resolver = ThreadPoolExecutor(max_workers=8, thread_name_prefix="webhook-dns")
+
+
+def resolve(host: str, port: int, timeout: float | None) -> list[str]:
+    """The addresses of `host`, in the resolver's order, within `timeout` seconds (the
+    system resolver itself has no deadline). Unresolvable: socket.gaierror."""
     literal = _literal(host)
     if literal is not None:
-        addresses = [literal]
-    else:
-        if host.lower() == "localhost" or host.lower().endswith(".localhost"):
-            raise AddressNotAllowed(host)
-        addresses = [
-            str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        ]
-    if any(_forbidden(str(address)) for address in addresses):
+        return [literal]
+    lookup = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    try:
+        infos = lookup.result(timeout=timeout)
+    except FutureTimeout as error:
+        raise ResolutionTimeout(host) from error
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def allowed_addresses(host: str, port: int, timeout: float | None) -> list[str]:
+    """`host`'s addresses, or AddressNotAllowed unless every one of them is public."""
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         raise AddressNotAllowed(host)
+    addresses = resolve(host, port, timeout)
+    if any(_forbidden(address) for address in addresses):
+        raise AddressNotAllowed(host)
+    return addresses
+
+
+def check_address(host: str, port: int, timeout: float | None = _SAVE_RESOLVE_SECONDS) -> None:
+    """Raise AddressNotAllowed unless every address `host` resolves to is public. An
+    unresolvable host raises socket.gaierror (ResolutionTimeout when it takes too long)."""
+    allowed_addresses(host, port, timeout)
+
+
+# ---------------------------------------------------------------------------------------
+# How we connect: to the checked address, within the attempt's deadline
+# ---------------------------------------------------------------------------------------
+
+_attempt = threading.local()  # .deadline: time.monotonic() by which the attempt ends
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Every network operation of this thread, until the block ends, finishes by then."""
+    _attempt.deadline = time.monotonic() + seconds
+    try:
+        yield
+    finally:
+        _attempt.deadline = None
+
+
+def _within(timeout: float | None, expired: type[Exception]) -> float | None:
+    """The time an operation may take: its own timeout, but no later than the deadline.
+    httpx's timeouts are per operation, so a peer sending a byte at a time would never
+    reach them; this bounds the attempt as a whole."""
+    deadline: float | None = getattr(_attempt, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise expired("the attempt's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+@contextmanager
+def _mapped(timed_out: type[Exception], failed: type[Exception]) -> Iterator[None]:
+    try:
+        yield
+    except TimeoutError as error:  # socket.timeout, and ssl's
+        raise timed_out(str(error)) from error
+    except OSError as error:  # ssl.SSLError too
+        raise failed(str(error)) from error
+
+
+class _Stream(httpcore.NetworkStream):
+    """A socket whose every read, write and handshake ends by the attempt's deadline (an
+    SSL socket's timeout bounds a whole read or handshake, not each piece of it)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        with _mapped(httpcore.ReadTimeout, httpcore.ReadError):
+            self._sock.settimeout(_within(timeout, httpcore.ReadTimeout))
+            return self._sock.recv(max_bytes)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        with _mapped(httpcore.WriteTimeout, httpcore.WriteError):
+            while buffer:
+                self._sock.settimeout(_within(timeout, httpcore.WriteTimeout))
+                sent = self._sock.send(buffer)
+                buffer = buffer[sent:]
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            with _mapped(httpcore.ConnectTimeout, httpcore.ConnectError):
+                self._sock.settimeout(_within(timeout, httpcore.ConnectTimeout))
+                # SNI and the certificate check use the URL's name, not the address.
+                tls = ssl_context.wrap_socket(self._sock, server_hostname=server_hostname)
+        except Exception:
+            self._sock.close()
+            raise
+        return _Stream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "ssl_object":
+            return self._sock if isinstance(self._sock, ssl.SSLSocket) else None
+        if info == "socket":
+            return self._sock
+        if info == "client_addr":
+            return self._sock.getsockname()
+        if info == "server_addr":
+            return self._sock.getpeername()
+        if info == "is_readable":
+            # An idle kept-alive connection that is readable was closed by the server.
+            if self._sock.fileno() < 0:
+                return True
+            return bool(select.select([self._sock], [], [], 0)[0])
+        return None
+
+
+class _PinnedBackend(httpcore.NetworkBackend):
+    """Resolves the host once, checks the addresses (unless private ones are allowed) and
+    connects to those addresses: what was checked is what is reached."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        lookup = _within(timeout, httpcore.ConnectTimeout)
+        if config().webhooks_allow_private_urls:
+            addresses = resolve(host, port, lookup)
+        else:
+            addresses = allowed_addresses(host, port, lookup)
+        failure: Exception = httpcore.ConnectError(f"{host} has no address")
+        for address in addresses:
+            try:
+                with _mapped(httpcore.ConnectTimeout, httpcore.ConnectError):
+                    sock = socket.create_connection(
+                        (address, port), timeout=_within(timeout, httpcore.ConnectTimeout)
+                    )
+            except (httpcore.ConnectTimeout, httpcore.ConnectError) as error:
+                failure = error
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return _Stream(sock)
+        raise failure
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        raise httpcore.UnsupportedProtocol("webhooks are sent over TCP")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class _PinnedTransport(httpx.HTTPTransport):
+    """httpx's transport over _PinnedBackend; redirects and proxies are never used."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        super().__init__(limits=limits, trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_PinnedBackend(),
+        )
 
 
 def validate_url(url: str) -> str:
@@ -134,7 +344,7 @@ def validate_url(url: str) -> str:
         except AddressNotAllowed as error:
             raise refuse("points at a loopback, private or link-local address") from error
         except (OSError, UnicodeError):
-            pass  # not resolvable now; checked again at every delivery
+            pass  # not resolvable now; checked again at every connection
     return url
 
 
@@ -286,6 +496,15 @@ class Dispatcher:
                     len(attempts),
                 )
                 return DispatchResult(delivered, failed, endpoint["id"])
+            if recorded.get("lease_lost"):
+                # It outlived its lease and another dispatcher holds the endpoint now: that
+                # one sends and records these; nothing of this thread's is recorded.
+                log.warning(
+                    "webhook endpoint %s: lease lost, %d attempts not recorded",
+                    endpoint["id"],
+                    len(attempts),
+                )
+                return DispatchResult(delivered, failed, endpoint["id"])
             delivered += int(recorded["delivered"])
             failed += int(recorded["failed"])
             deliveries = recorded["deliveries"]
@@ -308,7 +527,7 @@ class Dispatcher:
             for delivery in deliveries:
                 if time.monotonic() > send_until:
                     break
-                attempt = self._send(client, endpoint, delivery)
+                attempt = self._send(client, endpoint, delivery, timeout)
                 attempts.append(attempt)
                 if attempt.unreachable:
                     break
@@ -317,7 +536,11 @@ class Dispatcher:
         return attempts
 
     def _send(
-        self, client: httpx.Client, endpoint: dict[str, Any], delivery: dict[str, Any]
+        self,
+        client: httpx.Client,
+        endpoint: dict[str, Any],
+        delivery: dict[str, Any],
+        timeout: float,
     ) -> Attempt:
         url: str = endpoint["url"]
         body = json.dumps(
@@ -335,23 +558,35 @@ class Dispatcher:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(endpoint["secret"], delivery["webhook_id"], timestamp, body),
         }
-        if not config().webhooks_allow_private_urls:
-            # Checked at every delivery, not only when saved: DNS can change since.
-            parts = urlsplit(url)
+        parts = urlsplit(url)
+        if not config().webhooks_allow_private_urls and parts.scheme != "https":
+            # Nothing is sent; the address only says which refusal it is.
             try:
-                check_address(parts.hostname or "", parts.port or 443)
+                check_address(parts.hostname or "", parts.port or 80, timeout)
             except AddressNotAllowed:
                 return Attempt(delivery["id"], None, "address_not_allowed")
             except (OSError, UnicodeError):
-                return Attempt(delivery["id"], None, "dns_failed")
-            if parts.scheme != "https":
-                return Attempt(delivery["id"], None, "https_required")
+                pass
+            return Attempt(delivery["id"], None, "https_required")
+        # Every connection's addresses are checked when it is made (_PinnedBackend).
         try:
-            response = client.post(url, content=body.encode(), headers=headers)
+            with (
+                _deadline(timeout),
+                client.stream("POST", url, content=body.encode(), headers=headers) as response,
+            ):
+                # The status line decides; the body is read only so the connection can be
+                # kept, and never past the deadline.
+                _drain(response)
+        except AddressNotAllowed:
+            return Attempt(delivery["id"], None, "address_not_allowed")
         except httpx.TimeoutException:
+            return Attempt(delivery["id"], None, "timeout")
+        except ResolutionTimeout:
             return Attempt(delivery["id"], None, "timeout")
         except httpx.HTTPError as error:
             return Attempt(delivery["id"], None, f"connection_failed: {type(error).__name__}")
+        except (OSError, UnicodeError):
+            return Attempt(delivery["id"], None, "dns_failed")
         return Attempt(delivery["id"], response.status_code, None)
 
     def _client(self, endpoint_id: str, timeout: float) -> httpx.Client:
@@ -367,13 +602,27 @@ class Dispatcher:
                 timeout=timeout,
                 follow_redirects=False,
                 trust_env=False,
-                limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+                transport=_PinnedTransport(
+                    httpx.Limits(max_connections=4, max_keepalive_connections=2)
+                ),
             )
             self._clients[endpoint_id] = client
             while len(self._clients) > _MAX_CLIENTS:
                 _, oldest = self._clients.popitem(last=False)
                 oldest.close()
             return client
+
+
+def _drain(response: httpx.Response) -> None:
+    """Read a little of the body, so a short answer leaves the connection reusable."""
+    read = 0
+    try:
+        for chunk in response.iter_raw():
+            read += len(chunk)
+            if read > _MAX_BODY_BYTES:
+                return
+    except httpx.HTTPError:
+        pass  # the status line has arrived: it decides
 
 
 _dispatcher: Dispatcher | None = None

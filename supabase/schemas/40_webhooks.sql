@@ -1,5 +1,5 @@
--- Webhooks: the declarative state of what supabase/migrations/20261201160000_webhooks.sql
--- creates (the same statements): endpoints, the outbox and its trigger on ai_pause_logs,
+-- Webhooks, as they are after supabase/migrations/20261201160000_webhooks.sql and
+-- 20261201190000_webhooks_fixes.sql: endpoints, the outbox and its trigger on ai_pause_logs,
 -- deliveries, the webhook-endpoints and webhook-dispatch functions, and their grants.
 
 -- Webhooks: workspaces subscribe HTTP endpoints to lifecycle events (Standard Webhooks).
@@ -10,16 +10,11 @@
 -- into one webhook_deliveries row per subscribed endpoint. The dispatcher (functions/webhook_dispatch.py)
 -- claims due deliveries by leasing their endpoint, sends them, and records the outcome.
 --
--- Every statement is idempotent, as in the core migration: applying this file twice changes
--- nothing.
-
-create schema if not exists takeover_private;
-
 -- ===========================================================================
 -- Tables
 -- ===========================================================================
 
-create table if not exists public.webhook_endpoints (
+create table public.webhook_endpoints (
   id uuid primary key default gen_random_uuid(),
   workspace_id uuid not null references public.workspaces (id) on delete cascade,
   url text not null check (char_length(url) <= 2048),
@@ -38,9 +33,9 @@ create table if not exists public.webhook_endpoints (
 );
 comment on table public.webhook_endpoints is
   'HTTP endpoints a workspace subscribed to takeover events (Standard Webhooks).';
-create index if not exists webhook_endpoints_workspace_id_idx on public.webhook_endpoints (workspace_id);
+create index webhook_endpoints_workspace_id_idx on public.webhook_endpoints (workspace_id);
 
-create table if not exists public.webhook_deliveries (
+create table public.webhook_deliveries (
   id bigint generated always as identity primary key,
   endpoint_id uuid not null references public.webhook_endpoints (id) on delete cascade,
   -- Stable across retries: evt_<log id>, or exp_<conversation id>_<pause end, unix seconds>.
@@ -48,7 +43,8 @@ create table if not exists public.webhook_deliveries (
   type text not null,
   -- The log row of a log event; its data is read from the row when it is sent.
   log_id bigint,
-  -- The data of a pause_expiring notice, as it was when the notice was queued.
+  -- The data of a pause_expiring notice as it was when queued (sent recomputed: see
+  -- webhook_batch).
   payload jsonb,
   status text not null default 'pending' check (status in ('pending', 'delivered', 'failed')),
   attempts integer not null default 0,
@@ -57,21 +53,28 @@ create table if not exists public.webhook_deliveries (
   last_error text,
   created_at timestamptz not null default now(),
   delivered_at timestamptz,
+  -- A pause_expiring notice's conversation and the pause end it announces: the notice is
+  -- sent only while this is still the conversation's end (CONTRACT.md, Webhooks).
+  conversation_id uuid,
+  pause_end timestamptz,
   check ((log_id is null) <> (payload is null)),
   unique (endpoint_id, webhook_id)
 );
 comment on table public.webhook_deliveries is
   'The outbox: one row per event and subscribed endpoint, retried until a 2xx or failed.';
 -- The dispatcher looks up what is due; the console reads an endpoint's latest deliveries.
-create index if not exists webhook_deliveries_due_idx
+create index webhook_deliveries_due_idx
   on public.webhook_deliveries (next_attempt_at) where status = 'pending';
-create index if not exists webhook_deliveries_endpoint_pending_idx
+create index webhook_deliveries_endpoint_pending_idx
   on public.webhook_deliveries (endpoint_id, id) where status = 'pending';
+-- The dispatcher cancels the pending notices whose pause ended or moved.
+create index webhook_deliveries_pending_notices_idx
+  on public.webhook_deliveries (conversation_id) where status = 'pending' and pause_end is not null;
 
 -- The outbox proper: log rows written (in their own transaction) and not yet fanned out
 -- into deliveries. No index, no key: the insert on the gate's path is a heap append, and the
 -- dispatcher takes the whole (small) table each run.
-create table if not exists public.webhook_outbox (
+create table public.webhook_outbox (
   log_id bigint not null
 );
 comment on table public.webhook_outbox is
@@ -92,7 +95,7 @@ revoke all on sequence public.webhook_deliveries_id_seq from anon, authenticated
 -- The outbox trigger
 -- ===========================================================================
 
-create or replace function takeover_private.queue_webhooks() returns trigger
+create function takeover_private.queue_webhooks() returns trigger
 language plpgsql
 set search_path = ''
 as $$
@@ -112,7 +115,7 @@ comment on function takeover_private.queue_webhooks() is
   'Queues each new log row that an enabled endpoint of its workspace subscribed to, in the '
   'transaction that writes the row.';
 
-create or replace trigger ai_pause_logs_webhooks
+create trigger ai_pause_logs_webhooks
   after insert on public.ai_pause_logs
   for each row execute function takeover_private.queue_webhooks();
 
@@ -120,7 +123,7 @@ create or replace trigger ai_pause_logs_webhooks
 -- Helpers
 -- ===========================================================================
 
-create or replace function takeover_private.webhook_endpoint_json(p_endpoint public.webhook_endpoints)
+create function takeover_private.webhook_endpoint_json(p_endpoint public.webhook_endpoints)
 returns jsonb
 language sql stable
 set search_path = ''
@@ -137,7 +140,7 @@ $$;
 comment on function takeover_private.webhook_endpoint_json(public.webhook_endpoints) is
   'An endpoint as the webhook-endpoints function answers it, without its secret.';
 
-create or replace function takeover_private.webhook_refusal(
+create function takeover_private.webhook_refusal(
   p_caller uuid,
   p_workspace_id uuid,
   p_by_id boolean
@@ -173,17 +176,48 @@ $$;
 comment on function takeover_private.webhook_refusal(uuid, uuid, boolean) is
   'Why the caller may not manage the workspace''s webhooks (404 outsider, 403 member), or null.';
 
-create or replace function takeover_private.webhook_fan_out(p_limit integer)
+create function takeover_private.webhook_fan_out(p_limit integer)
 returns void
-language sql
+language plpgsql
 set search_path = ''
 as $$
-  -- Overlapping dispatchers each take other rows (skip locked); the unique key makes a
-  -- repeat harmless.
+declare
+  v_snapshot pg_catalog.pg_snapshot;
+  v_horizon xid8;
+begin
+  if not exists (select 1 from public.webhook_outbox) then
+    return;
+  end if;
+  -- Events of one endpoint are first attempted in log order (CONTRACT.md), so deliveries
+  -- must be created in log order: one fan-out at a time (a transaction lock, released at
+  -- commit, so it works through a pooler), in log id order, and only of rows whose writing
+  -- transaction is older than every one still in flight (the audit export's rule), so a
+  -- row that commits late is not overtaken by a later one already fanned out. Exact for
+  -- the events of a conversation: its writers hold its row lock, so each draws its log id
+  -- after the previous one committed. (Two overlapping transactions on different
+  -- conversations can draw ids in the opposite order of their transaction ids; then the
+  -- later id can go first.)
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('takeover_private.webhook_fan_out'));
+  v_snapshot := pg_catalog.pg_current_snapshot();
+  -- In flight means in this database: other databases of the server write no log row and
+  -- must not hold the outbox back. Their sessions are read after the snapshot, so one that
+  -- began since has a later id. (A prepared transaction is not listed; none writes the log.)
+  perform pg_catalog.pg_stat_clear_snapshot();
+  select coalesce(min(x.xid), pg_catalog.pg_snapshot_xmax(v_snapshot)) into v_horizon
+  from pg_catalog.pg_snapshot_xip(v_snapshot) x(xid)
+  where x.xid::text::bigint % 4294967296 in (
+    select a.backend_xid::text::bigint from pg_catalog.pg_stat_get_activity(null) a
+    where a.datid = (select d.oid from pg_catalog.pg_database d
+                     where d.datname = pg_catalog.current_database())
+      and a.backend_xid is not null);
   with taken as (
     delete from public.webhook_outbox o
     where o.ctid = any (array(
-      select o2.ctid from public.webhook_outbox o2 limit p_limit for update skip locked))
+      select o2.ctid from public.webhook_outbox o2
+      join public.ai_pause_logs l on l.id = o2.log_id
+      where l.txid < v_horizon
+      order by o2.log_id
+      limit p_limit))
     returning o.log_id
   )
   insert into public.webhook_deliveries (endpoint_id, webhook_id, type, log_id)
@@ -193,18 +227,21 @@ as $$
   join public.webhook_endpoints e on e.workspace_id = l.workspace_id
   where e.enabled and e.created_at <= l.created_at
     and (e.event_types is null or ('takeover.' || l.action) = any (e.event_types))
+  -- Identity values follow this order, so delivery id order is log order.
   order by l.id, e.id
-  on conflict (endpoint_id, webhook_id) do nothing
+  on conflict (endpoint_id, webhook_id) do nothing;
+end
 $$;
 comment on function takeover_private.webhook_fan_out(integer) is
-  'Moves up to p_limit outbox rows into one delivery per endpoint that was subscribed, '
-  'enabled and existing when the log row was written, in log order.';
+  'Moves up to p_limit outbox rows, in log order and one fan-out at a time, into one delivery '
+  'per endpoint that existed when the log row was written and is enabled and subscribed to '
+  'its type now; rows of transactions older than one still in flight wait for the next run.';
 
 -- ===========================================================================
 -- webhook-endpoints
 -- ===========================================================================
 
-create or replace function public.takeover_webhook_endpoints(p_caller uuid, p_workspace_id uuid)
+create function public.takeover_webhook_endpoints(p_caller uuid, p_workspace_id uuid)
 returns jsonb
 language plpgsql stable
 -- security definer: the service role reaches the tables and the private helpers only
@@ -231,7 +268,7 @@ $$;
 comment on function public.takeover_webhook_endpoints(uuid, uuid) is
   'webhook-endpoints GET ?workspace_id: the workspace''s endpoints.';
 
-create or replace function public.takeover_webhook_endpoint(p_caller uuid, p_id uuid)
+create function public.takeover_webhook_endpoint(p_caller uuid, p_id uuid)
 returns jsonb
 language plpgsql stable
 -- security definer: the service role reaches the tables and the private helpers only
@@ -268,7 +305,7 @@ $$;
 comment on function public.takeover_webhook_endpoint(uuid, uuid) is
   'webhook-endpoints GET ?id: one endpoint with its last 50 deliveries.';
 
-create or replace function public.takeover_create_webhook_endpoint(
+create function public.takeover_create_webhook_endpoint(
   p_caller uuid,
   p_workspace_id uuid,
   p_url text,
@@ -304,7 +341,7 @@ $$;
 comment on function public.takeover_create_webhook_endpoint(uuid, uuid, text, text[], text) is
   'webhook-endpoints POST: subscribe an endpoint; the answer shows its secret, this once.';
 
-create or replace function public.takeover_update_webhook_endpoint(
+create function public.takeover_update_webhook_endpoint(
   p_caller uuid,
   p_id uuid,
   p_url text,
@@ -343,7 +380,7 @@ $$;
 comment on function public.takeover_update_webhook_endpoint(uuid, uuid, text, boolean, text[], boolean, text) is
   'webhook-endpoints PUT: change the url, the event types, enabled, or rotate the secret.';
 
-create or replace function public.takeover_delete_webhook_endpoint(p_caller uuid, p_id uuid)
+create function public.takeover_delete_webhook_endpoint(p_caller uuid, p_id uuid)
 returns jsonb
 language plpgsql
 -- security definer: the service role reaches the tables and the private helpers only
@@ -371,46 +408,62 @@ comment on function public.takeover_delete_webhook_endpoint(uuid, uuid) is
 -- webhook-dispatch
 -- ===========================================================================
 
-create or replace function takeover_private.webhook_batch(p_endpoint_id uuid, p_limit integer)
+create function takeover_private.webhook_batch(p_endpoint_id uuid, p_limit integer)
 returns jsonb
 language sql stable
 set search_path = ''
 as $$
   -- The body of each delivery: a log event's data is the event as pause-logger GET shows it
-  -- (the same names and time format), plus its workspace and the conversation's team.
+  -- (the same names and time format), plus its workspace and the conversation's team. A
+  -- notice is sent only while its end is still the conversation's end and still ahead, with
+  -- the state and expires_in_seconds as they are now.
   select coalesce(jsonb_agg(jsonb_build_object(
     'id', d.id,
     'webhook_id', d.webhook_id,
     'type', d.type,
     'timestamp', takeover_private.utc(coalesce(l.created_at, d.created_at)),
-    'data', coalesce(d.payload, jsonb_build_object(
-      'id', l.id,
-      'conversation_id', l.conversation_id,
-      'action', l.action,
-      'reason', l.reason,
-      'duration_minutes', l.duration_minutes,
-      'triggered_by', l.triggered_by,
-      'previous_ai_mode', l.previous_ai_mode,
-      'new_ai_mode', l.new_ai_mode,
-      'message_id', l.message_id,
-      'created_at', takeover_private.utc(l.created_at),
-      'workspace_id', l.workspace_id,
-      'team_id', c.team_id))
+    'data', case when d.log_id is null
+      then takeover_private.state(n, null) || jsonb_build_object(
+        'workspace_id', n.workspace_id,
+        'team_id', n.team_id,
+        'expires_in_seconds',
+          greatest(0, floor(extract(epoch from n.paused_until - now())))::integer)
+      else jsonb_build_object(
+        'id', l.id,
+        'conversation_id', l.conversation_id,
+        'action', l.action,
+        'reason', l.reason,
+        'duration_minutes', l.duration_minutes,
+        'triggered_by', l.triggered_by,
+        'previous_ai_mode', l.previous_ai_mode,
+        'new_ai_mode', l.new_ai_mode,
+        'message_id', l.message_id,
+        'created_at', takeover_private.utc(l.created_at),
+        'workspace_id', l.workspace_id,
+        'team_id', c.team_id)
+      end
   ) order by d.id), '[]'::jsonb)
   from (
+    -- Delivery id order is log order (webhook_fan_out), and it is the index's order.
     select * from public.webhook_deliveries d
     where d.endpoint_id = p_endpoint_id and d.status = 'pending'
       and d.next_attempt_at <= now()
+      and (d.pause_end is null or exists (
+        select 1 from public.conversations n
+        where n.id = d.conversation_id and n.ai_mode = 'paused'
+          and n.paused_until = d.pause_end and n.paused_until > now()))
     order by d.id
     limit p_limit
   ) d
   left join public.ai_pause_logs l on l.id = d.log_id
   left join public.conversations c on c.id = l.conversation_id
+  left join public.conversations n on n.id = d.conversation_id
 $$;
 comment on function takeover_private.webhook_batch(uuid, integer) is
-  'The next due deliveries of an endpoint, oldest first, as the dispatcher sends them.';
+  'The next due deliveries of an endpoint, in log order, as the dispatcher sends them; '
+  'notices only while still due, recomputed.';
 
-create or replace function public.takeover_webhook_claim(
+create function public.takeover_webhook_claim(
   p_limit integer,
   p_per_endpoint integer,
   p_lease_seconds double precision,
@@ -430,8 +483,23 @@ declare
 begin
   perform takeover_private.webhook_fan_out(10000);
 
+  -- A pending notice whose pause has ended, or whose end moved, is no longer due: it is
+  -- never sent (CONTRACT.md: decided from the current paused_until each run).
+  update public.webhook_deliveries d
+  set status = 'failed',
+      last_error = coalesce((
+        select 'pause_end_moved' from public.conversations c
+        where c.id = d.conversation_id and c.ai_mode = 'paused' and c.paused_until > now()),
+        'pause_ended')
+  where d.status = 'pending' and d.pause_end is not null
+    and not exists (
+      select 1 from public.conversations c
+      where c.id = d.conversation_id and c.ai_mode = 'paused'
+        and c.paused_until = d.pause_end and c.paused_until > now());
+
   -- Expiry notices: decided from each pause's current end, once per end (the unique key).
-  insert into public.webhook_deliveries (endpoint_id, webhook_id, type, payload)
+  insert into public.webhook_deliveries (endpoint_id, webhook_id, type, payload,
+    conversation_id, pause_end)
   select e.id,
          'exp_' || c.id || '_' || floor(extract(epoch from c.paused_until))::bigint,
          'takeover.pause_expiring',
@@ -439,7 +507,9 @@ begin
            'workspace_id', c.workspace_id,
            'team_id', c.team_id,
            'expires_in_seconds',
-             greatest(0, floor(extract(epoch from c.paused_until - now())))::integer)
+             greatest(0, floor(extract(epoch from c.paused_until - now())))::integer),
+         c.id,
+         c.paused_until
   from public.conversations c
   join public.webhook_endpoints e on e.workspace_id = c.workspace_id
   where c.ai_mode = 'paused' and c.paused_until > now()
@@ -491,11 +561,12 @@ begin
 end
 $$;
 comment on function public.takeover_webhook_claim(integer, integer, double precision, double precision, uuid[]) is
-  'webhook-dispatch: fan the outbox out and queue due expiry notices, then lease endpoints '
+  'webhook-dispatch: fan the outbox out, drop the notices no longer due and queue due ones, '
+  'then lease endpoints '
   'with due deliveries (but p_skip, which did not answer in this run) and answer them with '
   'their first p_per_endpoint due deliveries in log order.';
 
-create or replace function public.takeover_webhook_record(
+create function public.takeover_webhook_record(
   p_endpoint_id uuid,
   p_lease_token uuid,
   p_ids bigint[],
@@ -518,6 +589,16 @@ declare
   v_answer jsonb;
   v_more jsonb := '[]'::jsonb;
 begin
+  -- Only the lease's holder records. A dispatcher whose lease was taken over (it outlived
+  -- it) records nothing: the new holder sends these deliveries and records them itself.
+  perform 1 from public.webhook_endpoints e
+  where e.id = p_endpoint_id and e.lease_token = p_lease_token
+  for no key update;
+  if not found then
+    return jsonb_build_object('delivered', 0, 'failed', 0, 'deliveries', '[]'::jsonb,
+      'lease_lost', true);
+  end if;
+
   with outcome as (
     select o.id, o.status_code, o.error,
            o.status_code between 200 and 299 as ok
@@ -561,11 +642,11 @@ begin
 end
 $$;
 comment on function public.takeover_webhook_record(uuid, uuid, bigint[], integer[], text[], integer, double precision) is
-  'webhook-dispatch: record the attempts made under a lease (2xx delivered, else retried on '
-  'the schedule, then failed); then hand the holder up to p_more next due deliveries, or '
-  'release the endpoint.';
+  'webhook-dispatch: record the attempts made under a lease still held (2xx delivered, else '
+  'retried on the schedule, then failed; a lost lease records nothing: lease_lost); then hand '
+  'the holder up to p_more next due deliveries, or release the endpoint.';
 
-create or replace function public.takeover_webhook_pending()
+create function public.takeover_webhook_pending()
 returns jsonb
 language sql stable
 -- security definer: the service role reaches the tables and the private helpers only

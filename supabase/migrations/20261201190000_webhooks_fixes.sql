@@ -1,0 +1,319 @@
+-- Webhooks fixes (the review of 2026-12-01, 1.1, 1.2 and 1.4):
+-- - a pause_expiring notice is sent only while its end is still the conversation's current
+--   end and still ahead; one no longer due is marked failed (pause_ended / pause_end_moved),
+--   and its data is recomputed when sent. Each notice keeps its conversation and end.
+-- - deliveries are created one fan-out at a time, in log order, and only from rows whose
+--   writing transaction is older than every one still in flight: first attempts follow
+--   log order even with overlapping dispatchers and out-of-order commits.
+-- - takeover_webhook_record records only under the endpoint's current lease.
+-- supabase/schemas/40_webhooks.sql holds the resulting state.
+
+alter table public.webhook_deliveries
+  add column conversation_id uuid,
+  add column pause_end timestamptz;
+update public.webhook_deliveries d
+set conversation_id = (d.payload ->> 'conversation_id')::uuid,
+    pause_end = (d.payload ->> 'paused_until')::timestamptz
+where d.payload is not null;
+-- The dispatcher cancels the pending notices whose pause ended or moved.
+create index webhook_deliveries_pending_notices_idx
+  on public.webhook_deliveries (conversation_id) where status = 'pending' and pause_end is not null;
+
+create or replace function takeover_private.webhook_fan_out(p_limit integer)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_snapshot pg_catalog.pg_snapshot;
+  v_horizon xid8;
+begin
+  if not exists (select 1 from public.webhook_outbox) then
+    return;
+  end if;
+  -- Events of one endpoint are first attempted in log order (CONTRACT.md), so deliveries
+  -- must be created in log order: one fan-out at a time (a transaction lock, released at
+  -- commit, so it works through a pooler), in log id order, and only of rows whose writing
+  -- transaction is older than every one still in flight (the audit export's rule), so a
+  -- row that commits late is not overtaken by a later one already fanned out. Exact for
+  -- the events of a conversation: its writers hold its row lock, so each draws its log id
+  -- after the previous one committed. (Two overlapping transactions on different
+  -- conversations can draw ids in the opposite order of their transaction ids; then the
+  -- later id can go first.)
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('takeover_private.webhook_fan_out'));
+  v_snapshot := pg_catalog.pg_current_snapshot();
+  -- In flight means in this database: other databases of the server write no log row and
+  -- must not hold the outbox back. Their sessions are read after the snapshot, so one that
+  -- began since has a later id. (A prepared transaction is not listed; none writes the log.)
+  perform pg_catalog.pg_stat_clear_snapshot();
+  select coalesce(min(x.xid), pg_catalog.pg_snapshot_xmax(v_snapshot)) into v_horizon
+  from pg_catalog.pg_snapshot_xip(v_snapshot) x(xid)
+  where x.xid::text::bigint % 4294967296 in (
+    select a.backend_xid::text::bigint from pg_catalog.pg_stat_get_activity(null) a
+    where a.datid = (select d.oid from pg_catalog.pg_database d
+                     where d.datname = pg_catalog.current_database())
+      and a.backend_xid is not null);
+  with taken as (
+    delete from public.webhook_outbox o
+    where o.ctid = any (array(
+      select o2.ctid from public.webhook_outbox o2
+      join public.ai_pause_logs l on l.id = o2.log_id
+      where l.txid < v_horizon
+      order by o2.log_id
+      limit p_limit))
+    returning o.log_id
+  )
+  insert into public.webhook_deliveries (endpoint_id, webhook_id, type, log_id)
+  select e.id, 'evt_' || l.id, 'takeover.' || l.action, l.id
+  from taken
+  join public.ai_pause_logs l on l.id = taken.log_id
+  join public.webhook_endpoints e on e.workspace_id = l.workspace_id
+  where e.enabled and e.created_at <= l.created_at
+    and (e.event_types is null or ('takeover.' || l.action) = any (e.event_types))
+  -- Identity values follow this order, so delivery id order is log order.
+  order by l.id, e.id
+  on conflict (endpoint_id, webhook_id) do nothing;
+end
+$$;
+comment on function takeover_private.webhook_fan_out(integer) is
+  'Moves up to p_limit outbox rows, in log order and one fan-out at a time, into one delivery '
+  'per endpoint that existed when the log row was written and is enabled and subscribed to '
+  'its type now; rows of transactions older than one still in flight wait for the next run.';
+
+create or replace function takeover_private.webhook_batch(p_endpoint_id uuid, p_limit integer)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+  -- The body of each delivery: a log event's data is the event as pause-logger GET shows it
+  -- (the same names and time format), plus its workspace and the conversation's team. A
+  -- notice is sent only while its end is still the conversation's end and still ahead, with
+  -- the state and expires_in_seconds as they are now.
+  select coalesce(jsonb_agg(jsonb_build_object(
+    'id', d.id,
+    'webhook_id', d.webhook_id,
+    'type', d.type,
+    'timestamp', takeover_private.utc(coalesce(l.created_at, d.created_at)),
+    'data', case when d.log_id is null
+      then takeover_private.state(n, null) || jsonb_build_object(
+        'workspace_id', n.workspace_id,
+        'team_id', n.team_id,
+        'expires_in_seconds',
+          greatest(0, floor(extract(epoch from n.paused_until - now())))::integer)
+      else jsonb_build_object(
+        'id', l.id,
+        'conversation_id', l.conversation_id,
+        'action', l.action,
+        'reason', l.reason,
+        'duration_minutes', l.duration_minutes,
+        'triggered_by', l.triggered_by,
+        'previous_ai_mode', l.previous_ai_mode,
+        'new_ai_mode', l.new_ai_mode,
+        'message_id', l.message_id,
+        'created_at', takeover_private.utc(l.created_at),
+        'workspace_id', l.workspace_id,
+        'team_id', c.team_id)
+      end
+  ) order by d.id), '[]'::jsonb)
+  from (
+    -- Delivery id order is log order (webhook_fan_out), and it is the index's order.
+    select * from public.webhook_deliveries d
+    where d.endpoint_id = p_endpoint_id and d.status = 'pending'
+      and d.next_attempt_at <= now()
+      and (d.pause_end is null or exists (
+        select 1 from public.conversations n
+        where n.id = d.conversation_id and n.ai_mode = 'paused'
+          and n.paused_until = d.pause_end and n.paused_until > now()))
+    order by d.id
+    limit p_limit
+  ) d
+  left join public.ai_pause_logs l on l.id = d.log_id
+  left join public.conversations c on c.id = l.conversation_id
+  left join public.conversations n on n.id = d.conversation_id
+$$;
+comment on function takeover_private.webhook_batch(uuid, integer) is
+  'The next due deliveries of an endpoint, in log order, as the dispatcher sends them; '
+  'notices only while still due, recomputed.';
+
+create or replace function public.takeover_webhook_claim(
+  p_limit integer,
+  p_per_endpoint integer,
+  p_lease_seconds double precision,
+  p_notice_seconds double precision,
+  p_skip uuid[]
+)
+returns jsonb
+language plpgsql
+-- security definer: the service role reaches the tables and the private helpers only
+-- through these functions (Supabase RPC calls them as service_role).
+security definer
+set search_path = ''
+as $$
+declare
+  v_candidates uuid[];
+  v_claimed jsonb;
+begin
+  perform takeover_private.webhook_fan_out(10000);
+
+  -- A pending notice whose pause has ended, or whose end moved, is no longer due: it is
+  -- never sent (CONTRACT.md: decided from the current paused_until each run).
+  update public.webhook_deliveries d
+  set status = 'failed',
+      last_error = coalesce((
+        select 'pause_end_moved' from public.conversations c
+        where c.id = d.conversation_id and c.ai_mode = 'paused' and c.paused_until > now()),
+        'pause_ended')
+  where d.status = 'pending' and d.pause_end is not null
+    and not exists (
+      select 1 from public.conversations c
+      where c.id = d.conversation_id and c.ai_mode = 'paused'
+        and c.paused_until = d.pause_end and c.paused_until > now());
+
+  -- Expiry notices: decided from each pause's current end, once per end (the unique key).
+  insert into public.webhook_deliveries (endpoint_id, webhook_id, type, payload,
+    conversation_id, pause_end)
+  select e.id,
+         'exp_' || c.id || '_' || floor(extract(epoch from c.paused_until))::bigint,
+         'takeover.pause_expiring',
+         takeover_private.state(c, null) || jsonb_build_object(
+           'workspace_id', c.workspace_id,
+           'team_id', c.team_id,
+           'expires_in_seconds',
+             greatest(0, floor(extract(epoch from c.paused_until - now())))::integer),
+         c.id,
+         c.paused_until
+  from public.conversations c
+  join public.webhook_endpoints e on e.workspace_id = c.workspace_id
+  where c.ai_mode = 'paused' and c.paused_until > now()
+    and c.paused_until <= now() + make_interval(secs => p_notice_seconds)
+    and e.enabled
+    and (e.event_types is null or 'takeover.pause_expiring' = any (e.event_types))
+  on conflict (endpoint_id, webhook_id) do nothing;
+
+  -- Lock the endpoints with due deliveries that no other dispatcher holds. `no key update`
+  -- does not block the foreign key checks of deliveries being queued.
+  select array_agg(e.id) into v_candidates
+  from (
+    select e.id from public.webhook_endpoints e
+    where e.enabled and (e.leased_until is null or e.leased_until <= now())
+      and not (e.id = any (p_skip))
+      -- Its oldest pending deliveries first (the index): usually the first one is due.
+      and exists (
+        select 1 from public.webhook_deliveries d
+        where d.endpoint_id = e.id and d.status = 'pending' and d.next_attempt_at <= now())
+    limit greatest(1, p_limit / p_per_endpoint)
+    for no key update skip locked
+  ) e;
+  if v_candidates is null then
+    return jsonb_build_object('endpoints', '[]'::jsonb);
+  end if;
+
+  -- New statements, so a new snapshot: they see what a dispatcher that held these
+  -- endpoints a moment ago committed.
+  with leased as (
+    update public.webhook_endpoints e
+    set leased_until = now() + make_interval(secs => p_lease_seconds),
+        lease_token = gen_random_uuid()
+    where e.id = any (v_candidates)
+    returning e.*
+  )
+  select coalesce(jsonb_agg(jsonb_build_object(
+    'id', leased.id,
+    'url', leased.url,
+    'secret', leased.secret,
+    'lease_token', leased.lease_token)), '[]'::jsonb)
+  into v_claimed
+  from leased;
+
+  select coalesce(jsonb_agg(endpoint || jsonb_build_object('deliveries',
+    takeover_private.webhook_batch((endpoint ->> 'id')::uuid, p_per_endpoint))), '[]'::jsonb)
+  into v_claimed
+  from jsonb_array_elements(v_claimed) endpoint;
+  return jsonb_build_object('endpoints', v_claimed);
+end
+$$;
+comment on function public.takeover_webhook_claim(integer, integer, double precision, double precision, uuid[]) is
+  'webhook-dispatch: fan the outbox out, drop the notices no longer due and queue due ones, '
+  'then lease endpoints '
+  'with due deliveries (but p_skip, which did not answer in this run) and answer them with '
+  'their first p_per_endpoint due deliveries in log order.';
+
+create or replace function public.takeover_webhook_record(
+  p_endpoint_id uuid,
+  p_lease_token uuid,
+  p_ids bigint[],
+  p_status_codes integer[],
+  p_errors text[],
+  p_more integer,
+  p_lease_seconds double precision
+)
+returns jsonb
+language plpgsql
+-- security definer: the service role reaches the tables and the private helpers only
+-- through these functions (Supabase RPC calls them as service_role).
+security definer
+set search_path = ''
+as $$
+declare
+  -- After the 1st..7th failed attempt; the 8th failure is final.
+  v_retry_after constant interval[] := array['5 seconds', '5 minutes', '30 minutes',
+    '2 hours', '5 hours', '10 hours', '10 hours']::interval[];
+  v_answer jsonb;
+  v_more jsonb := '[]'::jsonb;
+begin
+  -- Only the lease's holder records. A dispatcher whose lease was taken over (it outlived
+  -- it) records nothing: the new holder sends these deliveries and records them itself.
+  perform 1 from public.webhook_endpoints e
+  where e.id = p_endpoint_id and e.lease_token = p_lease_token
+  for no key update;
+  if not found then
+    return jsonb_build_object('delivered', 0, 'failed', 0, 'deliveries', '[]'::jsonb,
+      'lease_lost', true);
+  end if;
+
+  with outcome as (
+    select o.id, o.status_code, o.error,
+           o.status_code between 200 and 299 as ok
+    from unnest(p_ids, p_status_codes, p_errors) o(id, status_code, error)
+  ), recorded as (
+    update public.webhook_deliveries d
+    set attempts = d.attempts + 1,
+        last_status_code = outcome.status_code,
+        last_error = outcome.error,
+        status = case when outcome.ok then 'delivered'
+                      when d.attempts + 1 > cardinality(v_retry_after) then 'failed'
+                      else 'pending' end,
+        delivered_at = case when outcome.ok then now() end,
+        next_attempt_at = case when outcome.ok or d.attempts + 1 > cardinality(v_retry_after)
+                               then d.next_attempt_at
+                               else now() + v_retry_after[d.attempts + 1] end
+    from outcome
+    where d.id = outcome.id and d.endpoint_id = p_endpoint_id and d.status = 'pending'
+    returning d.status
+  )
+  select jsonb_build_object(
+    'delivered', count(*) filter (where recorded.status = 'delivered'),
+    'failed', count(*) filter (where recorded.status <> 'delivered'))
+  into v_answer
+  from recorded;
+
+  -- The dispatcher may keep the endpoint for its next batch, while the lease is still its own.
+  if p_more > 0 then
+    update public.webhook_endpoints e
+    set leased_until = now() + make_interval(secs => p_lease_seconds)
+    where e.id = p_endpoint_id and e.lease_token = p_lease_token;
+    if found then
+      v_more := takeover_private.webhook_batch(p_endpoint_id, p_more);
+    end if;
+  end if;
+  if jsonb_array_length(v_more) = 0 then
+    update public.webhook_endpoints e set leased_until = null, lease_token = null
+    where e.id = p_endpoint_id and e.lease_token = p_lease_token;
+  end if;
+  return v_answer || jsonb_build_object('deliveries', v_more);
+end
+$$;
+comment on function public.takeover_webhook_record(uuid, uuid, bigint[], integer[], text[], integer, double precision) is
+  'webhook-dispatch: record the attempts made under a lease still held (2xx delivered, else '
+  'retried on the schedule, then failed; a lost lease records nothing: lease_lost); then hand '
+  'the holder up to p_more next due deliveries, or release the endpoint.';
