@@ -788,10 +788,9 @@ begin
            l.previous_ai_mode, l.new_ai_mode, l.message_id, l.created_at
     from public.ai_pause_logs l
     where (p_conversation_id is null or l.conversation_id = p_conversation_id)
-      and (p_caller is null or exists (
-        select 1 from public.conversations c
-        join public.workspace_members m on m.workspace_id = c.workspace_id
-        where c.id = l.conversation_id and m.user_id = p_caller))
+      -- The row's own workspace: no join through conversations per row.
+      and (p_caller is null or l.workspace_id in (
+        select m.workspace_id from public.workspace_members m where m.user_id = p_caller))
       and (p_action is null or l.action = p_action)
       and (p_since is null or l.created_at >= p_since)
       and (p_until is null or l.created_at < p_until)

@@ -42,12 +42,7 @@ create policy "Members can read their workspace's conversations" on public.conve
   for select to authenticated using (public.is_workspace_member(workspace_id));
 
 create policy "Members can read their workspace's pause logs" on public.ai_pause_logs
-  for select to authenticated using (
-    exists (
-      select 1 from public.conversations c
-      where c.id = conversation_id and public.is_workspace_member(c.workspace_id)
-    )
-  );
+  for select to authenticated using (public.is_workspace_member(workspace_id));
 
 -- ===========================================================================
 -- Grants: nothing by default; each role gets what it needs
