@@ -58,6 +58,9 @@ class _Connection(psycopg.Connection[Any]):
     `guard_seconds` for the server."""
 
     guard_seconds: float | None = None
+    # Set when the guard gave the server up: that connection did not die by itself, its
+    # server stopped answering, and a retry would wait as long again.
+    abandoned = False
     _calls: psycopg.ClientCursor[Any] | None = None
 
     def calls(self) -> psycopg.ClientCursor[Any]:
@@ -74,8 +77,18 @@ class _Connection(psycopg.Connection[Any]):
             if self.pgconn.transaction_status == psycopg.pq.TransactionStatus.ACTIVE:
                 # A query still running after the guard: the server or the pooler stopped
                 # answering. The connection's state is unknown; close it so the pool drops it.
+                self.abandoned = True
                 self.pgconn.finish()
             raise
+
+
+class _DeadConnection(Exception):
+    """The pooled connection a call ran on had died (its backend killed, its pooler or
+    server restarted) while Postgres may well be up."""
+
+    def __init__(self, error: psycopg.OperationalError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class PostgresDatabase:
@@ -108,14 +121,26 @@ class PostgresDatabase:
         )
         self._pool.open(wait=False)
 
-    def call(self, function: str, arguments: Arguments) -> dict[str, Any]:
+    def call(
+        self, function: str, arguments: Arguments, *, retry_safe: bool = False
+    ) -> dict[str, Any]:
         statement = _statement(function, tuple(arguments), self._timeout_ms)
+        values = tuple(arguments.values())
         try:
-            with self._pool.connection() as connection:
-                cursor = connection.calls()
-                cursor.execute(statement, tuple(arguments.values()))
-                cursor.nextset()  # past `set local`'s empty result
-                row = cursor.fetchone()
+            try:
+                row = self._run(statement, values)
+            except _DeadConnection:
+                # A killed backend, a restarted pooler: the other idle connections most
+                # likely died with it. Drop them all now (one empty query each, only on
+                # this rare path), so the retry and the next callers get live ones.
+                self._pool.check()
+                if not retry_safe:
+                    # It may have been applied before the connection died: the caller
+                    # retries it with what makes a retry safe (a key, a message_id).
+                    raise
+                row = self._run(statement, values)
+        except _DeadConnection as dead:
+            raise database_unavailable() from dead.error
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
             # Includes QueryCanceled: the statement_timeout (a held lock, a slow server).
             raise database_unavailable() from error
@@ -131,6 +156,23 @@ class PostgresDatabase:
             raise Unprocessable("invalid_value", "A value is out of its allowed range.") from error
         assert row is not None
         return answer(None if row[0] is None else json.loads(row[0]))
+
+    def _run(self, statement: bytes, values: tuple[object, ...]) -> Any:
+        """One call on a pooled connection: its one row. _DeadConnection when the
+        connection turned out dead (nothing on the hot path checks it beforehand)."""
+        with self._pool.connection() as connection:
+            try:
+                cursor = connection.calls()
+                cursor.execute(statement, values)
+                cursor.nextset()  # past `set local`'s empty result
+                return cursor.fetchone()
+            except psycopg.OperationalError as error:
+                # A statement_timeout (QueryCanceled) leaves the connection fine; a guard
+                # timeout abandons a live one. Only a connection broken under the call is
+                # dead: the pool discards it when the block ends.
+                if connection.broken and not connection.abandoned:
+                    raise _DeadConnection(error) from error
+                raise
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[Any]]:
