@@ -8,6 +8,7 @@ prepared statements, because the next call may land on another server connection
 from __future__ import annotations
 
 import json
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -63,6 +64,22 @@ class _Connection(psycopg.Connection[Any]):
     abandoned = False
     _calls: psycopg.ClientCursor[Any] | None = None
 
+    def died_idle(self) -> bool:
+        """Whether the server closed this idle connection (a terminated backend sends its
+        FATAL and hangs up; a stopped pooler hangs up): a local poll of the socket, no
+        round trip. An idle connection has nothing to read, unless it is gone."""
+        if self.pgconn.status != psycopg.pq.ConnStatus.OK:
+            return True
+        readable = select.poll()
+        readable.register(self.pgconn.socket, select.POLLIN)
+        if not readable.poll(0):
+            return False
+        try:
+            self.pgconn.consume_input()
+        except psycopg.OperationalError:
+            return True
+        return self.pgconn.status != psycopg.pq.ConnStatus.OK
+
     def calls(self) -> psycopg.ClientCursor[Any]:
         if self._calls is None or self._calls.closed:
             self._calls = psycopg.ClientCursor(self)
@@ -83,12 +100,14 @@ class _Connection(psycopg.Connection[Any]):
 
 
 class _DeadConnection(Exception):
-    """The pooled connection a call ran on had died (its backend killed, its pooler or
-    server restarted) while Postgres may well be up."""
+    """The pooled connection a call was given had died (its backend killed, its pooler or
+    server restarted) while Postgres may well be up. `sent`: the call had gone out on it,
+    so it may have been applied; else it certainly was not."""
 
-    def __init__(self, error: psycopg.OperationalError) -> None:
+    def __init__(self, error: psycopg.OperationalError, *, sent: bool) -> None:
         super().__init__(str(error))
         self.error = error
+        self.sent = sent
 
 
 class PostgresDatabase:
@@ -129,12 +148,12 @@ class PostgresDatabase:
         try:
             try:
                 row = self._run(statement, values)
-            except _DeadConnection:
+            except _DeadConnection as dead:
                 # A killed backend, a restarted pooler: the other idle connections most
                 # likely died with it. Drop them all now (one empty query each, only on
                 # this rare path), so the retry and the next callers get live ones.
                 self._pool.check()
-                if not retry_safe:
+                if dead.sent and not retry_safe:
                     # It may have been applied before the connection died: the caller
                     # retries it with what makes a retry safe (a key, a message_id).
                     raise
@@ -159,8 +178,14 @@ class PostgresDatabase:
 
     def _run(self, statement: bytes, values: tuple[object, ...]) -> Any:
         """One call on a pooled connection: its one row. _DeadConnection when the
-        connection turned out dead (nothing on the hot path checks it beforehand)."""
+        connection turned out dead: found closed before sending (a local poll, no round
+        trip), or broken under the call."""
         with self._pool.connection() as connection:
+            if connection.died_idle():
+                # Found dead before anything was sent: any call may go again.
+                connection.pgconn.finish()  # so the pool discards it
+                error = psycopg.OperationalError("the pooled connection had been closed")
+                raise _DeadConnection(error, sent=False)
             try:
                 cursor = connection.calls()
                 cursor.execute(statement, values)
@@ -171,7 +196,7 @@ class PostgresDatabase:
                 # timeout abandons a live one. Only a connection broken under the call is
                 # dead: the pool discards it when the block ends.
                 if connection.broken and not connection.abandoned:
-                    raise _DeadConnection(error) from error
+                    raise _DeadConnection(error, sent=True) from error
                 raise
 
     @contextmanager
@@ -187,8 +212,13 @@ class PostgresDatabase:
 
     def ping(self) -> None:
         try:
-            with self._pool.connection() as connection:
-                connection.calls().execute(b"select 1")
+            try:
+                self._run(b"select 1", ())
+            except _DeadConnection:
+                self._pool.check()
+                self._run(b"select 1", ())
+        except _DeadConnection as dead:
+            raise database_unavailable() from dead.error
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
             raise database_unavailable() from error
 
