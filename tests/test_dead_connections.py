@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -183,3 +184,43 @@ def test_after_a_pgbouncer_restart_reads_and_keyed_calls_answer_200(
     assert read.get_json()["ai_mode"] == "paused"
     assert gate.status_code == 200, gate.get_json()
     assert [row["id"] for row in _blocked(db, "m-after-restart")] == [gate.get_json()["event_id"]]
+
+
+def test_a_call_killed_mid_statement_was_not_applied_so_even_an_unsafe_one_goes_again(
+    pooled: tuple[Api, PostgresDatabase],
+    server_url: str,
+    db_name: str,
+    db: psycopg.Connection[Any],
+) -> None:
+    """Its backend's FATAL came before any answer row, and the row goes out before the
+    commit: nothing was written, so the gate without a message_id is sent again."""
+    api, _ = pooled
+    _pause(api)
+    with (
+        psycopg.connect(database_url(server_url, db_name)) as holder,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        holder.execute("select 1 from conversations where id = %s for update", (CONVERSATION,))
+        body = {"conversation_id": str(CONVERSATION)}
+        pending = pool.submit(api.post, "interaction-gate", body, token=api.service)
+        waiting = _wait_for_lock_waiter(db)
+        db.execute("select pg_terminate_backend(%s)", (waiting,))
+        holder.rollback()
+        answer = pending.result(timeout=10)
+
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["allowed"] is False
+    assert [row["id"] for row in _blocked(db, None)] == [answer.get_json()["event_id"]]
+
+
+def _wait_for_lock_waiter(db: psycopg.Connection[Any]) -> int:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        row = db.execute(
+            "select pid from pg_stat_activity where datname = current_database()"
+            " and wait_event_type = 'Lock'"
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        time.sleep(0.02)
+    raise AssertionError("the gate never waited for the lock")
