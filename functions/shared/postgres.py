@@ -93,6 +93,7 @@ class _Connection(psycopg.Connection[Any]):
     # server stopped answering, and a retry would wait as long again.
     abandoned = False
     _calls: _CallCursor | None = None
+    _readable: select.poll | None = None
 
     def died_idle(self) -> bool:
         """Whether the server closed this idle connection (a terminated backend sends its
@@ -100,9 +101,10 @@ class _Connection(psycopg.Connection[Any]):
         round trip. An idle connection has nothing to read, unless it is gone."""
         if self.pgconn.status != psycopg.pq.ConnStatus.OK:
             return True
-        readable = select.poll()
-        readable.register(self.pgconn.socket, select.POLLIN)
-        if not readable.poll(0):
+        if self._readable is None:  # one per connection: its socket never changes
+            self._readable = select.poll()
+            self._readable.register(self.pgconn.socket, select.POLLIN)
+        if not self._readable.poll(0):
             return False
         try:
             self.pgconn.consume_input()
