@@ -7,7 +7,8 @@ matrix, against the harness's own embedded Postgres (.data/reliability).
 Other knobs: RELIABILITY_CONVERSATIONS (300), RELIABILITY_SEED (random, printed),
 RELIABILITY_DB_TIMEOUT (DATABASE_TIMEOUT_SECONDS of the function process, 3),
 RELIABILITY_OUTAGE_SECONDS (4), RELIABILITY_FUZZ_EXAMPLES (examples per operation, 100),
-RELIABILITY_SUITES=0 (the soak only). Exit status 0 when everything holds.
+RELIABILITY_POOLER=0 (no PgBouncer leg), RELIABILITY_SUITES=0 (the soak only). Exit status 0
+when everything holds.
 """
 
 from __future__ import annotations
