@@ -32,6 +32,9 @@ _CLIENT_GRACE_SECONDS = 1.0
 # second covers a connection that died in the same kill storm after the pool's check
 # (a pooler may hand the retry a server connection killed a moment before).
 _DEAD_CONNECTION_RETRIES = 2
+# Connections found dead before the call went out cost nothing to skip, but a storm can
+# hand out several in a row (connections other callers return after the pool's check).
+_DEAD_IDLE_RETRIES = 8
 # A function or table missing (42883, 42P01), or a role without its grant (42501).
 _MISCONFIGURED = (
     psycopg.errors.UndefinedFunction,
@@ -200,19 +203,25 @@ class PostgresDatabase:
     def _run_alive(self, statement: bytes, values: tuple[object, ...], retry_safe: bool) -> Any:
         """_run, sent again when its connection was dead and sending it again is safe."""
         retries = _DEAD_CONNECTION_RETRIES
+        unsent = _DEAD_IDLE_RETRIES
         while True:
             try:
                 return self._run(statement, values)
             except _DeadConnection as dead:
-                if retries == 0 or (dead.maybe_applied and not retry_safe):
+                if dead.maybe_applied and not retry_safe:
                     # It may have been applied before the connection died: the caller
                     # retries it with what makes a retry safe (a key, a message_id).
                     raise
+                if dead.maybe_applied or not unsent:
+                    if not retries:
+                        raise
+                    retries -= 1
+                else:
+                    unsent -= 1
                 # A killed backend, a restarted pooler: the other idle connections most
                 # likely died with it. Drop them all now (one empty query each, only on
                 # this rare path), so the retry and the next callers get live ones.
                 self._pool.check()
-                retries -= 1
 
     def _run(self, statement: bytes, values: tuple[object, ...]) -> Any:
         """One call on a pooled connection: its one row. _DeadConnection when the
