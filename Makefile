@@ -42,7 +42,7 @@ bench: $(INSTALLED)  ## Benchmarks as ratios against same-run baselines (BENCH_S
 	$(PYTHON) -m bench
 	$(PYTHON) -m bench.export
 
-reliability: $(INSTALLED)  ## Soak, faults, fuzzing, isolation (RELIABILITY_SECONDS, RELIABILITY_WORKERS)
+reliability: $(INSTALLED)  ## Soak with faults, direct and through PgBouncer; fuzzing; isolation (RELIABILITY_SECONDS, RELIABILITY_POOLER=0)
 	$(PYTHON) -m tests.reliability
 
 screenshots: $(INSTALLED)  ## Retake the README's console screenshots (docs/screenshots)

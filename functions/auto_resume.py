@@ -23,7 +23,9 @@ class SweepAnswer(Answer):
 
 
 def sweep(call: Call[SweepRequest]) -> SweepAnswer:
-    return SweepAnswer.model_validate(database().call("sweep", {"limit": call.input.limit}))
+    return SweepAnswer.model_validate(
+        database().call("sweep", {"limit": call.input.limit}, retry_safe=True)
+    )
 
 
 FUNCTION = Function(

@@ -37,6 +37,8 @@ def gate(call: Call[GateRequest]) -> GateAnswer:
             "message_id": body.message_id,
             "agent_id": body.agent_id,
         },
+        # The database dedupes by message_id: a second run writes no second row.
+        retry_safe=body.message_id is not None,
     )
     return GateAnswer.model_validate(verdict)
 

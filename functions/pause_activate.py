@@ -34,6 +34,8 @@ def activate(call: Call[ActivateRequest]) -> PauseState:
             "reason": body.reason,
             **call.idempotency,
         },
+        # A retry with the key replays the first answer; without one it could apply twice.
+        retry_safe=call.idempotency["idempotency_key"] is not None,
     )
     return PauseState.model_validate(state)
 

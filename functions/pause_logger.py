@@ -80,6 +80,7 @@ def read_events(call: Call[EventsQuery]) -> EventsPage:
             "after_id": int(query.cursor) if query.cursor else None,
             "limit": query.limit,
         },
+        retry_safe=True,
     )
     return EventsPage.model_validate(page)
 
@@ -94,6 +95,8 @@ def record_blocked(call: Call[BlockedEvent]) -> LoggedEvent:
             "agent_id": body.agent_id,
             "reason": body.reason,
         },
+        # The database dedupes by message_id: a second run writes no second row.
+        retry_safe=body.message_id is not None,
     )
     return LoggedEvent.model_validate(logged)
 

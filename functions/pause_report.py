@@ -111,6 +111,7 @@ def report(call: Call[ReportQuery]) -> Report:
             "since": since,
             "until": until,
         },
+        retry_safe=True,
     )
     return Report.model_validate(answer)
 

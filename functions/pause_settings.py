@@ -50,7 +50,9 @@ class Settings(Answer):
 
 def read_settings(call: Call[SettingsQuery]) -> Settings:
     settings = database().call(
-        "settings", {"caller": call.caller.attendant_id, "workspace_id": call.input.workspace_id}
+        "settings",
+        {"caller": call.caller.attendant_id, "workspace_id": call.input.workspace_id},
+        retry_safe=True,
     )
     return Settings.model_validate(settings)
 

@@ -18,6 +18,7 @@ def status(call: Call[StatusQuery]) -> PauseState:
     state = database().call(
         "status",
         {"conversation_id": call.input.conversation_id, "caller": call.caller.attendant_id},
+        retry_safe=True,  # a read; its lazy expiry writes one auto_resume at most
     )
     return PauseState.model_validate(state)
 

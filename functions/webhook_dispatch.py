@@ -25,7 +25,7 @@ class DispatchAnswer(Answer):
 def dispatch(call: Call[DispatchRequest]) -> DispatchAnswer:
     db = database()
     result = dispatcher().run(db, call.input.limit)
-    pending = db.call("webhook_pending", {})["pending"]
+    pending = db.call("webhook_pending", {}, retry_safe=True)["pending"]
     return DispatchAnswer(delivered=result.delivered, failed=result.failed, pending=pending)
 
 

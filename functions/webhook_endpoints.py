@@ -101,10 +101,12 @@ class Deleted(Answer):
 def read(call: Call[EndpointQuery]) -> EndpointsAnswer:
     query, caller = call.input, call.caller.attendant_id
     if query.id is not None:
-        one = database().call("webhook_endpoint", {"caller": caller, "id": query.id})
+        one = database().call(
+            "webhook_endpoint", {"caller": caller, "id": query.id}, retry_safe=True
+        )
         return EndpointsAnswer(EndpointDetail.model_validate(one))
     listed = database().call(
-        "webhook_endpoints", {"caller": caller, "workspace_id": query.workspace_id}
+        "webhook_endpoints", {"caller": caller, "workspace_id": query.workspace_id}, retry_safe=True
     )
     return EndpointsAnswer(EndpointList.model_validate(listed))
 

@@ -115,7 +115,7 @@ def test_severity_follows_the_status(api: Api, request_log: Lines) -> None:
 
 
 class Broken:
-    def call(self, function: str, arguments: Any) -> Any:
+    def call(self, function: str, arguments: Any, *, retry_safe: bool = False) -> Any:
         raise RuntimeError("a bug of ours")
 
     def ping(self) -> None: ...

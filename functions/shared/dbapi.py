@@ -11,9 +11,15 @@ Arguments = Mapping[str, object]
 
 
 class Database(Protocol):
-    def call(self, function: str, arguments: Arguments) -> dict[str, Any]:
+    def call(
+        self, function: str, arguments: Arguments, *, retry_safe: bool = False
+    ) -> dict[str, Any]:
         """Run `public.takeover_<function>` with `p_<name>` arguments; its answer, or the
-        refusal it returned raised as an ApiError; Unavailable when the database is down."""
+        refusal it returned raised as an ApiError; Unavailable when the database is down.
+
+        retry_safe: running the call twice does no harm (a read, a write the database
+        dedupes by message_id or Idempotency-Key), so a call that found its pooled
+        connection dead may be sent again, once, instead of answering 503."""
         ...
 
     def ping(self) -> None:

@@ -8,6 +8,7 @@ prepared statements, because the next call may land on another server connection
 from __future__ import annotations
 
 import json
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -17,6 +18,7 @@ import psycopg
 import psycopg_pool
 from psycopg import sql
 from psycopg.abc import PQGen
+from psycopg.pq.abc import PGresult
 
 from functions.shared.config import config
 from functions.shared.dbapi import Arguments, answer
@@ -26,6 +28,13 @@ from functions.shared.errors import ServerMisconfigured, Unprocessable, database
 # before it gives the connection up: the server's timeout ends a lock wait cleanly; this
 # ends a call whose server (or pooler) has stopped answering at all.
 _CLIENT_GRACE_SECONDS = 1.0
+# How often a call that found its connection dead is sent again. Once is the rule; the
+# second covers a connection that died in the same kill storm after the pool's check
+# (a pooler may hand the retry a server connection killed a moment before).
+_DEAD_CONNECTION_RETRIES = 2
+# Connections found dead before the call went out cost nothing to skip, but a storm can
+# hand out several in a row (connections other callers return after the pool's check).
+_DEAD_IDLE_RETRIES = 8
 # A function or table missing (42883, 42P01), or a role without its grant (42501).
 _MISCONFIGURED = (
     psycopg.errors.UndefinedFunction,
@@ -51,6 +60,31 @@ def _statement(function: str, names: tuple[str, ...], timeout_ms: int) -> bytes:
     return statement.as_bytes()
 
 
+class _CallCursor(psycopg.ClientCursor[Any]):
+    """The cursor of a pooled connection; when a call fails, it notes whether the call's
+    answer row had already arrived."""
+
+    answered = False
+
+    def _check_results(self, results: list[PGresult]) -> None:
+        try:
+            super()._check_results(results)
+        except psycopg.Error:
+            self.answered = any(
+                result.status == psycopg.pq.ExecStatus.TUPLES_OK for result in results
+            )
+            raise
+
+
+def _maybe_applied(error: psycopg.OperationalError, cursor: _CallCursor) -> bool:
+    """Whether a call that died with its connection may have been applied. A backend
+    terminated under it (57P01: pg_terminate_backend, a fast shutdown) sends its FATAL
+    after whatever it had sent; and the answer row goes out before the implicit commit.
+    So a FATAL with no row before it means no commit. Anything else (the socket closed
+    with nothing said, a pooler gone) may have followed a commit."""
+    return not (isinstance(error, psycopg.errors.AdminShutdown) and not cursor.answered)
+
+
 class _Connection(psycopg.Connection[Any]):
     """A pooled connection that binds values on the client (nothing prepared on a server
     that a pooler shares), keeps one cursor for every call made on it (creating a cursor
@@ -58,11 +92,32 @@ class _Connection(psycopg.Connection[Any]):
     `guard_seconds` for the server."""
 
     guard_seconds: float | None = None
-    _calls: psycopg.ClientCursor[Any] | None = None
+    # Set when the guard gave the server up: that connection did not die by itself, its
+    # server stopped answering, and a retry would wait as long again.
+    abandoned = False
+    _calls: _CallCursor | None = None
+    _readable: select.poll | None = None
 
-    def calls(self) -> psycopg.ClientCursor[Any]:
+    def died_idle(self) -> bool:
+        """Whether the server closed this idle connection (a terminated backend sends its
+        FATAL and hangs up; a stopped pooler hangs up): a local poll of the socket, no
+        round trip. An idle connection has nothing to read, unless it is gone."""
+        if self.pgconn.status != psycopg.pq.ConnStatus.OK:
+            return True
+        if self._readable is None:  # one per connection: its socket never changes
+            self._readable = select.poll()
+            self._readable.register(self.pgconn.socket, select.POLLIN)
+        if not self._readable.poll(0):
+            return False
+        try:
+            self.pgconn.consume_input()
+        except psycopg.OperationalError:
+            return True
+        return self.pgconn.status != psycopg.pq.ConnStatus.OK
+
+    def calls(self) -> _CallCursor:
         if self._calls is None or self._calls.closed:
-            self._calls = psycopg.ClientCursor(self)
+            self._calls = _CallCursor(self)
         return self._calls
 
     def wait(self, gen: PQGen[Any], interval: float = 0.1, timeout: float | None = None) -> Any:
@@ -74,8 +129,20 @@ class _Connection(psycopg.Connection[Any]):
             if self.pgconn.transaction_status == psycopg.pq.TransactionStatus.ACTIVE:
                 # A query still running after the guard: the server or the pooler stopped
                 # answering. The connection's state is unknown; close it so the pool drops it.
+                self.abandoned = True
                 self.pgconn.finish()
             raise
+
+
+class _DeadConnection(Exception):
+    """The pooled connection a call was given had died (its backend killed, its pooler or
+    server restarted) while Postgres may well be up. `maybe_applied`: the call may have
+    been committed before it died; else it certainly was not."""
+
+    def __init__(self, error: psycopg.OperationalError, *, maybe_applied: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.maybe_applied = maybe_applied
 
 
 class PostgresDatabase:
@@ -108,14 +175,15 @@ class PostgresDatabase:
         )
         self._pool.open(wait=False)
 
-    def call(self, function: str, arguments: Arguments) -> dict[str, Any]:
+    def call(
+        self, function: str, arguments: Arguments, *, retry_safe: bool = False
+    ) -> dict[str, Any]:
         statement = _statement(function, tuple(arguments), self._timeout_ms)
+        values = tuple(arguments.values())
         try:
-            with self._pool.connection() as connection:
-                cursor = connection.calls()
-                cursor.execute(statement, tuple(arguments.values()))
-                cursor.nextset()  # past `set local`'s empty result
-                row = cursor.fetchone()
+            row = self._run_alive(statement, values, retry_safe)
+        except _DeadConnection as dead:
+            raise database_unavailable() from dead.error
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
             # Includes QueryCanceled: the statement_timeout (a held lock, a slow server).
             raise database_unavailable() from error
@@ -132,6 +200,53 @@ class PostgresDatabase:
         assert row is not None
         return answer(None if row[0] is None else json.loads(row[0]))
 
+    def _run_alive(self, statement: bytes, values: tuple[object, ...], retry_safe: bool) -> Any:
+        """_run, sent again when its connection was dead and sending it again is safe."""
+        retries = _DEAD_CONNECTION_RETRIES
+        unsent = _DEAD_IDLE_RETRIES
+        while True:
+            try:
+                return self._run(statement, values)
+            except _DeadConnection as dead:
+                if dead.maybe_applied and not retry_safe:
+                    # It may have been applied before the connection died: the caller
+                    # retries it with what makes a retry safe (a key, a message_id).
+                    raise
+                if dead.maybe_applied or not unsent:
+                    if not retries:
+                        raise
+                    retries -= 1
+                else:
+                    unsent -= 1
+                # A killed backend, a restarted pooler: the other idle connections most
+                # likely died with it. Drop them all now (one empty query each, only on
+                # this rare path), so the retry and the next callers get live ones.
+                self._pool.check()
+
+    def _run(self, statement: bytes, values: tuple[object, ...]) -> Any:
+        """One call on a pooled connection: its one row. _DeadConnection when the
+        connection turned out dead: found closed before sending (a local poll, no round
+        trip), or broken under the call."""
+        with self._pool.connection() as connection:
+            if connection.died_idle():
+                # Found dead before anything was sent: any call may go again.
+                connection.pgconn.finish()  # so the pool discards it
+                error = psycopg.OperationalError("the pooled connection had been closed")
+                raise _DeadConnection(error, maybe_applied=False)
+            cursor = connection.calls()
+            try:
+                cursor.execute(statement, values)
+                cursor.nextset()  # past `set local`'s empty result
+                return cursor.fetchone()
+            except psycopg.OperationalError as error:
+                # A statement_timeout (QueryCanceled) leaves the connection fine; a guard
+                # timeout abandons a live one. Only a connection broken under the call is
+                # dead: the pool discards it when the block ends.
+                if connection.broken and not connection.abandoned:
+                    applied = _maybe_applied(error, cursor)
+                    raise _DeadConnection(error, maybe_applied=applied) from error
+                raise
+
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection inside one transaction, for the rare work that is more than
@@ -145,8 +260,9 @@ class PostgresDatabase:
 
     def ping(self) -> None:
         try:
-            with self._pool.connection() as connection:
-                connection.calls().execute(b"select 1")
+            self._run_alive(b"select 1", (), retry_safe=True)
+        except _DeadConnection as dead:
+            raise database_unavailable() from dead.error
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
             raise database_unavailable() from error
 

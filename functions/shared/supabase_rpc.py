@@ -75,7 +75,10 @@ class SupabaseDatabase:
     def _record_status(self, response: httpx.Response) -> None:
         self._status.value = response.status_code
 
-    def call(self, function: str, arguments: Arguments) -> dict[str, Any]:
+    def call(
+        self, function: str, arguments: Arguments, *, retry_safe: bool = False
+    ) -> dict[str, Any]:
+        # retry_safe goes unused: PostgREST holds the database connections, not us.
         parameters = {f"p_{name}": _json_value(value) for name, value in arguments.items()}
         self._status.value = None
         try:

@@ -449,6 +449,9 @@ class Dispatcher:
                         "notice_seconds": settings.expiry_notice_minutes * 60,
                         "skip": unreachable,
                     },
+                    # A claim whose answer was lost only leases its deliveries until the
+                    # lease runs out; nothing is sent twice.
+                    retry_safe=True,
                 )["endpoints"]
                 work.budget.give_back(wanted - sum(len(e["deliveries"]) for e in claimed))
                 for endpoint in claimed:

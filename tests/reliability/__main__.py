@@ -1,12 +1,14 @@
-"""`make reliability`: the soak with its faults, then the fuzzing and the isolation matrix,
-against the harness's own embedded Postgres (.data/reliability).
+"""`make reliability`: the soak with its faults, directly and then through PgBouncer in
+transaction mode (RELIABILITY_POOLER=0 skips that leg), then the fuzzing and the isolation
+matrix, against the harness's own embedded Postgres (.data/reliability).
 
     RELIABILITY_SECONDS=60 RELIABILITY_WORKERS=32 .venv/bin/python -m tests.reliability
 
 Other knobs: RELIABILITY_CONVERSATIONS (300), RELIABILITY_SEED (random, printed),
 RELIABILITY_DB_TIMEOUT (DATABASE_TIMEOUT_SECONDS of the function process, 3),
 RELIABILITY_OUTAGE_SECONDS (4), RELIABILITY_FUZZ_EXAMPLES (examples per operation, 100),
-RELIABILITY_SUITES=0 (the soak only). Exit status 0 when everything holds.
+RELIABILITY_POOLER=0 (no PgBouncer leg), RELIABILITY_SUITES=0 (the soak only). Exit status 0
+when everything holds.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
 
+from tests import pgbouncer
 from tests.reliability.client import ROOT
 from tests.reliability.postgres import EmbeddedPostgres
 from tests.reliability.report import SuiteResult, render
@@ -92,14 +96,27 @@ def main() -> int:
         flush=True,
     )
     postgres = EmbeddedPostgres("reliability")
-    report = run_soak(settings, postgres)
+    reports = [run_soak(settings, postgres)]
+    if os.environ.get("RELIABILITY_POOLER", "1") != "0":
+        if not pgbouncer.available():
+            print("reliability: no pgbouncer, no pooler leg", file=sys.stderr, flush=True)
+        else:
+            pooled = replace(
+                settings, pooler=True, pooler_restarts=max(1, round(settings.seconds / 30))
+            )
+            print(
+                f"reliability: soak {settings.seconds:g} s through PgBouncer ...",
+                file=sys.stderr,
+                flush=True,
+            )
+            reports.append(run_soak(pooled, postgres))
     suites: list[SuiteResult] = []
     if os.environ.get("RELIABILITY_SUITES", "1") != "0":
         for name, paths in SUITES.items():
             print(f"reliability: {name} ...", file=sys.stderr, flush=True)
             suites.append(run_suite(name, paths, postgres.server_url))
-    print(render(report, suites), flush=True)
-    ok = report.ok and all(suite.ok for suite in suites)
+    print(render(reports, suites), flush=True)
+    ok = all(report.ok for report in reports) and all(suite.ok for suite in suites)
     return 0 if ok else 1
 
 

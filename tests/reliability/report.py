@@ -1,10 +1,13 @@
-"""The table of figures `make reliability` prints, and its one summary line."""
+"""The tables of figures `make reliability` prints (one per leg: direct, through
+PgBouncer), and its one summary line."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tests.reliability.faults import KILL, RESTART_POOLER, RESTART_SERVER
 from tests.reliability.soak import EXPECTED_STATUS, SoakReport
 
 
@@ -35,15 +38,33 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms".replace(",", " ") if seconds < 10 else f"{seconds:.1f} s"
 
 
-def render(report: SoakReport, suites: list[SuiteResult]) -> str:
+def render(reports: Sequence[SoakReport], suites: list[SuiteResult]) -> str:
+    lines: list[str] = []
+    for report in reports:
+        lines += _table(report)
+    if suites:
+        width = max(len(suite.name) for suite in suites) + 2
+        lines += [f"{suite.name.ljust(width)}{suite.summary()}" for suite in suites]
+    lines.append(summary(reports, suites))
+    return "\n".join(lines)
+
+
+def _table(report: SoakReport) -> list[str]:
     s = report.settings
     statuses = report.status_counts()
     functions = report.by_function()
     requests = sum(statuses.values())
-    kills = [window for window in report.faults if window.kind == "kill backends"]
-    restarts = [window for window in report.faults if window.kind == "restart server"]
+    kills = [window for window in report.faults if window.kind == KILL]
+    restarts = [window for window in report.faults if window.kind == RESTART_SERVER]
+    poolers = [window for window in report.faults if window.kind == RESTART_POOLER]
     fault_503 = statuses[503]
     rows: list[tuple[str, str]] = [
+        (
+            "leg",
+            "through PgBouncer (transaction mode)"
+            if s.pooler
+            else "direct (the production pool on Postgres)",
+        ),
         (
             "duration",
             f"{report.elapsed_seconds:.1f} s soak, {s.workers} workers, "
@@ -66,7 +87,8 @@ def render(report: SoakReport, suites: list[SuiteResult]) -> str:
             "faults injected",
             f"{len(report.faults)}: kill all backends x{len(kills)} "
             f"({sum(w.killed for w in kills)} connections), "
-            f"stop/start Postgres x{len(restarts)} ({s.outage_seconds:g} s down each)",
+            f"stop/start Postgres x{len(restarts)} ({s.outage_seconds:g} s down each)"
+            + (f", stop/start PgBouncer x{len(poolers)}" if s.pooler else ""),
         )
     )
     if report.faults:
@@ -80,8 +102,9 @@ def render(report: SoakReport, suites: list[SuiteResult]) -> str:
         )
     rows.append(
         (
-            "503 answers (all during faults)",
-            f"{_n(fault_503)}, all with Retry-After; {report.late_503_count} sent after /health "
+            "503 answers (restarts only)",
+            f"{_n(fault_503)}; {_n(report.unexplained_503)} outside a restart window (from "
+            f"kills or no fault: must be 0); {report.late_503_count} sent after /health "
             f"had recovered (latest {_ms(report.late_503)} after)",
         )
     )
@@ -138,29 +161,31 @@ def render(report: SoakReport, suites: list[SuiteResult]) -> str:
                 "; ".join(f"{kind}: {_n(count)}" for kind, count in report.known.most_common()),
             )
         )
-    rows += [(suite.name, suite.summary()) for suite in suites]
 
     width = max(len(label) for label, _ in rows) + 2
     rule = "-" * (width + 60)
-    lines = ["Takeover reliability", rule]
+    lines = [f"Takeover reliability, {s.leg} leg", rule]
     lines += [f"{label.ljust(width)}{value}" for label, value in rows]
     lines.append(rule)
     for example in report.examples[:10]:
         lines.append(f"! {example.kind}: {example.detail[:300]}")
-    lines.append(summary(report, suites))
-    return "\n".join(lines)
+    return lines
 
 
-def summary(report: SoakReport, suites: list[SuiteResult]) -> str:
-    ok = report.ok and all(suite.ok for suite in suites)
-    requests = len(report.results.attempts)
-    parts = [
-        f"{requests} requests",
-        f"{len(report.faults)} faults",
-        f"{sum(report.violations.values())} violations",
-        f"{report.lost_rows} lost",
-        f"{report.duplicated_rows} duplicated",
-        f"max latency {report.latency(1):.2f} s",
-    ]
+def leg_summary(report: SoakReport) -> str:
+    """One leg's figures, as the summary line gives them."""
+    statuses = report.status_counts()
+    return (
+        f"{report.settings.leg}: {len(report.results.attempts)} requests, "
+        f"{len(report.faults)} faults, {sum(report.violations.values())} violations, "
+        f"{report.lost_rows} lost, {report.duplicated_rows} duplicated, "
+        f"{statuses[503]} 503s ({report.unexplained_503} outside restarts), "
+        f"max latency {report.latency(1):.2f} s"
+    )
+
+
+def summary(reports: Sequence[SoakReport], suites: list[SuiteResult]) -> str:
+    ok = all(report.ok for report in reports) and all(suite.ok for suite in suites)
+    parts = [leg_summary(report) for report in reports]
     parts += [f"{suite.name} {'ok' if suite.ok else 'FAILED'}" for suite in suites]
-    return f"RELIABILITY {'PASS' if ok else 'FAIL'}: " + ", ".join(parts)
+    return f"RELIABILITY {'PASS' if ok else 'FAIL'}: " + "; ".join(parts)

@@ -24,6 +24,7 @@ import psycopg
 from functions.local import demo
 from tests.reliability.client import Answer, Client, ServerProcess
 from tests.reliability.faults import FaultInjector, FaultWindow
+from tests.reliability.pooler import Bouncer
 from tests.reliability.postgres import EmbeddedPostgres, add_conversations
 from tests.reliability.replay import Conversation, LogRow, Shift, Violation, replay
 
@@ -79,6 +80,14 @@ class Settings:
     db_timeout_seconds: float = 3.0
     clock_interval_seconds: float = 0.2
     seed: int = 0
+    # The pooler leg: the functions reach Postgres through PgBouncer in transaction mode,
+    # which is also stopped and started `pooler_restarts` times.
+    pooler: bool = False
+    pooler_restarts: int = 0
+
+    @property
+    def leg(self) -> str:
+        return "pooler" if self.pooler else "direct"
 
     @property
     def latency_bound_seconds(self) -> float:
@@ -444,6 +453,8 @@ class SoakReport:
     server_pid_kept: bool
     late_503: float = 0.0  # the latest a 503 came after /health had recovered (seconds)
     late_503_count: int = 0
+    # 503s outside every restart window (a kill's included): each one is a violation.
+    unexplained_503: int = 0
 
     @property
     def ok(self) -> bool:
@@ -482,10 +493,19 @@ def run_soak(settings: Settings, postgres: EmbeddedPostgres) -> SoakReport:
         with psycopg.connect(url, autocommit=True) as connection:
             connection.execute(CLOCK_TABLE)
         conversations = add_conversations(url, settings.conversations)
-        with ServerProcess(
-            url, JWT_SECRET, db_timeout_seconds=settings.db_timeout_seconds
-        ) as server:
-            return _soak(settings, postgres, url, server, conversations)
+        if not settings.pooler:
+            with ServerProcess(
+                url, JWT_SECRET, db_timeout_seconds=settings.db_timeout_seconds
+            ) as server:
+                return _soak(settings, postgres, url, server, conversations)
+        # The functions through PgBouncer; the clock, the faults and the checks directly.
+        with (
+            Bouncer(postgres.server_url) as bouncer,
+            ServerProcess(
+                bouncer.url(url), JWT_SECRET, db_timeout_seconds=settings.db_timeout_seconds
+            ) as server,
+        ):
+            return _soak(settings, postgres, url, server, conversations, bouncer)
     finally:
         postgres.ensure_up()
         postgres.drop_database(url)
@@ -497,6 +517,7 @@ def _soak(
     url: str,
     server: ServerProcess,
     conversations: list[UUID],
+    bouncer: Bouncer | None = None,
 ) -> SoakReport:
     tokens = Tokens(JWT_SECRET)
     pid = server.pid
@@ -507,7 +528,7 @@ def _soak(
         for index in range(settings.workers)
     ]
     clock = Clock(url, conversations, deadline, settings.clock_interval_seconds, settings.seed)
-    faults = FaultInjector(postgres, url, server.port, settings, started)
+    faults = FaultInjector(postgres, url, server.port, settings, started, bouncer)
     for thread in [*workers, clock, faults]:
         thread.start()
     join_by = deadline + settings.latency_bound_seconds + 35
@@ -526,6 +547,8 @@ def _soak(
     results.violations.extend(faults.violations)
 
     postgres.ensure_up()
+    if bouncer is not None:
+        bouncer.ensure_up()
     swept_at = _final_sweep(server, tokens, url, results)
     report = _check(settings, url, results, faults.windows, swept_at, conversations)
     report.elapsed_seconds = elapsed
@@ -626,15 +649,23 @@ def _check(
     for violation in results.violations:
         _count(report, violation)
 
-    # Answers: statuses, 503s only in fault windows and with Retry-After, bounded latency.
-    # A request sent just after /health recovered may still draw a connection the fault
-    # killed from the pool: the window closes a database timeout after the recovery.
+    # Answers: statuses, 503s only in restart windows and with Retry-After, bounded
+    # latency. A kill leaves Postgres up: the functions send a call that found its
+    # connection dead again, so a kill costs no 503. A request sent just after /health
+    # recovered from a restart may still wait out a call begun in it: the window closes a
+    # database timeout after the recovery.
     grace = settings.db_timeout_seconds
+    restarts = [window for window in windows if window.is_restart]
     for attempt in results.attempts:
         during = any(
             window.started - 0.05 <= attempt.started + attempt.seconds
             and attempt.started <= window.recovered + grace
             for window in windows
+        )
+        in_restart = any(
+            window.started - 0.05 <= attempt.started + attempt.seconds
+            and attempt.started <= window.recovered + grace
+            for window in restarts
         )
         if during:
             report.fault_latencies.append(attempt.seconds)
@@ -655,8 +686,10 @@ def _check(
         if attempt.status == 503:
             if not attempt.retry_after:
                 _count(report, Violation("503 without Retry-After", f"{attempt}"))
-            if not during:
-                _count(report, Violation("503 outside an injected fault", f"{attempt}"))
+            if not in_restart:
+                report.unexplained_503 += 1
+                kind = "503 from a connection kill" if during else "503 outside an injected fault"
+                _count(report, Violation(kind, f"{attempt}"))
         elif attempt.status >= 500:
             _count(report, Violation(f"{attempt.status} answer", f"{attempt}"))
         elif attempt.status and attempt.status not in EXPECTED_STATUS[attempt.function]:

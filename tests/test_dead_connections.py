@@ -1,0 +1,226 @@
+"""Pooled connections that died while Postgres stayed up (every backend terminated, a
+pooler restarted) cost no caller a 503 when a retry is safe: a read, a gate or logger call
+with a message_id, a transition with an Idempotency-Key. The adapter drops the dead idle
+connections and sends the call once more. An unsafe call may answer 503, never write twice.
+
+Through CI's pooler leg (DATABASE_URL: PgBouncer) the kill hits PgBouncer's server
+connections; the PgBouncer restart test starts its own (skipped without pgbouncer unless
+REQUIRE_PGBOUNCER=1)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psycopg
+import pytest
+
+from functions.local import demo
+from functions.shared.database import use_database
+from functions.shared.postgres import PostgresDatabase
+from tests import pgbouncer
+from tests.conftest import JWT_SECRET, database_url
+from tests.reliability.pooler import Bouncer
+from tests.support import Api, log_rows
+
+CONVERSATION = demo.FIRST_CONVERSATION_ID
+IDLE_CONNECTIONS = 4
+
+
+def _warm(url: str) -> PostgresDatabase:
+    """The functions' pool on `url`, holding several idle connections."""
+    database = PostgresDatabase(url, min_size=IDLE_CONNECTIONS, max_size=8)
+    database._pool.wait(timeout=10)
+    return database
+
+
+@pytest.fixture
+def pooled(db_url: str) -> Iterator[tuple[Api, PostgresDatabase]]:
+    database = _warm(db_url)
+    previous = use_database(database)
+    yield Api(JWT_SECRET), database
+    use_database(previous)
+    database.close()
+
+
+def kill_every_backend(
+    server_url: str, db_name: str, spare: psycopg.Connection[Any] | None = None
+) -> int:
+    """pg_terminate_backend on every connection to the test's database but our own and the
+    test's `db` (the functions' pool, or PgBouncer's server connections); returns once
+    they are gone."""
+    kept = [spare.info.backend_pid] if spare is not None else []
+    with psycopg.connect(database_url(server_url, db_name), autocommit=True) as admin:
+        others = "datname = current_database() and pid <> pg_backend_pid() and pid <> all(%s)"
+        row = admin.execute(
+            f"select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity"
+            f" where {others}",
+            (kept,),
+        ).fetchone()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            left = admin.execute(f"select count(*) from pg_stat_activity where {others}", (kept,))
+            if left.fetchone() == (0,):
+                break
+            time.sleep(0.02)
+    return int(row[0]) if row else 0
+
+
+def _pause(api: Api) -> None:
+    body = {"conversation_id": str(CONVERSATION), "duration_minutes": 30}
+    assert api.post("pause-activate", body, token=api.service).status_code == 200
+
+
+def _blocked(db: psycopg.Connection[Any], message_id: str | None) -> list[dict[str, Any]]:
+    return [
+        row
+        for row in log_rows(db, CONVERSATION)
+        if row["action"] == "interaction_blocked" and row["message_id"] == message_id
+    ]
+
+
+def test_a_read_after_every_connection_was_killed_answers_200(
+    pooled: tuple[Api, PostgresDatabase], server_url: str, db_name: str
+) -> None:
+    api, _ = pooled
+    assert kill_every_backend(server_url, db_name) >= 1
+
+    answer = api.get("pause-status", token=api.attendant, conversation_id=CONVERSATION)
+
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["ai_mode"] == "active"
+
+
+def test_a_gate_with_a_message_id_after_the_kill_answers_200_and_logs_once(
+    pooled: tuple[Api, PostgresDatabase],
+    server_url: str,
+    db_name: str,
+    db: psycopg.Connection[Any],
+) -> None:
+    api, _ = pooled
+    _pause(api)
+    kill_every_backend(server_url, db_name, db)
+
+    body = {"conversation_id": str(CONVERSATION), "message_id": "m-after-kill"}
+    answer = api.post("interaction-gate", body, token=api.service)
+
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["allowed"] is False
+    rows = _blocked(db, "m-after-kill")
+    assert [row["id"] for row in rows] == [answer.get_json()["event_id"]]
+
+
+def test_an_activate_with_an_idempotency_key_after_the_kill_answers_200_and_pauses_once(
+    pooled: tuple[Api, PostgresDatabase],
+    server_url: str,
+    db_name: str,
+    db: psycopg.Connection[Any],
+) -> None:
+    api, _ = pooled
+    kill_every_backend(server_url, db_name, db)
+
+    answer = api.post(
+        "pause-activate",
+        {"conversation_id": str(CONVERSATION), "reason": "after-kill"},
+        token=api.service,
+        headers={"Idempotency-Key": "after-kill-1"},
+    )
+
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["ai_mode"] == "paused"
+    activated = [row for row in log_rows(db, CONVERSATION) if row["action"] == "pause_activated"]
+    assert [row["reason"] for row in activated] == ["after-kill"]
+
+
+def test_a_gate_without_a_message_id_after_the_kill_may_503_but_never_writes_twice(
+    pooled: tuple[Api, PostgresDatabase],
+    server_url: str,
+    db_name: str,
+    db: psycopg.Connection[Any],
+) -> None:
+    api, _ = pooled
+    _pause(api)
+    kill_every_backend(server_url, db_name, db)
+
+    answer = api.post("interaction-gate", {"conversation_id": str(CONVERSATION)}, token=api.service)
+
+    assert answer.status_code in {200, 503}, answer.get_json()
+    if answer.status_code == 503:
+        assert answer.headers["Retry-After"]
+    assert len(_blocked(db, None)) == (1 if answer.status_code == 200 else 0)
+    # The dead connections were dropped with it: the next call, unsafe too, finds a live one.
+    again = api.post("interaction-gate", {"conversation_id": str(CONVERSATION)}, token=api.service)
+    assert again.status_code == 200
+    assert len(_blocked(db, None)) == (2 if answer.status_code == 200 else 1)
+
+
+def test_after_a_pgbouncer_restart_reads_and_keyed_calls_answer_200(
+    server_url: str, db_name: str, db: psycopg.Connection[Any]
+) -> None:
+    """A restarted pooler closes every client connection at once, with Postgres up."""
+    if not pgbouncer.available():
+        if os.environ.get("REQUIRE_PGBOUNCER") == "1":
+            pytest.fail("REQUIRE_PGBOUNCER=1 but pgbouncer is not installed")
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+    with Bouncer(server_url) as bouncer:
+        database = _warm(bouncer.url(database_url(server_url, db_name)))
+        previous = use_database(database)
+        api = Api(JWT_SECRET)
+        try:
+            _pause(api)
+            bouncer.restart()
+            read = api.get("pause-status", token=api.attendant, conversation_id=CONVERSATION)
+            bouncer.restart()
+            body = {"conversation_id": str(CONVERSATION), "message_id": "m-after-restart"}
+            gate = api.post("interaction-gate", body, token=api.service)
+        finally:
+            use_database(previous)
+            database.close()
+
+    assert read.status_code == 200, read.get_json()
+    assert read.get_json()["ai_mode"] == "paused"
+    assert gate.status_code == 200, gate.get_json()
+    assert [row["id"] for row in _blocked(db, "m-after-restart")] == [gate.get_json()["event_id"]]
+
+
+def test_a_call_killed_mid_statement_was_not_applied_so_even_an_unsafe_one_goes_again(
+    pooled: tuple[Api, PostgresDatabase],
+    server_url: str,
+    db_name: str,
+    db: psycopg.Connection[Any],
+) -> None:
+    """Its backend's FATAL came before any answer row, and the row goes out before the
+    commit: nothing was written, so the gate without a message_id is sent again."""
+    api, _ = pooled
+    _pause(api)
+    with (
+        psycopg.connect(database_url(server_url, db_name)) as holder,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        holder.execute("select 1 from conversations where id = %s for update", (CONVERSATION,))
+        body = {"conversation_id": str(CONVERSATION)}
+        pending = pool.submit(api.post, "interaction-gate", body, token=api.service)
+        waiting = _wait_for_lock_waiter(db)
+        db.execute("select pg_terminate_backend(%s)", (waiting,))
+        holder.rollback()
+        answer = pending.result(timeout=10)
+
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["allowed"] is False
+    assert [row["id"] for row in _blocked(db, None)] == [answer.get_json()["event_id"]]
+
+
+def _wait_for_lock_waiter(db: psycopg.Connection[Any]) -> int:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        row = db.execute(
+            "select pid from pg_stat_activity where datname = current_database()"
+            " and wait_event_type = 'Lock'"
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        time.sleep(0.02)
+    raise AssertionError("the gate never waited for the lock")
