@@ -4,17 +4,15 @@ and they give the very catalog that the declarative schema files (supabase/schem
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from uuid import uuid4
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from functions.local import migrations
-from tests.conftest import database_url
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
@@ -108,26 +106,6 @@ def run_raw(url: str, path: Any) -> None:
     """The whole file as one script, the way psql -f or the SQL editor runs it."""
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(path.read_text())
-
-
-@pytest.fixture
-def new_database(server_url: str) -> Iterator[Callable[[], str]]:
-    """Empty databases (no migrations, no seed), dropped after the test."""
-    names: list[str] = []
-
-    def create() -> str:
-        name = f"takeover_migrations_{uuid4().hex[:16]}"
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-        names.append(name)
-        return database_url(server_url, name)
-
-    yield create
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        for name in names:
-            admin.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
 
 
 @pytest.fixture
