@@ -25,6 +25,23 @@ def function_app(name: str) -> Flask:
     return app
 
 
+# A log row as the API gives it (pause-logger's events); the audit export adds workspace_id.
+LOG_FIELDS = frozenset(
+    {
+        "id",
+        "conversation_id",
+        "action",
+        "reason",
+        "duration_minutes",
+        "triggered_by",
+        "previous_ai_mode",
+        "new_ai_mode",
+        "message_id",
+        "created_at",
+    }
+)
+
+
 class Api:
     def __init__(self, secret: str) -> None:
         self.secret = secret
@@ -58,6 +75,21 @@ class Api:
     ) -> TestResponse:
         return self.call("POST", function, token=token, body=body, **kw)
 
+    def act(
+        self,
+        function: str,
+        conversation_id: Any,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        **fields: Any,
+    ) -> TestResponse:
+        """POST `function` for one conversation with `fields`, as the attendant unless `token`
+        names another caller."""
+        body = {"conversation_id": str(conversation_id), **fields}
+        caller = self.attendant if token is None else token
+        return self.post(function, body, token=caller, headers=headers)
+
     def get(self, function: str, *, token: str | None = None, **query: Any) -> TestResponse:
         return self.call("GET", function, token=token, query={k: str(v) for k, v in query.items()})
 
@@ -78,6 +110,11 @@ def log_rows(
     )
     with db.cursor(row_factory=psycopg.rows.dict_row) as cursor:
         return cursor.execute(query, {"conversation": conversation_id}).fetchall()
+
+
+def actions(db: psycopg.Connection[Any]) -> list[str]:
+    """The log's actions, oldest first."""
+    return [row["action"] for row in log_rows(db)]
 
 
 def conversation(db: psycopg.Connection[Any], conversation_id: UUID) -> dict[str, Any]:

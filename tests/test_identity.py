@@ -167,11 +167,7 @@ def scene(api: Api, db: psycopg.Connection[Any]) -> None:
     """A live pause, an expired one (whose auto_resume any touching call would write), and an
     active conversation: a call that got past identity would change the database."""
     for conversation_id, minutes in ((LIVE, 60), (EXPIRED, 15)):
-        answer = api.post(
-            "pause-activate",
-            {"conversation_id": str(conversation_id), "duration_minutes": minutes},
-            token=api.attendant,
-        )
+        answer = api.act("pause-activate", conversation_id, duration_minutes=minutes)
         assert answer.status_code == 200
     expire(db, EXPIRED)
 
@@ -612,9 +608,7 @@ def test_the_outsiders_404_reads_exactly_like_an_unknown_conversation(api: Api) 
 def test_the_outsider_still_acts_in_its_own_workspace(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    answer = api.post(
-        "pause-activate", {"conversation_id": str(demo.OTHER_CONVERSATION_ID)}, token=api.outsider
-    )
+    answer = api.act("pause-activate", demo.OTHER_CONVERSATION_ID, token=api.outsider)
 
     assert answer.status_code == 200
     assert answer.get_json()["duration_minutes"] == 60  # Globex's default
@@ -626,9 +620,7 @@ def test_an_acme_attendant_gets_404_on_the_globex_conversation(
 ) -> None:
     before = snapshot(db)
 
-    answer = api.post(
-        "pause-activate", {"conversation_id": str(demo.OTHER_CONVERSATION_ID)}, token=api.admin
-    )
+    answer = api.act("pause-activate", demo.OTHER_CONVERSATION_ID, token=api.admin)
 
     assert answer.status_code == 404
     assert error_of(answer)["code"] == "conversation_not_found"
@@ -730,7 +722,7 @@ def test_an_rs256_attendant_acts_as_its_sub(
 ) -> None:
     token = rs256(claims_for_attendant(demo.ADMIN_ID), jwks.key, jwks.kid)
 
-    answer = api.post("pause-activate", {"conversation_id": str(ACTIVE)}, token=token)
+    answer = api.act("pause-activate", ACTIVE, token=token)
 
     assert answer.status_code == 200
     assert answer.get_json()["paused_by"] == str(demo.ADMIN_ID)
@@ -755,7 +747,7 @@ def test_an_rs256_token_signed_by_another_key_with_the_same_kid_is_401(
     impostor = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     token = rs256(claims_for_attendant(), impostor, jwks.kid)
 
-    answer = api.post("pause-activate", {"conversation_id": str(ACTIVE)}, token=token)
+    answer = api.act("pause-activate", ACTIVE, token=token)
 
     assert answer.status_code == 401
     assert error_of(answer)["code"] == "invalid_token"
@@ -883,7 +875,7 @@ def test_a_token_without_exp_is_401_invalid_token(
     before = snapshot(db)
     token = hs256({name: value for name, value in claims().items() if name != "exp"}, api.secret)
 
-    answer = api.post("pause-activate", {"conversation_id": str(ACTIVE)}, token=token)
+    answer = api.act("pause-activate", ACTIVE, token=token)
 
     assert answer.status_code == 401
     assert error_of(answer)["code"] == "invalid_token"

@@ -4,7 +4,7 @@ and they give the very catalog that the declarative schema files (supabase/schem
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -75,6 +75,11 @@ CATALOG: dict[str, str] = {
     "versions": """
         select version, name from supabase_migrations.schema_migrations order by 1""",
 }
+
+
+def fetch(url: str, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as connection:
+        return connection.execute(query, params).fetchall()
 
 
 def catalog(url: str) -> Snapshot:
@@ -352,14 +357,14 @@ def test_the_api_runs_as_its_owner_and_keeps_its_grants(empty_url: str) -> None:
     """service_role calls the API; the API calls the helpers as the migrating user."""
     migrations.apply(empty_url)
 
-    with psycopg.connect(empty_url) as connection:
-        api = connection.execute(
-            "select p.proname, p.prosecdef,"
-            " array(select r from unnest(%s::text[]) r"
-            "       where has_function_privilege(r, p.oid, 'execute'))"
-            " from pg_proc p where p.pronamespace = 'public'::regnamespace order by 1",
-            (list(API_ROLES),),
-        ).fetchall()
+    api = fetch(
+        empty_url,
+        "select p.proname, p.prosecdef,"
+        " array(select r from unnest(%s::text[]) r"
+        "       where has_function_privilege(r, p.oid, 'execute'))"
+        " from pg_proc p where p.pronamespace = 'public'::regnamespace order by 1",
+        (list(API_ROLES),),
+    )
 
     assert api == [
         ("is_workspace_member", True, ["authenticated", "service_role"]),
@@ -399,13 +404,13 @@ def test_every_function_has_a_fixed_search_path(empty_url: str) -> None:
     """Supabase's Security Advisor lint 0011 (function_search_path_mutable)."""
     migrations.apply(empty_url)
 
-    with psycopg.connect(empty_url) as connection:
-        mutable = connection.execute(
-            "select p.oid::regprocedure::text from pg_proc p"
-            " where p.pronamespace in ('public'::regnamespace, 'takeover_private'::regnamespace)"
-            "   and not coalesce(p.proconfig, '{}') @> array['search_path=\"\"']"
-            " order by 1"
-        ).fetchall()
+    mutable = fetch(
+        empty_url,
+        "select p.oid::regprocedure::text from pg_proc p"
+        " where p.pronamespace in ('public'::regnamespace, 'takeover_private'::regnamespace)"
+        "   and not coalesce(p.proconfig, '{}') @> array['search_path=\"\"']"
+        " order by 1",
+    )
 
     assert mutable == []
 

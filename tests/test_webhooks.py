@@ -227,17 +227,9 @@ def test_every_log_event_is_delivered_signed_with_the_logged_event_as_data(
     with receiver() as hooks:
         endpoint = subscribe(api, hooks.url)
         activate(api, reason="VIP")
-        api.post(
-            "interaction-gate",
-            {"conversation_id": str(C1), "message_id": "m-1", "agent_id": "bot"},
-            token=api.service,
-        )
-        api.post(
-            "pause-extend",
-            {"conversation_id": str(C1), "duration_minutes": 15},
-            token=api.attendant,
-        )
-        api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        api.act("interaction-gate", C1, message_id="m-1", agent_id="bot", token=api.service)
+        api.act("pause-extend", C1, duration_minutes=15)
+        api.act("pause-resume", C1)
         activate(api)
         expire(db, C1)
         api.post("auto-resume", {}, token=api.service)
@@ -277,13 +269,9 @@ def test_filters_and_disabled_endpoints(api: Api) -> None:
         api.put("webhook-endpoints", {"id": off["id"], "enabled": False}, token=api.admin)
         subscribe(api, everything.url)
         activate(api)
-        api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        api.act("pause-resume", C1)
         # Another workspace's events never reach this workspace's endpoints.
-        api.post(
-            "pause-activate",
-            {"conversation_id": str(demo.OTHER_CONVERSATION_ID)},
-            token=api.outsider,
-        )
+        api.act("pause-activate", demo.OTHER_CONVERSATION_ID, token=api.outsider)
         dispatch(api)
         assert len(everything.wait_for(2)) == 2
         assert [json.loads(r.body)["type"] for r in only_resumes.received] == [
@@ -325,11 +313,7 @@ def test_pause_expiring_once_per_pause_end(api: Api, db: psycopg.Connection[Any]
         assert data["paused_until"] == end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
         # Extended: the new end is far away, then near: one new notice for the new end.
-        api.post(
-            "pause-extend",
-            {"conversation_id": str(C1), "duration_minutes": 15},
-            token=api.attendant,
-        )
+        api.act("pause-extend", C1, duration_minutes=15)
         dispatch(api)
         assert len(hooks.received) == 1
         end_in(2)
@@ -340,7 +324,7 @@ def test_pause_expiring_once_per_pause_end(api: Api, db: psycopg.Connection[Any]
         assert received[1].headers["webhook-id"] != first.headers["webhook-id"]
 
         # A pause that has already ended gets none.
-        api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        api.act("pause-resume", C1)
         activate(api, C2, duration_minutes=15)
         db.execute(
             "update conversations set paused_at = now() - interval '16 minutes',"
@@ -399,7 +383,7 @@ def test_failures_are_retried_on_the_schedule_with_a_stable_id(
         ]
         # Another activation succeeds on the first attempt once the receiver recovers.
         hooks.status = 200
-        api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        api.act("pause-resume", C1)
         activate(api)
         assert dispatch(api)["delivered"] == 1
 
@@ -426,7 +410,7 @@ def test_an_endpoint_that_hangs_does_not_hold_up_the_others(
         slow = subscribe(api, stuck.url)
         subscribe(api, healthy.url)
         activate(api)
-        api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        api.act("pause-resume", C1)
         started = time.time()
         with ThreadPoolExecutor(1) as pool:
             running = pool.submit(dispatch, api)
@@ -479,11 +463,7 @@ def test_overlapping_dispatchers_deliver_each_event_once(api: Api) -> None:
         subscribe(api, second.url)
         activate(api)
         for n in range(150):
-            api.post(
-                "interaction-gate",
-                {"conversation_id": str(C1), "message_id": f"m-{n}"},
-                token=api.service,
-            )
+            api.act("interaction-gate", C1, message_id=f"m-{n}", token=api.service)
         with ThreadPoolExecutor(4) as pool:
             for _ in range(3):
                 list(pool.map(lambda limit: dispatch(api, limit), [37, 50, 1000, 64]))
