@@ -92,14 +92,17 @@ def refresh_functions(url: str) -> None:
     migrations.apply(url)
 
 
-def _marker(url: str) -> dict[str, Any] | None:
+def marker_row(url: str, query: str) -> tuple[Any, ...] | None:
+    """A built database's marker row; None when the database or its marker is missing."""
     try:
         with connect(url) as connection:
-            row = connection.execute(
-                "select format, conversations, log_rows, build_seconds from bench.marker"
-            ).fetchone()
+            return connection.execute(query).fetchone()
     except psycopg.Error:
         return None
+
+
+def _marker(url: str) -> dict[str, Any] | None:
+    row = marker_row(url, "select format, conversations, log_rows, build_seconds from bench.marker")
     if row is None:
         return None
     return {

@@ -46,13 +46,9 @@ def workspaces_for(scale: Scale) -> int:
 
 
 def _marker(url: str) -> tuple[int, int, datetime, float] | None:
-    try:
-        with connect(url) as connection:
-            row = connection.execute(
-                "select format, workspaces, t0, build_seconds from bench.report_marker"
-            ).fetchone()
-    except psycopg.Error:
-        return None
+    row = dataset.marker_row(
+        url, "select format, workspaces, t0, build_seconds from bench.report_marker"
+    )
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 

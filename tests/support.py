@@ -112,6 +112,20 @@ def log_rows(
         return cursor.execute(query, {"conversation": conversation_id}).fetchall()
 
 
+def auto_resumed(conversation_id: UUID, duration_minutes: int) -> dict[str, Any]:
+    """The log row (but its id and time) of a pause whose timer ran out."""
+    return {
+        "conversation_id": str(conversation_id),
+        "action": "auto_resume",
+        "reason": "timer_expired",
+        "duration_minutes": duration_minutes,
+        "triggered_by": "system",
+        "previous_ai_mode": "paused",
+        "new_ai_mode": "active",
+        "message_id": None,
+    }
+
+
 def actions(db: psycopg.Connection[Any]) -> list[str]:
     """The log's actions, oldest first."""
     return [row["action"] for row in log_rows(db)]

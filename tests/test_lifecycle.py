@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from functions.local import demo
-from tests.support import Api, actions, conversation, expire, log_rows
+from tests.support import Api, actions, auto_resumed, conversation, expire, log_rows
 
 CONVERSATION = demo.FIRST_CONVERSATION_ID  # Support team: inherits the workspace's 30 min
 ATTENDANT = str(demo.ATTENDANT_ID)
@@ -286,16 +286,7 @@ def test_expired_pause_ends_at_the_gate_before_anything_else(
     assert answer == {"allowed": True, "ai_mode": "active", "paused_until": None, "event_id": None}
     activated, resumed = log_rows(db, CONVERSATION)
     assert resumed["id"] > activated["id"]
-    assert {k: v for k, v in resumed.items() if k != "id"} == {
-        "conversation_id": str(CONVERSATION),
-        "action": "auto_resume",
-        "reason": "timer_expired",
-        "duration_minutes": 15,
-        "triggered_by": "system",
-        "previous_ai_mode": "paused",
-        "new_ai_mode": "active",
-        "message_id": None,
-    }
+    assert {k: v for k, v in resumed.items() if k != "id"} == auto_resumed(CONVERSATION, 15)
 
 
 def test_expired_pause_is_written_before_a_new_pause(api: Api, db: psycopg.Connection[Any]) -> None:

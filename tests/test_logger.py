@@ -12,7 +12,16 @@ import psycopg
 import pytest
 
 from functions.local import demo
-from tests.support import LOG_FIELDS, Api, actions, conversation, expire, log_rows, snapshot
+from tests.support import (
+    LOG_FIELDS,
+    Api,
+    actions,
+    auto_resumed,
+    conversation,
+    expire,
+    log_rows,
+    snapshot,
+)
 
 CONVERSATION = demo.FIRST_CONVERSATION_ID  # Acme, Support team (30 minutes)
 SALES_CONVERSATION = demo.SALES_CONVERSATION_ID  # Acme, Sales team
@@ -410,14 +419,7 @@ def test_reading_an_expired_pauses_trail_ends_the_pause_first(
     ended = page["events"][-1]
     assert ended | {"id": 0, "created_at": ""} == {
         "id": 0,
-        "conversation_id": str(CONVERSATION),
-        "action": "auto_resume",
-        "reason": "timer_expired",
-        "duration_minutes": 15,
-        "triggered_by": "system",
-        "previous_ai_mode": "paused",
-        "new_ai_mode": "active",
-        "message_id": None,
+        **auto_resumed(CONVERSATION, 15),
         "created_at": "",
     }
     assert ended["id"] > paused["event_id"]
