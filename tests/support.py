@@ -153,6 +153,15 @@ def expire(db: psycopg.Connection[Any], conversation_id: UUID) -> None:
     )
 
 
+def pause_live_and_expired(api: Api, db: psycopg.Connection[Any], live: Any, expired: Any) -> None:
+    """The attendant's 60-minute pause on `live`, and a 15-minute one on `expired` whose
+    timer ran out a minute ago: any call that touches `expired` would write its auto_resume."""
+    for conversation_id, minutes in ((live, 60), (expired, 15)):
+        answer = api.act("pause-activate", conversation_id, duration_minutes=minutes)
+        assert answer.status_code == 200
+    expire(db, expired)
+
+
 def snapshot(db: psycopg.Connection[Any]) -> tuple[Any, ...]:
     """Everything a refused call must leave as it was."""
     return tuple(

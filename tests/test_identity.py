@@ -29,7 +29,7 @@ from jwt.algorithms import RSAAlgorithm
 from functions.local import demo
 from functions.shared import identity
 from functions.shared.config import ConfigurationError, config
-from tests.support import Api, conversation, expire, log_rows, snapshot
+from tests.support import Api, conversation, log_rows, pause_live_and_expired, snapshot
 
 LIVE = demo.FIRST_CONVERSATION_ID  # paused for an hour in the scenes below
 EXPIRED = demo.SALES_CONVERSATION_ID  # paused, its timer already run out
@@ -166,10 +166,7 @@ def send(api: Api, call: Call, *, token: str | None, headers: dict[str, str] | N
 def scene(api: Api, db: psycopg.Connection[Any]) -> None:
     """A live pause, an expired one (whose auto_resume any touching call would write), and an
     active conversation: a call that got past identity would change the database."""
-    for conversation_id, minutes in ((LIVE, 60), (EXPIRED, 15)):
-        answer = api.act("pause-activate", conversation_id, duration_minutes=minutes)
-        assert answer.status_code == 200
-    expire(db, EXPIRED)
+    pause_live_and_expired(api, db, LIVE, EXPIRED)
 
 
 # ---------------------------------------------------------------------------
