@@ -43,7 +43,7 @@ SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="
 def _database(server: str) -> str:
     """A fresh database: the migrations, the demo seed, and paused conversations in a
     workspace with 3 endpoints and in one with none."""
-    url = dataset._recreate(server, NAME)
+    url = dataset.recreate(server, NAME)
     migrations.seed_if_empty(url)
     with dataset.connect(url) as connection:
         for workspace in (SUBSCRIBED, UNSUBSCRIBED):
