@@ -468,93 +468,68 @@ def test_the_service_may_call_the_service_only_functions(
 # An attendant of another workspace: the conversation does not exist for them
 # ---------------------------------------------------------------------------
 
+
+def hidden(call: Call, name: str, code: str = "conversation_not_found") -> Any:
+    """An outsider's call, its test id, and the 404 code that hides what they may not see."""
+    return pytest.param(call, code, id=name)
+
+
 OUTSIDER_CALLS = [
-    pytest.param(
-        Call("POST", "pause-activate", {"conversation_id": str(ACTIVE)}),
-        "conversation_not_found",
-        id="activate-active",
-    ),
-    pytest.param(
+    hidden(Call("POST", "pause-activate", {"conversation_id": str(ACTIVE)}), "activate-active"),
+    hidden(
         Call("POST", "pause-activate", {"conversation_id": str(EXPIRED), "duration_minutes": 60}),
-        "conversation_not_found",
-        id="activate-expired",
+        "activate-expired",
     ),
-    pytest.param(
+    hidden(
         Call("POST", "pause-extend", {"conversation_id": str(LIVE), "duration_minutes": 15}),
-        "conversation_not_found",
-        id="extend-live",
+        "extend-live",
     ),
-    pytest.param(
+    hidden(
         Call("POST", "pause-extend", {"conversation_id": str(EXPIRED), "duration_minutes": None}),
-        "conversation_not_found",
-        id="extend-expired",
+        "extend-expired",
     ),
-    pytest.param(
-        Call("POST", "pause-resume", {"conversation_id": str(LIVE)}),
-        "conversation_not_found",
-        id="resume-live",
-    ),
-    pytest.param(
-        Call("POST", "pause-resume", {"conversation_id": str(EXPIRED)}),
-        "conversation_not_found",
-        id="resume-expired",
-    ),
-    pytest.param(
-        Call("GET", "pause-status", query={"conversation_id": str(LIVE)}),
-        "conversation_not_found",
-        id="status-live",
-    ),
-    pytest.param(
-        Call("GET", "pause-status", query={"conversation_id": str(EXPIRED)}),
-        "conversation_not_found",
-        id="status-expired",
-    ),
-    pytest.param(
-        Call("GET", "pause-logger", query={"conversation_id": str(LIVE)}),
-        "conversation_not_found",
-        id="logger-live",
-    ),
-    pytest.param(
-        Call("GET", "pause-logger", query={"conversation_id": str(EXPIRED)}),
-        "conversation_not_found",
-        id="logger-expired",
-    ),
-    pytest.param(
+    hidden(Call("POST", "pause-resume", {"conversation_id": str(LIVE)}), "resume-live"),
+    hidden(Call("POST", "pause-resume", {"conversation_id": str(EXPIRED)}), "resume-expired"),
+    hidden(Call("GET", "pause-status", query={"conversation_id": str(LIVE)}), "status-live"),
+    hidden(Call("GET", "pause-status", query={"conversation_id": str(EXPIRED)}), "status-expired"),
+    hidden(Call("GET", "pause-logger", query={"conversation_id": str(LIVE)}), "logger-live"),
+    hidden(Call("GET", "pause-logger", query={"conversation_id": str(EXPIRED)}), "logger-expired"),
+    hidden(
         Call("GET", "pause-settings", query={"workspace_id": str(demo.WORKSPACE_ID)}),
+        "settings-get",
         "workspace_not_found",
-        id="settings-get",
     ),
-    pytest.param(
+    hidden(
         Call(
             "PUT",
             "pause-settings",
             {"workspace_id": str(demo.WORKSPACE_ID), "default_duration_minutes": 120},
         ),
+        "settings-put-workspace",
         "workspace_not_found",
-        id="settings-put-workspace",
     ),
-    pytest.param(
+    hidden(
         Call(
             "PUT",
             "pause-settings",
             {"workspace_id": str(demo.WORKSPACE_ID), "default_duration_minutes": None},
         ),
+        "settings-put-workspace-indefinite",
         "workspace_not_found",
-        id="settings-put-workspace-indefinite",
     ),
-    pytest.param(
+    hidden(
         Call(
             "PUT",
             "pause-settings",
             {"team_id": str(demo.SUPPORT_TEAM_ID), "default_duration_minutes": 15},
         ),
+        "settings-put-team-override",
         "team_not_found",
-        id="settings-put-team-override",
     ),
-    pytest.param(
+    hidden(
         Call("PUT", "pause-settings", {"team_id": str(demo.SALES_TEAM_ID), "inherit": True}),
+        "settings-put-team-inherit",
         "team_not_found",
-        id="settings-put-team-inherit",
     ),
 ]
 
