@@ -98,6 +98,17 @@ def without_request_id(answer: Any) -> dict[str, Any]:
     return error
 
 
+def status_authorized_by(api: Api, authorization: str, conversation_id: UUID) -> Any:
+    """pause-status with this Authorization header as it stands, bearer scheme or not."""
+    return api.call(
+        "GET",
+        "pause-status",
+        token=None,
+        query={"conversation_id": str(conversation_id)},
+        headers={"Authorization": authorization},
+    )
+
+
 def status_of(api: Api, token: str, conversation_id: UUID = ACTIVE) -> Any:
     return api.get("pause-status", token=token, conversation_id=conversation_id)
 
@@ -206,13 +217,7 @@ def test_a_malformed_authorization_header_is_401(
 ) -> None:
     before = snapshot(db)
 
-    answer = api.call(
-        "GET",
-        "pause-status",
-        token=None,
-        query={"conversation_id": str(EXPIRED)},
-        headers={"Authorization": authorization},
-    )
+    answer = status_authorized_by(api, authorization, EXPIRED)
 
     assert answer.status_code == 401
     assert error_of(answer)["code"] == code
@@ -222,13 +227,7 @@ def test_a_malformed_authorization_header_is_401(
 def test_a_token_without_the_bearer_scheme_is_401_missing_token(api: Api) -> None:
     token = hs256(claims_for_attendant(), api.secret)
 
-    answer = api.call(
-        "GET",
-        "pause-status",
-        token=None,
-        query={"conversation_id": str(ACTIVE)},
-        headers={"Authorization": token},
-    )
+    answer = status_authorized_by(api, token, ACTIVE)
 
     assert answer.status_code == 401
     assert error_of(answer)["code"] == "missing_token"
@@ -237,13 +236,7 @@ def test_a_token_without_the_bearer_scheme_is_401_missing_token(api: Api) -> Non
 def test_the_bearer_scheme_is_case_insensitive(api: Api) -> None:
     token = hs256(claims_for_attendant(), api.secret)
 
-    answer = api.call(
-        "GET",
-        "pause-status",
-        token=None,
-        query={"conversation_id": str(ACTIVE)},
-        headers={"Authorization": f"bearer {token}"},
-    )
+    answer = status_authorized_by(api, f"bearer {token}", ACTIVE)
 
     assert answer.status_code == 200
     assert answer.get_json()["conversation_id"] == str(ACTIVE)
