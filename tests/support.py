@@ -97,6 +97,12 @@ class Api:
         return self.call("PUT", function, token=token, body=body)
 
 
+def assert_refused(answer: TestResponse, status: int, code: str) -> None:
+    """The call was refused with this status and error code."""
+    assert answer.status_code == status
+    assert answer.get_json()["error"]["code"] == code
+
+
 def log_rows(
     db: psycopg.Connection[Any], conversation_id: UUID | None = None
 ) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from moto.server import ThreadedMotoServer
 from functions.local import demo
 from functions.shared import audit_export, object_storage
 from functions.shared.config import config
-from tests.support import LOG_FIELDS, Api
+from tests.support import LOG_FIELDS, Api, assert_refused
 
 OTHER_WORKSPACE_CONVERSATION = "7a1c0000-0000-4000-8000-0000000000c9"
 KEY = re.compile(
@@ -205,11 +205,6 @@ def progress(db: psycopg.Connection[Any]) -> tuple[bool, int, bool]:
 
 NOTHING_EXPORTED = (False, 0, False)
 EVERYTHING_EXPORTED = (True, 0, False)
-
-
-def assert_misconfigured(answer: Any) -> None:
-    assert answer.status_code == 500
-    assert answer.get_json()["error"]["code"] == "server_misconfigured"
 
 
 def by_id(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -455,8 +450,7 @@ def test_without_a_bucket_the_export_is_not_configured(
     monkeypatch.delenv("AUDIT_EXPORT_BUCKET")
     config.cache_clear()
     answer = api.post("audit-export", {}, token=api.service)
-    assert answer.status_code == 409
-    assert answer.get_json()["error"]["code"] == "export_not_configured"
+    assert_refused(answer, 409, "export_not_configured")
     assert progress(db) == NOTHING_EXPORTED
 
 
@@ -465,7 +459,7 @@ def test_a_missing_bucket_is_a_misconfiguration_that_exports_nothing(
 ) -> None:
     add_rows(db, 5)
     answer = api.post("audit-export", {}, token=api.service)
-    assert_misconfigured(answer)
+    assert_refused(answer, 500, "server_misconfigured")
     assert "NoSuchBucket" in caplog.text  # logged with its cause
     assert progress(db) == (False, 0, True)
 
@@ -492,7 +486,7 @@ def test_refused_credentials_are_a_misconfiguration_that_exports_nothing(
         answer = api.post("audit-export", {}, token=api.service)
     finally:
         set_moto_auth(moto_url, "inf")
-    assert_misconfigured(answer)
+    assert_refused(answer, 500, "server_misconfigured")
     assert "InvalidAccessKeyId" in caplog.text
     assert progress(db)[:2] == (False, 0)
     assert stored(s3_env) == {}
@@ -526,8 +520,7 @@ def test_storage_failing_mid_batch_is_a_503_and_the_next_run_retries_it(
         config.cache_clear()
         proxy.fail_after = 1  # the first object goes through, then S3 answers 503
         answer = api.post("audit-export", {}, token=api.service)
-        assert answer.status_code == 503
-        assert answer.get_json()["error"]["code"] == "storage_unavailable"
+        assert_refused(answer, 503, "storage_unavailable")
         assert answer.headers["Retry-After"]
         assert progress(db)[:2] == (False, 0)
         assert len(stored(s3_env)) == 1
@@ -579,7 +572,7 @@ def test_through_the_rest_adapter_it_is_a_misconfiguration(
         finally:
             use_database(previous)
         assert not rest.calls  # refused before anything is claimed
-    assert_misconfigured(answer)
+    assert_refused(answer, 500, "server_misconfigured")
 
 
 # ---------------------------------------------------------------------------
@@ -626,7 +619,7 @@ def test_transaction_ids_behind_the_export_stop_it_rather_than_skip_rows(
 
     answer = api.post("audit-export", {}, token=api.service)
 
-    assert_misconfigured(answer)
+    assert_refused(answer, 500, "server_misconfigured")
     assert stored(s3_env) == before
 
 

@@ -16,7 +16,7 @@ import pytest
 from werkzeug.test import TestResponse
 
 from functions.local import demo
-from tests.support import Api, actions, log_rows
+from tests.support import Api, actions, assert_refused, log_rows
 
 CONVERSATION = demo.FIRST_CONVERSATION_ID
 Result = TypeVar("Result")
@@ -268,5 +268,4 @@ def test_a_non_member_gets_404_at_once_while_the_row_is_locked(
 
         answer = api.post(function, body, token=api.outsider)
 
-    assert answer.status_code == 404
-    assert answer.get_json()["error"]["code"] == "conversation_not_found"
+    assert_refused(answer, 404, "conversation_not_found")

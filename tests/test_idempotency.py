@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from functions.local import demo
-from tests.support import Api, actions, snapshot
+from tests.support import Api, actions, assert_refused, snapshot
 
 CONVERSATION = str(demo.FIRST_CONVERSATION_ID)
 
@@ -62,8 +62,7 @@ def test_same_key_with_another_body_is_422_and_changes_nothing(
 
     answer = api.act("pause-activate", CONVERSATION, duration_minutes=60, headers=headers)
 
-    assert answer.status_code == 422
-    assert answer.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert_refused(answer, 422, "idempotency_key_reused")
     assert snapshot(db) == before
 
 
@@ -73,8 +72,7 @@ def test_same_key_on_another_function_is_422(api: Api, db: psycopg.Connection[An
 
     answer = api.act("pause-resume", CONVERSATION, headers=headers)
 
-    assert answer.status_code == 422
-    assert answer.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert_refused(answer, 422, "idempotency_key_reused")
     assert actions(db) == ["pause_activated"]
 
 
@@ -96,8 +94,7 @@ def test_keys_belong_to_their_caller(api: Api, db: psycopg.Connection[Any]) -> N
 
     by_admin = api.act("pause-activate", CONVERSATION, headers=headers, token=api.admin)
 
-    assert by_admin.status_code == 409
-    assert by_admin.get_json()["error"]["code"] == "already_paused"
+    assert_refused(by_admin, 409, "already_paused")
 
 
 def test_keys_expire_after_24_hours(api: Api, db: psycopg.Connection[Any]) -> None:
@@ -128,8 +125,7 @@ def test_a_malformed_key_is_422(api: Api, db: psycopg.Connection[Any], key: str)
 
     answer = api.act("pause-activate", CONVERSATION, headers={"Idempotency-Key": key})
 
-    assert answer.status_code == 422
-    assert answer.get_json()["error"]["code"] == "invalid_idempotency_key"
+    assert_refused(answer, 422, "invalid_idempotency_key")
     assert snapshot(db) == before
 
 
@@ -145,8 +141,7 @@ def test_an_absent_duration_and_a_null_one_are_different_requests(
     again = api.act("pause-activate", CONVERSATION, duration_minutes=None, headers=headers)
 
     assert first.get_json()["duration_minutes"] == 30
-    assert again.status_code == 422
-    assert again.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert_refused(again, 422, "idempotency_key_reused")
     assert snapshot(db) == before
 
 
@@ -159,6 +154,5 @@ def test_a_stored_answer_does_not_outlive_membership(api: Api, db: psycopg.Conne
     replay = api.post("pause-activate", body, token=api.attendant, headers=headers)
 
     assert first.status_code == 200
-    assert replay.status_code == 404
-    assert replay.get_json()["error"]["code"] == "conversation_not_found"
+    assert_refused(replay, 404, "conversation_not_found")
     assert "paused_until" not in replay.get_data(as_text=True)

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from functions.local import demo
-from tests.support import Api, actions, auto_resumed, conversation, expire, log_rows
+from tests.support import Api, actions, assert_refused, auto_resumed, conversation, expire, log_rows
 
 CONVERSATION = demo.FIRST_CONVERSATION_ID  # Support team: inherits the workspace's 30 min
 ATTENDANT = str(demo.ATTENDANT_ID)
@@ -147,8 +147,7 @@ def test_extending_an_indefinite_pause_is_409(api: Api, db: psycopg.Connection[A
 
     answer = api.act("pause-extend", CONVERSATION, duration_minutes=15)
 
-    assert answer.status_code == 409
-    assert answer.get_json()["error"]["code"] == "already_indefinite"
+    assert_refused(answer, 409, "already_indefinite")
     assert len(log_rows(db)) == 1
 
 
@@ -309,8 +308,7 @@ def test_resume_of_an_expired_pause_keeps_the_auto_resume_and_is_409(
 
     answer = api.act("pause-resume", CONVERSATION)
 
-    assert answer.status_code == 409
-    assert answer.get_json()["error"]["code"] == "not_paused"
+    assert_refused(answer, 409, "not_paused")
     assert actions(db) == ["pause_activated", "auto_resume"]
 
 

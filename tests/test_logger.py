@@ -16,6 +16,7 @@ from tests.support import (
     LOG_FIELDS,
     Api,
     actions,
+    assert_refused,
     auto_resumed,
     conversation,
     expire,
@@ -182,8 +183,7 @@ def test_a_conversation_without_events_has_an_empty_trail(api: Api) -> None:
 def test_an_unknown_conversation_is_404(api: Api) -> None:
     answer = api.get("pause-logger", token=api.service, conversation_id=uuid4())
 
-    assert answer.status_code == 404
-    assert answer.get_json()["error"]["code"] == "conversation_not_found"
+    assert_refused(answer, 404, "conversation_not_found")
 
 
 def test_the_conversation_filter_keeps_only_that_conversation(api: Api, story: list[int]) -> None:
@@ -387,8 +387,7 @@ def test_another_workspaces_conversation_is_404_for_an_attendant(
     answer = api.get("pause-logger", token=api.attendant, conversation_id=GLOBEX_CONVERSATION)
     by_action = api.get("pause-logger", token=api.attendant, action="force_resume")
 
-    assert answer.status_code == 404
-    assert answer.get_json()["error"]["code"] == "conversation_not_found"
+    assert_refused(answer, 404, "conversation_not_found")
     assert by_action.get_json() == {"events": [], "next_cursor": None}
 
 
@@ -582,8 +581,7 @@ def test_recording_after_a_resume_is_409_not_paused(api: Api, db: psycopg.Connec
 
     answer = refused_send(api, CONVERSATION, message_id="m-new")
 
-    assert answer.status_code == 409
-    assert answer.get_json()["error"]["code"] == "not_paused"
+    assert_refused(answer, 409, "not_paused")
     assert snapshot(db) == before
 
 
@@ -595,8 +593,7 @@ def test_recording_on_an_expired_pause_writes_the_expiry_and_is_409(
 
     answer = refused_send(api, CONVERSATION, message_id="m-1")
 
-    assert answer.status_code == 409
-    assert answer.get_json()["error"]["code"] == "not_paused"
+    assert_refused(answer, 409, "not_paused")
     assert [(row["action"], row["triggered_by"]) for row in log_rows(db)] == [
         ("pause_activated", ATTENDANT),
         ("auto_resume", "system"),
@@ -616,8 +613,7 @@ def test_any_other_action_is_422_and_writes_nothing(
 
     answer = refused_send(api, CONVERSATION, action=action, message_id="m-1")
 
-    assert answer.status_code == 422
-    assert answer.get_json()["error"]["code"] == "validation_failed"
+    assert_refused(answer, 422, "validation_failed")
     assert snapshot(db) == before
 
 
@@ -628,8 +624,7 @@ def test_an_unknown_conversation_is_404_and_writes_nothing(
 
     answer = refused_send(api, uuid4(), message_id="m-1")
 
-    assert answer.status_code == 404
-    assert answer.get_json()["error"]["code"] == "conversation_not_found"
+    assert_refused(answer, 404, "conversation_not_found")
     assert snapshot(db) == before
 
 
@@ -644,8 +639,7 @@ def test_an_attendant_cannot_record_and_nothing_is_written(
         "pause-logger", CONVERSATION, action="interaction_blocked", token=getattr(api, who)
     )
 
-    assert answer.status_code == 403
-    assert answer.get_json()["error"]["code"] == "service_only"
+    assert_refused(answer, 403, "service_only")
     assert snapshot(db) == before
 
 

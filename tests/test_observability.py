@@ -11,7 +11,7 @@ import pytest
 
 from functions.local import demo
 from functions.shared.database import use_database
-from tests.support import Api
+from tests.support import Api, assert_refused
 
 CONVERSATION = str(demo.FIRST_CONVERSATION_ID)
 
@@ -128,8 +128,7 @@ def test_an_unhandled_error_is_one_entry_with_its_traceback(
     finally:
         use_database(previous)
 
-    assert answer.status_code == 500
-    assert answer.get_json()["error"]["code"] == "internal_error"
+    assert_refused(answer, 500, "internal_error")
     assert "a bug of ours" not in answer.get_data(as_text=True)
     [line] = request_log.lines
     assert line["severity"] == "ERROR"

@@ -29,7 +29,7 @@ from functions.shared.database import use_database
 from functions.shared.errors import _REFUSALS, Conflict, NotFound
 from functions.shared.postgres import PostgresDatabase
 from tests.conftest import JWT_SECRET
-from tests.support import Api, actions, expire, log_rows
+from tests.support import Api, actions, assert_refused, expire, log_rows
 
 # The contract's functions and the methods it gives each.
 CONTRACT_FUNCTIONS = {
@@ -98,8 +98,7 @@ def test_a_function_on_the_server_is_the_real_function(
 def test_a_method_the_function_does_not_serve_is_405(client: FlaskClient, api: Api) -> None:
     answer = client.delete("/functions/v1/pause-activate", headers=bearer(api.service))
 
-    assert answer.status_code == 405
-    assert answer.get_json()["error"]["code"] == "method_not_allowed"
+    assert_refused(answer, 405, "method_not_allowed")
     assert "POST" in answer.headers["Allow"]
 
 

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from functions.local import demo
-from tests.support import Api, log_rows, snapshot
+from tests.support import Api, assert_refused, log_rows, snapshot
 
 WORKSPACE = str(demo.WORKSPACE_ID)
 SALES = str(demo.SALES_TEAM_ID)
@@ -133,15 +133,13 @@ def test_an_unknown_workspace_is_404(api: Api) -> None:
     for token in (api.attendant, api.service):
         answer = api.get("pause-settings", token=token, workspace_id=uuid4())
 
-        assert answer.status_code == 404
-        assert answer.get_json()["error"]["code"] == "workspace_not_found"
+        assert_refused(answer, 404, "workspace_not_found")
 
 
 def test_a_workspace_the_member_is_not_in_is_404(api: Api) -> None:
     answer = api.get("pause-settings", token=api.admin, workspace_id=demo.OTHER_WORKSPACE_ID)
 
-    assert answer.status_code == 404
-    assert answer.get_json()["error"]["code"] == "workspace_not_found"
+    assert_refused(answer, 404, "workspace_not_found")
 
 
 # ---------------------------------------------------------------------------
@@ -309,8 +307,7 @@ def test_an_attendant_who_is_not_admin_cannot_change_settings(
 
     answer = api.put("pause-settings", body, token=api.attendant)
 
-    assert answer.status_code == 403
-    assert answer.get_json()["error"]["code"] == "admin_only"
+    assert_refused(answer, 403, "admin_only")
     assert snapshot(db) == before
     assert defaults(read(api, api.attendant)) == acme(30, sales=(120, False), support=(30, True))
 
@@ -344,8 +341,7 @@ def test_the_admin_of_one_workspace_cannot_change_another(
         token=api.admin,
     )
 
-    assert answer.status_code == 404
-    assert answer.get_json()["error"]["code"] == "workspace_not_found"
+    assert_refused(answer, 404, "workspace_not_found")
     assert snapshot(db) == before
 
 

@@ -34,7 +34,7 @@ from functions.shared.errors import (
 )
 from functions.shared.supabase_rpc import SupabaseDatabase
 from tests.conftest import JWT_SECRET
-from tests.support import Api
+from tests.support import Api, assert_refused
 
 SUPABASE_URL = "https://takeover-test.supabase.co"
 SERVICE_KEY = "service-role-key-of-the-test-project"
@@ -446,8 +446,7 @@ def test_pause_activate_refusal_from_postgrest_is_a_409(
         "pause-activate", CONVERSATION, triggered_by=str(demo.ADMIN_ID), token=api.service
     )
 
-    assert answer.status_code == 409
-    assert answer.get_json()["error"]["code"] == "already_paused"
+    assert_refused(answer, 409, "already_paused")
     assert answer.get_json()["error"]["details"]["paused_by"] == str(demo.ATTENDANT_ID)
     assert (
         json.loads(sent(route).content).items()
@@ -510,8 +509,7 @@ def test_a_wrong_service_key_answers_500_and_logs_postgrests_code_and_message(
     with caplog.at_level(logging.INFO, logger="takeover.request"):
         answer = api.act("interaction-gate", CONVERSATION, token=api.service)
 
-    assert answer.status_code == 500
-    assert answer.get_json()["error"]["code"] == "server_misconfigured"
+    assert_refused(answer, 500, "server_misconfigured")
     assert "Retry-After" not in answer.headers
     assert "PGRST301" not in answer.get_data(as_text=True)  # the cause is the operator's
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "takeover.request"]

@@ -21,7 +21,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from functions.local import demo
 from functions.shared.config import config
 from tests.receivers import Received, receiver
-from tests.support import Api, expire
+from tests.support import Api, assert_refused, expire
 
 C1 = demo.FIRST_CONVERSATION_ID
 C2 = UUID("7a1c0000-0000-4000-8000-0000000000c2")
@@ -130,8 +130,7 @@ def test_an_admin_subscribes_an_endpoint_and_sees_its_secret_once(api: Api) -> N
     deleted = api.call("DELETE", "webhook-endpoints", token=api.admin, body={"id": endpoint["id"]})
     assert deleted.get_json() == {"id": endpoint["id"], "deleted": True}
     gone = api.get("webhook-endpoints", token=api.admin, id=endpoint["id"])
-    assert gone.status_code == 404
-    assert gone.get_json()["error"]["code"] == "webhook_endpoint_not_found"
+    assert_refused(gone, 404, "webhook_endpoint_not_found")
 
 
 def test_only_admins_and_the_service_manage_endpoints(
@@ -139,11 +138,9 @@ def test_only_admins_and_the_service_manage_endpoints(
 ) -> None:
     body = {"workspace_id": str(WORKSPACE), "url": "https://hooks.example.com/a"}
     refused = api.post("webhook-endpoints", body, token=api.attendant)
-    assert refused.status_code == 403
-    assert refused.get_json()["error"]["code"] == "admin_only"
+    assert_refused(refused, 403, "admin_only")
     outsider = api.post("webhook-endpoints", body, token=api.outsider)
-    assert outsider.status_code == 404
-    assert outsider.get_json()["error"]["code"] == "workspace_not_found"
+    assert_refused(outsider, 404, "workspace_not_found")
     assert db.execute("select count(*) from webhook_endpoints").fetchone() == (0,)
 
     by_service = api.post("webhook-endpoints", body, token=api.service)
