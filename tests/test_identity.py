@@ -173,6 +173,19 @@ def send(api: Api, call: Call, *, token: str | None, headers: dict[str, str] | N
     )
 
 
+def assert_refused_unchanged(
+    api: Api, db: psycopg.Connection[Any], call: Call, token: str | None, status: int, code: str
+) -> None:
+    """The call, with this token, is refused in the error shape and changes nothing."""
+    before = snapshot(db)
+
+    answer = send(api, call, token=token)
+
+    assert answer.status_code == status
+    assert error_of(answer)["code"] == code
+    assert snapshot(db) == before
+
+
 @pytest.fixture
 def scene(api: Api, db: psycopg.Connection[Any]) -> None:
     """A live pause, an expired one (whose auto_resume any touching call would write), and an
@@ -190,13 +203,7 @@ def scene(api: Api, db: psycopg.Connection[Any]) -> None:
 def test_every_function_without_a_token_is_401_missing_token_and_changes_nothing(
     api: Api, db: psycopg.Connection[Any], call: Call
 ) -> None:
-    before = snapshot(db)
-
-    answer = send(api, call, token=None)
-
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "missing_token"
-    assert snapshot(db) == before
+    assert_refused_unchanged(api, db, call, None, 401, "missing_token")
 
 
 @pytest.mark.usefixtures("scene")
@@ -313,13 +320,7 @@ def test_a_token_not_valid_yet_is_401(api: Api) -> None:
 def test_an_alg_none_token_is_401(
     api: Api, db: psycopg.Connection[Any], claims: Any, call: Call
 ) -> None:
-    before = snapshot(db)
-
-    answer = send(api, call, token=unsigned(claims()))
-
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "invalid_token"
-    assert snapshot(db) == before
+    assert_refused_unchanged(api, db, call, unsigned(claims()), 401, "invalid_token")
 
 
 def test_an_rs256_token_without_a_jwks_configured_is_500_server_misconfigured(api: Api) -> None:
@@ -433,13 +434,7 @@ SERVICE_ONLY_CALLS = [
 def test_an_attendant_calling_a_service_only_function_is_403_and_changes_nothing(
     api: Api, db: psycopg.Connection[Any], call: Call, who: str
 ) -> None:
-    before = snapshot(db)
-
-    answer = send(api, call, token=getattr(api, who))
-
-    assert answer.status_code == 403
-    assert error_of(answer)["code"] == "service_only"
-    assert snapshot(db) == before
+    assert_refused_unchanged(api, db, call, getattr(api, who), 403, "service_only")
     assert conversation(db, EXPIRED)["ai_mode"] == "paused"  # its auto_resume is not written
 
 
@@ -532,13 +527,7 @@ OUTSIDER_CALLS = [
 def test_an_attendant_of_another_workspace_gets_404_and_changes_nothing(
     api: Api, db: psycopg.Connection[Any], call: Call, code: str
 ) -> None:
-    before = snapshot(db)
-
-    answer = send(api, call, token=api.outsider)
-
-    assert answer.status_code == 404
-    assert error_of(answer)["code"] == code
-    assert snapshot(db) == before
+    assert_refused_unchanged(api, db, call, api.outsider, 404, code)
 
 
 @pytest.mark.usefixtures("scene")
