@@ -16,7 +16,7 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 from bench import naive
@@ -32,9 +32,9 @@ from bench.harness import (
     BackendCpu,
     Figure,
     ProcessesCpu,
+    Recorder,
     Sample,
     alternate,
-    check,
     own_cpu,
     percentile,
     run_calls,
@@ -53,7 +53,7 @@ def message_id() -> str:
 
 
 @dataclass
-class Bench:
+class Bench(Recorder):
     scale: Scale
     main: Built
     nolog: Built
@@ -64,30 +64,8 @@ class Bench:
     figures: list[Figure] = field(default_factory=list)
     plans: dict[str, str] = field(default_factory=dict)
 
-    def rounds(self, normal: int) -> int:
-        return max(2, normal // 3) if self.quick else normal
-
     def seconds(self, normal: float) -> float:
         return normal / 3 if self.quick else normal
-
-    def add(self, figure: Figure, target_on: str = "ratio") -> Figure:
-        figure.target_on = target_on
-        if figure.target:
-            value = figure.ratio if target_on == "ratio" else figure.value
-            figure.met = value is not None and check(value, figure.target)
-        self.figures.append(figure)
-        print(_line(figure), flush=True)
-        return figure
-
-
-def _line(figure: Figure) -> str:
-    ratio = "" if figure.ratio is None else f"  ratio {figure.ratio:.2f}"
-    baseline = "" if figure.baseline is None else f"  baseline {figure.baseline:,.2f}"
-    met = "" if figure.met is None else ("  [met]" if figure.met else "  [MISSED]")
-    return (
-        f"  {figure.key:4} {figure.measurement}: {figure.value:,.2f} {figure.unit}"
-        f"{baseline}{ratio}  target {figure.target or '-'}{met}"
-    )
 
 
 def one_connection(url: str, *, durable: bool = False) -> PostgresDatabase:
@@ -561,39 +539,65 @@ def check_gate(client: Client, bodies: Iterator[bytes]) -> None:
         raise SystemExit(f"interaction-gate answered {status}: {answer!r}")
 
 
-def gate_over_http(bench: Bench) -> None:
-    print(f"3a. gate over HTTP vs a no-op route, {CLIENT_THREADS} keep-alive clients", flush=True)
-    active = [c for c, _ in sample_conversations(bench.main.url, "active", 20000)]
-    server = HttpServer(bench.main.url)
+class Served(Protocol):
+    """A server process under measurement: HttpServer, or production's Gunicorn."""
+
+    port: int
+
+    def stop(self) -> None: ...
+
+
+def gate_and_noop_over_http(
+    bench: Bench,
+    server: Served,
+    token: str,
+    noop_path: str,
+    server_cpu: Callable[[], Callable[[], float | None]],
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The gate and a no-op route served by `server` (stopped at the end), loaded in
+    alternated rounds by CLIENT_THREADS keep-alive clients: the gate's summary, the no-op's,
+    and a note of the CPU each side spent per request."""
     clients: list[Client] = []
     try:
-        token = demo.service_token(server.secret)
+        active = [c for c, _ in sample_conversations(bench.main.url, "active", 20000)]
         clients = [Client(server.port, token) for _ in range(CLIENT_THREADS)]
         bodies = gate_bodies(active)
         check_gate(clients[0], bodies)
 
         def cpu() -> dict[str, Callable[[], float | None]]:
             return {
-                "server": BackendCpu(server.pid),
+                "server": server_cpu(),
                 "postgres": ProcessesCpu(backends(bench.main.url)),
                 "client": own_cpu,
             }
 
         summaries = http_rounds(
-            bench, {"noop": (clients, "/bench/noop"), "gate": (clients, GATE_PATH)}, bodies, cpu
+            bench, {"noop": (clients, noop_path), "gate": (clients, GATE_PATH)}, bodies, cpu
         )
     finally:
         for client in clients:
             client.close()
         server.stop()
     gate, noop = summaries["gate"], summaries["noop"]
-    spent = gate["cpu_ms_per_request"]
+    spent, idle = gate["cpu_ms_per_request"], noop["cpu_ms_per_request"]
     cpu_note = (
-        f"; CPU ms per request: server {spent['server']} (no-op"
-        f" {noop['cpu_ms_per_request']['server']}), Postgres {spent['postgres']},"
-        f" clients {spent['client']} (no-op {noop['cpu_ms_per_request']['client']})"
+        f"; CPU ms per request: server {spent['server']} (no-op {idle['server']}),"
+        f" Postgres {spent['postgres']}, clients {spent['client']} (no-op {idle['client']})"
         if {"server", "postgres", "client"} <= spent.keys()
         else ""
+    )
+    return gate, noop, cpu_note
+
+
+def gate_over_http(bench: Bench) -> None:
+    print(f"3a. gate over HTTP vs a no-op route, {CLIENT_THREADS} keep-alive clients", flush=True)
+    server = HttpServer(bench.main.url)
+    gate, noop, cpu_note = gate_and_noop_over_http(
+        bench,
+        server,
+        demo.service_token(server.secret),
+        "/bench/noop",
+        lambda: BackendCpu(server.pid),
     )
     bench.add(
         Figure(

@@ -92,14 +92,17 @@ def refresh_functions(url: str) -> None:
     migrations.apply(url)
 
 
-def _marker(url: str) -> dict[str, Any] | None:
+def marker_row(url: str, query: str) -> tuple[Any, ...] | None:
+    """A built database's marker row; None when the database or its marker is missing."""
     try:
         with connect(url) as connection:
-            row = connection.execute(
-                "select format, conversations, log_rows, build_seconds from bench.marker"
-            ).fetchone()
+            return connection.execute(query).fetchone()
     except psycopg.Error:
         return None
+
+
+def _marker(url: str) -> dict[str, Any] | None:
+    row = marker_row(url, "select format, conversations, log_rows, build_seconds from bench.marker")
     if row is None:
         return None
     return {
@@ -116,7 +119,7 @@ def _log_rows(url: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _recreate(server: str, name: str) -> str:
+def recreate(server: str, name: str) -> str:
     with connect(server) as admin:
         admin.execute(
             sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
@@ -127,7 +130,13 @@ def _recreate(server: str, name: str) -> str:
     return url
 
 
-def _exists(server: str, name: str) -> bool:
+def analyze(connection: psycopg.Connection[Any]) -> None:
+    """Fresh statistics for the tables the gate plans against, after a bulk load."""
+    connection.execute("vacuum (analyze) public.conversations")
+    connection.execute("vacuum (analyze) public.ai_pause_logs")
+
+
+def database_exists(server: str, name: str) -> bool:
     with connect(server) as admin:
         row = admin.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
     return row is not None
@@ -145,7 +154,7 @@ def ensure(
     """The database `name` holding this dataset: reused when its marker matches (and, with
     `drift`, while the runs have added fewer than 20% + `drift` log rows), else built."""
     url = database_url(server, name)
-    if _exists(server, name):
+    if database_exists(server, name):
         marker = _marker(url)
         wanted = (FORMAT, conversations, log_rows)
         if (
@@ -156,11 +165,10 @@ def ensure(
             refresh_functions(url)
             return Built(name, url, conversations, log_rows, True, marker["build_seconds"])
     started = time.perf_counter()
-    url = _recreate(server, name)
+    url = recreate(server, name)
     with connect(url) as connection:
         _build(connection, kind, conversations, log_rows, paused)
-        connection.execute("vacuum (analyze) public.conversations")
-        connection.execute("vacuum (analyze) public.ai_pause_logs")
+        analyze(connection)
         elapsed = time.perf_counter() - started
         connection.execute(
             "insert into bench.marker (format, conversations, log_rows, build_seconds)"
@@ -175,11 +183,11 @@ def ensure_empty(server: str) -> Built:
     """Migrations and the demo seed: a handful of conversations, an almost empty log."""
     name = "takeover_bench_empty"
     url = database_url(server, name)
-    if _exists(server, name) and _marker(url) is not None:
+    if database_exists(server, name) and _marker(url) is not None:
         refresh_functions(url)
         return Built(name, url, 0, 0, True, 0.0)
     started = time.perf_counter()
-    url = _recreate(server, name)
+    url = recreate(server, name)
     migrations.seed_if_empty(url)
     with connect(url) as connection:
         _create_marker_table(connection)

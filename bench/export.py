@@ -23,7 +23,6 @@ from pathlib import Path
 
 import boto3
 import psycopg
-from psycopg import sql
 
 from bench import dataset
 from bench.harness import Figure, check, table
@@ -47,21 +46,14 @@ def build(server: str, rows: int) -> str:
     inserted set-based in ten transactions; reused while it holds exactly that many."""
     name = f"takeover_bench_export_{rows}"
     url = dataset.database_url(server, name)
-    with dataset.connect(server) as admin:
-        exists = admin.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
-    if exists:
+    if dataset.database_exists(server, name):
         with dataset.connect(url) as connection:
             row = connection.execute("select count(*) from public.ai_pause_logs").fetchone()
         if row and row[0] == rows:
             migrations.apply(url)
             return url
     started = time.perf_counter()
-    with dataset.connect(server) as admin:
-        admin.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    migrations.apply(url)
+    url = dataset.recreate(server, name)
     migrations.seed_if_empty(url)
     with dataset.connect(url) as connection:
         chunk = rows // 10

@@ -5,7 +5,10 @@ bounded in calls and in seconds."""
 from __future__ import annotations
 
 import os
+import socketserver
 import statistics
+import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -233,3 +236,52 @@ def table(figures: Sequence[Figure]) -> str:
             f"| {baseline} | {fmt(figure.ratio)} | {target} | {met} |"
         )
     return "\n".join(lines)
+
+
+def line(figure: Figure) -> str:
+    """The figure as the line printed the moment it is measured."""
+    ratio = "" if figure.ratio is None else f"  ratio {figure.ratio:.2f}"
+    baseline = "" if figure.baseline is None else f"  baseline {figure.baseline:,.2f}"
+    met = "" if figure.met is None else ("  [met]" if figure.met else "  [MISSED]")
+    return (
+        f"  {figure.key:4} {figure.measurement}: {figure.value:,.2f} {figure.unit}"
+        f"{baseline}{ratio}  target {figure.target or '-'}{met}"
+    )
+
+
+class Recorder:
+    """What a measurement needs to size its rounds and record its figures; mixed into the
+    full run's Bench and into a measurement's standalone stand-in."""
+
+    quick: bool
+    figures: list[Figure]
+
+    def rounds(self, normal: int) -> int:
+        return max(2, normal // 3) if self.quick else normal
+
+    def add(self, figure: Figure, target_on: str = "ratio") -> Figure:
+        figure.target_on = target_on
+        if figure.target:
+            value = figure.ratio if target_on == "ratio" else figure.value
+            figure.met = value is not None and check(value, figure.target)
+        self.figures.append(figure)
+        print(line(figure), flush=True)
+        return figure
+
+
+def serve_until_stdin_closes(server: socketserver.BaseServer, port: int, port_file: Path) -> None:
+    """A benchmark's helper process: publish the port (atomically, the parent polls the
+    file), then serve until the parent closes our stdin (to stop us, or by dying)."""
+    temporary = port_file.with_suffix(".tmp")
+    temporary.write_text(str(port))
+    temporary.replace(port_file)
+    threading.Thread(target=_stop_on_eof, args=(server,), daemon=True).start()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+
+
+def _stop_on_eof(server: socketserver.BaseServer) -> None:
+    sys.stdin.read()
+    server.shutdown()

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 from pathlib import Path
 
 from flask import Response
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
+from bench.harness import serve_until_stdin_closes
 from functions.local.server import create_app
 from functions.shared.config import LOCAL_JWT_SECRET, config
 from functions.shared.database import use_database
@@ -70,21 +70,10 @@ def main() -> None:
         "quiet": QuietKeepAliveHandler,
     }[variant]
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
-    temporary = port_file.with_suffix(".tmp")
-    temporary.write_text(str(server.server_port))
-    temporary.replace(port_file)
-    # The parent closes our stdin to stop us (and when it dies).
-    threading.Thread(target=_stop_on_eof, args=(server,), daemon=True).start()
     try:
-        server.serve_forever(poll_interval=0.2)
+        serve_until_stdin_closes(server, server.server_port, port_file)
     finally:
-        server.server_close()
         database.close()
-
-
-def _stop_on_eof(server: BaseWSGIServer) -> None:
-    sys.stdin.read()
-    server.shutdown()
 
 
 if __name__ == "__main__":

@@ -20,27 +20,21 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from bench import naive
 from bench.cases import (
     CLIENT_THREADS,
-    GATE_PATH,
     Bench,
-    Client,
-    backends,
-    check_gate,
     expect,
-    gate_bodies,
+    gate_and_noop_over_http,
     gate_caller,
-    http_rounds,
     message_id,
     sample_conversations,
 )
-from bench.harness import Figure, ProcessesCpu, alternate, own_cpu
+from bench.harness import Figure, ProcessesCpu, alternate
 from functions.local import demo
 from functions.shared.config import LOCAL_JWT_SECRET
 from functions.shared.postgres import PostgresDatabase
@@ -411,39 +405,13 @@ def gate_under_gunicorn(bench: Bench) -> None:
         f"9d. gate over HTTP under gunicorn vs a no-op function, {CLIENT_THREADS} clients",
         flush=True,
     )
-    active: list[UUID] = [c for c, _ in sample_conversations(bench.main.url, "active", 20000)]
     server = Gunicorn(bench.main.url)
-    clients: list[Client] = []
-    try:
-        token = demo.service_token(LOCAL_JWT_SECRET)
-        clients = [Client(server.port, token) for _ in range(CLIENT_THREADS)]
-        bodies: Iterator[bytes] = gate_bodies(active)
-        check_gate(clients[0], bodies)
-
-        def cpu() -> dict[str, Callable[[], float | None]]:
-            return {
-                "server": ProcessesCpu([server.pid, *server.workers()]),
-                "postgres": ProcessesCpu(backends(bench.main.url)),
-                "client": own_cpu,
-            }
-
-        summaries = http_rounds(
-            bench,
-            {"noop": (clients, "/functions/v1/bench-noop"), "gate": (clients, GATE_PATH)},
-            bodies,
-            cpu,
-        )
-    finally:
-        for client in clients:
-            client.close()
-        server.stop()
-    gate, noop = summaries["gate"], summaries["noop"]
-    spent, idle = gate["cpu_ms_per_request"], noop["cpu_ms_per_request"]
-    cpu_note = (
-        f"; CPU ms per request: server {spent['server']} (no-op {idle['server']}),"
-        f" Postgres {spent['postgres']}, clients {spent['client']} (no-op {idle['client']})"
-        if {"server", "postgres", "client"} <= spent.keys()
-        else ""
+    gate, noop, cpu_note = gate_and_noop_over_http(
+        bench,
+        server,
+        demo.service_token(LOCAL_JWT_SECRET),
+        "/functions/v1/bench-noop",
+        lambda: ProcessesCpu([server.pid, *server.workers()]),
     )
     bench.add(
         Figure(

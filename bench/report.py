@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from bench import dataset
 from bench.cases import backend_cpu, one_connection
@@ -46,13 +45,9 @@ def workspaces_for(scale: Scale) -> int:
 
 
 def _marker(url: str) -> tuple[int, int, datetime, float] | None:
-    try:
-        with connect(url) as connection:
-            row = connection.execute(
-                "select format, workspaces, t0, build_seconds from bench.report_marker"
-            ).fetchone()
-    except psycopg.Error:
-        return None
+    row = dataset.marker_row(
+        url, "select format, workspaces, t0, build_seconds from bench.report_marker"
+    )
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 
@@ -60,9 +55,7 @@ def ensure(server: str, name: str, workspaces: int) -> tuple[Built, datetime]:
     """The database `name` with `workspaces` workspaces of history, reused when its marker
     matches; its build time t0 (the history ends there)."""
     url = dataset.database_url(server, name)
-    with connect(server) as admin:
-        exists = admin.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
-    marker = _marker(url) if exists else None
+    marker = _marker(url) if dataset.database_exists(server, name) else None
     if marker is not None and marker[:2] == (FORMAT, workspaces):
         migrations.apply(url)
         with connect(url) as connection:  # the report function as this checkout has it
@@ -70,16 +63,10 @@ def ensure(server: str, name: str, workspaces: int) -> tuple[Built, datetime]:
         rows = workspaces * PAUSES_PER_WORKSPACE * 5
         return Built(name, url, 0, rows, True, marker[3]), marker[2]
     started = time.perf_counter()
-    with connect(server) as admin:
-        admin.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    migrations.apply(url)
+    url = dataset.recreate(server, name)
     with connect(url) as connection:
         t0 = _build(connection, workspaces)
-        connection.execute("vacuum (analyze) public.conversations")
-        connection.execute("vacuum (analyze) public.ai_pause_logs")
+        dataset.analyze(connection)
         elapsed = time.perf_counter() - started
         connection.execute(
             "insert into bench.report_marker (format, workspaces, t0, build_seconds)"

@@ -152,15 +152,13 @@ def main() -> None:
                 # The function's own cost, not the disk's: no wait for the WAL flush.
                 connection.execute("set synchronous_commit = off")
             gate = "select public.takeover_gate(%s, %s, 'ai_agent')::text"
+            plain = "select bench.gate_plain(%s, %s, 'ai_agent')::text"
             compare(
                 "gate, active conversation",
                 {
                     "before (no SET, invoker)": (before, gate),
                     "after (SET search_path, security definer)": (after, gate),
-                    "after's gate without SET/definer": (
-                        after,
-                        "select bench.gate_plain(%s, %s, 'ai_agent')::text",
-                    ),
+                    "after's gate without SET/definer": (after, plain),
                     "after's gate with SET, invoker": (
                         after,
                         "select bench.gate_set(%s, %s, 'ai_agent')::text",
@@ -174,10 +172,7 @@ def main() -> None:
                 {
                     "before (no SET, invoker, inline insert)": (before, gate),
                     "after (SET, definer, block -> log_event)": (after, gate),
-                    "after's gate without SET/definer": (
-                        after,
-                        "select bench.gate_plain(%s, %s, 'ai_agent')::text",
-                    ),
+                    "after's gate without SET/definer": (after, plain),
                     "after's gate, inline insert": (
                         after,
                         "select bench.gate_inline(%s, %s, 'ai_agent')::text",

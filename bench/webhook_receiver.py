@@ -10,10 +10,11 @@ HTTP/1.1 keep-alive on 127.0.0.1, answering every POST 204 at once. It writes it
 from __future__ import annotations
 
 import sys
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from bench.harness import serve_until_stdin_closes
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -33,19 +34,7 @@ def main() -> None:
     port_file = Path(sys.argv[1])
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    temporary = port_file.with_suffix(".tmp")
-    temporary.write_text(str(server.server_address[1]))
-    temporary.replace(port_file)
-    threading.Thread(target=_stop_on_eof, args=(server,), daemon=True).start()
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-
-
-def _stop_on_eof(server: ThreadingHTTPServer) -> None:
-    sys.stdin.read()
-    server.shutdown()
+    serve_until_stdin_closes(server, server.server_address[1], port_file)
 
 
 if __name__ == "__main__":

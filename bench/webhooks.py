@@ -26,8 +26,8 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 from bench import dataset
-from bench.cases import Bench, _line, gate_caller, one_connection
-from bench.harness import Figure, alternate, check, table
+from bench.cases import Bench, gate_caller, one_connection
+from bench.harness import Figure, Recorder, alternate, table
 from functions.local import migrations
 from functions.shared.config import config
 from functions.shared.postgres import PostgresDatabase
@@ -43,7 +43,7 @@ SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="
 def _database(server: str) -> str:
     """A fresh database: the migrations, the demo seed, and paused conversations in a
     workspace with 3 endpoints and in one with none."""
-    url = dataset._recreate(server, NAME)
+    url = dataset.recreate(server, NAME)
     migrations.seed_if_empty(url)
     with dataset.connect(url) as connection:
         for workspace in (SUBSCRIBED, UNSUBSCRIBED):
@@ -80,24 +80,12 @@ def _paused(url: str, workspace: UUID) -> list[UUID]:
 
 
 @dataclass
-class _Standalone:
+class _Standalone(Recorder):
     """What the measurement needs of a Bench, when it runs alone (BENCH_ONLY=8)."""
 
     server: str
     quick: bool
     figures: list[Figure] = field(default_factory=list)
-
-    def rounds(self, normal: int) -> int:
-        return max(2, normal // 3) if self.quick else normal
-
-    def add(self, figure: Figure, target_on: str = "ratio") -> Figure:
-        figure.target_on = target_on
-        if figure.target:
-            value = figure.ratio if target_on == "ratio" else figure.value
-            figure.met = value is not None and check(value, figure.target)
-        self.figures.append(figure)
-        print(_line(figure), flush=True)
-        return figure
 
 
 def gate_with_endpoints(bench: Bench | _Standalone, url: str) -> Figure:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -31,6 +32,26 @@ def database_url(server_url: str, name: str) -> str:
 
 def _admin(server_url: str) -> psycopg.Connection[Any]:
     return psycopg.connect(server_url, autocommit=True)
+
+
+@contextmanager
+def fresh_database(server_url: str, prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new database, empty or a copy of `template`, dropped on leaving: its URL."""
+    name = f"{prefix}_{uuid4().hex[:16]}"
+    create = sql.SQL("create database {}").format(sql.Identifier(name))
+    if template is not None:
+        create = sql.SQL("create database {} template {}").format(
+            sql.Identifier(name), sql.Identifier(template)
+        )
+    with _admin(server_url) as admin:
+        admin.execute(create)
+    try:
+        yield database_url(server_url, name)
+    finally:
+        with _admin(server_url) as admin:
+            admin.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -151,6 +172,14 @@ def api(db_url: str) -> Iterator[Api]:
     yield Api(JWT_SECRET)
     use_database(previous)
     database.close()
+
+
+@pytest.fixture
+def new_database(server_url: str) -> Iterator[Callable[[], str]]:
+    """Empty databases (no migrations, no seed), each made when asked for, dropped after the
+    test."""
+    with ExitStack() as made:
+        yield lambda: made.enter_context(fresh_database(server_url, "takeover_empty"))
 
 
 @pytest.fixture(scope="session")

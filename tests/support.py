@@ -25,6 +25,23 @@ def function_app(name: str) -> Flask:
     return app
 
 
+# A log row as the API gives it (pause-logger's events); the audit export adds workspace_id.
+LOG_FIELDS = frozenset(
+    {
+        "id",
+        "conversation_id",
+        "action",
+        "reason",
+        "duration_minutes",
+        "triggered_by",
+        "previous_ai_mode",
+        "new_ai_mode",
+        "message_id",
+        "created_at",
+    }
+)
+
+
 class Api:
     def __init__(self, secret: str) -> None:
         self.secret = secret
@@ -58,11 +75,32 @@ class Api:
     ) -> TestResponse:
         return self.call("POST", function, token=token, body=body, **kw)
 
+    def act(
+        self,
+        function: str,
+        conversation_id: Any,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        **fields: Any,
+    ) -> TestResponse:
+        """POST `function` for one conversation with `fields`, as the attendant unless `token`
+        names another caller."""
+        body = {"conversation_id": str(conversation_id), **fields}
+        caller = self.attendant if token is None else token
+        return self.post(function, body, token=caller, headers=headers)
+
     def get(self, function: str, *, token: str | None = None, **query: Any) -> TestResponse:
         return self.call("GET", function, token=token, query={k: str(v) for k, v in query.items()})
 
     def put(self, function: str, body: Any, *, token: str | None = None) -> TestResponse:
         return self.call("PUT", function, token=token, body=body)
+
+
+def assert_refused(answer: TestResponse, status: int, code: str) -> None:
+    """The call was refused with this status and error code."""
+    assert answer.status_code == status
+    assert answer.get_json()["error"]["code"] == code
 
 
 def log_rows(
@@ -78,6 +116,25 @@ def log_rows(
     )
     with db.cursor(row_factory=psycopg.rows.dict_row) as cursor:
         return cursor.execute(query, {"conversation": conversation_id}).fetchall()
+
+
+def auto_resumed(conversation_id: UUID, duration_minutes: int) -> dict[str, Any]:
+    """The log row (but its id and time) of a pause whose timer ran out."""
+    return {
+        "conversation_id": str(conversation_id),
+        "action": "auto_resume",
+        "reason": "timer_expired",
+        "duration_minutes": duration_minutes,
+        "triggered_by": "system",
+        "previous_ai_mode": "paused",
+        "new_ai_mode": "active",
+        "message_id": None,
+    }
+
+
+def actions(db: psycopg.Connection[Any]) -> list[str]:
+    """The log's actions, oldest first."""
+    return [row["action"] for row in log_rows(db)]
 
 
 def conversation(db: psycopg.Connection[Any], conversation_id: UUID) -> dict[str, Any]:
@@ -100,6 +157,15 @@ def expire(db: psycopg.Connection[Any], conversation_id: UUID) -> None:
         " where id = %s and paused_until is not null",
         (conversation_id,),
     )
+
+
+def pause_live_and_expired(api: Api, db: psycopg.Connection[Any], live: Any, expired: Any) -> None:
+    """The attendant's 60-minute pause on `live`, and a 15-minute one on `expired` whose
+    timer ran out a minute ago: any call that touches `expired` would write its auto_resume."""
+    for conversation_id, minutes in ((live, 60), (expired, 15)):
+        answer = api.act("pause-activate", conversation_id, duration_minutes=minutes)
+        assert answer.status_code == 200
+    expire(db, expired)
 
 
 def snapshot(db: psycopg.Connection[Any]) -> tuple[Any, ...]:

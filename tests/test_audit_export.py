@@ -25,7 +25,7 @@ from moto.server import ThreadedMotoServer
 from functions.local import demo
 from functions.shared import audit_export, object_storage
 from functions.shared.config import config
-from tests.support import Api
+from tests.support import LOG_FIELDS, Api, assert_refused
 
 OTHER_WORKSPACE_CONVERSATION = "7a1c0000-0000-4000-8000-0000000000c9"
 KEY = re.compile(
@@ -243,19 +243,7 @@ def test_every_row_of_two_workspaces_lands_in_exactly_one_object(
     }
     # Row for row, every column plus workspace_id (and not the export's own txid)
     assert by_id(exported_rows(s3_env)) == expected
-    assert set(expected[0]) == {
-        "id",
-        "conversation_id",
-        "action",
-        "reason",
-        "duration_minutes",
-        "triggered_by",
-        "previous_ai_mode",
-        "new_ai_mode",
-        "message_id",
-        "created_at",
-        "workspace_id",
-    }
+    assert set(expected[0]) == LOG_FIELDS | {"workspace_id"}
     assert progress(db) == EVERYTHING_EXPORTED
 
 
@@ -462,8 +450,7 @@ def test_without_a_bucket_the_export_is_not_configured(
     monkeypatch.delenv("AUDIT_EXPORT_BUCKET")
     config.cache_clear()
     answer = api.post("audit-export", {}, token=api.service)
-    assert answer.status_code == 409
-    assert answer.get_json()["error"]["code"] == "export_not_configured"
+    assert_refused(answer, 409, "export_not_configured")
     assert progress(db) == NOTHING_EXPORTED
 
 
@@ -472,8 +459,7 @@ def test_a_missing_bucket_is_a_misconfiguration_that_exports_nothing(
 ) -> None:
     add_rows(db, 5)
     answer = api.post("audit-export", {}, token=api.service)
-    assert answer.status_code == 500
-    assert answer.get_json()["error"]["code"] == "server_misconfigured"
+    assert_refused(answer, 500, "server_misconfigured")
     assert "NoSuchBucket" in caplog.text  # logged with its cause
     assert progress(db) == (False, 0, True)
 
@@ -500,8 +486,7 @@ def test_refused_credentials_are_a_misconfiguration_that_exports_nothing(
         answer = api.post("audit-export", {}, token=api.service)
     finally:
         set_moto_auth(moto_url, "inf")
-    assert answer.status_code == 500
-    assert answer.get_json()["error"]["code"] == "server_misconfigured"
+    assert_refused(answer, 500, "server_misconfigured")
     assert "InvalidAccessKeyId" in caplog.text
     assert progress(db)[:2] == (False, 0)
     assert stored(s3_env) == {}
@@ -535,8 +520,7 @@ def test_storage_failing_mid_batch_is_a_503_and_the_next_run_retries_it(
         config.cache_clear()
         proxy.fail_after = 1  # the first object goes through, then S3 answers 503
         answer = api.post("audit-export", {}, token=api.service)
-        assert answer.status_code == 503
-        assert answer.get_json()["error"]["code"] == "storage_unavailable"
+        assert_refused(answer, 503, "storage_unavailable")
         assert answer.headers["Retry-After"]
         assert progress(db)[:2] == (False, 0)
         assert len(stored(s3_env)) == 1
@@ -588,8 +572,7 @@ def test_through_the_rest_adapter_it_is_a_misconfiguration(
         finally:
             use_database(previous)
         assert not rest.calls  # refused before anything is claimed
-    assert answer.status_code == 500
-    assert answer.get_json()["error"]["code"] == "server_misconfigured"
+    assert_refused(answer, 500, "server_misconfigured")
 
 
 # ---------------------------------------------------------------------------
@@ -637,8 +620,7 @@ def test_transaction_ids_behind_the_export_stop_it_rather_than_skip_rows(
 
     answer = api.post("audit-export", {}, token=api.service)
 
-    assert answer.status_code == 500
-    assert answer.get_json()["error"]["code"] == "server_misconfigured"
+    assert_refused(answer, 500, "server_misconfigured")
     assert stored(s3_env) == before
 
 

@@ -19,7 +19,14 @@ import pytest
 from werkzeug.test import TestResponse
 
 from functions.local import demo
-from tests.support import Api, expire, function_app, log_rows, snapshot
+from tests.support import (
+    Api,
+    assert_refused,
+    function_app,
+    log_rows,
+    pause_live_and_expired,
+    snapshot,
+)
 
 EXPIRED = str(demo.FIRST_CONVERSATION_ID)  # Support: paused 15 min, timer run out
 LIVE = str(demo.SALES_CONVERSATION_ID)  # Sales: paused for an hour
@@ -340,14 +347,7 @@ BAD_INPUT = [
 
 @pytest.fixture
 def scene(api: Api, db: psycopg.Connection[Any]) -> None:
-    for conversation_id, minutes in ((EXPIRED, 15), (LIVE, 60)):
-        answer = api.post(
-            "pause-activate",
-            {"conversation_id": conversation_id, "duration_minutes": minutes},
-            token=api.attendant,
-        )
-        assert answer.status_code == 200
-    expire(db, demo.FIRST_CONVERSATION_ID)
+    pause_live_and_expired(api, db, LIVE, demo.FIRST_CONVERSATION_ID)
 
 
 def send(api: Api, bad: Bad) -> Any:
@@ -626,8 +626,7 @@ def test_a_chunked_body_over_64_kib_is_413_and_writes_nothing(
 
     answer = _chunked(api, body + b" " * (size - len(body)))
 
-    assert answer.status_code == 413
-    assert answer.get_json()["error"]["code"] == "body_too_large"
+    assert_refused(answer, 413, "body_too_large")
     assert snapshot(db) == before
 
 

@@ -16,7 +16,7 @@ import pytest
 from werkzeug.test import TestResponse
 
 from functions.local import demo
-from tests.support import Api, log_rows
+from tests.support import Api, actions, assert_refused, log_rows
 
 CONVERSATION = demo.FIRST_CONVERSATION_ID
 Result = TypeVar("Result")
@@ -109,11 +109,7 @@ def test_overlapping_sweeps_resume_each_expired_pause_once(
 def test_no_block_is_logged_after_a_concurrent_resume(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    paused = api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": 60},
-        token=api.attendant,
-    )
+    paused = api.act("pause-activate", CONVERSATION, duration_minutes=60)
     assert paused.status_code == 200
     gates = 16
 
@@ -121,9 +117,10 @@ def test_no_block_is_logged_after_a_concurrent_resume(
         """An agent asking before each message, until the AI may answer again."""
         verdicts = []
         for message in range(200):
-            answer = api.post(
+            answer = api.act(
                 "interaction-gate",
-                {"conversation_id": str(CONVERSATION), "message_id": f"a{agent}-m{message}"},
+                CONVERSATION,
+                message_id=f"a{agent}-m{message}",
                 token=api.service,
             )
             assert answer.status_code == 200, answer.get_json()
@@ -133,7 +130,7 @@ def test_no_block_is_logged_after_a_concurrent_resume(
         raise AssertionError("the gate never let the agent through after the resume")
 
     def resume() -> TestResponse:
-        return api.post("pause-resume", {"conversation_id": str(CONVERSATION)}, token=api.admin)
+        return api.act("pause-resume", CONVERSATION, token=api.admin)
 
     results = at_once(
         gates + 1, lambda index: resume() if index == gates // 2 else gate_until_allowed(index)
@@ -155,20 +152,18 @@ def test_no_block_is_logged_after_a_concurrent_resume(
 
 
 def test_simultaneous_resumes_end_the_pause_once(api: Api, db: psycopg.Connection[Any]) -> None:
-    api.post("pause-activate", {"conversation_id": str(CONVERSATION)}, token=api.attendant)
+    api.act("pause-activate", CONVERSATION)
 
     answers = at_once(
         12,
-        lambda _: api.post(
-            "pause-resume", {"conversation_id": str(CONVERSATION)}, token=api.attendant
-        ),
+        lambda _: api.act("pause-resume", CONVERSATION),
     )
 
     assert Counter(answer.status_code for answer in answers) == {200: 1, 409: 11}
     assert {
         answer.get_json()["error"]["code"] for answer in answers if answer.status_code == 409
     } == {"not_paused"}
-    assert [row["action"] for row in log_rows(db)] == ["pause_activated", "force_resume"]
+    assert actions(db) == ["pause_activated", "force_resume"]
 
 
 def test_an_expired_pause_touched_by_many_at_once_resumes_once(
@@ -204,7 +199,7 @@ def test_one_message_refused_by_many_at_once_is_logged_once(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
     """The agent's retries of one message, through the gate and pause-logger together."""
-    api.post("pause-activate", {"conversation_id": str(CONVERSATION)}, token=api.attendant)
+    api.act("pause-activate", CONVERSATION)
     message = {"conversation_id": str(CONVERSATION), "message_id": "m-retried"}
 
     def refuse(index: int) -> int:
@@ -254,7 +249,7 @@ def test_keyed_clicks_racing_unkeyed_ones_pause_once_and_answer_alike(
         json.dumps(without_request_id(a.get_json()), sort_keys=True) for k, a in clicks if k
     }
     assert len(keyed_answers) == 1
-    assert [row["action"] for row in log_rows(db)] == ["pause_activated"]
+    assert actions(db) == ["pause_activated"]
 
 
 @pytest.mark.parametrize("function", ["pause-activate", "pause-extend", "pause-resume"])
@@ -273,5 +268,4 @@ def test_a_non_member_gets_404_at_once_while_the_row_is_locked(
 
         answer = api.post(function, body, token=api.outsider)
 
-    assert answer.status_code == 404
-    assert answer.get_json()["error"]["code"] == "conversation_not_found"
+    assert_refused(answer, 404, "conversation_not_found")

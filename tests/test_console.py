@@ -187,11 +187,7 @@ def test_pause_with_the_default_counts_down_and_blocks_the_ai_reply(
 
 
 def test_extend_then_return_to_ai(console: Console, api: Api, db: psycopg.Connection[Any]) -> None:
-    paused = api.post(
-        "pause-activate",
-        {"conversation_id": str(SUPPORT), "duration_minutes": 15},
-        token=api.attendant,
-    )
+    paused = api.act("pause-activate", SUPPORT, duration_minutes=15)
     assert paused.status_code == 200
     console.open(SUPPORT)
     expect(console.by_id("countdown")).to_have_text(re.compile(r"^(14:[0-5]\d|15:00) left$"))
@@ -264,10 +260,7 @@ def test_admin_changes_a_team_default_and_the_modal_preselects_it(
 def test_an_expired_pause_resumes_on_screen_without_a_reload(
     console: Console, api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    assert (
-        api.post("pause-activate", {"conversation_id": str(SALES)}, token=api.admin).status_code
-        == 200
-    )
+    assert api.act("pause-activate", SALES, token=api.admin).status_code == 200
     console.open(SALES)
     expect(console.by_id("countdown")).to_have_text(re.compile(r"^(1:59:[0-5]\d|2:00:00) left$"))
     expect(console.by_id("paused-by")).to_have_text("Paused by Sam Okafor")
@@ -292,11 +285,7 @@ def test_a_pause_by_someone_else_meanwhile_gets_a_clear_409(
     expect(console.duration(30)).to_be_checked()
 
     # While the modal is open, the admin takes the conversation in another inbox.
-    first = api.post(
-        "pause-activate",
-        {"conversation_id": str(SUPPORT), "duration_minutes": 120, "reason": "VIP"},
-        token=api.admin,
-    )
+    first = api.act("pause-activate", SUPPORT, duration_minutes=120, reason="VIP", token=api.admin)
     assert first.status_code == 200
     console.by_id("pause-confirm").click()
 
@@ -367,7 +356,7 @@ def test_an_admin_manages_webhook_endpoints_and_sees_their_deliveries(
         expect(endpoint.locator(".endpoint-url")).to_have_text(hooks.url)
         expect(endpoint.locator(".endpoint-types")).to_have_text("all events")
 
-        api.post("pause-activate", {"conversation_id": str(SUPPORT)}, token=api.attendant)
+        api.act("pause-activate", SUPPORT)
         api.post("webhook-dispatch", {}, token=api.service)
         assert len(hooks.wait_for(1)) == 1
         endpoint.get_by_role("button", name="Deliveries").click()

@@ -6,7 +6,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from functions.local.server import create_app
-from tests.support import Api
+from tests.support import Api, assert_refused
 
 
 @pytest.fixture
@@ -35,8 +35,7 @@ def test_a_host_that_is_not_loopback_is_refused_dns_rebinding(
         "/console/session", headers={"Host": host}, environ_base={"REMOTE_ADDR": "127.0.0.1"}
     )
 
-    assert answer.status_code == 403
-    assert answer.get_json()["error"]["code"] == "local_only"
+    assert_refused(answer, 403, "local_only")
     assert "agent_token" not in answer.get_data(as_text=True)
 
 

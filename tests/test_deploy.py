@@ -165,6 +165,13 @@ def production(db_url: str) -> Iterator[Process]:
         stop([server])
 
 
+def assert_the_gate_allows(url: str) -> None:
+    """The service's gate call on the demo's active conversation: 200, allowed."""
+    gate = request(url, "POST", {"conversation_id": CONVERSATION, "message_id": "m-1"}, SERVICE)
+    assert gate.status == 200
+    assert gate.body["allowed"] is True
+
+
 def test_gunicorn_serves_every_function_and_health_without_the_console(
     production: Process,
 ) -> None:
@@ -179,14 +186,7 @@ def test_gunicorn_serves_every_function_and_health_without_the_console(
         assert set(refused.body["error"]) >= {"code", "message", "details"}
         assert refused.headers["x-request-id"]
 
-    gate = request(
-        f"{base}/functions/v1/interaction-gate",
-        "POST",
-        {"conversation_id": CONVERSATION, "message_id": "m-1"},
-        SERVICE,
-    )
-    assert gate.status == 200
-    assert gate.body["allowed"] is True
+    assert_the_gate_allows(f"{base}/functions/v1/interaction-gate")
     assert request(f"{base}/health").status == 200
     assert "/functions/v1/interaction-gate" in request(f"{base}/openapi.json").body["paths"]
     for console_path in ("/", "/console/session", "/static/app.js"):
@@ -265,14 +265,7 @@ def test_each_target_alone_answers_its_own_function_and_nothing_else(db_url: str
                 assert wrong.status == 405, server.name
 
         by_name = {server.name: server for server in servers}
-        gate = request(
-            f"{by_name['interaction-gate'].base}/",
-            "POST",
-            {"conversation_id": CONVERSATION, "message_id": "m-1"},
-            SERVICE,
-        )
-        assert gate.status == 200
-        assert gate.body["allowed"] is True
+        assert_the_gate_allows(f"{by_name['interaction-gate'].base}/")
         status = request(
             f"{by_name['pause-status'].base}/?conversation_id={CONVERSATION}", token=SERVICE
         )

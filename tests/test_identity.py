@@ -29,7 +29,7 @@ from jwt.algorithms import RSAAlgorithm
 from functions.local import demo
 from functions.shared import identity
 from functions.shared.config import ConfigurationError, config
-from tests.support import Api, conversation, expire, log_rows, snapshot
+from tests.support import Api, conversation, log_rows, pause_live_and_expired, snapshot
 
 LIVE = demo.FIRST_CONVERSATION_ID  # paused for an hour in the scenes below
 EXPIRED = demo.SALES_CONVERSATION_ID  # paused, its timer already run out
@@ -98,6 +98,17 @@ def without_request_id(answer: Any) -> dict[str, Any]:
     return error
 
 
+def status_authorized_by(api: Api, authorization: str, conversation_id: UUID) -> Any:
+    """pause-status with this Authorization header as it stands, bearer scheme or not."""
+    return api.call(
+        "GET",
+        "pause-status",
+        token=None,
+        query={"conversation_id": str(conversation_id)},
+        headers={"Authorization": authorization},
+    )
+
+
 def status_of(api: Api, token: str, conversation_id: UUID = ACTIVE) -> Any:
     return api.get("pause-status", token=token, conversation_id=conversation_id)
 
@@ -162,18 +173,24 @@ def send(api: Api, call: Call, *, token: str | None, headers: dict[str, str] | N
     )
 
 
+def assert_refused_unchanged(
+    api: Api, db: psycopg.Connection[Any], call: Call, token: str | None, status: int, code: str
+) -> None:
+    """The call, with this token, is refused in the error shape and changes nothing."""
+    before = snapshot(db)
+
+    answer = send(api, call, token=token)
+
+    assert answer.status_code == status
+    assert error_of(answer)["code"] == code
+    assert snapshot(db) == before
+
+
 @pytest.fixture
 def scene(api: Api, db: psycopg.Connection[Any]) -> None:
     """A live pause, an expired one (whose auto_resume any touching call would write), and an
     active conversation: a call that got past identity would change the database."""
-    for conversation_id, minutes in ((LIVE, 60), (EXPIRED, 15)):
-        answer = api.post(
-            "pause-activate",
-            {"conversation_id": str(conversation_id), "duration_minutes": minutes},
-            token=api.attendant,
-        )
-        assert answer.status_code == 200
-    expire(db, EXPIRED)
+    pause_live_and_expired(api, db, LIVE, EXPIRED)
 
 
 # ---------------------------------------------------------------------------
@@ -186,13 +203,7 @@ def scene(api: Api, db: psycopg.Connection[Any]) -> None:
 def test_every_function_without_a_token_is_401_missing_token_and_changes_nothing(
     api: Api, db: psycopg.Connection[Any], call: Call
 ) -> None:
-    before = snapshot(db)
-
-    answer = send(api, call, token=None)
-
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "missing_token"
-    assert snapshot(db) == before
+    assert_refused_unchanged(api, db, call, None, 401, "missing_token")
 
 
 @pytest.mark.usefixtures("scene")
@@ -213,13 +224,7 @@ def test_a_malformed_authorization_header_is_401(
 ) -> None:
     before = snapshot(db)
 
-    answer = api.call(
-        "GET",
-        "pause-status",
-        token=None,
-        query={"conversation_id": str(EXPIRED)},
-        headers={"Authorization": authorization},
-    )
+    answer = status_authorized_by(api, authorization, EXPIRED)
 
     assert answer.status_code == 401
     assert error_of(answer)["code"] == code
@@ -229,13 +234,7 @@ def test_a_malformed_authorization_header_is_401(
 def test_a_token_without_the_bearer_scheme_is_401_missing_token(api: Api) -> None:
     token = hs256(claims_for_attendant(), api.secret)
 
-    answer = api.call(
-        "GET",
-        "pause-status",
-        token=None,
-        query={"conversation_id": str(ACTIVE)},
-        headers={"Authorization": token},
-    )
+    answer = status_authorized_by(api, token, ACTIVE)
 
     assert answer.status_code == 401
     assert error_of(answer)["code"] == "missing_token"
@@ -244,13 +243,7 @@ def test_a_token_without_the_bearer_scheme_is_401_missing_token(api: Api) -> Non
 def test_the_bearer_scheme_is_case_insensitive(api: Api) -> None:
     token = hs256(claims_for_attendant(), api.secret)
 
-    answer = api.call(
-        "GET",
-        "pause-status",
-        token=None,
-        query={"conversation_id": str(ACTIVE)},
-        headers={"Authorization": f"bearer {token}"},
-    )
+    answer = status_authorized_by(api, f"bearer {token}", ACTIVE)
 
     assert answer.status_code == 200
     assert answer.get_json()["conversation_id"] == str(ACTIVE)
@@ -327,13 +320,7 @@ def test_a_token_not_valid_yet_is_401(api: Api) -> None:
 def test_an_alg_none_token_is_401(
     api: Api, db: psycopg.Connection[Any], claims: Any, call: Call
 ) -> None:
-    before = snapshot(db)
-
-    answer = send(api, call, token=unsigned(claims()))
-
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "invalid_token"
-    assert snapshot(db) == before
+    assert_refused_unchanged(api, db, call, unsigned(claims()), 401, "invalid_token")
 
 
 def test_an_rs256_token_without_a_jwks_configured_is_500_server_misconfigured(api: Api) -> None:
@@ -447,13 +434,7 @@ SERVICE_ONLY_CALLS = [
 def test_an_attendant_calling_a_service_only_function_is_403_and_changes_nothing(
     api: Api, db: psycopg.Connection[Any], call: Call, who: str
 ) -> None:
-    before = snapshot(db)
-
-    answer = send(api, call, token=getattr(api, who))
-
-    assert answer.status_code == 403
-    assert error_of(answer)["code"] == "service_only"
-    assert snapshot(db) == before
+    assert_refused_unchanged(api, db, call, getattr(api, who), 403, "service_only")
     assert conversation(db, EXPIRED)["ai_mode"] == "paused"  # its auto_resume is not written
 
 
@@ -475,93 +456,68 @@ def test_the_service_may_call_the_service_only_functions(
 # An attendant of another workspace: the conversation does not exist for them
 # ---------------------------------------------------------------------------
 
+
+def hidden(call: Call, name: str, code: str = "conversation_not_found") -> Any:
+    """An outsider's call, its test id, and the 404 code that hides what they may not see."""
+    return pytest.param(call, code, id=name)
+
+
 OUTSIDER_CALLS = [
-    pytest.param(
-        Call("POST", "pause-activate", {"conversation_id": str(ACTIVE)}),
-        "conversation_not_found",
-        id="activate-active",
-    ),
-    pytest.param(
+    hidden(Call("POST", "pause-activate", {"conversation_id": str(ACTIVE)}), "activate-active"),
+    hidden(
         Call("POST", "pause-activate", {"conversation_id": str(EXPIRED), "duration_minutes": 60}),
-        "conversation_not_found",
-        id="activate-expired",
+        "activate-expired",
     ),
-    pytest.param(
+    hidden(
         Call("POST", "pause-extend", {"conversation_id": str(LIVE), "duration_minutes": 15}),
-        "conversation_not_found",
-        id="extend-live",
+        "extend-live",
     ),
-    pytest.param(
+    hidden(
         Call("POST", "pause-extend", {"conversation_id": str(EXPIRED), "duration_minutes": None}),
-        "conversation_not_found",
-        id="extend-expired",
+        "extend-expired",
     ),
-    pytest.param(
-        Call("POST", "pause-resume", {"conversation_id": str(LIVE)}),
-        "conversation_not_found",
-        id="resume-live",
-    ),
-    pytest.param(
-        Call("POST", "pause-resume", {"conversation_id": str(EXPIRED)}),
-        "conversation_not_found",
-        id="resume-expired",
-    ),
-    pytest.param(
-        Call("GET", "pause-status", query={"conversation_id": str(LIVE)}),
-        "conversation_not_found",
-        id="status-live",
-    ),
-    pytest.param(
-        Call("GET", "pause-status", query={"conversation_id": str(EXPIRED)}),
-        "conversation_not_found",
-        id="status-expired",
-    ),
-    pytest.param(
-        Call("GET", "pause-logger", query={"conversation_id": str(LIVE)}),
-        "conversation_not_found",
-        id="logger-live",
-    ),
-    pytest.param(
-        Call("GET", "pause-logger", query={"conversation_id": str(EXPIRED)}),
-        "conversation_not_found",
-        id="logger-expired",
-    ),
-    pytest.param(
+    hidden(Call("POST", "pause-resume", {"conversation_id": str(LIVE)}), "resume-live"),
+    hidden(Call("POST", "pause-resume", {"conversation_id": str(EXPIRED)}), "resume-expired"),
+    hidden(Call("GET", "pause-status", query={"conversation_id": str(LIVE)}), "status-live"),
+    hidden(Call("GET", "pause-status", query={"conversation_id": str(EXPIRED)}), "status-expired"),
+    hidden(Call("GET", "pause-logger", query={"conversation_id": str(LIVE)}), "logger-live"),
+    hidden(Call("GET", "pause-logger", query={"conversation_id": str(EXPIRED)}), "logger-expired"),
+    hidden(
         Call("GET", "pause-settings", query={"workspace_id": str(demo.WORKSPACE_ID)}),
+        "settings-get",
         "workspace_not_found",
-        id="settings-get",
     ),
-    pytest.param(
+    hidden(
         Call(
             "PUT",
             "pause-settings",
             {"workspace_id": str(demo.WORKSPACE_ID), "default_duration_minutes": 120},
         ),
+        "settings-put-workspace",
         "workspace_not_found",
-        id="settings-put-workspace",
     ),
-    pytest.param(
+    hidden(
         Call(
             "PUT",
             "pause-settings",
             {"workspace_id": str(demo.WORKSPACE_ID), "default_duration_minutes": None},
         ),
+        "settings-put-workspace-indefinite",
         "workspace_not_found",
-        id="settings-put-workspace-indefinite",
     ),
-    pytest.param(
+    hidden(
         Call(
             "PUT",
             "pause-settings",
             {"team_id": str(demo.SUPPORT_TEAM_ID), "default_duration_minutes": 15},
         ),
+        "settings-put-team-override",
         "team_not_found",
-        id="settings-put-team-override",
     ),
-    pytest.param(
+    hidden(
         Call("PUT", "pause-settings", {"team_id": str(demo.SALES_TEAM_ID), "inherit": True}),
+        "settings-put-team-inherit",
         "team_not_found",
-        id="settings-put-team-inherit",
     ),
 ]
 
@@ -571,13 +527,7 @@ OUTSIDER_CALLS = [
 def test_an_attendant_of_another_workspace_gets_404_and_changes_nothing(
     api: Api, db: psycopg.Connection[Any], call: Call, code: str
 ) -> None:
-    before = snapshot(db)
-
-    answer = send(api, call, token=api.outsider)
-
-    assert answer.status_code == 404
-    assert error_of(answer)["code"] == code
-    assert snapshot(db) == before
+    assert_refused_unchanged(api, db, call, api.outsider, 404, code)
 
 
 @pytest.mark.usefixtures("scene")
@@ -612,9 +562,7 @@ def test_the_outsiders_404_reads_exactly_like_an_unknown_conversation(api: Api) 
 def test_the_outsider_still_acts_in_its_own_workspace(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    answer = api.post(
-        "pause-activate", {"conversation_id": str(demo.OTHER_CONVERSATION_ID)}, token=api.outsider
-    )
+    answer = api.act("pause-activate", demo.OTHER_CONVERSATION_ID, token=api.outsider)
 
     assert answer.status_code == 200
     assert answer.get_json()["duration_minutes"] == 60  # Globex's default
@@ -626,9 +574,7 @@ def test_an_acme_attendant_gets_404_on_the_globex_conversation(
 ) -> None:
     before = snapshot(db)
 
-    answer = api.post(
-        "pause-activate", {"conversation_id": str(demo.OTHER_CONVERSATION_ID)}, token=api.admin
-    )
+    answer = api.act("pause-activate", demo.OTHER_CONVERSATION_ID, token=api.admin)
 
     assert answer.status_code == 404
     assert error_of(answer)["code"] == "conversation_not_found"
@@ -730,7 +676,7 @@ def test_an_rs256_attendant_acts_as_its_sub(
 ) -> None:
     token = rs256(claims_for_attendant(demo.ADMIN_ID), jwks.key, jwks.kid)
 
-    answer = api.post("pause-activate", {"conversation_id": str(ACTIVE)}, token=token)
+    answer = api.act("pause-activate", ACTIVE, token=token)
 
     assert answer.status_code == 200
     assert answer.get_json()["paused_by"] == str(demo.ADMIN_ID)
@@ -755,7 +701,7 @@ def test_an_rs256_token_signed_by_another_key_with_the_same_kid_is_401(
     impostor = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     token = rs256(claims_for_attendant(), impostor, jwks.kid)
 
-    answer = api.post("pause-activate", {"conversation_id": str(ACTIVE)}, token=token)
+    answer = api.act("pause-activate", ACTIVE, token=token)
 
     assert answer.status_code == 401
     assert error_of(answer)["code"] == "invalid_token"
@@ -883,7 +829,7 @@ def test_a_token_without_exp_is_401_invalid_token(
     before = snapshot(db)
     token = hs256({name: value for name, value in claims().items() if name != "exp"}, api.secret)
 
-    answer = api.post("pause-activate", {"conversation_id": str(ACTIVE)}, token=token)
+    answer = api.act("pause-activate", ACTIVE, token=token)
 
     assert answer.status_code == 401
     assert error_of(answer)["code"] == "invalid_token"

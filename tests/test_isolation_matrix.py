@@ -17,11 +17,10 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import jwt
 import psycopg
@@ -31,7 +30,7 @@ from psycopg import sql
 from functions.local import demo
 from functions.shared.database import use_database
 from functions.shared.postgres import PostgresDatabase
-from tests.conftest import JWT_SECRET, database_url
+from tests.conftest import JWT_SECRET, fresh_database
 from tests.support import Api, expire, log_rows, snapshot
 
 ACME = demo.WORKSPACE_ID
@@ -473,30 +472,12 @@ CALL_MATRIX = {
 # Fixtures and helpers -------------------------------------------------------------------
 
 
-@contextmanager
-def _database(server_url: str, template: str) -> Iterator[str]:
-    name = f"takeover_matrix_{uuid4().hex[:16]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("create database {} template {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        )
-    try:
-        yield database_url(server_url, name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
-
-
 @pytest.fixture(scope="module")
 def scene(server_url: str, template: str) -> Iterator[psycopg.Connection[Any]]:
     """One database for the direct-access cells (each rolls back what it did): rows of both
     workspaces in every table."""
     with (
-        _database(server_url, template) as url,
+        fresh_database(server_url, "takeover_matrix", template) as url,
         psycopg.connect(url, autocommit=True) as db,
     ):
         db.execute("insert into public.workspaces (name) values ('Victim')")
@@ -533,7 +514,7 @@ def scene(server_url: str, template: str) -> Iterator[psycopg.Connection[Any]]:
 def calls_database(server_url: str, template: str) -> Iterator[psycopg.Connection[Any]]:
     """One database for the function cells, which the functions use."""
     with (
-        _database(server_url, template) as url,
+        fresh_database(server_url, "takeover_matrix", template) as url,
         psycopg.connect(url, autocommit=True) as db,
     ):
         database = PostgresDatabase(url)

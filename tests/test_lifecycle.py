@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from functions.local import demo
-from tests.support import Api, conversation, expire, log_rows
+from tests.support import Api, actions, assert_refused, auto_resumed, conversation, expire, log_rows
 
 CONVERSATION = demo.FIRST_CONVERSATION_ID  # Support team: inherits the workspace's 30 min
 ATTENDANT = str(demo.ATTENDANT_ID)
@@ -22,20 +22,12 @@ def minutes_between(start: str, end: str) -> float:
 
 def pause_that_ran_out(api: Api, db: psycopg.Connection[Any]) -> None:
     """The attendant's 15-minute pause on CONVERSATION, its timer past a minute ago."""
-    api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": 15},
-        token=api.attendant,
-    )
+    api.act("pause-activate", CONVERSATION, duration_minutes=15)
     expire(db, CONVERSATION)
 
 
 def test_attendant_pauses_for_a_chosen_duration(api: Api, db: psycopg.Connection[Any]) -> None:
-    answer = api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": 60, "reason": "angry customer"},
-        token=api.attendant,
-    )
+    answer = api.act("pause-activate", CONVERSATION, duration_minutes=60, reason="angry customer")
 
     assert answer.status_code == 200
     state = answer.get_json()
@@ -62,9 +54,7 @@ def test_attendant_pauses_for_a_chosen_duration(api: Api, db: psycopg.Connection
 
 
 def test_absent_duration_takes_the_workspace_default(api: Api, db: psycopg.Connection[Any]) -> None:
-    state = api.post(
-        "pause-activate", {"conversation_id": str(CONVERSATION)}, token=api.attendant
-    ).get_json()
+    state = api.act("pause-activate", CONVERSATION).get_json()
 
     assert state["duration_minutes"] == 30
     assert state["default_duration_minutes"] == 30
@@ -72,20 +62,14 @@ def test_absent_duration_takes_the_workspace_default(api: Api, db: psycopg.Conne
 
 
 def test_absent_duration_takes_the_team_override(api: Api, db: psycopg.Connection[Any]) -> None:
-    state = api.post(
-        "pause-activate", {"conversation_id": str(demo.SALES_CONVERSATION_ID)}, token=api.attendant
-    ).get_json()
+    state = api.act("pause-activate", demo.SALES_CONVERSATION_ID).get_json()
 
     assert state["duration_minutes"] == 120
     assert minutes_between(state["paused_at"], state["paused_until"]) == 120
 
 
 def test_null_duration_pauses_indefinitely(api: Api, db: psycopg.Connection[Any]) -> None:
-    state = api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": None},
-        token=api.attendant,
-    ).get_json()
+    state = api.act("pause-activate", CONVERSATION, duration_minutes=None).get_json()
 
     assert state["ai_mode"] == "paused"
     assert state["paused_until"] is None
@@ -100,9 +84,7 @@ def test_indefinite_workspace_default_applies_when_duration_absent(
         "update workspaces set default_duration_minutes = null where id = %s", (demo.WORKSPACE_ID,)
     )
 
-    state = api.post(
-        "pause-activate", {"conversation_id": str(CONVERSATION)}, token=api.attendant
-    ).get_json()
+    state = api.act("pause-activate", CONVERSATION).get_json()
 
     assert state["paused_until"] is None
     assert state["duration_minutes"] is None
@@ -111,31 +93,23 @@ def test_indefinite_workspace_default_applies_when_duration_absent(
 def test_pausing_a_paused_conversation_is_409_with_the_current_state(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    first = api.post(
-        "pause-activate", {"conversation_id": str(CONVERSATION)}, token=api.attendant
-    ).get_json()
+    first = api.act("pause-activate", CONVERSATION).get_json()
 
-    second = api.post("pause-activate", {"conversation_id": str(CONVERSATION)}, token=api.admin)
+    second = api.act("pause-activate", CONVERSATION, token=api.admin)
 
     assert second.status_code == 409
     error = second.get_json()["error"]
     assert error["code"] == "already_paused"
     assert error["details"]["paused_by"] == ATTENDANT
     assert error["details"]["paused_until"] == first["paused_until"]
-    assert [row["action"] for row in log_rows(db)] == ["pause_activated"]
+    assert actions(db) == ["pause_activated"]
 
 
 def test_extend_adds_minutes_to_the_timer(api: Api, db: psycopg.Connection[Any]) -> None:
-    paused = api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": 15},
-        token=api.attendant,
-    ).get_json()
+    paused = api.act("pause-activate", CONVERSATION, duration_minutes=15).get_json()
 
-    answer = api.post(
-        "pause-extend",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": 30, "reason": "needs more"},
-        token=api.admin,
+    answer = api.act(
+        "pause-extend", CONVERSATION, duration_minutes=30, reason="needs more", token=api.admin
     )
 
     assert answer.status_code == 200
@@ -158,13 +132,9 @@ def test_extend_adds_minutes_to_the_timer(api: Api, db: psycopg.Connection[Any])
 
 
 def test_extend_with_null_makes_the_pause_indefinite(api: Api, db: psycopg.Connection[Any]) -> None:
-    api.post("pause-activate", {"conversation_id": str(CONVERSATION)}, token=api.attendant)
+    api.act("pause-activate", CONVERSATION)
 
-    state = api.post(
-        "pause-extend",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": None},
-        token=api.attendant,
-    ).get_json()
+    state = api.act("pause-extend", CONVERSATION, duration_minutes=None).get_json()
 
     assert state["paused_until"] is None
     assert state["duration_minutes"] is None
@@ -173,32 +143,19 @@ def test_extend_with_null_makes_the_pause_indefinite(api: Api, db: psycopg.Conne
 
 
 def test_extending_an_indefinite_pause_is_409(api: Api, db: psycopg.Connection[Any]) -> None:
-    api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": None},
-        token=api.attendant,
-    )
+    api.act("pause-activate", CONVERSATION, duration_minutes=None)
 
-    answer = api.post(
-        "pause-extend",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": 15},
-        token=api.attendant,
-    )
+    answer = api.act("pause-extend", CONVERSATION, duration_minutes=15)
 
-    assert answer.status_code == 409
-    assert answer.get_json()["error"]["code"] == "already_indefinite"
+    assert_refused(answer, 409, "already_indefinite")
     assert len(log_rows(db)) == 1
 
 
 def test_extend_and_resume_of_an_active_conversation_are_409_not_paused(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    extend = api.post(
-        "pause-extend",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": 15},
-        token=api.attendant,
-    )
-    resume = api.post("pause-resume", {"conversation_id": str(CONVERSATION)}, token=api.attendant)
+    extend = api.act("pause-extend", CONVERSATION, duration_minutes=15)
+    resume = api.act("pause-resume", CONVERSATION)
 
     assert (extend.status_code, resume.status_code) == (409, 409)
     assert extend.get_json()["error"]["code"] == "not_paused"
@@ -207,17 +164,9 @@ def test_extend_and_resume_of_an_active_conversation_are_409_not_paused(
 
 
 def test_force_resume_hands_back_early(api: Api, db: psycopg.Connection[Any]) -> None:
-    api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": 60},
-        token=api.attendant,
-    )
+    api.act("pause-activate", CONVERSATION, duration_minutes=60)
 
-    answer = api.post(
-        "pause-resume",
-        {"conversation_id": str(CONVERSATION), "reason": "solved"},
-        token=api.attendant,
-    )
+    answer = api.act("pause-resume", CONVERSATION, reason="solved")
 
     assert answer.status_code == 200
     state = answer.get_json()
@@ -245,11 +194,7 @@ def test_force_resume_hands_back_early(api: Api, db: psycopg.Connection[Any]) ->
 
 
 def test_gate_allows_while_active_and_writes_nothing(api: Api, db: psycopg.Connection[Any]) -> None:
-    answer = api.post(
-        "interaction-gate",
-        {"conversation_id": str(CONVERSATION), "message_id": "m-1"},
-        token=api.service,
-    )
+    answer = api.act("interaction-gate", CONVERSATION, message_id="m-1", token=api.service)
 
     assert answer.status_code == 200
     assert answer.get_json() == {
@@ -264,19 +209,13 @@ def test_gate_allows_while_active_and_writes_nothing(api: Api, db: psycopg.Conne
 def test_gate_blocks_while_paused_and_logs_once_per_message(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    paused = api.post(
-        "pause-activate", {"conversation_id": str(CONVERSATION)}, token=api.attendant
-    ).get_json()
+    paused = api.act("pause-activate", CONVERSATION).get_json()
 
-    first = api.post(
-        "interaction-gate",
-        {"conversation_id": str(CONVERSATION), "message_id": "m-1", "agent_id": "bot-7"},
-        token=api.service,
+    first = api.act(
+        "interaction-gate", CONVERSATION, message_id="m-1", agent_id="bot-7", token=api.service
     ).get_json()
-    again = api.post(
-        "interaction-gate",
-        {"conversation_id": str(CONVERSATION), "message_id": "m-1", "agent_id": "bot-7"},
-        token=api.service,
+    again = api.act(
+        "interaction-gate", CONVERSATION, message_id="m-1", agent_id="bot-7", token=api.service
     ).get_json()
 
     blocked = [row for row in log_rows(db) if row["action"] == "interaction_blocked"]
@@ -303,10 +242,10 @@ def test_gate_blocks_while_paused_and_logs_once_per_message(
 
 
 def test_gate_without_message_id_logs_every_attempt(api: Api, db: psycopg.Connection[Any]) -> None:
-    api.post("pause-activate", {"conversation_id": str(CONVERSATION)}, token=api.attendant)
+    api.act("pause-activate", CONVERSATION)
 
     for _ in range(2):
-        api.post("interaction-gate", {"conversation_id": str(CONVERSATION)}, token=api.service)
+        api.act("interaction-gate", CONVERSATION, token=api.service)
 
     blocked = [row for row in log_rows(db) if row["action"] == "interaction_blocked"]
     assert [row["triggered_by"] for row in blocked] == ["ai_agent", "ai_agent"]
@@ -315,33 +254,23 @@ def test_gate_without_message_id_logs_every_attempt(api: Api, db: psycopg.Connec
 def test_a_blocked_message_stays_blocked_after_the_pause(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    api.post("pause-activate", {"conversation_id": str(CONVERSATION)}, token=api.attendant)
-    blocked = api.post(
-        "interaction-gate",
-        {"conversation_id": str(CONVERSATION), "message_id": "m-1"},
-        token=api.service,
+    api.act("pause-activate", CONVERSATION)
+    blocked = api.act(
+        "interaction-gate", CONVERSATION, message_id="m-1", token=api.service
     ).get_json()
-    api.post("pause-resume", {"conversation_id": str(CONVERSATION)}, token=api.attendant)
+    api.act("pause-resume", CONVERSATION)
 
-    retried = api.post(
-        "interaction-gate",
-        {"conversation_id": str(CONVERSATION), "message_id": "m-1"},
-        token=api.service,
+    retried = api.act(
+        "interaction-gate", CONVERSATION, message_id="m-1", token=api.service
     ).get_json()
-    fresh = api.post(
-        "interaction-gate",
-        {"conversation_id": str(CONVERSATION), "message_id": "m-2"},
-        token=api.service,
+    fresh = api.act(
+        "interaction-gate", CONVERSATION, message_id="m-2", token=api.service
     ).get_json()
 
     assert retried["allowed"] is False
     assert retried["event_id"] == blocked["event_id"]
     assert fresh["allowed"] is True
-    assert [row["action"] for row in log_rows(db)] == [
-        "pause_activated",
-        "interaction_blocked",
-        "force_resume",
-    ]
+    assert actions(db) == ["pause_activated", "interaction_blocked", "force_resume"]
 
 
 def test_expired_pause_ends_at_the_gate_before_anything_else(
@@ -349,35 +278,20 @@ def test_expired_pause_ends_at_the_gate_before_anything_else(
 ) -> None:
     pause_that_ran_out(api, db)
 
-    answer = api.post(
-        "interaction-gate",
-        {"conversation_id": str(CONVERSATION), "message_id": "m-1"},
-        token=api.service,
+    answer = api.act(
+        "interaction-gate", CONVERSATION, message_id="m-1", token=api.service
     ).get_json()
 
     assert answer == {"allowed": True, "ai_mode": "active", "paused_until": None, "event_id": None}
     activated, resumed = log_rows(db, CONVERSATION)
     assert resumed["id"] > activated["id"]
-    assert {k: v for k, v in resumed.items() if k != "id"} == {
-        "conversation_id": str(CONVERSATION),
-        "action": "auto_resume",
-        "reason": "timer_expired",
-        "duration_minutes": 15,
-        "triggered_by": "system",
-        "previous_ai_mode": "paused",
-        "new_ai_mode": "active",
-        "message_id": None,
-    }
+    assert {k: v for k, v in resumed.items() if k != "id"} == auto_resumed(CONVERSATION, 15)
 
 
 def test_expired_pause_is_written_before_a_new_pause(api: Api, db: psycopg.Connection[Any]) -> None:
     pause_that_ran_out(api, db)
 
-    answer = api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": 30},
-        token=api.admin,
-    )
+    answer = api.act("pause-activate", CONVERSATION, duration_minutes=30, token=api.admin)
 
     assert answer.status_code == 200
     assert [(row["action"], row["triggered_by"]) for row in log_rows(db)] == [
@@ -392,19 +306,14 @@ def test_resume_of_an_expired_pause_keeps_the_auto_resume_and_is_409(
 ) -> None:
     pause_that_ran_out(api, db)
 
-    answer = api.post("pause-resume", {"conversation_id": str(CONVERSATION)}, token=api.attendant)
+    answer = api.act("pause-resume", CONVERSATION)
 
-    assert answer.status_code == 409
-    assert answer.get_json()["error"]["code"] == "not_paused"
-    assert [row["action"] for row in log_rows(db)] == ["pause_activated", "auto_resume"]
+    assert_refused(answer, 409, "not_paused")
+    assert actions(db) == ["pause_activated", "auto_resume"]
 
 
 def test_status_reports_and_ends_an_expired_pause(api: Api, db: psycopg.Connection[Any]) -> None:
-    api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": 15},
-        token=api.attendant,
-    )
+    api.act("pause-activate", CONVERSATION, duration_minutes=15)
     live = api.get("pause-status", token=api.attendant, conversation_id=CONVERSATION).get_json()
     expire(db, CONVERSATION)
 
@@ -419,17 +328,9 @@ def test_status_reports_and_ends_an_expired_pause(api: Api, db: psycopg.Connecti
 
 def test_auto_resume_ends_every_expired_pause_once(api: Api, db: psycopg.Connection[Any]) -> None:
     for conversation_id in (CONVERSATION, demo.SALES_CONVERSATION_ID):
-        api.post(
-            "pause-activate",
-            {"conversation_id": str(conversation_id), "duration_minutes": 15},
-            token=api.attendant,
-        )
+        api.act("pause-activate", conversation_id, duration_minutes=15)
         expire(db, conversation_id)
-    api.post(
-        "pause-activate",
-        {"conversation_id": str(demo.NO_TEAM_CONVERSATION_ID)},
-        token=api.attendant,
-    )
+    api.act("pause-activate", demo.NO_TEAM_CONVERSATION_ID)
 
     first = api.post("auto-resume", {}, token=api.service).get_json()
     second = api.post("auto-resume", token=api.service).get_json()
@@ -447,11 +348,7 @@ def test_auto_resume_ends_every_expired_pause_once(api: Api, db: psycopg.Connect
 
 def test_auto_resume_respects_its_limit(api: Api, db: psycopg.Connection[Any]) -> None:
     for conversation_id in (CONVERSATION, demo.SALES_CONVERSATION_ID):
-        api.post(
-            "pause-activate",
-            {"conversation_id": str(conversation_id), "duration_minutes": 15},
-            token=api.attendant,
-        )
+        api.act("pause-activate", conversation_id, duration_minutes=15)
         expire(db, conversation_id)
 
     assert api.post("auto-resume", {"limit": 1}, token=api.service).get_json()["resumed"] == 1
@@ -460,10 +357,8 @@ def test_auto_resume_respects_its_limit(api: Api, db: psycopg.Connection[Any]) -
 
 
 def test_service_pauses_on_an_attendants_behalf(api: Api, db: psycopg.Connection[Any]) -> None:
-    state = api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "triggered_by": ATTENDANT},
-        token=api.service,
+    state = api.act(
+        "pause-activate", CONVERSATION, triggered_by=ATTENDANT, token=api.service
     ).get_json()
 
     assert state["paused_by"] == ATTENDANT
@@ -473,9 +368,7 @@ def test_service_pauses_on_an_attendants_behalf(api: Api, db: psycopg.Connection
 def test_service_pause_for_nobody_is_written_as_service(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    state = api.post(
-        "pause-activate", {"conversation_id": str(CONVERSATION)}, token=api.service
-    ).get_json()
+    state = api.act("pause-activate", CONVERSATION, token=api.service).get_json()
 
     assert state["paused_by"] is None
     assert log_rows(db)[0]["triggered_by"] == "service"
@@ -491,10 +384,8 @@ def test_service_pause_for_nobody_is_written_as_service(
 def test_triggered_by_is_refused_for_a_non_member_or_from_an_attendant(
     api: Api, db: psycopg.Connection[Any], caller: str, triggered_by: UUID, status: int, code: str
 ) -> None:
-    answer = api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "triggered_by": str(triggered_by)},
-        token=getattr(api, caller),
+    answer = api.act(
+        "pause-activate", CONVERSATION, triggered_by=str(triggered_by), token=getattr(api, caller)
     )
 
     assert answer.status_code == status
@@ -503,11 +394,7 @@ def test_triggered_by_is_refused_for_a_non_member_or_from_an_attendant(
 
 
 def test_pause_timer_counts_from_the_database_clock(api: Api, db: psycopg.Connection[Any]) -> None:
-    state = api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": 15},
-        token=api.attendant,
-    ).get_json()
+    state = api.act("pause-activate", CONVERSATION, duration_minutes=15).get_json()
     row = db.execute("select now()").fetchone()
     assert row is not None
     assert abs(datetime.fromisoformat(state["paused_at"]) - row[0]) < timedelta(seconds=30)

@@ -12,26 +12,23 @@ import psycopg
 import pytest
 
 from functions.local import demo
-from tests.support import Api, conversation, expire, log_rows, snapshot
+from tests.support import (
+    LOG_FIELDS,
+    Api,
+    actions,
+    assert_refused,
+    auto_resumed,
+    conversation,
+    expire,
+    log_rows,
+    snapshot,
+)
 
 CONVERSATION = demo.FIRST_CONVERSATION_ID  # Acme, Support team (30 minutes)
 SALES_CONVERSATION = demo.SALES_CONVERSATION_ID  # Acme, Sales team
 GLOBEX_CONVERSATION = demo.OTHER_CONVERSATION_ID  # Globex
 ATTENDANT = str(demo.ATTENDANT_ID)
 ADMIN = str(demo.ADMIN_ID)
-
-EVENT_FIELDS = {
-    "id",
-    "conversation_id",
-    "action",
-    "reason",
-    "duration_minutes",
-    "triggered_by",
-    "previous_ai_mode",
-    "new_ai_mode",
-    "message_id",
-    "created_at",
-}
 
 
 def ok(answer: Any) -> dict[str, Any]:
@@ -66,9 +63,7 @@ def as_rows(answered: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def activate(api: Api, conversation_id: UUID, token: str, **fields: Any) -> dict[str, Any]:
-    return ok(
-        api.post("pause-activate", {"conversation_id": str(conversation_id), **fields}, token=token)
-    )
+    return ok(api.act("pause-activate", conversation_id, token=token, **fields))
 
 
 def block(api: Api, conversation_id: UUID, message_id: str | None = None) -> dict[str, Any]:
@@ -79,8 +74,8 @@ def block(api: Api, conversation_id: UUID, message_id: str | None = None) -> dic
 
 
 def refused_send(api: Api, conversation_id: UUID, **fields: Any) -> Any:
-    body = {"conversation_id": str(conversation_id), "action": "interaction_blocked", **fields}
-    return api.post("pause-logger", body, token=api.service)
+    body = {"action": "interaction_blocked", **fields}  # a test may send another action
+    return api.act("pause-logger", conversation_id, token=api.service, **body)
 
 
 @pytest.fixture
@@ -92,25 +87,17 @@ def story(api: Api) -> list[int]:
         activate(api, CONVERSATION, api.attendant, duration_minutes=60, reason="angry")["event_id"]
     )
     time.sleep(0.002)  # distinct created_at, for the time filters
-    gate = api.post(
-        "interaction-gate",
-        {"conversation_id": str(CONVERSATION), "message_id": "m-1", "agent_id": "bot-7"},
-        token=api.service,
+    gate = api.act(
+        "interaction-gate", CONVERSATION, message_id="m-1", agent_id="bot-7", token=api.service
     )
     ids.append(ok(gate)["event_id"])
     time.sleep(0.002)
-    extend = api.post(
-        "pause-extend",
-        {"conversation_id": str(CONVERSATION), "duration_minutes": 15, "reason": "more"},
-        token=api.admin,
+    extend = api.act(
+        "pause-extend", CONVERSATION, duration_minutes=15, reason="more", token=api.admin
     )
     ids.append(ok(extend)["event_id"])
     time.sleep(0.002)
-    resume = api.post(
-        "pause-resume",
-        {"conversation_id": str(CONVERSATION), "reason": "done"},
-        token=api.attendant,
-    )
+    resume = api.act("pause-resume", CONVERSATION, reason="done")
     ids.append(ok(resume)["event_id"])
     return ids
 
@@ -126,11 +113,11 @@ def test_a_conversations_events_come_oldest_first_with_every_field(
     page = events(api, api.attendant, conversation_id=CONVERSATION)
 
     assert page["next_cursor"] is None
-    assert [set(event) for event in page["events"]] == [EVENT_FIELDS] * 4
+    assert [set(event) for event in page["events"]] == [LOG_FIELDS] * 4
     assert [event["id"] for event in page["events"]] == story
     assert all(event["created_at"].endswith("Z") for event in page["events"])
     answered = [
-        {name: event[name] for name in EVENT_FIELDS - {"id", "created_at"}}
+        {name: event[name] for name in LOG_FIELDS - {"id", "created_at"}}
         for event in page["events"]
     ]
     base = {"conversation_id": str(CONVERSATION), "message_id": None}
@@ -196,8 +183,7 @@ def test_a_conversation_without_events_has_an_empty_trail(api: Api) -> None:
 def test_an_unknown_conversation_is_404(api: Api) -> None:
     answer = api.get("pause-logger", token=api.service, conversation_id=uuid4())
 
-    assert answer.status_code == 404
-    assert answer.get_json()["error"]["code"] == "conversation_not_found"
+    assert_refused(answer, 404, "conversation_not_found")
 
 
 def test_the_conversation_filter_keeps_only_that_conversation(api: Api, story: list[int]) -> None:
@@ -283,7 +269,7 @@ def seven_events(api: Api) -> list[int]:
     """Support paused, five sends blocked, handed back: seven rows."""
     ids = [activate(api, CONVERSATION, api.attendant)["event_id"]]
     ids += [block(api, CONVERSATION, f"m-{n}")["event_id"] for n in range(5)]
-    resumed = api.post("pause-resume", {"conversation_id": str(CONVERSATION)}, token=api.attendant)
+    resumed = api.act("pause-resume", CONVERSATION)
     ids.append(ok(resumed)["event_id"])
     return ids
 
@@ -359,13 +345,7 @@ def two_workspaces(api: Api) -> dict[str, list[int]]:
     acme.append(block(api, CONVERSATION, "a-1")["event_id"])
     globex = [activate(api, GLOBEX_CONVERSATION, api.service)["event_id"]]
     globex.append(block(api, GLOBEX_CONVERSATION, "g-1")["event_id"])
-    globex.append(
-        ok(
-            api.post(
-                "pause-resume", {"conversation_id": str(GLOBEX_CONVERSATION)}, token=api.service
-            )
-        )["event_id"]
-    )
+    globex.append(ok(api.act("pause-resume", GLOBEX_CONVERSATION, token=api.service))["event_id"])
     return {"acme": acme, "globex": globex}
 
 
@@ -407,8 +387,7 @@ def test_another_workspaces_conversation_is_404_for_an_attendant(
     answer = api.get("pause-logger", token=api.attendant, conversation_id=GLOBEX_CONVERSATION)
     by_action = api.get("pause-logger", token=api.attendant, action="force_resume")
 
-    assert answer.status_code == 404
-    assert answer.get_json()["error"]["code"] == "conversation_not_found"
+    assert_refused(answer, 404, "conversation_not_found")
     assert by_action.get_json() == {"events": [], "next_cursor": None}
 
 
@@ -439,14 +418,7 @@ def test_reading_an_expired_pauses_trail_ends_the_pause_first(
     ended = page["events"][-1]
     assert ended | {"id": 0, "created_at": ""} == {
         "id": 0,
-        "conversation_id": str(CONVERSATION),
-        "action": "auto_resume",
-        "reason": "timer_expired",
-        "duration_minutes": 15,
-        "triggered_by": "system",
-        "previous_ai_mode": "paused",
-        "new_ai_mode": "active",
-        "message_id": None,
+        **auto_resumed(CONVERSATION, 15),
         "created_at": "",
     }
     assert ended["id"] > paused["event_id"]
@@ -465,7 +437,7 @@ def test_the_expiry_is_written_once_however_often_the_trail_is_read(
 
     assert [event["action"] for event in first["events"]] == ["pause_activated", "auto_resume"]
     assert [event["id"] for event in second["events"]] == [first["events"][1]["id"]]
-    assert [row["action"] for row in log_rows(db)] == ["pause_activated", "auto_resume"]
+    assert actions(db) == ["pause_activated", "auto_resume"]
 
 
 def test_a_filter_that_hides_the_expiry_still_writes_it(
@@ -477,7 +449,7 @@ def test_a_filter_that_hides_the_expiry_still_writes_it(
     page = events(api, api.attendant, conversation_id=CONVERSATION, action="pause_activated")
 
     assert [event["action"] for event in page["events"]] == ["pause_activated"]
-    assert [row["action"] for row in log_rows(db)] == ["pause_activated", "auto_resume"]
+    assert actions(db) == ["pause_activated", "auto_resume"]
 
 
 def test_a_live_pause_is_not_ended_by_reading(api: Api, db: psycopg.Connection[Any]) -> None:
@@ -570,11 +542,7 @@ def test_sends_without_a_message_id_are_each_recorded(
     second = ok(refused_send(api, CONVERSATION))
 
     assert first["event_id"] != second["event_id"]
-    assert [row["action"] for row in log_rows(db)] == [
-        "pause_activated",
-        "interaction_blocked",
-        "interaction_blocked",
-    ]
+    assert actions(db) == ["pause_activated", "interaction_blocked", "interaction_blocked"]
 
 
 def test_the_gate_and_the_logger_share_the_message_dedupe(
@@ -608,13 +576,12 @@ def test_recording_while_active_is_409_not_paused_and_writes_nothing(
 
 def test_recording_after_a_resume_is_409_not_paused(api: Api, db: psycopg.Connection[Any]) -> None:
     activate(api, CONVERSATION, api.attendant)
-    ok(api.post("pause-resume", {"conversation_id": str(CONVERSATION)}, token=api.attendant))
+    ok(api.act("pause-resume", CONVERSATION))
     before = snapshot(db)
 
     answer = refused_send(api, CONVERSATION, message_id="m-new")
 
-    assert answer.status_code == 409
-    assert answer.get_json()["error"]["code"] == "not_paused"
+    assert_refused(answer, 409, "not_paused")
     assert snapshot(db) == before
 
 
@@ -626,8 +593,7 @@ def test_recording_on_an_expired_pause_writes_the_expiry_and_is_409(
 
     answer = refused_send(api, CONVERSATION, message_id="m-1")
 
-    assert answer.status_code == 409
-    assert answer.get_json()["error"]["code"] == "not_paused"
+    assert_refused(answer, 409, "not_paused")
     assert [(row["action"], row["triggered_by"]) for row in log_rows(db)] == [
         ("pause_activated", ATTENDANT),
         ("auto_resume", "system"),
@@ -647,8 +613,7 @@ def test_any_other_action_is_422_and_writes_nothing(
 
     answer = refused_send(api, CONVERSATION, action=action, message_id="m-1")
 
-    assert answer.status_code == 422
-    assert answer.get_json()["error"]["code"] == "validation_failed"
+    assert_refused(answer, 422, "validation_failed")
     assert snapshot(db) == before
 
 
@@ -659,8 +624,7 @@ def test_an_unknown_conversation_is_404_and_writes_nothing(
 
     answer = refused_send(api, uuid4(), message_id="m-1")
 
-    assert answer.status_code == 404
-    assert answer.get_json()["error"]["code"] == "conversation_not_found"
+    assert_refused(answer, 404, "conversation_not_found")
     assert snapshot(db) == before
 
 
@@ -671,14 +635,11 @@ def test_an_attendant_cannot_record_and_nothing_is_written(
     activate(api, CONVERSATION, api.attendant)
     before = snapshot(db)
 
-    answer = api.post(
-        "pause-logger",
-        {"conversation_id": str(CONVERSATION), "action": "interaction_blocked"},
-        token=getattr(api, who),
+    answer = api.act(
+        "pause-logger", CONVERSATION, action="interaction_blocked", token=getattr(api, who)
     )
 
-    assert answer.status_code == 403
-    assert answer.get_json()["error"]["code"] == "service_only"
+    assert_refused(answer, 403, "service_only")
     assert snapshot(db) == before
 
 

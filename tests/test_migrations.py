@@ -4,17 +4,15 @@ and they give the very catalog that the declarative schema files (supabase/schem
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from uuid import uuid4
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from functions.local import migrations
-from tests.conftest import database_url
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
@@ -79,6 +77,11 @@ CATALOG: dict[str, str] = {
 }
 
 
+def fetch(url: str, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as connection:
+        return connection.execute(query, params).fetchall()
+
+
 def catalog(url: str) -> Snapshot:
     with psycopg.connect(url) as connection:
         return {name: connection.execute(query).fetchall() for name, query in CATALOG.items()}
@@ -108,26 +111,6 @@ def run_raw(url: str, path: Any) -> None:
     """The whole file as one script, the way psql -f or the SQL editor runs it."""
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(path.read_text())
-
-
-@pytest.fixture
-def new_database(server_url: str) -> Iterator[Callable[[], str]]:
-    """Empty databases (no migrations, no seed), dropped after the test."""
-    names: list[str] = []
-
-    def create() -> str:
-        name = f"takeover_migrations_{uuid4().hex[:16]}"
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-        names.append(name)
-        return database_url(server_url, name)
-
-    yield create
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        for name in names:
-            admin.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
 
 
 @pytest.fixture
@@ -374,14 +357,14 @@ def test_the_api_runs_as_its_owner_and_keeps_its_grants(empty_url: str) -> None:
     """service_role calls the API; the API calls the helpers as the migrating user."""
     migrations.apply(empty_url)
 
-    with psycopg.connect(empty_url) as connection:
-        api = connection.execute(
-            "select p.proname, p.prosecdef,"
-            " array(select r from unnest(%s::text[]) r"
-            "       where has_function_privilege(r, p.oid, 'execute'))"
-            " from pg_proc p where p.pronamespace = 'public'::regnamespace order by 1",
-            (list(API_ROLES),),
-        ).fetchall()
+    api = fetch(
+        empty_url,
+        "select p.proname, p.prosecdef,"
+        " array(select r from unnest(%s::text[]) r"
+        "       where has_function_privilege(r, p.oid, 'execute'))"
+        " from pg_proc p where p.pronamespace = 'public'::regnamespace order by 1",
+        (list(API_ROLES),),
+    )
 
     assert api == [
         ("is_workspace_member", True, ["authenticated", "service_role"]),
@@ -421,13 +404,13 @@ def test_every_function_has_a_fixed_search_path(empty_url: str) -> None:
     """Supabase's Security Advisor lint 0011 (function_search_path_mutable)."""
     migrations.apply(empty_url)
 
-    with psycopg.connect(empty_url) as connection:
-        mutable = connection.execute(
-            "select p.oid::regprocedure::text from pg_proc p"
-            " where p.pronamespace in ('public'::regnamespace, 'takeover_private'::regnamespace)"
-            "   and not coalesce(p.proconfig, '{}') @> array['search_path=\"\"']"
-            " order by 1"
-        ).fetchall()
+    mutable = fetch(
+        empty_url,
+        "select p.oid::regprocedure::text from pg_proc p"
+        " where p.pronamespace in ('public'::regnamespace, 'takeover_private'::regnamespace)"
+        "   and not coalesce(p.proconfig, '{}') @> array['search_path=\"\"']"
+        " order by 1",
+    )
 
     assert mutable == []
 

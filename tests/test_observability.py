@@ -11,7 +11,7 @@ import pytest
 
 from functions.local import demo
 from functions.shared.database import use_database
-from tests.support import Api
+from tests.support import Api, assert_refused
 
 CONVERSATION = str(demo.FIRST_CONVERSATION_ID)
 
@@ -35,7 +35,7 @@ def request_log() -> Iterator[Lines]:
 
 
 def test_each_request_writes_one_line_without_the_token(api: Api, request_log: Lines) -> None:
-    answer = api.post("pause-activate", {"conversation_id": CONVERSATION}, token=api.attendant)
+    answer = api.act("pause-activate", CONVERSATION)
 
     assert len(request_log.lines) == 1
     line = request_log.lines[0]
@@ -57,9 +57,9 @@ def test_each_request_writes_one_line_without_the_token(api: Api, request_log: L
 
 
 def test_an_error_carries_the_request_id_of_its_log_line(api: Api, request_log: Lines) -> None:
-    api.post("pause-activate", {"conversation_id": CONVERSATION}, token=api.attendant)
+    api.act("pause-activate", CONVERSATION)
 
-    answer = api.post("pause-activate", {"conversation_id": CONVERSATION}, token=api.service)
+    answer = api.act("pause-activate", CONVERSATION, token=api.service)
 
     error = answer.get_json()["error"]
     assert error["request_id"] == answer.headers["X-Request-Id"]
@@ -75,19 +75,15 @@ def test_a_callers_request_id_is_kept(api: Api, request_log: Lines) -> None:
         token=api.attendant,
         conversation_id=CONVERSATION,
     )
-    traced = api.call(
-        "GET",
-        "pause-status",
-        token=api.attendant,
-        query={"conversation_id": CONVERSATION},
-        headers={"X-Request-Id": "trace-42.a"},
-    )
-    hostile = api.call(
-        "GET",
-        "pause-status",
-        token=api.attendant,
-        query={"conversation_id": CONVERSATION},
-        headers={"X-Request-Id": "bad id; drop"},
+    traced, hostile = (
+        api.call(
+            "GET",
+            "pause-status",
+            token=api.attendant,
+            query={"conversation_id": CONVERSATION},
+            headers={"X-Request-Id": request_id},
+        )
+        for request_id in ("trace-42.a", "bad id; drop")
     )
 
     assert len(answer.headers["X-Request-Id"]) == 32
@@ -107,8 +103,8 @@ def test_an_unauthenticated_request_is_logged_without_a_caller(
 
 
 def test_severity_follows_the_status(api: Api, request_log: Lines) -> None:
-    api.post("pause-activate", {"conversation_id": CONVERSATION}, token=api.attendant)
-    api.post("pause-activate", {"conversation_id": CONVERSATION}, token=api.attendant)
+    api.act("pause-activate", CONVERSATION)
+    api.act("pause-activate", CONVERSATION)
 
     assert [line["severity"] for line in request_log.lines] == ["INFO", "WARNING"]
     assert request_log.lines[1]["message"].startswith("POST pause-activate 409 already_paused ")
@@ -128,12 +124,11 @@ def test_an_unhandled_error_is_one_entry_with_its_traceback(
 ) -> None:
     previous = use_database(Broken())
     try:
-        answer = api.post("interaction-gate", {"conversation_id": CONVERSATION}, token=api.service)
+        answer = api.act("interaction-gate", CONVERSATION, token=api.service)
     finally:
         use_database(previous)
 
-    assert answer.status_code == 500
-    assert answer.get_json()["error"]["code"] == "internal_error"
+    assert_refused(answer, 500, "internal_error")
     assert "a bug of ours" not in answer.get_data(as_text=True)
     [line] = request_log.lines
     assert line["severity"] == "ERROR"

@@ -248,9 +248,7 @@ def test_pauses_through_the_functions_now(api: Api, db: psycopg.Connection[Any])
     assert api.post("pause-activate", on_behalf, token=api.service).status_code == 200
     more = {"conversation_id": str(C5), "duration_minutes": 30}
     assert api.post("pause-extend", more, token=api.attendant).status_code == 200
-    assert (
-        api.post("pause-resume", {"conversation_id": str(C5)}, token=api.admin).status_code == 200
-    )
+    assert api.act("pause-resume", C5, token=api.admin).status_code == 200
 
     lengths = sorted(
         minutes

@@ -7,34 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
-from uuid import uuid4
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from functions.local import embedded, server
 from functions.shared.config import config
-from tests.conftest import database_url
-
-
-@pytest.fixture
-def empty_database(server_url: str) -> Iterator[Callable[[], str]]:
-    names: list[str] = []
-
-    def create() -> str:
-        name = f"takeover_empty_{uuid4().hex[:12]}"
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-        names.append(name)
-        return database_url(server_url, name)
-
-    yield create
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        for name in names:
-            admin.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
 
 
 @pytest.fixture
@@ -64,9 +42,9 @@ def migrated(url: str) -> bool:
 
 
 def test_a_database_url_is_migrated_but_not_seeded(
-    empty_database: Callable[[], str], env: Callable[..., None]
+    new_database: Callable[[], str], env: Callable[..., None]
 ) -> None:
-    url = empty_database()
+    url = new_database()
     env(DATABASE_URL=url)
 
     assert server._prepare_database() == url
@@ -75,10 +53,10 @@ def test_a_database_url_is_migrated_but_not_seeded(
     assert workspaces(url) == []
 
 
-def test_takeover_seed_demo_seeds_an_empty_database(
-    empty_database: Callable[[], str], env: Callable[..., None]
+def test_takeover_seed_demo_seeds_an_new_database(
+    new_database: Callable[[], str], env: Callable[..., None]
 ) -> None:
-    url = empty_database()
+    url = new_database()
     env(DATABASE_URL=url, TAKEOVER_SEED_DEMO="1")
 
     server._prepare_database()
@@ -88,9 +66,9 @@ def test_takeover_seed_demo_seeds_an_empty_database(
 
 
 def test_takeover_seed_demo_0_is_no(
-    empty_database: Callable[[], str], env: Callable[..., None]
+    new_database: Callable[[], str], env: Callable[..., None]
 ) -> None:
-    url = empty_database()
+    url = new_database()
     env(DATABASE_URL=url, TAKEOVER_SEED_DEMO="0")
 
     server._prepare_database()
@@ -99,9 +77,9 @@ def test_takeover_seed_demo_0_is_no(
 
 
 def test_the_embedded_database_is_seeded(
-    empty_database: Callable[[], str], env: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+    new_database: Callable[[], str], env: Callable[..., None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = empty_database()
+    url = new_database()
     env()
     monkeypatch.setattr(embedded, "start", lambda name="postgres": url)
 
@@ -111,11 +89,11 @@ def test_the_embedded_database_is_seeded(
 
 
 def test_migrations_go_to_the_direct_url_when_database_url_is_a_pooler(
-    empty_database: Callable[[], str], env: Callable[..., None]
+    new_database: Callable[[], str], env: Callable[..., None]
 ) -> None:
     """DATABASE_URL is where the functions go (here: nothing listens, as if the pooler were
     down); migrations and the seed need a session, so they use DATABASE_DIRECT_URL."""
-    direct = empty_database()
+    direct = new_database()
     pooler = "postgresql://postgres@127.0.0.1:1/postgres"
     env(DATABASE_URL=pooler, DATABASE_DIRECT_URL=direct, TAKEOVER_SEED_DEMO="1")
 

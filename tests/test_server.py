@@ -30,7 +30,7 @@ from functions.shared.database import use_database
 from functions.shared.errors import _REFUSALS, Conflict, NotFound
 from functions.shared.postgres import PostgresDatabase
 from tests.conftest import JWT_SECRET
-from tests.support import Api, expire, log_rows
+from tests.support import Api, actions, assert_refused, expire, log_rows
 
 # The contract's functions and the methods it gives each.
 CONTRACT_FUNCTIONS = {
@@ -93,14 +93,13 @@ def test_a_function_on_the_server_is_the_real_function(
     assert answer.status_code == 200
     assert answer.get_json()["ai_mode"] == "paused"
     assert status.get_json() == {**answer.get_json(), "event_id": None}
-    assert [row["action"] for row in log_rows(db)] == ["pause_activated"]
+    assert actions(db) == ["pause_activated"]
 
 
 def test_a_method_the_function_does_not_serve_is_405(client: FlaskClient, api: Api) -> None:
     answer = client.delete("/functions/v1/pause-activate", headers=bearer(api.service))
 
-    assert answer.status_code == 405
-    assert answer.get_json()["error"]["code"] == "method_not_allowed"
+    assert_refused(answer, 405, "method_not_allowed")
     assert "POST" in answer.headers["Allow"]
 
 
@@ -416,7 +415,7 @@ def test_the_server_ends_expired_pauses_by_itself_and_stops_on_sigint(
     assert [(row["reason"], row["triggered_by"]) for row in resumed] == [
         ("timer_expired", "system")
     ]
-    assert [row["action"] for row in log_rows(db)] == ["pause_activated", "auto_resume"]
+    assert actions(db) == ["pause_activated", "auto_resume"]
 
     server.process.send_signal(signal.SIGINT)
 

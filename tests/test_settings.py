@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from functions.local import demo
-from tests.support import Api, log_rows, snapshot
+from tests.support import Api, assert_refused, log_rows, snapshot
 
 WORKSPACE = str(demo.WORKSPACE_ID)
 SALES = str(demo.SALES_TEAM_ID)
@@ -46,6 +46,14 @@ def acme(
     }
 
 
+def status_of(api: Api, conversation_id: UUID) -> dict[str, Any]:
+    """pause-status, as the attendant sees it."""
+    state: dict[str, Any] = api.get(
+        "pause-status", token=api.attendant, conversation_id=conversation_id
+    ).get_json()
+    return state
+
+
 def put(api: Api, body: dict[str, Any], token: str) -> dict[str, Any]:
     answer = api.put("pause-settings", body, token=token)
     assert answer.status_code == 200, answer.get_data(as_text=True)
@@ -62,9 +70,7 @@ def read(api: Api, token: str) -> dict[str, Any]:
 
 def activate_with_default(api: Api, conversation_id: UUID) -> dict[str, Any]:
     """A pause with no duration given: the conversation's effective default."""
-    answer = api.post(
-        "pause-activate", {"conversation_id": str(conversation_id)}, token=api.attendant
-    )
+    answer = api.act("pause-activate", conversation_id)
     assert answer.status_code == 200, answer.get_data(as_text=True)
     state: dict[str, Any] = answer.get_json()
     return state
@@ -127,15 +133,13 @@ def test_an_unknown_workspace_is_404(api: Api) -> None:
     for token in (api.attendant, api.service):
         answer = api.get("pause-settings", token=token, workspace_id=uuid4())
 
-        assert answer.status_code == 404
-        assert answer.get_json()["error"]["code"] == "workspace_not_found"
+        assert_refused(answer, 404, "workspace_not_found")
 
 
 def test_a_workspace_the_member_is_not_in_is_404(api: Api) -> None:
     answer = api.get("pause-settings", token=api.admin, workspace_id=demo.OTHER_WORKSPACE_ID)
 
-    assert answer.status_code == 404
-    assert answer.get_json()["error"]["code"] == "workspace_not_found"
+    assert_refused(answer, 404, "workspace_not_found")
 
 
 # ---------------------------------------------------------------------------
@@ -179,11 +183,7 @@ def test_an_explicit_duration_still_wins_over_the_default(
 ) -> None:
     put(api, {"workspace_id": WORKSPACE, "default_duration_minutes": 120}, api.admin)
 
-    answer = api.post(
-        "pause-activate",
-        {"conversation_id": str(SUPPORT_CONVERSATION), "duration_minutes": 15},
-        token=api.attendant,
-    ).get_json()
+    answer = api.act("pause-activate", SUPPORT_CONVERSATION, duration_minutes=15).get_json()
 
     assert (answer["duration_minutes"], minutes_paused(answer)) == (15, 15)
     assert answer["default_duration_minutes"] == 120
@@ -196,9 +196,7 @@ def test_changing_the_default_leaves_a_running_pause_as_it_was(
 
     put(api, {"workspace_id": WORKSPACE, "default_duration_minutes": 120}, api.admin)
 
-    status = api.get(
-        "pause-status", token=api.attendant, conversation_id=SUPPORT_CONVERSATION
-    ).get_json()
+    status = status_of(api, SUPPORT_CONVERSATION)
     assert status["paused_until"] == running["paused_until"]
     assert status["duration_minutes"] == 30
     assert status["default_duration_minutes"] == 120
@@ -226,7 +224,7 @@ def test_admin_overrides_a_team_then_lets_it_inherit_again(
     assert team_row(db, SUPPORT) == (False, 15)
     first = activate_with_default(api, SUPPORT_CONVERSATION)
     assert (first["duration_minutes"], minutes_paused(first)) == (15, 15)
-    api.post("pause-resume", {"conversation_id": str(SUPPORT_CONVERSATION)}, token=api.attendant)
+    api.act("pause-resume", SUPPORT_CONVERSATION)
 
     inheriting = put(api, {"team_id": SUPPORT, "inherit": True}, api.admin)
 
@@ -265,21 +263,13 @@ def test_a_team_override_of_null_is_an_indefinite_default_not_inheritance(
 
 
 def test_pause_status_reports_the_new_team_default(api: Api) -> None:
-    before = api.get(
-        "pause-status", token=api.attendant, conversation_id=SUPPORT_CONVERSATION
-    ).get_json()
+    before = status_of(api, SUPPORT_CONVERSATION)
 
     put(api, {"team_id": SUPPORT, "default_duration_minutes": 60}, api.admin)
 
-    after = api.get(
-        "pause-status", token=api.attendant, conversation_id=SUPPORT_CONVERSATION
-    ).get_json()
-    other_team = api.get(
-        "pause-status", token=api.attendant, conversation_id=SALES_CONVERSATION
-    ).get_json()
-    no_team = api.get(
-        "pause-status", token=api.attendant, conversation_id=NO_TEAM_CONVERSATION
-    ).get_json()
+    after = status_of(api, SUPPORT_CONVERSATION)
+    other_team = status_of(api, SALES_CONVERSATION)
+    no_team = status_of(api, NO_TEAM_CONVERSATION)
     assert before["default_duration_minutes"] == 30
     assert after["default_duration_minutes"] == 60
     assert other_team["default_duration_minutes"] == 120
@@ -289,12 +279,8 @@ def test_pause_status_reports_the_new_team_default(api: Api) -> None:
 def test_pause_status_reports_a_workspace_change_for_inheriting_teams_only(api: Api) -> None:
     put(api, {"workspace_id": WORKSPACE, "default_duration_minutes": None}, api.admin)
 
-    support = api.get(
-        "pause-status", token=api.attendant, conversation_id=SUPPORT_CONVERSATION
-    ).get_json()
-    sales = api.get(
-        "pause-status", token=api.attendant, conversation_id=SALES_CONVERSATION
-    ).get_json()
+    support = status_of(api, SUPPORT_CONVERSATION)
+    sales = status_of(api, SALES_CONVERSATION)
 
     assert support["default_duration_minutes"] is None
     assert sales["default_duration_minutes"] == 120
@@ -321,8 +307,7 @@ def test_an_attendant_who_is_not_admin_cannot_change_settings(
 
     answer = api.put("pause-settings", body, token=api.attendant)
 
-    assert answer.status_code == 403
-    assert answer.get_json()["error"]["code"] == "admin_only"
+    assert_refused(answer, 403, "admin_only")
     assert snapshot(db) == before
     assert defaults(read(api, api.attendant)) == acme(30, sales=(120, False), support=(30, True))
 
@@ -356,8 +341,7 @@ def test_the_admin_of_one_workspace_cannot_change_another(
         token=api.admin,
     )
 
-    assert answer.status_code == 404
-    assert answer.get_json()["error"]["code"] == "workspace_not_found"
+    assert_refused(answer, 404, "workspace_not_found")
     assert snapshot(db) == before
 
 

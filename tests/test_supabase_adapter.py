@@ -14,6 +14,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 from uuid import UUID
 
 import httpx
@@ -33,7 +34,7 @@ from functions.shared.errors import (
 )
 from functions.shared.supabase_rpc import SupabaseDatabase
 from tests.conftest import JWT_SECRET
-from tests.support import Api
+from tests.support import Api, assert_refused
 
 SUPABASE_URL = "https://takeover-test.supabase.co"
 SERVICE_KEY = "service-role-key-of-the-test-project"
@@ -327,43 +328,47 @@ OUTAGE = [
     ),
 ]
 
+Refusal = TypeVar("Refusal", bound=ApiError)
+
+
+def activate_refused(
+    postgrest: respx.MockRouter, supabase: SupabaseDatabase, kind: type[Refusal], **answer: Any
+) -> Refusal:
+    """The error `supabase.call("activate", ...)` raises when PostgREST answers `answer`
+    (respx's return_value= or side_effect=)."""
+    postgrest.post(f"{RPC}/takeover_activate").mock(**answer)
+    with pytest.raises(kind) as raised:
+        supabase.call("activate", ACTIVATE_ARGUMENTS)
+    return raised.value
+
 
 @pytest.mark.parametrize("answer", INVALID_VALUE)
 def test_a_value_postgres_refuses_is_422(
     postgrest: respx.MockRouter, supabase: SupabaseDatabase, answer: httpx.Response
 ) -> None:
-    postgrest.post(f"{RPC}/takeover_activate").mock(return_value=answer)
+    refusal = activate_refused(postgrest, supabase, Unprocessable, return_value=answer)
 
-    with pytest.raises(Unprocessable) as raised:
-        supabase.call("activate", ACTIVATE_ARGUMENTS)
-
-    assert (raised.value.status, raised.value.code) == (422, "invalid_value")
+    assert (refusal.status, refusal.code) == (422, "invalid_value")
 
 
 @pytest.mark.parametrize(("answer", "named"), MISCONFIGURED)
 def test_a_misconfigured_project_is_500_server_misconfigured_with_the_cause(
     postgrest: respx.MockRouter, supabase: SupabaseDatabase, answer: httpx.Response, named: str
 ) -> None:
-    postgrest.post(f"{RPC}/takeover_activate").mock(return_value=answer)
+    refusal = activate_refused(postgrest, supabase, ServerMisconfigured, return_value=answer)
 
-    with pytest.raises(ServerMisconfigured) as raised:
-        supabase.call("activate", ACTIVATE_ARGUMENTS)
-
-    assert (raised.value.status, raised.value.code) == (500, "server_misconfigured")
-    assert named in raised.value.cause
-    assert f"takeover_activate with {answer.status_code}" in raised.value.cause
+    assert (refusal.status, refusal.code) == (500, "server_misconfigured")
+    assert named in refusal.cause
+    assert f"takeover_activate with {answer.status_code}" in refusal.cause
 
 
 @pytest.mark.parametrize("answer", OUTAGE)
 def test_an_outage_is_503_database_unavailable(
     postgrest: respx.MockRouter, supabase: SupabaseDatabase, answer: httpx.Response
 ) -> None:
-    postgrest.post(f"{RPC}/takeover_activate").mock(return_value=answer)
+    refusal = activate_refused(postgrest, supabase, Unavailable, return_value=answer)
 
-    with pytest.raises(Unavailable) as raised:
-        supabase.call("activate", ACTIVATE_ARGUMENTS)
-
-    assert (raised.value.status, raised.value.code) == (503, "database_unavailable")
+    assert (refusal.status, refusal.code) == (503, "database_unavailable")
 
 
 @pytest.mark.parametrize(
@@ -379,13 +384,10 @@ def test_an_outage_is_503_database_unavailable(
 def test_an_unreachable_postgrest_is_unavailable(
     postgrest: respx.MockRouter, supabase: SupabaseDatabase, failure: Exception
 ) -> None:
-    postgrest.post(f"{RPC}/takeover_activate").mock(side_effect=failure)
+    refusal = activate_refused(postgrest, supabase, Unavailable, side_effect=failure)
 
-    with pytest.raises(Unavailable) as raised:
-        supabase.call("activate", ACTIVATE_ARGUMENTS)
-
-    assert raised.value.status == 503
-    assert raised.value.code == "database_unavailable"
+    assert refusal.status == 503
+    assert refusal.code == "database_unavailable"
 
 
 def test_a_failed_ping_is_unavailable(
@@ -440,14 +442,11 @@ def test_pause_activate_refusal_from_postgrest_is_a_409(
         },
     )
 
-    answer = api.post(
-        "pause-activate",
-        {"conversation_id": str(CONVERSATION), "triggered_by": str(demo.ADMIN_ID)},
-        token=api.service,
+    answer = api.act(
+        "pause-activate", CONVERSATION, triggered_by=str(demo.ADMIN_ID), token=api.service
     )
 
-    assert answer.status_code == 409
-    assert answer.get_json()["error"]["code"] == "already_paused"
+    assert_refused(answer, 409, "already_paused")
     assert answer.get_json()["error"]["details"]["paused_by"] == str(demo.ATTENDANT_ID)
     assert (
         json.loads(sent(route).content).items()
@@ -468,7 +467,7 @@ def test_postgrest_down_is_a_503_with_retry_after(
     api = api_on_supabase
     postgrest.post(f"{RPC}/takeover_gate").mock(side_effect=httpx.ConnectError("refused"))
 
-    answer = api.post("interaction-gate", {"conversation_id": str(CONVERSATION)}, token=api.service)
+    answer = api.act("interaction-gate", CONVERSATION, token=api.service)
 
     assert answer.status_code == 503
     assert answer.headers["Retry-After"].isdigit()
@@ -508,12 +507,9 @@ def test_a_wrong_service_key_answers_500_and_logs_postgrests_code_and_message(
     )
 
     with caplog.at_level(logging.INFO, logger="takeover.request"):
-        answer = api.post(
-            "interaction-gate", {"conversation_id": str(CONVERSATION)}, token=api.service
-        )
+        answer = api.act("interaction-gate", CONVERSATION, token=api.service)
 
-    assert answer.status_code == 500
-    assert answer.get_json()["error"]["code"] == "server_misconfigured"
+    assert_refused(answer, 500, "server_misconfigured")
     assert "Retry-After" not in answer.headers
     assert "PGRST301" not in answer.get_data(as_text=True)  # the cause is the operator's
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "takeover.request"]

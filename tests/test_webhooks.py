@@ -23,7 +23,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from functions.local import demo
 from functions.shared.config import config
 from tests.receivers import Received, receiver
-from tests.support import Api, expire
+from tests.support import Api, assert_refused, expire
 
 C1 = demo.FIRST_CONVERSATION_ID
 C2 = UUID("7a1c0000-0000-4000-8000-0000000000c2")
@@ -142,8 +142,7 @@ def test_an_admin_subscribes_an_endpoint_and_sees_its_secret_once(api: Api) -> N
     deleted = api.call("DELETE", "webhook-endpoints", token=api.admin, body={"id": endpoint["id"]})
     assert deleted.get_json() == {"id": endpoint["id"], "deleted": True}
     gone = api.get("webhook-endpoints", token=api.admin, id=endpoint["id"])
-    assert gone.status_code == 404
-    assert gone.get_json()["error"]["code"] == "webhook_endpoint_not_found"
+    assert_refused(gone, 404, "webhook_endpoint_not_found")
 
 
 def test_only_admins_and_the_service_manage_endpoints(
@@ -151,11 +150,9 @@ def test_only_admins_and_the_service_manage_endpoints(
 ) -> None:
     body = {"workspace_id": str(WORKSPACE), "url": "https://hooks.example.com/a"}
     refused = api.post("webhook-endpoints", body, token=api.attendant)
-    assert refused.status_code == 403
-    assert refused.get_json()["error"]["code"] == "admin_only"
+    assert_refused(refused, 403, "admin_only")
     outsider = api.post("webhook-endpoints", body, token=api.outsider)
-    assert outsider.status_code == 404
-    assert outsider.get_json()["error"]["code"] == "workspace_not_found"
+    assert_refused(outsider, 404, "workspace_not_found")
     assert db.execute("select count(*) from webhook_endpoints").fetchone() == (0,)
 
     by_service = api.post("webhook-endpoints", body, token=api.service)
@@ -243,17 +240,9 @@ def test_every_log_event_is_delivered_signed_with_the_logged_event_as_data(
     with receiver() as hooks:
         endpoint = subscribe(api, hooks.url)
         activate(api, reason="VIP")
-        api.post(
-            "interaction-gate",
-            {"conversation_id": str(C1), "message_id": "m-1", "agent_id": "bot"},
-            token=api.service,
-        )
-        api.post(
-            "pause-extend",
-            {"conversation_id": str(C1), "duration_minutes": 15},
-            token=api.attendant,
-        )
-        api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        api.act("interaction-gate", C1, message_id="m-1", agent_id="bot", token=api.service)
+        api.act("pause-extend", C1, duration_minutes=15)
+        api.act("pause-resume", C1)
         activate(api)
         expire(db, C1)
         api.post("auto-resume", {}, token=api.service)
@@ -293,13 +282,9 @@ def test_filters_and_disabled_endpoints(api: Api) -> None:
         api.put("webhook-endpoints", {"id": off["id"], "enabled": False}, token=api.admin)
         subscribe(api, everything.url)
         activate(api)
-        api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        api.act("pause-resume", C1)
         # Another workspace's events never reach this workspace's endpoints.
-        api.post(
-            "pause-activate",
-            {"conversation_id": str(demo.OTHER_CONVERSATION_ID)},
-            token=api.outsider,
-        )
+        api.act("pause-activate", demo.OTHER_CONVERSATION_ID, token=api.outsider)
         dispatch(api)
         assert len(everything.wait_for(2)) == 2
         assert [json.loads(r.body)["type"] for r in only_resumes.received] == [
@@ -333,11 +318,7 @@ def test_pause_expiring_once_per_pause_end(api: Api, db: psycopg.Connection[Any]
         assert data["paused_until"] == end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
         # Extended: the new end is far away, then near: one new notice for the new end.
-        api.post(
-            "pause-extend",
-            {"conversation_id": str(C1), "duration_minutes": 15},
-            token=api.attendant,
-        )
+        api.act("pause-extend", C1, duration_minutes=15)
         dispatch(api)
         assert len(hooks.received) == 1
         end_in(db, C1, 2)
@@ -348,7 +329,7 @@ def test_pause_expiring_once_per_pause_end(api: Api, db: psycopg.Connection[Any]
         assert received[1].headers["webhook-id"] != first.headers["webhook-id"]
 
         # A pause that has already ended gets none.
-        api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        api.act("pause-resume", C1)
         activate(api, C2, duration_minutes=15)
         db.execute(
             "update conversations set paused_at = now() - interval '16 minutes',"
@@ -463,7 +444,7 @@ def test_failures_are_retried_on_the_schedule_with_a_stable_id(
         ]
         # Another activation succeeds on the first attempt once the receiver recovers.
         hooks.status = 200
-        api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        api.act("pause-resume", C1)
         activate(api)
         assert dispatch(api)["delivered"] == 1
 
@@ -490,7 +471,7 @@ def test_an_endpoint_that_hangs_does_not_hold_up_the_others(
         slow = subscribe(api, stuck.url)
         subscribe(api, healthy.url)
         activate(api)
-        api.post("pause-resume", {"conversation_id": str(C1)}, token=api.attendant)
+        api.act("pause-resume", C1)
         started = time.time()
         with ThreadPoolExecutor(1) as pool:
             running = pool.submit(dispatch, api)
@@ -678,11 +659,7 @@ def test_overlapping_dispatchers_deliver_each_event_once(api: Api) -> None:
         subscribe(api, second.url)
         activate(api)
         for n in range(150):
-            api.post(
-                "interaction-gate",
-                {"conversation_id": str(C1), "message_id": f"m-{n}"},
-                token=api.service,
-            )
+            api.act("interaction-gate", C1, message_id=f"m-{n}", token=api.service)
         with ThreadPoolExecutor(4) as pool:
             for _ in range(3):
                 list(pool.map(lambda limit: dispatch(api, limit), [37, 50, 1000, 64]))

@@ -10,27 +10,28 @@ from uuid import UUID
 import httpx
 
 from takeover_client._common import (
-    RETRYABLE_STATUSES,
     UNSET,
+    ClientBase,
     Decision,
     PauseState,
     RetryPolicy,
     TakeoverError,
     TakeoverUnavailable,
-    auth_headers,
-    body_without_unset,
+    blocked_body,
     decision,
-    error_from,
-    function_url,
+    gate_body,
+    gate_refusal,
     new_idempotency_key,
+    pause_body,
     pause_state,
+    settle,
     unavailable,
 )
 
 Id = str | UUID
 
 
-class AsyncTakeoverClient:
+class AsyncTakeoverClient(ClientBase):
     """Takeover's functions for the AI agent (the gate) and the product backend.
 
     `base_url` is the project's URL (`https://<ref>.supabase.co`, or `make run`'s
@@ -46,9 +47,7 @@ class AsyncTakeoverClient:
         retry: RetryPolicy | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        self._base_url = base_url
-        self._retry = retry or RetryPolicy()
-        self._auth = auth_headers(service_key)
+        super().__init__(base_url, service_key, retry)
         self._http = http_client or httpx.AsyncClient(timeout=timeout)
 
     async def __aenter__(self) -> AsyncTakeoverClient:
@@ -74,16 +73,11 @@ class AsyncTakeoverClient:
         `allowed: true` (a timeout, a 503, a connection error, after bounded retries) is
         "do not send". Never raises. A refused message stays refused: compose a new one
         with a new message_id instead of retrying it later."""
-        body = {"conversation_id": str(conversation_id), "message_id": message_id}
-        body["agent_id"] = agent_id
+        body = gate_body(conversation_id, message_id, agent_id)
         try:
             answer = await self._call("POST", "interaction-gate", json=body)
-        except TakeoverUnavailable as error:
-            return Decision(False, "unavailable", error=error.code)
-        except TakeoverError as error:
-            return Decision(False, "refused", error=error.code)
         except Exception as error:  # fail closed, whatever went wrong
-            return Decision(False, "unavailable", error=type(error).__name__)
+            return gate_refusal(error)
         return decision(answer)
 
     async def record_blocked(
@@ -95,13 +89,7 @@ class AsyncTakeoverClient:
     ) -> int:
         """Record a send the agent refused by itself; the log row's id. Retried only with a
         message_id (which makes a retry write no second row)."""
-        body = body_without_unset(
-            conversation_id=str(conversation_id),
-            action="interaction_blocked",
-            message_id=message_id if message_id is not None else UNSET,
-            agent_id=agent_id,
-            reason=reason if reason is not None else UNSET,
-        )
+        body = blocked_body(conversation_id, message_id, agent_id, reason)
         answer = await self._call("POST", "pause-logger", json=body, retry=message_id is not None)
         return int(answer["event_id"])
 
@@ -116,7 +104,7 @@ class AsyncTakeoverClient:
         triggered_by: Id | None = None,
     ) -> PauseState:
         """Pause the AI; `duration_minutes` absent: the effective default, None: indefinite."""
-        body = _pause_body(conversation_id, reason, triggered_by, duration_minutes)
+        body = pause_body(conversation_id, reason, triggered_by, duration_minutes)
         return pause_state(await self._idempotent("pause-activate", body))
 
     async def extend(
@@ -127,13 +115,13 @@ class AsyncTakeoverClient:
         reason: str | None = None,
         triggered_by: Id | None = None,
     ) -> PauseState:
-        body = _pause_body(conversation_id, reason, triggered_by, duration_minutes)
+        body = pause_body(conversation_id, reason, triggered_by, duration_minutes)
         return pause_state(await self._idempotent("pause-extend", body))
 
     async def resume(
         self, conversation_id: Id, *, reason: str | None = None, triggered_by: Id | None = None
     ) -> PauseState:
-        body = _pause_body(conversation_id, reason, triggered_by, UNSET)
+        body = pause_body(conversation_id, reason, triggered_by, UNSET)
         return pause_state(await self._idempotent("pause-resume", body))
 
     async def status(self, conversation_id: Id) -> PauseState:
@@ -157,11 +145,7 @@ class AsyncTakeoverClient:
         idempotency_key: str | None = None,
         retry: bool = True,
     ) -> dict[str, Any]:
-        headers = dict(self._auth)
-        if idempotency_key is not None:
-            headers["Idempotency-Key"] = idempotency_key
-        attempts = self._retry.attempts if retry else 1
-        url = function_url(self._base_url, name)
+        url, headers, attempts = self._target(name, idempotency_key, retry)
         failure: TakeoverError = TakeoverUnavailable(0, "unavailable", "not attempted")
         for attempt in range(1, attempts + 1):
             response: httpx.Response | None = None
@@ -172,23 +156,10 @@ class AsyncTakeoverClient:
             except httpx.TransportError as error:
                 failure = unavailable(error)
             else:
-                if response.status_code == 200:
-                    answer: dict[str, Any] = response.json()
-                    return answer
-                failure = error_from(response)
-                if response.status_code not in RETRYABLE_STATUSES:
-                    raise failure
+                outcome = settle(response)
+                if not isinstance(outcome, TakeoverError):
+                    return outcome
+                failure = outcome
             if attempt < attempts:
                 await asyncio.sleep(self._retry.wait(attempt, response))
         raise failure
-
-
-def _pause_body(
-    conversation_id: Id, reason: str | None, triggered_by: Id | None, duration_minutes: Any
-) -> dict[str, Any]:
-    return body_without_unset(
-        conversation_id=str(conversation_id),
-        duration_minutes=duration_minutes,
-        reason=reason if reason is not None else UNSET,
-        triggered_by=str(triggered_by) if triggered_by is not None else UNSET,
-    )

@@ -147,6 +147,73 @@ def body_without_unset(**fields: Any) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not _UNSET}
 
 
+def gate_body(conversation_id: Any, message_id: str, agent_id: str) -> dict[str, Any]:
+    return {"conversation_id": str(conversation_id), "message_id": message_id, "agent_id": agent_id}
+
+
+def gate_refusal(error: Exception) -> Decision:
+    """The gate's "do not send" when Takeover could not say "allowed": fails closed."""
+    if isinstance(error, TakeoverUnavailable):
+        return Decision(False, "unavailable", error=error.code)
+    if isinstance(error, TakeoverError):
+        return Decision(False, "refused", error=error.code)
+    return Decision(False, "unavailable", error=type(error).__name__)
+
+
+def blocked_body(
+    conversation_id: Any, message_id: str | None, agent_id: str, reason: str | None
+) -> dict[str, Any]:
+    return body_without_unset(
+        conversation_id=str(conversation_id),
+        action="interaction_blocked",
+        message_id=message_id if message_id is not None else _UNSET,
+        agent_id=agent_id,
+        reason=reason if reason is not None else _UNSET,
+    )
+
+
+def pause_body(
+    conversation_id: Any, reason: str | None, triggered_by: Any, duration_minutes: Any
+) -> dict[str, Any]:
+    return body_without_unset(
+        conversation_id=str(conversation_id),
+        duration_minutes=duration_minutes,
+        reason=reason if reason is not None else _UNSET,
+        triggered_by=str(triggered_by) if triggered_by is not None else _UNSET,
+    )
+
+
+class ClientBase:
+    """What both clients hold besides their HTTP client: where Takeover is, the service
+    key's headers, and the retry policy."""
+
+    def __init__(self, base_url: str, service_key: str, retry: RetryPolicy | None) -> None:
+        self._base_url = base_url
+        self._retry = retry or RetryPolicy()
+        self._auth = auth_headers(service_key)
+
+    def _target(
+        self, name: str, idempotency_key: str | None, retry: bool
+    ) -> tuple[str, dict[str, str], int]:
+        """A call's URL, headers and how many tries it may take."""
+        headers = dict(self._auth)
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        attempts = self._retry.attempts if retry else 1
+        return function_url(self._base_url, name), headers, attempts
+
+
+def settle(response: httpx.Response) -> dict[str, Any] | TakeoverError:
+    """A 200's answer; a retryable failure to try again; any other failure is raised."""
+    if response.status_code == 200:
+        answer: dict[str, Any] = response.json()
+        return answer
+    failure = error_from(response)
+    if response.status_code not in RETRYABLE_STATUSES:
+        raise failure
+    return failure
+
+
 class _Unset:
     def __repr__(self) -> str:
         return "UNSET"
