@@ -127,9 +127,15 @@ def test_no_block_is_logged_after_a_concurrent_resume(
             verdicts.append(answer.get_json())
             if verdicts[-1]["allowed"]:
                 return verdicts
+            met_the_pause.set()
         raise AssertionError("the gate never let the agent through after the resume")
 
+    # The resume goes in while the gates are refusing (on a loaded machine it could
+    # otherwise win the race before any gate ran, and the test would prove nothing).
+    met_the_pause = threading.Event()
+
     def resume() -> TestResponse:
+        assert met_the_pause.wait(timeout=30)
         return api.act("pause-resume", CONVERSATION, token=api.admin)
 
     results = at_once(
