@@ -419,10 +419,23 @@ def test_the_server_ends_expired_pauses_by_itself_and_stops_on_sigint(
 
     server.process.send_signal(signal.SIGINT)
 
-    assert server.process.wait(timeout=10) == 0, server.output.read_text()
+    assert stopped(server) == 0, server.output.read_text()
 
 
 def test_the_server_stops_cleanly_on_sigterm(server: Server) -> None:
     server.process.send_signal(signal.SIGTERM)
 
-    assert server.process.wait(timeout=10) == 0, server.output.read_text()
+    assert stopped(server) == 0, server.output.read_text()
+
+
+def stopped(server: Server, seconds: float = 20) -> int:
+    """The server's exit status once it has stopped; a server still running after
+    `seconds` fails the test with its output and the Python stacks of its threads."""
+    try:
+        return server.process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        server.process.send_signal(signal.SIGQUIT)  # the server's faulthandler: its stacks
+        time.sleep(1)
+        server.process.kill()
+        server.process.wait(timeout=10)
+        raise AssertionError(f"still running after {seconds} s:\n{server.output.read_text()}")

@@ -7,6 +7,7 @@ plus /health and /openapi.json, and the auto-resume on an interval, as the cron 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
@@ -159,6 +160,11 @@ def _prepare_database() -> str | None:
     return url
 
 
+def _stacks_on_sigquit() -> None:
+    """kill -QUIT prints where every thread is (a server that will not stop, say)."""
+    faulthandler.register(signal.SIGQUIT, all_threads=True)
+
+
 def _stop_on_sigterm() -> None:
     def interrupt(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -214,6 +220,7 @@ def main() -> None:
     for schedule in running:
         schedule.start()
     _stop_on_sigterm()
+    _stacks_on_sigquit()
     # A key from the environment is a real secret: the banner names it, never prints it.
     shown_key = "<your service key>" if configured_key else service_key
     print(_banner(f"http://{host}:{settings.port}", secret, shown_key), flush=True)
