@@ -433,9 +433,10 @@ def stopped(server: Server, seconds: float = 20) -> int:
     `seconds` fails the test with its output and the Python stacks of its threads."""
     try:
         return server.process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as still_running:
         server.process.send_signal(signal.SIGQUIT)  # the server's faulthandler: its stacks
         time.sleep(1)
         server.process.kill()
         server.process.wait(timeout=10)
-        raise AssertionError(f"still running after {seconds} s:\n{server.output.read_text()}")
+        output = server.output.read_text()
+        raise AssertionError(f"still running after {seconds} s:\n{output}") from still_running
