@@ -18,8 +18,9 @@ class Database(Protocol):
         refusal it returned raised as an ApiError; Unavailable when the database is down.
 
         retry_safe: running the call twice does no harm (a read, a write the database
-        dedupes by message_id or Idempotency-Key), so a call that found its pooled
-        connection dead may be sent again, once, instead of answering 503."""
+        dedupes by message_id or Idempotency-Key), so a call whose pooled connection died
+        under it may be sent again (at most twice) instead of answering 503. A call that
+        provably was not sent, or not applied, goes again whatever this says."""
         ...
 
     def ping(self) -> None:
