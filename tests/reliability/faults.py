@@ -83,13 +83,19 @@ class FaultInjector(threading.Thread):
 
     def run(self) -> None:
         try:
+            # Every planned fault runs, late if the machine is slow: the soak's load goes on
+            # until the last one has recovered.
             for offset, kind in plan(self.settings):
                 time.sleep(max(0.0, self.started + offset - time.monotonic()))
-                if time.monotonic() >= self.started + self.settings.seconds:
-                    break
                 self._inject(kind)
         finally:
             self.client.close()
+
+    def longest_seconds(self) -> float:
+        """How long the faults may still take once the soak's time is up: each one its
+        outage and its recovery limit."""
+        count = len(plan(self.settings))
+        return count * (self.settings.outage_seconds + RECOVERY_LIMIT_SECONDS + 5)
 
     def _inject(self, kind: str) -> None:
         began = time.monotonic()

@@ -151,7 +151,7 @@ class Worker(threading.Thread):
         port: int,
         conversations: list[UUID],
         tokens: Tokens,
-        deadline: float,
+        stop: threading.Event,
         seed: int,
     ) -> None:
         super().__init__(name=f"soak-{index}", daemon=True)
@@ -159,7 +159,7 @@ class Worker(threading.Thread):
         self.client = Client(port)
         self.conversations = conversations
         self.tokens = tokens
-        self.deadline = deadline
+        self.stop = stop
         self.random = random.Random(seed * 1000 + index)
         self.results = Results()
         self._retries: list[Operation] = []
@@ -168,7 +168,7 @@ class Worker(threading.Thread):
 
     def run(self) -> None:
         try:
-            while time.monotonic() < self.deadline:
+            while not self.stop.is_set():
                 now = time.monotonic()
                 due = [op for op in self._retries if op.due <= now]
                 if due:
@@ -355,12 +355,17 @@ class Clock(threading.Thread):
     """Moves random timed pauses so they run out within seconds, and records each move."""
 
     def __init__(
-        self, url: str, conversations: list[UUID], deadline: float, interval: float, seed: int
+        self,
+        url: str,
+        conversations: list[UUID],
+        stop: threading.Event,
+        interval: float,
+        seed: int,
     ) -> None:
         super().__init__(name="clock", daemon=True)
         self.url = url
         self.conversations = conversations
-        self.deadline = deadline
+        self.stop = stop
         self.interval = interval
         self.random = random.Random(seed)
         self.shifted = 0
@@ -369,8 +374,7 @@ class Clock(threading.Thread):
     def run(self) -> None:
         connection: psycopg.Connection[Any] | None = None
         try:
-            while time.monotonic() < self.deadline:
-                time.sleep(self.interval)
+            while not self.stop.wait(self.interval):
                 try:
                     if connection is None or connection.closed:
                         connection = psycopg.connect(
@@ -522,16 +526,21 @@ def _soak(
     tokens = Tokens(JWT_SECRET)
     pid = server.pid
     started = time.monotonic()
-    deadline = started + settings.seconds
+    stop = threading.Event()
     workers = [
-        Worker(index, server.port, conversations, tokens, deadline, settings.seed)
+        Worker(index, server.port, conversations, tokens, stop, settings.seed)
         for index in range(settings.workers)
     ]
-    clock = Clock(url, conversations, deadline, settings.clock_interval_seconds, settings.seed)
+    clock = Clock(url, conversations, stop, settings.clock_interval_seconds, settings.seed)
     faults = FaultInjector(postgres, url, server.port, settings, started, bouncer)
     for thread in [*workers, clock, faults]:
         thread.start()
-    join_by = deadline + settings.latency_bound_seconds + 35
+    # The load runs for its time and, on a slow machine, until every planned fault is over:
+    # a fault injected after the load stopped would prove nothing.
+    time.sleep(settings.seconds)
+    faults.join(faults.longest_seconds())
+    stop.set()
+    join_by = time.monotonic() + settings.latency_bound_seconds + 35
     for thread in [*workers, clock, faults]:
         thread.join(max(0.1, join_by - time.monotonic()))
     elapsed = time.monotonic() - started
@@ -545,6 +554,8 @@ def _soak(
         results.violations.extend(worker.results.violations)
         results.sweeps.extend(worker.results.sweeps)
     results.violations.extend(faults.violations)
+    if faults.is_alive():
+        results.violations.append(Violation("fault injector did not stop", "past its limit"))
 
     postgres.ensure_up()
     if bouncer is not None:
