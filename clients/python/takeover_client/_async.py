@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 from typing import Any
-from uuid import UUID
 
 import httpx
 
@@ -13,10 +12,8 @@ from takeover_client._common import (
     UNSET,
     ClientBase,
     Decision,
+    Id,
     PauseState,
-    RetryPolicy,
-    TakeoverError,
-    TakeoverUnavailable,
     blocked_body,
     decision,
     gate_body,
@@ -24,31 +21,14 @@ from takeover_client._common import (
     new_idempotency_key,
     pause_body,
     pause_state,
-    settle,
-    unavailable,
 )
 
-Id = str | UUID
 
+class AsyncTakeoverClient(ClientBase[httpx.AsyncClient]):
+    """The calls of TakeoverClient, awaited."""
 
-class AsyncTakeoverClient(ClientBase):
-    """Takeover's functions for the AI agent (the gate) and the product backend.
-
-    `base_url` is the project's URL (`https://<ref>.supabase.co`, or `make run`'s
-    `http://127.0.0.1:54321`); `service_key` a service-role JWT or an `sb_secret_...` key.
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        service_key: str,
-        *,
-        timeout: float = 5.0,
-        retry: RetryPolicy | None = None,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(base_url, service_key, retry)
-        self._http = http_client or httpx.AsyncClient(timeout=timeout)
+    def _new_http(self, timeout: float) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=timeout)
 
     async def __aenter__(self) -> AsyncTakeoverClient:
         return self
@@ -145,21 +125,16 @@ class AsyncTakeoverClient(ClientBase):
         idempotency_key: str | None = None,
         retry: bool = True,
     ) -> dict[str, Any]:
-        url, headers, attempts = self._target(name, idempotency_key, retry)
-        failure: TakeoverError = TakeoverUnavailable(0, "unavailable", "not attempted")
-        for attempt in range(1, attempts + 1):
-            response: httpx.Response | None = None
+        url, headers, tries = self._target(name, idempotency_key, retry)
+        while True:
+            outcome: httpx.Response | httpx.TransportError
             try:
-                response = await self._http.request(
+                outcome = await self._http.request(
                     method, url, json=json, params=params, headers=headers
                 )
             except httpx.TransportError as error:
-                failure = unavailable(error)
-            else:
-                outcome = settle(response)
-                if not isinstance(outcome, TakeoverError):
-                    return outcome
-                failure = outcome
-            if attempt < attempts:
-                await asyncio.sleep(self._retry.wait(attempt, response))
-        raise failure
+                outcome = error
+            answer_or_wait = tries.settle(outcome)
+            if isinstance(answer_or_wait, dict):
+                return answer_or_wait
+            await asyncio.sleep(answer_or_wait)

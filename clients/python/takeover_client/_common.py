@@ -7,11 +7,14 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
+from uuid import UUID
 
 import httpx
 
 AiMode = Literal["active", "paused"]
+Id = str | UUID
+HttpClient = TypeVar("HttpClient", httpx.Client, httpx.AsyncClient)
 # Retrying these is safe: the server did nothing, or will give the same answer again.
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -183,35 +186,69 @@ def pause_body(
     )
 
 
-class ClientBase:
-    """What both clients hold besides their HTTP client: where Takeover is, the service
-    key's headers, and the retry policy."""
+class ClientBase(Generic[HttpClient]):
+    """What both clients hold and do besides sending and waiting: where Takeover is, the
+    service key's headers, the retry policy, and the rule of each call's tries."""
 
-    def __init__(self, base_url: str, service_key: str, retry: RetryPolicy | None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        service_key: str,
+        *,
+        timeout: float = 5.0,
+        retry: RetryPolicy | None = None,
+        http_client: HttpClient | None = None,
+    ) -> None:
+        """`base_url` is the project's URL (`https://<ref>.supabase.co`, or `make run`'s
+        `http://127.0.0.1:54321`); `service_key` a service-role JWT or an `sb_secret_...` key."""
         self._base_url = base_url
         self._retry = retry or RetryPolicy()
         self._auth = auth_headers(service_key)
+        self._http: HttpClient = http_client or self._new_http(timeout)
+
+    def _new_http(self, timeout: float) -> HttpClient:
+        raise NotImplementedError  # each client makes its own kind
 
     def _target(
         self, name: str, idempotency_key: str | None, retry: bool
-    ) -> tuple[str, dict[str, str], int]:
-        """A call's URL, headers and how many tries it may take."""
+    ) -> tuple[str, dict[str, str], Tries]:
+        """A call's URL, headers and tries."""
         headers = dict(self._auth)
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
-        attempts = self._retry.attempts if retry else 1
-        return function_url(self._base_url, name), headers, attempts
+        tries = Tries(self._retry, self._retry.attempts if retry else 1)
+        return function_url(self._base_url, name), headers, tries
 
 
-def settle(response: httpx.Response) -> dict[str, Any] | TakeoverError:
-    """A 200's answer; a retryable failure to try again; any other failure is raised."""
-    if response.status_code == 200:
-        answer: dict[str, Any] = response.json()
-        return answer
-    failure = error_from(response)
-    if response.status_code not in RETRYABLE_STATUSES:
-        raise failure
-    return failure
+class Tries:
+    """A call's tries without the I/O, so that the retry rule is written once: each client
+    sends the request, hands the outcome to `settle` and waits what it says."""
+
+    def __init__(self, policy: RetryPolicy, attempts: int) -> None:
+        if attempts < 1:  # no try allowed: unavailable, as every failure to ask
+            raise TakeoverUnavailable(0, "unavailable", "not attempted")
+        self._policy = policy
+        self._attempts = attempts
+        self._tried = 0
+
+    def settle(self, outcome: httpx.Response | httpx.TransportError) -> dict[str, Any] | float:
+        """A 200's answer, or the seconds to wait before the next try after a retryable
+        failure; raises any other failure, and the last one when no try is left."""
+        self._tried += 1
+        failure: TakeoverError
+        response: httpx.Response | None = None
+        if isinstance(outcome, httpx.TransportError):
+            failure = unavailable(outcome)
+        elif outcome.status_code == 200:
+            answer: dict[str, Any] = outcome.json()
+            return answer
+        else:
+            failure, response = error_from(outcome), outcome
+            if outcome.status_code not in RETRYABLE_STATUSES:
+                raise failure
+        if self._tried >= self._attempts:
+            raise failure
+        return self._policy.wait(self._tried, response)
 
 
 class _Unset:
