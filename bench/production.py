@@ -38,7 +38,7 @@ from bench.harness import Figure, ProcessesCpu, alternate
 from functions.local import demo
 from functions.shared.config import LOCAL_JWT_SECRET
 from functions.shared.postgres import PostgresDatabase
-from tests import pgbouncer
+from tests import pgbouncer, processes
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -240,18 +240,11 @@ def _through(url: str, port: int) -> str:
 HELLO = "def hello(request):\n    return 'ok'\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _first_200(
     command: list[str], request: Callable[[int], urllib.request.Request], env: dict[str, str]
 ) -> float:
     """Seconds from the process's start to its first 200."""
-    port = _free_port()
+    port = processes.free_port()
     started = time.perf_counter()
     process = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", str(port)],
@@ -272,8 +265,7 @@ def _first_200(
             time.sleep(0.002)
         raise SystemExit(f"{command} gave no 200 in 60 s")
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        processes.stop(process)
 
 
 def cold_start(bench: Bench) -> None:
@@ -350,7 +342,7 @@ class Gunicorn:
     def __init__(self, url: str) -> None:
         self._directory = tempfile.TemporaryDirectory(prefix="takeover-gunicorn-")
         self.log = Path(self._directory.name) / "server.log"
-        self.port = _free_port()
+        self.port = processes.free_port()
         env = {
             **os.environ,
             "DATABASE_URL": url,
@@ -374,29 +366,18 @@ class Gunicorn:
                 stderr=subprocess.STDOUT,
             )
         self.pid = self._process.pid
-        deadline = time.monotonic() + 60
-        while True:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), 0.2),
-            ):
-                break
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit(f"gunicorn did not start:\n{self.log.read_text()}")
-            time.sleep(0.05)
+        try:
+            processes.wait_until_listening(self.port, self._process, 60)
+        except processes.NotListening:
+            self.stop()
+            raise SystemExit(f"gunicorn did not start:\n{self.log.read_text()}") from None
 
     def workers(self) -> list[int]:
         children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
         return [int(pid) for pid in children.read_text().split()] if children.exists() else []
 
     def stop(self) -> None:
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=10)
+        processes.stop(self._process)
         self._directory.cleanup()
 
 

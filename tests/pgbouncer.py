@@ -11,16 +11,17 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from psycopg.conninfo import conninfo_to_dict
+
+from tests.processes import NotListening, free_port, stop, wait_until_listening
 
 BINARY = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 # PgBouncer refuses to run as root; as root it is started as this user (-u), or as the
@@ -36,11 +37,13 @@ def available() -> bool:
     return os.access(BINARY, os.X_OK)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def require() -> None:
+    """Skip the test where pgbouncer is not installed; fail it where REQUIRE_PGBOUNCER=1 (CI)."""
+    if available():
+        return
+    if os.environ.get("REQUIRE_PGBOUNCER") == "1":
+        pytest.fail("REQUIRE_PGBOUNCER=1 but pgbouncer is not installed")
+    pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
 
 
 def target_of(server_url: str) -> tuple[str, int]:
@@ -108,20 +111,16 @@ def running(server_url: str) -> Iterator[Pooler]:
             database = conninfo_to_dict(server_url).get("dbname") or "postgres"
             yield Pooler(f"postgresql://postgres@127.0.0.1:{listen}/{database}", process)
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            stop(process)
 
 
 def _wait_for(port: int, process: subprocess.Popen[bytes], directory: Path) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log = directory / "pgbouncer.log"
-            raise RuntimeError(f"pgbouncer exited: {log.read_text() if log.exists() else ''}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError("pgbouncer did not start listening")
+    try:
+        wait_until_listening(port, process, 10)
+    except NotListening as error:
+        log = directory / "pgbouncer.log"
+        written = log.read_text() if log.exists() else ""
+        raise RuntimeError(f"pgbouncer {error}: {written}") from error
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,7 @@ import psycopg
 import pytest
 
 from functions.local import demo, migrations
+from tests.processes import free_port
 from tests.support import log_rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,13 +37,6 @@ def _as_postgres(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     """A Postgres 15 with pg_cron preloaded, for this module only; its URL."""
@@ -55,7 +48,7 @@ def cluster() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(directory, "postgres", "postgres")
     data = directory / "data"
-    port = _free_port()
+    port = free_port()
     subprocess.run(
         _as_postgres(
             [

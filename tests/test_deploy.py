@@ -5,14 +5,11 @@ files a build reads (requirements.txt, .python-version, the Dockerfile)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -25,7 +22,7 @@ import pytest
 
 from functions.catalogue import functions_by_name
 from functions.local import demo
-from tests import lock
+from tests import lock, processes
 from tests.conftest import JWT_SECRET
 
 BIN = Path(sys.executable).parent
@@ -57,13 +54,6 @@ def request(url: str, method: str = "GET", body: Any = None, token: str | None =
     except ValueError:
         parsed = raw.decode(errors="replace")
     return Answer(status, {k.lower(): v for k, v in answer_headers.items()}, parsed)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -111,17 +101,10 @@ def start(name: str, command: list[str], env: dict[str, str], port: int) -> Proc
 
 
 def wait_until_listening(server: Process, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"{server.name} exited:\n{server.output()}")
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection(("127.0.0.1", server.port), 0.2),
-        ):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{server.name} did not listen in {seconds}s:\n{server.output()}")
+    try:
+        processes.wait_until_listening(server.port, server.process, seconds)
+    except processes.NotListening as error:
+        raise AssertionError(f"{server.name} {error}:\n{server.output()}") from error
 
 
 def stop(servers: list[Process]) -> None:
@@ -136,7 +119,7 @@ def stop(servers: list[Process]) -> None:
 
 
 def gunicorn(db_url: str, **extra: str) -> Process:
-    port = free_port()
+    port = processes.free_port()
     command = [
         str(BIN / "gunicorn"),
         "functions.app:app",
@@ -231,7 +214,7 @@ def test_each_target_alone_answers_its_own_function_and_nothing_else(db_url: str
     servers: list[Process] = []
     try:
         for name, function in targets.items():
-            port = free_port()
+            port = processes.free_port()
             command = [
                 str(BIN / "functions-framework"),
                 "--source",

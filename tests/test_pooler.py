@@ -32,10 +32,7 @@ ACTIVE = demo.SALES_CONVERSATION_ID
 
 @pytest.fixture(scope="module")
 def pooler(server_url: str) -> Iterator[str]:
-    if not pgbouncer.available():
-        if os.environ.get("REQUIRE_PGBOUNCER") == "1":
-            pytest.fail("REQUIRE_PGBOUNCER=1 but pgbouncer is not installed")
-        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+    pgbouncer.require()
     with pgbouncer.running(server_url) as running:
         yield running.url
 

@@ -7,7 +7,6 @@ docs/reliability.md says what is checked.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,10 +64,7 @@ POOLER_SHORT = replace(SHORT, pooler=True, pooler_restarts=1)
 def test_a_short_soak_through_pgbouncer_under_its_faults_keeps_every_invariant() -> None:
     """The functions through PgBouncer in transaction mode, while its server connections
     are killed, it is stopped and started, and Postgres behind it is too."""
-    if not pgbouncer.available():
-        if os.environ.get("REQUIRE_PGBOUNCER") == "1":
-            pytest.fail("REQUIRE_PGBOUNCER=1 but pgbouncer is not installed")
-        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+    pgbouncer.require()
     report = run_soak(POOLER_SHORT, EmbeddedPostgres("reliability-test"))
     table = render([report], [])
 

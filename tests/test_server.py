@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from functions.shared.database import use_database
 from functions.shared.errors import _REFUSALS, Conflict, NotFound
 from functions.shared.postgres import PostgresDatabase
 from tests.conftest import JWT_SECRET
+from tests.processes import free_port
 from tests.support import Api, actions, assert_refused, expire, log_rows
 
 # The contract's functions and the methods it gives each.
@@ -283,13 +283,6 @@ def test_refusals_answer_the_status_the_contract_gives_them(project_root: Path) 
 # ---------------------------------------------------------------------------
 # `python -m functions.local.server` on a real socket
 # ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def http(

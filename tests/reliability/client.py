@@ -17,6 +17,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
+from tests import processes
+
 ROOT = Path(__file__).resolve().parents[2]
 # The client gives up on an answer after this long: a request still open then is a hang.
 CLIENT_TIMEOUT_SECONDS = 30.0
@@ -92,12 +94,7 @@ class ServerProcess:
         if self.process is None:
             return
         if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+            processes.stop(self.process)
         self.process = None
 
     def stderr(self) -> str:

@@ -10,7 +10,7 @@ from types import TracebackType
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from tests import pgbouncer
+from tests import pgbouncer, processes
 
 # PgBouncer waits server_login_retry (15 s) after a failed login to the server before it
 # tries again: a Postgres restart would keep it failing that long after the server is
@@ -51,8 +51,7 @@ class Bouncer:
     def stop(self) -> None:
         """SIGTERM: PgBouncer closes every client and server connection and exits."""
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+            processes.stop(self.process)
         self.process = None
 
     def restart(self) -> None:
