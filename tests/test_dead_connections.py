@@ -9,10 +9,10 @@ REQUIRE_PGBOUNCER=1)."""
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -30,43 +30,54 @@ CONVERSATION = demo.FIRST_CONVERSATION_ID
 IDLE_CONNECTIONS = 4
 
 
-def _warm(url: str) -> PostgresDatabase:
-    """The functions' pool on `url`, holding several idle connections."""
+@contextmanager
+def functions_on_a_warm_pool(url: str) -> Iterator[Api]:
+    """The functions on a pool on `url` that already holds several idle connections."""
     database = PostgresDatabase(url, min_size=IDLE_CONNECTIONS, max_size=8)
     database._pool.wait(timeout=10)
-    return database
+    previous = use_database(database)
+    try:
+        yield Api(JWT_SECRET)
+    finally:
+        use_database(previous)
+        database.close()
 
 
 @pytest.fixture
-def pooled(db_url: str) -> Iterator[tuple[Api, PostgresDatabase]]:
-    database = _warm(db_url)
-    previous = use_database(database)
-    yield Api(JWT_SECRET), database
-    use_database(previous)
-    database.close()
+def api(db_url: str) -> Iterator[Api]:
+    """Here, the functions' pool holds idle connections from the start: the ones to kill."""
+    with functions_on_a_warm_pool(db_url) as functions:
+        yield functions
 
 
+@pytest.fixture
 def kill_every_backend(
-    server_url: str, db_name: str, spare: psycopg.Connection[Any] | None = None
-) -> int:
-    """pg_terminate_backend on every connection to the test's database but our own and the
-    test's `db` (the functions' pool, or PgBouncer's server connections); returns once
-    they are gone."""
-    kept = [spare.info.backend_pid] if spare is not None else []
-    with psycopg.connect(database_url(server_url, db_name), autocommit=True) as admin:
-        others = "datname = current_database() and pid <> pg_backend_pid() and pid <> all(%s)"
-        row = admin.execute(
-            f"select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity"
-            f" where {others}",
-            (kept,),
-        ).fetchone()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            left = admin.execute(f"select count(*) from pg_stat_activity where {others}", (kept,))
-            if left.fetchone() == (0,):
-                break
-            time.sleep(0.02)
-    return int(row[0]) if row else 0
+    server_url: str, db_name: str, db: psycopg.Connection[Any]
+) -> Callable[[], int]:
+    """pg_terminate_backend on every connection to the test's database but its own and the
+    test's `db` (the functions' pool, or PgBouncer's server connections); returns how many,
+    once they are gone."""
+
+    def kill() -> int:
+        kept = [db.info.backend_pid]
+        with psycopg.connect(database_url(server_url, db_name), autocommit=True) as admin:
+            others = "datname = current_database() and pid <> pg_backend_pid() and pid <> all(%s)"
+            row = admin.execute(
+                f"select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity"
+                f" where {others}",
+                (kept,),
+            ).fetchone()
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                left = admin.execute(
+                    f"select count(*) from pg_stat_activity where {others}", (kept,)
+                )
+                if left.fetchone() == (0,):
+                    break
+                time.sleep(0.02)
+        return int(row[0]) if row else 0
+
+    return kill
 
 
 def _pause(api: Api) -> None:
@@ -83,10 +94,9 @@ def _blocked(db: psycopg.Connection[Any], message_id: str | None) -> list[dict[s
 
 
 def test_a_read_after_every_connection_was_killed_answers_200(
-    pooled: tuple[Api, PostgresDatabase], server_url: str, db_name: str
+    api: Api, kill_every_backend: Callable[[], int]
 ) -> None:
-    api, _ = pooled
-    assert kill_every_backend(server_url, db_name) >= 1
+    assert kill_every_backend() >= 1
 
     answer = api.get("pause-status", token=api.attendant, conversation_id=CONVERSATION)
 
@@ -95,14 +105,10 @@ def test_a_read_after_every_connection_was_killed_answers_200(
 
 
 def test_a_gate_with_a_message_id_after_the_kill_answers_200_and_logs_once(
-    pooled: tuple[Api, PostgresDatabase],
-    server_url: str,
-    db_name: str,
-    db: psycopg.Connection[Any],
+    api: Api, kill_every_backend: Callable[[], int], db: psycopg.Connection[Any]
 ) -> None:
-    api, _ = pooled
     _pause(api)
-    kill_every_backend(server_url, db_name, db)
+    kill_every_backend()
 
     body = {"conversation_id": str(CONVERSATION), "message_id": "m-after-kill"}
     answer = api.post("interaction-gate", body, token=api.service)
@@ -114,13 +120,9 @@ def test_a_gate_with_a_message_id_after_the_kill_answers_200_and_logs_once(
 
 
 def test_an_activate_with_an_idempotency_key_after_the_kill_answers_200_and_pauses_once(
-    pooled: tuple[Api, PostgresDatabase],
-    server_url: str,
-    db_name: str,
-    db: psycopg.Connection[Any],
+    api: Api, kill_every_backend: Callable[[], int], db: psycopg.Connection[Any]
 ) -> None:
-    api, _ = pooled
-    kill_every_backend(server_url, db_name, db)
+    kill_every_backend()
 
     answer = api.post(
         "pause-activate",
@@ -136,14 +138,10 @@ def test_an_activate_with_an_idempotency_key_after_the_kill_answers_200_and_paus
 
 
 def test_a_gate_without_a_message_id_after_the_kill_may_503_but_never_writes_twice(
-    pooled: tuple[Api, PostgresDatabase],
-    server_url: str,
-    db_name: str,
-    db: psycopg.Connection[Any],
+    api: Api, kill_every_backend: Callable[[], int], db: psycopg.Connection[Any]
 ) -> None:
-    api, _ = pooled
     _pause(api)
-    kill_every_backend(server_url, db_name, db)
+    kill_every_backend()
 
     answer = api.post("interaction-gate", {"conversation_id": str(CONVERSATION)}, token=api.service)
 
@@ -161,24 +159,17 @@ def test_after_a_pgbouncer_restart_reads_and_keyed_calls_answer_200(
     server_url: str, db_name: str, db: psycopg.Connection[Any]
 ) -> None:
     """A restarted pooler closes every client connection at once, with Postgres up."""
-    if not pgbouncer.available():
-        if os.environ.get("REQUIRE_PGBOUNCER") == "1":
-            pytest.fail("REQUIRE_PGBOUNCER=1 but pgbouncer is not installed")
-        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
-    with Bouncer(server_url) as bouncer:
-        database = _warm(bouncer.url(database_url(server_url, db_name)))
-        previous = use_database(database)
-        api = Api(JWT_SECRET)
-        try:
-            _pause(api)
-            bouncer.restart()
-            read = api.get("pause-status", token=api.attendant, conversation_id=CONVERSATION)
-            bouncer.restart()
-            body = {"conversation_id": str(CONVERSATION), "message_id": "m-after-restart"}
-            gate = api.post("interaction-gate", body, token=api.service)
-        finally:
-            use_database(previous)
-            database.close()
+    pgbouncer.require()
+    with (
+        Bouncer(server_url) as bouncer,
+        functions_on_a_warm_pool(bouncer.url(database_url(server_url, db_name))) as api,
+    ):
+        _pause(api)
+        bouncer.restart()
+        read = api.get("pause-status", token=api.attendant, conversation_id=CONVERSATION)
+        bouncer.restart()
+        body = {"conversation_id": str(CONVERSATION), "message_id": "m-after-restart"}
+        gate = api.post("interaction-gate", body, token=api.service)
 
     assert read.status_code == 200, read.get_json()
     assert read.get_json()["ai_mode"] == "paused"
@@ -187,14 +178,10 @@ def test_after_a_pgbouncer_restart_reads_and_keyed_calls_answer_200(
 
 
 def test_a_call_killed_mid_statement_was_not_applied_so_even_an_unsafe_one_goes_again(
-    pooled: tuple[Api, PostgresDatabase],
-    server_url: str,
-    db_name: str,
-    db: psycopg.Connection[Any],
+    api: Api, server_url: str, db_name: str, db: psycopg.Connection[Any]
 ) -> None:
     """Its backend's FATAL came before any answer row, and the row goes out before the
     commit: nothing was written, so the gate without a message_id is sent again."""
-    api, _ = pooled
     _pause(api)
     with (
         psycopg.connect(database_url(server_url, db_name)) as holder,
