@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ from jwt.algorithms import RSAAlgorithm
 from functions.local import demo
 from functions.shared import identity
 from functions.shared.config import ConfigurationError, config
+from tests.processes import free_port
 from tests.support import Api, conversation, log_rows, pause_live_and_expired, snapshot
 
 LIVE = demo.FIRST_CONVERSATION_ID  # paused for an hour in the scenes below
@@ -613,9 +613,13 @@ def _public_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
 
 
 @contextmanager
-def jwks_url(monkeypatch: pytest.MonkeyPatch, url: str) -> Iterator[None]:
-    """SUPABASE_JWKS_URL set for the block only; the configuration read again after."""
-    monkeypatch.setenv("SUPABASE_JWKS_URL", url)
+def environment(monkeypatch: pytest.MonkeyPatch, **variables: str | None) -> Iterator[None]:
+    """The variables set (None: unset) for the block only; the configuration read again."""
+    for name, value in variables.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
     config.cache_clear()
     try:
         yield
@@ -649,7 +653,7 @@ def jwks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Jwks]:
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/auth/v1/.well-known/jwks.json"
     try:
-        with jwks_url(monkeypatch, url):
+        with environment(monkeypatch, SUPABASE_JWKS_URL=url):
             yield Jwks(key, kid, url, fetches)
     finally:
         server.shutdown()
@@ -778,20 +782,14 @@ def test_a_token_whose_alg_does_not_fit_the_jwks_key_is_401(
     assert snapshot(db) == before
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 def test_an_unreachable_jwks_is_503_not_a_bad_token(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     token = rs256(claims_for_attendant(), key, "k1")
 
-    with jwks_url(monkeypatch, f"http://127.0.0.1:{_closed_port()}/jwks.json"):
+    nothing_listens = f"http://127.0.0.1:{free_port()}/jwks.json"
+    with environment(monkeypatch, SUPABASE_JWKS_URL=nothing_listens):
         answer = status_of(api, token)
 
     assert answer.status_code == 503
@@ -804,22 +802,6 @@ def test_an_unreachable_jwks_is_503_not_a_bad_token(
 
 SECRET_KEY = "sb_secret_" + "k" * 32
 NEXT_SECRET_KEY = "sb_secret_" + "n" * 32
-
-
-@contextmanager
-def environment(monkeypatch: pytest.MonkeyPatch, **variables: str | None) -> Iterator[None]:
-    """The variables set (None: unset) for the block only; the configuration read again."""
-    for name, value in variables.items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    config.cache_clear()
-    try:
-        yield
-    finally:
-        monkeypatch.undo()
-        config.cache_clear()
 
 
 @pytest.mark.parametrize("claims", [claims_for_attendant, claims_for_service])
