@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import psycopg
@@ -26,10 +26,12 @@ from takeover_client import (
     WebhookVerificationError,
     verify_webhook,
 )
+from takeover_client.webhooks import EVENT_TYPES
 from werkzeug.serving import make_server
 
 from functions.local import demo
 from functions.local.server import create_app
+from functions.shared import webhooks as server_webhooks
 from functions.shared.config import config
 from functions.shared.database import use_database
 from functions.shared.postgres import PostgresDatabase
@@ -274,3 +276,8 @@ def test_the_client_needs_nothing_of_the_server() -> None:
     ] == []
     project = tomllib.loads(Path("clients/python/pyproject.toml").read_text())["project"]
     assert [d.split(">")[0] for d in project["dependencies"]] == ["httpx"]
+
+
+def test_the_clients_event_types_are_the_servers() -> None:
+    """The client keeps its own list (it installs without the server): it must not drift."""
+    assert frozenset(get_args(server_webhooks.EventType)) == EVENT_TYPES
