@@ -1,7 +1,7 @@
-"""7. The production path: the gate through a transaction-mode pooler, against a database a
+"""9. The production path: the gate through a transaction-mode pooler, against a database a
 network hop away, a single target's cold start, and the all-in-one app under gunicorn.
 
-    BENCH_ONLY=7 make bench        (builds only the main dataset)
+    BENCH_ONLY=9 make bench        (builds only the main dataset)
 """
 
 from __future__ import annotations
