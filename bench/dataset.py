@@ -86,10 +86,15 @@ class Built:
     build_seconds: float
 
 
-def refresh_functions(url: str) -> None:
+def refresh_functions(url: str) -> bool:
     """Apply pending migrations: a database built before a new migration gets it. (An
-    applied migration is never edited; every change is a new one.)"""
-    migrations.apply(url)
+    applied migration is never edited; every change is a new one.) False, for a rebuild,
+    when the database recorded migrations this checkout no longer has (a squash)."""
+    try:
+        migrations.apply(url)
+    except migrations.UnknownMigrations:
+        return False
+    return True
 
 
 def marker_row(url: str, query: str) -> tuple[Any, ...] | None:
@@ -161,8 +166,8 @@ def ensure(
             marker is not None
             and ((marker["format"], marker["conversations"], marker["log_rows"]) == wanted)
             and (drift is None or _log_rows(url) <= log_rows * 1.2 + drift)
+            and refresh_functions(url)
         ):
-            refresh_functions(url)
             return Built(name, url, conversations, log_rows, True, marker["build_seconds"])
     started = time.perf_counter()
     url = recreate(server, name)
@@ -183,8 +188,7 @@ def ensure_empty(server: str) -> Built:
     """Migrations and the demo seed: a handful of conversations, an almost empty log."""
     name = "takeover_bench_empty"
     url = database_url(server, name)
-    if database_exists(server, name) and _marker(url) is not None:
-        refresh_functions(url)
+    if database_exists(server, name) and _marker(url) is not None and refresh_functions(url):
         return Built(name, url, 0, 0, True, 0.0)
     started = time.perf_counter()
     url = recreate(server, name)

@@ -49,8 +49,7 @@ def build(server: str, rows: int) -> str:
     if dataset.database_exists(server, name):
         with dataset.connect(url) as connection:
             row = connection.execute("select count(*) from public.ai_pause_logs").fetchone()
-        if row and row[0] == rows:
-            migrations.apply(url)
+        if row and row[0] == rows and dataset.refresh_functions(url):
             return url
     started = time.perf_counter()
     url = dataset.recreate(server, name)

@@ -29,7 +29,6 @@ from bench import dataset
 from bench.cases import backend_cpu, one_connection
 from bench.dataset import Built, Scale, connect
 from bench.harness import Figure, alternate, check, table
-from functions.local import migrations
 from functions.shared.postgres import PostgresDatabase
 
 FORMAT = 2
@@ -37,7 +36,6 @@ CONVERSATIONS_PER_WORKSPACE = 200
 PAUSES_PER_WORKSPACE = 4000  # five rows each: 20,000 rows per workspace over 60 days
 HISTORY_DAYS = 60
 WINDOW_DAYS = 30
-REPORT_MIGRATION = migrations.MIGRATIONS / "20261201150000_pause_report.sql"
 
 
 def workspaces_for(scale: Scale) -> int:
@@ -56,10 +54,7 @@ def ensure(server: str, name: str, workspaces: int) -> tuple[Built, datetime]:
     matches; its build time t0 (the history ends there)."""
     url = dataset.database_url(server, name)
     marker = _marker(url) if dataset.database_exists(server, name) else None
-    if marker is not None and marker[:2] == (FORMAT, workspaces):
-        migrations.apply(url)
-        with connect(url) as connection:  # the report function as this checkout has it
-            connection.execute(REPORT_MIGRATION.read_text())
+    if marker is not None and marker[:2] == (FORMAT, workspaces) and dataset.refresh_functions(url):
         rows = workspaces * PAUSES_PER_WORKSPACE * 5
         return Built(name, url, 0, rows, True, marker[3]), marker[2]
     started = time.perf_counter()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -135,6 +136,68 @@ def test_apply_twice_changes_no_catalog_entry(empty_url: str) -> None:
     migrations.apply(empty_url)
 
     assert catalog(empty_url) == before
+
+
+def test_a_database_from_before_a_squash_is_refused_with_what_to_do(empty_url: str) -> None:
+    """A development database that recorded the migrations a squash replaced: the runner
+    names them and says to recreate it, instead of skipping the squash (its first version is
+    recorded, under another name) or failing half-way on "already exists"."""
+    migrations.apply(empty_url)
+    squash = migration_versions()[1]
+    with psycopg.connect(empty_url, autocommit=True) as connection:
+        connection.execute(
+            "update supabase_migrations.schema_migrations set name = 'private_helpers'"
+            " where version = %s",
+            (squash,),
+        )
+        connection.execute(
+            "insert into supabase_migrations.schema_migrations (version, name)"
+            " values ('20261201130000', 'log_workspace')"
+        )
+    before = catalog(empty_url)
+
+    with pytest.raises(migrations.UnknownMigrations, match="recreate it") as refused:
+        migrations.apply(empty_url)
+
+    assert sorted(refused.value.recorded) == [
+        f"{squash}_private_helpers",
+        "20261201130000_log_workspace",
+    ]
+    assert catalog(empty_url) == before
+
+
+def test_the_core_migrations_log_rows_get_their_workspace_and_are_exported(
+    empty_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Production has the core migration and its rows: the later migrations give each its
+    workspace, and the audit export's first run takes them all."""
+    core = sorted(migrations.MIGRATIONS.glob("*.sql"))[0]
+    (tmp_path / core.name).write_text(core.read_text())
+    monkeypatch.setattr(migrations, "MIGRATIONS", tmp_path)
+    assert migrations.apply(empty_url) == migration_versions()[:1]
+    migrations.seed_if_empty(empty_url)
+    with psycopg.connect(empty_url, autocommit=True) as connection:
+        connection.execute(
+            "select public.takeover_activate(id, null, 30, false, 'before', null)"
+            " from public.conversations"
+        )
+        connection.execute(
+            "select public.takeover_resume(id, null, 'before', null)"
+            " from public.conversations where team_id is not null"
+        )
+    monkeypatch.undo()
+
+    assert migrations.apply(empty_url) == migration_versions()[1:]
+
+    rows = fetch(
+        empty_url,
+        "select l.workspace_id = c.workspace_id, l.txid::text from public.ai_pause_logs l"
+        " join public.conversations c on c.id = l.conversation_id",
+    )
+    assert len(rows) == 6 + 4
+    assert set(rows) == {(True, "0")}
+    [(claim,)] = fetch(empty_url, "select public.takeover_audit_export_claim(100, 60)")
+    assert sum(exported["rows"] for exported in claim["objects"]) == len(rows)
 
 
 def test_running_the_runner_again_keeps_every_row(empty_url: str) -> None:

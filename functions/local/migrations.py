@@ -20,8 +20,25 @@ SHIM = ROOT / "sql" / "supabase_shim.sql"
 _LOCK_KEY = 0x74616B656F766572  # "takeover"
 
 
+class UnknownMigrations(RuntimeError):
+    """The database recorded migrations that supabase/migrations no longer has (renamed, or
+    squashed into another): what is pending here cannot bring its schema up to date."""
+
+    def __init__(self, recorded: list[str]) -> None:
+        self.recorded = recorded
+        super().__init__(
+            "The database records migrations that supabase/migrations does not have (renamed,"
+            f" or squashed into another): {', '.join(recorded)}. Nothing was applied. A"
+            " development database: recreate it (make run's embedded one: stop make run and"
+            " delete .data/postgres; under DATABASE_URL: drop and create that database). A"
+            " deployed database: make its history match supabase/migrations first (supabase"
+            " migration list, supabase migration repair)."
+        )
+
+
 def apply(url: str) -> list[str]:
-    """Apply pending migrations; the versions applied now."""
+    """Apply pending migrations; the versions applied now. Raises UnknownMigrations, applying
+    nothing, when the database recorded a migration this checkout does not have."""
     applied: list[str] = []
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("select pg_advisory_lock(%s)", (_LOCK_KEY,))
@@ -32,16 +49,24 @@ def apply(url: str) -> list[str]:
                 " create table if not exists supabase_migrations.schema_migrations"
                 " (version text primary key, statements text[], name text)"
             )
-            done = {
-                row[0]
-                for row in connection.execute(
-                    "select version from supabase_migrations.schema_migrations"
-                )
-            }
-            for path in sorted(MIGRATIONS.glob("*.sql")):
-                version, _, name = path.stem.partition("_")
+            paths = {path.stem.partition("_")[0]: path for path in MIGRATIONS.glob("*.sql")}
+            recorded: list[tuple[str, str | None]] = connection.execute(
+                "select version, name from supabase_migrations.schema_migrations order by 1"
+            ).fetchall()
+            # A version recorded under another name (the Supabase CLI may leave it null) is
+            # another migration: a squash may keep the first version of those it replaces.
+            unknown = [
+                f"{version}_{name}" if name else version
+                for version, name in recorded
+                if version not in paths or name not in (None, paths[version].stem.partition("_")[2])
+            ]
+            if unknown:
+                raise UnknownMigrations(unknown)
+            done = {version for version, _ in recorded}
+            for version, path in sorted(paths.items()):
                 if version in done:
                     continue
+                name = path.stem.partition("_")[2]
                 with connection.transaction():
                     connection.execute(path.read_text())
                     connection.execute(

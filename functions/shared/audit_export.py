@@ -8,7 +8,7 @@ in that snapshot and not in the previous run's. An ended transaction never write
 every row falls in exactly one such difference; the rows of a transaction still open are
 left, whatever their ids, to the first run after it ends (no wall-clock lag).
 
-A run, batch after batch, in three steps (supabase/migrations/*_audit_export.sql):
+A run, batch after batch, in three steps (supabase/schemas/60_audit_export.sql):
 1. claim: one call fixes the batch (the next rows of that difference in (txid, id) order)
    and takes a lease on it; while a run holds an unexpired lease, another exports nothing;
 2. upload: the batch's rows, streamed through a server-side cursor in one transaction, one

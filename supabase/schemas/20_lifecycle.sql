@@ -15,7 +15,7 @@
 -- API functions are therefore `security definer`: they run as their owner (the migrating
 -- user), who alone may execute the helpers. Every function has `set search_path = ''` and
 -- qualifies every name (Supabase's lint 0011); what that costs the gate is measured in
--- supabase/migrations/20261201120000_private_helpers.sql (bench/search_path.py).
+-- supabase/migrations/20261201120000_takeover_integrations.sql (bench/search_path.py).
 
 -- ===========================================================================
 -- Helpers

@@ -1,6 +1,6 @@
--- Webhooks, as they are after supabase/migrations/20261201160000_webhooks.sql and
--- 20261201190000_webhooks_fixes.sql: endpoints, the outbox and its trigger on ai_pause_logs,
--- deliveries, the webhook-endpoints and webhook-dispatch functions, and their grants.
+-- Webhooks, as supabase/migrations/20261201120000_takeover_integrations.sql creates them:
+-- endpoints, the outbox and its trigger on ai_pause_logs, deliveries, the webhook-endpoints
+-- and webhook-dispatch functions, and their grants.
 
 -- Webhooks: workspaces subscribe HTTP endpoints to lifecycle events (Standard Webhooks).
 --

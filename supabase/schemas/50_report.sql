@@ -1,6 +1,5 @@
--- pause-report: the declarative state of what supabase/migrations/20261201150000_pause_report.sql
--- creates: the covering index on the log (it REPLACES ai_pause_logs_workspace_created_at_idx of
--- the log_workspace concern: drop that one there), the report function and its grants.
+-- pause-report, as supabase/migrations/20261201120000_takeover_integrations.sql creates it:
+-- the covering index on the log, the report function and its grants.
 
 -- ===========================================================================
 -- Indexes
@@ -11,9 +10,7 @@
 -- those pages made a report in a 1M-row log 1.8 times slower than the same workspace alone
 -- (bench/report.py). Carrying the columns the report reads lets it answer from the index
 -- alone (an index-only scan; autovacuum keeps an append-only table's pages all-visible).
--- It replaces the plain index, which every other reader of one workspace's log can use
--- the same way.
--- (the plain ai_pause_logs_workspace_created_at_idx is dropped by the migration)
+-- Every other reader of one workspace's log uses it the same way.
 create index ai_pause_logs_workspace_created_at_covering_idx
   on public.ai_pause_logs (workspace_id, created_at)
   include (conversation_id, id, action, triggered_by, duration_minutes);
