@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -882,6 +883,28 @@ def test_a_secret_key_without_secret_keys_configured_is_500(
     assert "SUPABASE_SECRET_KEYS" in caplog.text
     assert SECRET_KEY not in caplog.text
     assert snapshot(db) == before
+
+
+def test_a_flood_of_unverifiable_credentials_says_server_misconfigured_once_a_minute(
+    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone can send a key the deployment cannot verify: every answer is still 500 and
+    every request's own log line names the cause, but the ERROR line for the operator is
+    written once a minute, not once per request."""
+    monkeypatch.setattr(identity, "_misconfiguration_said", identity._OncePerInterval(60))
+    caplog.set_level(logging.INFO)
+    answers = [
+        api.call("POST", "auto-resume", token=None, body={}, headers={"apikey": SECRET_KEY})
+        for _ in range(5)
+    ]
+
+    assert {answer.status_code for answer in answers} == {500}
+    said = [r for r in caplog.records if r.name == "takeover.identity"]
+    assert len(said) == 1
+    assert "SUPABASE_SECRET_KEYS" in said[0].getMessage()
+    request_lines = [r for r in caplog.records if r.name == "takeover.request"]
+    assert len(request_lines) == 5
+    assert all("SUPABASE_SECRET_KEYS" in r.getMessage() for r in request_lines)
 
 
 def test_the_service_key_on_a_jwks_only_deployment_is_500_not_503(

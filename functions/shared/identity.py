@@ -139,9 +139,38 @@ def _secret_key_caller(key: str) -> Caller:
     return Caller(CallerKind.SERVICE, None)
 
 
+class _OncePerInterval:
+    """Whether a message is due: each distinct one at most once per interval. Every such
+    request's own log line names the cause already; this ERROR line only makes sure an
+    operator sees it, and a flood of tokens the deployment cannot verify (anyone can send
+    them) must not become a flood of ERROR lines."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def due(self, message: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(message)
+            if last is not None and now - last < self._seconds:
+                return False
+            if len(self._last) >= _CACHE_SIZE:
+                self._last.clear()
+            self._last[message] = now
+            return True
+
+
+_misconfiguration_said = _OncePerInterval(60.0)
+
+
 def _misconfigured(what: str) -> ServerMisconfigured:
     cause = f"the request carries {what}"
-    log.error("server_misconfigured: %s", cause)
+    if _misconfiguration_said.due(cause):
+        log.error(
+            "server_misconfigured: %s (said once a minute; each request's log line has it)", cause
+        )
     return ServerMisconfigured(
         "This deployment cannot verify the credential it was sent; its operator must configure it.",
         cause,
