@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from flask import Request, Response
 
-from functions.catalogue import functions_by_name
 from functions.shared.config import config_or_exit
+from functions.shared.database import open_in_forked_workers
 from functions.shared.http import Function
 from functions.shared.identity import check_configuration
 
@@ -33,9 +33,18 @@ def __getattr__(target: str) -> Callable[[Request], Response]:
     except ModuleNotFoundError:
         module = None
     declared = getattr(module, "FUNCTION", None)
-    if isinstance(declared, Function) and declared.target == target:
-        return declared.serve
+    if not (isinstance(declared, Function) and declared.target == target):
+        declared = _from_catalogue(target)
+    # Each gunicorn worker connects as it boots, while its first request is on its way.
+    open_in_forked_workers()
+    return declared.serve
+
+
+def _from_catalogue(target: str) -> Function:
+    # Imported only here: the catalogue imports every function module.
+    from functions.catalogue import functions_by_name
+
     for function in functions_by_name().values():
         if function.target == target:
-            return function.serve
+            return function
     raise AttributeError(target)

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,13 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
+import psycopg
 import pytest
 
 from functions.catalogue import functions_by_name
 from functions.local import demo
 from tests import lock, processes
-from tests.conftest import JWT_SECRET
+from tests.conftest import JWT_SECRET, database_url
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,24 +212,29 @@ def test_gunicorn_with_nothing_to_verify_with_says_so_at_start(db_url: str) -> N
 # ---------------------------------------------------------------------------
 
 
+def functions_framework(target: str, env: dict[str, str], name: str | None = None) -> Process:
+    """`target` alone, as Cloud Run functions starts it."""
+    port = processes.free_port()
+    command = [
+        str(BIN / "functions-framework"),
+        "--source",
+        "functions/main.py",
+        "--target",
+        target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    return start(name or target, command, env, port)
+
+
 def test_each_target_alone_answers_its_own_function_and_nothing_else(db_url: str) -> None:
     targets = functions_by_name()
     servers: list[Process] = []
     try:
         for name, function in targets.items():
-            port = processes.free_port()
-            command = [
-                str(BIN / "functions-framework"),
-                "--source",
-                "functions/main.py",
-                "--target",
-                function.target,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ]
-            servers.append(start(name, command, environment(db_url), port))
+            servers.append(functions_framework(function.target, environment(db_url), name))
         # Started together: the slow part, each process's imports, overlaps.
         with ThreadPoolExecutor(max_workers=len(servers)) as threads:
             list(threads.map(wait_until_listening, servers))
@@ -256,6 +264,45 @@ def test_each_target_alone_answers_its_own_function_and_nothing_else(db_url: str
         assert status.body["conversation_id"] == CONVERSATION
     finally:
         stop(servers)
+
+
+def test_a_target_connects_as_it_starts_not_at_its_first_request(
+    server_url: str, db_name: str, db: psycopg.Connection[Any]
+) -> None:
+    # Directly, not through a pooler: PgBouncer would open no server connection before a
+    # query, and the backend is what shows the connection was made.
+    application = f"takeover-early-{uuid4().hex[:8]}"
+    env = environment(database_url(server_url, db_name), PGAPPNAME=application)
+    server = functions_framework("interaction_gate", env)
+    try:
+        wait_until_listening(server)
+        deadline = time.monotonic() + 30
+        connected = None
+        while connected is None and time.monotonic() < deadline:
+            connected = db.execute(
+                "select 1 from pg_stat_activity where application_name = %s", (application,)
+            ).fetchone()
+            time.sleep(0.05)
+        assert connected is not None, "no connection before the first request"
+        assert_the_gate_allows(f"{server.base}/")
+    finally:
+        stop([server])
+
+
+def test_a_target_without_its_database_starts_and_answers_503() -> None:
+    nothing_there = f"postgresql://postgres@127.0.0.1:{processes.free_port()}/none"
+    env = environment(nothing_there, DATABASE_TIMEOUT_SECONDS="1")
+    server = functions_framework("interaction_gate", env)
+    try:
+        wait_until_listening(server)
+        body = {"conversation_id": CONVERSATION, "message_id": "m-1"}
+        gate = request(f"{server.base}/", "POST", body, SERVICE)
+        assert gate.status == 503
+        assert gate.body["error"]["code"] == "database_unavailable"
+        assert gate.headers["retry-after"] == "2"
+        assert server.process.poll() is None
+    finally:
+        stop([server])
 
 
 # ---------------------------------------------------------------------------

@@ -6,11 +6,14 @@ the default) and `SupabaseDatabase` (supabase-py RPC, with SUPABASE_URL).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
+from functools import cache
 
 from functions.shared.config import config
 from functions.shared.dbapi import Database
-from functions.shared.errors import ServerMisconfigured
+from functions.shared.errors import ApiError, ServerMisconfigured
 from functions.shared.postgres import PostgresDatabase
 
 _database: Database | None = None
@@ -25,6 +28,25 @@ def database() -> Database:
             if _database is None:
                 _database = _from_config()
     return _database
+
+
+@cache
+def open_in_forked_workers() -> None:
+    """From now on, each process forked from this one (a pre-fork server's worker:
+    functions-framework runs gunicorn) opens its database as it starts, not at its first
+    request: the connection's handshake overlaps the worker's boot and the first request's
+    parsing and verification. This process opens nothing: a connection made before the
+    fork would be shared by every worker, and a pool's threads do not survive it."""
+    os.register_at_fork(after_in_child=_open_in_worker)
+
+
+def _open_in_worker() -> None:
+    global _database_lock
+    # A lock copied from the parent may have been copied held.
+    _database_lock = threading.Lock()
+    # No database configured: each request answers that, as it would without this.
+    with contextlib.suppress(ApiError):
+        database()  # the pool connects in its own threads: this does not wait for it
 
 
 def use_database(database: Database | None) -> Database | None:
