@@ -11,14 +11,26 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from functions.catalogue import functions_by_name
 from functions.shared.errors import error_codes
-from functions.shared.models import ErrorAnswer
 
 _ERRORS = (400, 401, 403, 404, 409, 413, 422, 500, 503)
+
+
+# The answer of every refusal, as functions/shared/http.py's error_response writes it:
+# described here, and only here, so that no function's cold start builds these models.
+class ErrorDetail(BaseModel):
+    code: str = Field(description="snake_case, stable: branch on it.")
+    message: str
+    details: Any = None
+    request_id: str | None = None
+
+
+class ErrorAnswer(BaseModel):
+    error: ErrorDetail
 
 
 @dataclass(frozen=True)

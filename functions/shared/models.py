@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import (
@@ -128,14 +128,3 @@ class PauseState(Answer):
         description="The conversation's effective default (team override, else workspace)."
     )
     event_id: int | None = Field(description="The ai_pause_logs row this call wrote, if any.")
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(description="snake_case, stable: branch on it.")
-    message: str
-    details: Any = None
-    request_id: str | None = None
-
-
-class ErrorAnswer(BaseModel):
-    error: ErrorDetail
