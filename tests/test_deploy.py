@@ -405,3 +405,6 @@ def test_a_single_target_imports_its_own_function_only() -> None:
     ).stdout.split()
     assert "functions.interaction_gate" in loaded
     assert [m for m in loaded if m.startswith("functions.pause_")] == []
+    # PyJWT and cryptography load with the first token to verify: callers that send secret
+    # keys never pay for them.
+    assert [m for m in loaded if m.split(".")[0] in {"jwt", "cryptography"}] == []

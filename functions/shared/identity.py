@@ -10,14 +10,18 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import jwt
 from flask import Request
 
 from functions.shared.config import SECRET_KEY_PREFIX, config
 from functions.shared.errors import Forbidden, ServerMisconfigured, Unauthorized, Unavailable
+
+if TYPE_CHECKING:
+    # Imported where a token is verified: PyJWT loads `cryptography`, about a tenth of a
+    # target's start, which a target whose callers send secret keys never needs.
+    import jwt
 
 # Asymmetric keys come from the JWKS; HS256 from the shared secret. `none` is never accepted.
 _ASYMMETRIC_ALGORITHMS = ["RS256", "ES256", "EdDSA"]
@@ -46,6 +50,8 @@ SERVICE_ONLY = frozenset({CallerKind.SERVICE})
 
 @cache
 def _jwks_client(url: str) -> jwt.PyJWKClient:
+    import jwt
+
     return jwt.PyJWKClient(url, cache_keys=True, lifespan=600, timeout=5)
 
 
@@ -178,6 +184,8 @@ def _misconfigured(what: str) -> ServerMisconfigured:
 
 
 def _verify(token: str) -> dict[str, Any]:
+    import jwt
+
     settings = config()
     try:
         algorithm = jwt.get_unverified_header(token).get("alg")
