@@ -149,7 +149,10 @@ def _prepare_database() -> str | None:
         )
         return None
     session_url = (None if is_embedded else settings.database_direct_url) or url
-    applied = migrations.apply(session_url)
+    try:
+        applied = migrations.apply(session_url)
+    except migrations.UnknownMigrations as refused:
+        raise SystemExit(f"make run: {refused}") from None  # what to do, without a traceback
     log.info("migrations applied now: %s", ", ".join(applied) or "none pending")
     if is_embedded or settings.seed_demo:
         if migrations.seed_if_empty(session_url):
