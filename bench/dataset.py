@@ -19,7 +19,6 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -410,10 +409,3 @@ def ensure_sweep(server: str) -> Built:
     with connect(built.url) as connection:
         build_sweep_targets(connection)
     return built
-
-
-def path_of(url: str) -> Path | None:
-    """The data directory of an embedded server, for the machine description."""
-    if "host=/" in url:
-        return Path(url.split("host=", 1)[1].split("&", 1)[0])
-    return None
