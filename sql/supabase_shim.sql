@@ -3,18 +3,24 @@
 -- the way Supabase's do (PostgREST puts them in the `request.jwt.claims` setting).
 -- Every statement is guarded, so on a Supabase project (or a second run) this is a no-op.
 
+-- Roles belong to the whole cluster, not to one database: two databases being set up at
+-- once (parallel test workers on a fresh server) may both find a role missing, and the
+-- second `create role` then fails. Losing that race means the role exists: fine.
 do $$
+declare
+  v_role text;
 begin
-  if not exists (select 1 from pg_roles where rolname = 'anon') then
-    create role anon nologin noinherit;
-  end if;
-  if not exists (select 1 from pg_roles where rolname = 'authenticated') then
-    create role authenticated nologin noinherit;
-  end if;
-  if not exists (select 1 from pg_roles where rolname = 'service_role') then
-    -- Supabase's service role bypasses RLS; the shim keeps that meaning.
-    create role service_role nologin noinherit bypassrls;
-  end if;
+  foreach v_role in array array['anon', 'authenticated', 'service_role'] loop
+    if not exists (select 1 from pg_roles where rolname = v_role) then
+      begin
+        -- Supabase's service role bypasses RLS; the shim keeps that meaning.
+        execute format('create role %I nologin noinherit%s', v_role,
+          case when v_role = 'service_role' then ' bypassrls' else '' end);
+      exception when duplicate_object or unique_violation then
+        null;
+      end;
+    end if;
+  end loop;
 end
 $$;
 

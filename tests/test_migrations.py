@@ -4,6 +4,7 @@ and they give the very catalog that the declarative schema files (supabase/schem
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +14,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from functions.local import migrations
+from functions.local import embedded, migrations
+from tests.conftest import fresh_database
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
@@ -529,3 +531,59 @@ def test_the_grants_hold_against_supabases_default_privileges(empty_url: str) ->
     ui_tables = ["ai_pause_logs", "conversations", "teams", "workspace_members", "workspaces"]
     assert table_privileges == [(table, "authenticated", "SELECT") for table in ui_tables]
     assert lifecycle_executable == []
+
+
+_API_ROLES = ["anon", "authenticated", "service_role"]
+
+
+def _without_api_roles(server: str) -> None:
+    """A server as fresh as CI's: no database of ours, none of the API roles."""
+    with psycopg.connect(server, autocommit=True) as admin:
+        for (name,) in admin.execute(
+            "select datname from pg_database where datname like 'takeover_empty_%'"
+        ).fetchall():
+            admin.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
+        for role in _API_ROLES:
+            admin.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
+
+
+def _roles(server: str) -> set[str]:
+    with psycopg.connect(server) as admin:
+        rows = admin.execute("select rolname from pg_roles where rolname = any(%s)", [_API_ROLES])
+        return {name for (name,) in rows}
+
+
+def test_two_databases_set_up_at_once_on_a_fresh_server_both_get_the_roles() -> None:
+    """Roles belong to the server, not to a database: two test workers migrating their own
+    databases at once on a fresh server both find the roles missing. The first holds its
+    `create role` uncommitted while the second tries the same; the second must still
+    finish (a `create role` that loses the race means the role exists)."""
+    server = embedded.start("fresh-server")  # its own cluster: the roles can be dropped
+    _without_api_roles(server)
+    try:
+        with (
+            fresh_database(server, "takeover_empty") as first,
+            fresh_database(server, "takeover_empty") as second,
+        ):
+            with psycopg.connect(first) as holding, ThreadPoolExecutor(1) as pool:
+                holding.execute(migrations.SHIM.read_text())  # roles made, not committed
+                racing = pool.submit(migrations.apply, second)
+                _wait_for_a_lock_wait(server)
+                holding.commit()
+                assert racing.result(timeout=60) != []
+            assert _roles(server) == set(_API_ROLES)
+            assert migrations.apply(first) != []  # and the first one finishes as well
+    finally:
+        _without_api_roles(server)
+
+
+def _wait_for_a_lock_wait(server: str) -> None:
+    with psycopg.connect(server, autocommit=True) as admin:
+        for _ in range(500):
+            row = admin.execute(
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+            ).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the second setup never waited for the first one's roles")
