@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,11 @@ def start(name: str = "postgres") -> str:
             warnings.simplefilter("ignore")
             from pgserver.postgres_server import get_server
 
-        _servers[pgdata] = get_server(pgdata, cleanup_mode="stop")
+        # One process at a time per data directory: as root, pgserver creates its system
+        # user and hands the directory to it before its own lock, so two processes starting
+        # at once on a new machine (make test's workers) race and one initdb fails.
+        with (DATA_DIR / f".{name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            _servers[pgdata] = get_server(pgdata, cleanup_mode="stop")
     uri: str = _servers[pgdata].get_uri()
     return uri
