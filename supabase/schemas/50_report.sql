@@ -14,6 +14,13 @@
 create index ai_pause_logs_workspace_created_at_covering_idx
   on public.ai_pause_logs (workspace_id, created_at)
   include (conversation_id, id, action, triggered_by, duration_minutes);
+-- The pauses a human's reply caused (pauses_by_source): the covering index above has no
+-- reason, and carrying it there would make every entry wider; these rows alone, counted
+-- from their own index.
+create index ai_pause_logs_human_reply_pauses_idx
+  on public.ai_pause_logs (workspace_id, created_at)
+  include (conversation_id, triggered_by)
+  where action = 'pause_activated' and reason = 'human_replied';
 
 -- ===========================================================================
 -- Functions
@@ -128,15 +135,40 @@ begin
     where r.action in ('pause_activated', 'force_resume', 'extend_pause')
     group by r.triggered_by
   ),
-  by_attendant as (
+  human_reply_pauses as (
+    -- pause_activated rows a human's reply wrote, through their partial index: an
+    -- attendant's (uuid triggered_by) or the service's on nobody's behalf.
+    select count(*) as pauses, count(*) filter (where h.triggered_by = 'service') as by_service
+    from public.ai_pause_logs h
+    where h.workspace_id = p_workspace_id
+      and h.action = 'pause_activated' and h.reason = 'human_replied'
+      and h.created_at >= p_since and h.created_at < p_until
+      and (p_team_id is null or h.conversation_id in (
+        select c.id from public.conversations c where c.team_id = p_team_id))
+  ),
+  actors as (
     -- Attendant actions carry the attendant's id; 'service' (the service without
-    -- triggered_by) is nobody's.
-    select lower(g.triggered_by) as user_id, sum(g.pauses)::bigint as pauses,
-           sum(g.force_resumes)::bigint as force_resumes,
-           sum(g.extensions)::bigint as extensions
+    -- triggered_by) is nobody's, and any other name is an AI agent's handoff
+    -- (pause-activate refuses agent ids that look like user ids).
+    select g.*,
+           g.triggered_by ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+             as is_attendant
     from per_actor g
-    where g.triggered_by ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-    group by lower(g.triggered_by)
+  ),
+  pauses_by_actor as (
+    select coalesce(sum(a.pauses) filter (where a.is_attendant), 0) as attendant,
+           coalesce(sum(a.pauses) filter (where a.triggered_by = 'service'), 0) as service,
+           coalesce(sum(a.pauses) filter (
+             where not a.is_attendant and a.triggered_by <> 'service'), 0) as agent
+    from actors a
+  ),
+  by_attendant as (
+    select lower(a.triggered_by) as user_id, sum(a.pauses)::bigint as pauses,
+           sum(a.force_resumes)::bigint as force_resumes,
+           sum(a.extensions)::bigint as extensions
+    from actors a
+    where a.is_attendant
+    group by lower(a.triggered_by)
   ),
   per_day as (
     -- date_bin is arithmetic on the instant; a time zone conversion per row costs more.
@@ -166,6 +198,13 @@ begin
     'resumes', jsonb_build_object('auto', totals.auto_resumes, 'force', totals.force_resumes),
     'extensions', totals.extensions,
     'blocked_messages', totals.blocked,
+    'pauses_by_source', (
+      select jsonb_build_object(
+        'attendant', a.attendant - (h.pauses - h.by_service),
+        'human_reply', h.pauses,
+        'ai_handoff', a.agent,
+        'service', a.service - h.by_service)
+      from pauses_by_actor a, human_reply_pauses h),
     'pause_minutes', (
       select jsonb_build_object(
         'p50', round((percentile_cont(0.5) within group (order by g.minutes))::numeric, 1),
