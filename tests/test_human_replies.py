@@ -613,6 +613,7 @@ def test_the_report_counts_pauses_by_what_caused_them(
     age(db, SALES_CONVERSATION, 100)
     reply(api, SALES_CONVERSATION)  # an extension: not a pause
     api.act("pause-activate", c4)  # Sales: the attendant clicks Pause AI
+    api.act("interaction-gate", c4, draft="a refund of 42", token=api.service)  # kept aside
     api.act("pause-activate", demo.NO_TEAM_CONVERSATION_ID, token=api.service)  # the service
 
     now = datetime.now().astimezone()
@@ -621,10 +622,12 @@ def test_the_report_counts_pauses_by_what_caused_them(
         "since": (now - timedelta(hours=1)).isoformat(),
         "until": (now + timedelta(hours=1)).isoformat(),
     }
-    everything = api.get("pause-report", token=api.attendant, **window).get_json()
+    answer = api.get("pause-report", token=api.attendant, **window)
+    everything = answer.get_json()
     sales = api.get("pause-report", token=api.attendant, team_id=SALES, **window).get_json()
 
-    assert everything["pauses"] == 5
+    assert (everything["pauses"], everything["blocked_messages"]) == (5, 1)
+    assert "refund" not in answer.get_data(as_text=True)  # drafts are never in the report
     assert everything["pauses_by_source"] == {
         "attendant": 1,
         "human_reply": 2,
