@@ -799,11 +799,7 @@ def test_not_even_the_owner_rewrites_the_log(scene: psycopg.Connection[Any], cha
 
 def _change_log_after_a_mistaken_grant(db: psycopg.Connection[Any], change: str) -> None:
     with db.transaction(force_rollback=True):
-        # (and truncate on the drafts that reference the log, which `cascade` empties too)
-        db.execute(
-            "grant update, delete, truncate on public.ai_pause_logs, public.blocked_drafts"
-            " to service_role"
-        )
+        db.execute("grant update, delete, truncate on public.ai_pause_logs to service_role")
         _as_role(db, "service_role")
         db.execute(LOG.writes[change])
 
