@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +13,7 @@ import psycopg
 import pytest
 
 from functions.local import demo
-from functions.shared.config import config
+from functions.shared.config import ConfigurationError, config
 from tests.support import Api, assert_refused, log_rows, snapshot
 
 C1 = demo.FIRST_CONVERSATION_ID
@@ -72,14 +71,6 @@ def make_older(db: psycopg.Connection[Any], hours: float, event_ids: list[int]) 
         " where event_id = any(%s)",
         (hours * 3600, event_ids),
     )
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    config.cache_clear()
-    yield monkeypatch
-    monkeypatch.undo()
-    config.cache_clear()
 
 
 # ---------------------------------------------------------------------------------------
@@ -247,17 +238,34 @@ def test_the_sweep_deletes_drafts_past_their_retention(
 
 
 def test_the_retention_is_draft_retention_hours(
-    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+    api: Api, db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env.setenv("DRAFT_RETENTION_HOURS", "48")
-    config.cache_clear()
     pause(api)
     day_old, two_days_old = (gate(api, draft=text)["event_id"] for text in ("a", "b"))
     make_older(db, 25, [day_old])
     make_older(db, 49, [two_days_old])
+    monkeypatch.setenv("DRAFT_RETENTION_HOURS", "48")
+    config.cache_clear()
+    try:
+        deleted = sweep(api)["drafts_deleted"]
+    finally:
+        config.cache_clear()  # the next test reads the environment again
 
-    assert sweep(api)["drafts_deleted"] == 1
+    assert deleted == 1
     assert [event for _, event, *_ in kept(db)] == [day_old]
+
+
+@pytest.mark.parametrize("value", ["0", "8761", "1.5", "a day"])
+def test_a_bad_retention_stops_the_process_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("DRAFT_RETENTION_HOURS", value)
+    config.cache_clear()
+    try:
+        with pytest.raises(ConfigurationError, match=r"^Bad configuration: DRAFT_RETENTION_HOURS"):
+            config()
+    finally:
+        config.cache_clear()
 
 
 def test_the_sweep_deletes_at_most_its_limit_oldest_first(
