@@ -40,9 +40,9 @@ comment on column public.teams.pause_on_human_reply is
 -- sweep), or at once when its workspace stops keeping drafts.
 create table public.blocked_drafts (
   conversation_id uuid not null,
-  -- No foreign key: the one writer (the gate, takeover_private.keep_draft) writes the draft
-  -- in the transaction that wrote this row, and log rows are never deleted; the key's check
-  -- (a locking lookup of the log row) cost the paused gate a tenth of its speed
+  -- No foreign key: the one writer (the gate, public.takeover_gate) writes the draft in the
+  -- transaction that wrote this row, and log rows are never deleted; the key's check (a
+  -- locking lookup of the log row) cost the paused gate a tenth of its speed
   -- (bench/human.py).
   event_id bigint not null,
   workspace_id uuid not null,
@@ -53,9 +53,7 @@ create table public.blocked_drafts (
   -- A conversation's drafts newest first (pause-status), and one draft per log row: the
   -- same message refused again keeps the first draft.
   primary key (conversation_id, event_id)
-)
--- A draft of a few KB stays in its row as it is: not compressed on the gate's path.
-with (toast_tuple_target = 8160);
+);
 comment on table public.blocked_drafts is
   'The message the AI agent was about to send when the gate refused it (interaction_blocked), '
   'kept for a while so the attendant can reuse it.';
@@ -170,56 +168,6 @@ $$;
 comment on function takeover_private.lengthen_pause(uuid, integer, integer, text, text) is
   'Gives a paused conversation''s pause a new whole length in minutes from paused_at (null: '
   'indefinite) and writes its extend_pause row with p_logged_minutes; the caller holds the lock.';
-
-create function takeover_private.lock_drafts(p_workspace_id uuid, p_exclusive boolean)
-returns void
-language plpgsql
-set search_path = ''
-as $$
-begin
-  -- A transaction-scoped advisory lock: nothing outlives the transaction (a pooler's next
-  -- client inherits nothing), and keeping a draft writes no lock into the workspace's row.
-  if p_exclusive then
-    perform pg_catalog.pg_advisory_xact_lock(
-      pg_catalog.hashtext('takeover_private.blocked_drafts'),
-      pg_catalog.hashtext(p_workspace_id::text));
-  else
-    perform pg_catalog.pg_advisory_xact_lock_shared(
-      pg_catalog.hashtext('takeover_private.blocked_drafts'),
-      pg_catalog.hashtext(p_workspace_id::text));
-  end if;
-end
-$$;
-comment on function takeover_private.lock_drafts(uuid, boolean) is
-  'Keeping a draft (shared) against switching the workspace''s drafts off (exclusive): a '
-  'draft is either deleted by the switch or sees it.';
-
-create function takeover_private.keep_draft(
-  p_workspace_id uuid,
-  p_conversation_id uuid,
-  p_event_id bigint,
-  p_agent_id text,
-  p_message_id text,
-  p_draft text
-)
-returns void
-language plpgsql
-set search_path = ''
-as $$
-begin
-  perform takeover_private.lock_drafts(p_workspace_id, false);
-  insert into public.blocked_drafts
-    (conversation_id, event_id, workspace_id, agent_id, message_id, draft)
-  select p_conversation_id, p_event_id, p_workspace_id, p_agent_id, p_message_id, p_draft
-  from public.workspaces w
-  where w.id = p_workspace_id and w.keep_blocked_drafts
-  -- The same message refused again (the same log row): the first draft stays.
-  on conflict on constraint blocked_drafts_pkey do nothing;
-end
-$$;
-comment on function takeover_private.keep_draft(uuid, uuid, bigint, text, text, text) is
-  'Keeps the draft of a refused AI message beside its interaction_blocked row, unless the '
-  'workspace keeps no drafts.';
 
 create function takeover_private.drafts(p_conversation_id uuid)
 returns jsonb
@@ -509,8 +457,21 @@ begin
       v_event_id := takeover_private.block(p_conversation_id,
         v_conversation.pause_duration_minutes, p_message_id, p_agent_id, null);
       if p_draft is not null then
-        perform takeover_private.keep_draft(v_conversation.workspace_id, p_conversation_id,
-          v_event_id, p_agent_id, p_message_id, p_draft);
+        -- Kept beside its row unless the workspace keeps no drafts. Written out here: a
+        -- helper (a call with its own search_path) cost the gate a tenth (bench/human.py).
+        -- The lock is shared with the workspace's other drafts; switching drafts off
+        -- (takeover_update_settings) takes it exclusively, so a draft is either deleted by
+        -- the switch or sees it. Transaction-scoped: nothing outlives the call.
+        perform pg_catalog.pg_advisory_xact_lock_shared(
+          pg_catalog.hashtext('takeover_private.blocked_drafts'),
+          pg_catalog.hashtext(v_conversation.workspace_id::text));
+        insert into public.blocked_drafts
+          (conversation_id, event_id, workspace_id, agent_id, message_id, draft)
+        select p_conversation_id, v_event_id, w.id, p_agent_id, p_message_id, p_draft
+        from public.workspaces w
+        where w.id = v_conversation.workspace_id and w.keep_blocked_drafts
+        -- The same message refused at once by two calls (one log row): the first draft stays.
+        on conflict on constraint blocked_drafts_pkey do nothing;
       end if;
       return jsonb_build_object('allowed', false, 'ai_mode', 'paused',
         'paused_until', takeover_private.utc(v_conversation.paused_until), 'event_id', v_event_id);
@@ -744,8 +705,11 @@ begin
     where t.id = p_team_id;
   else
     if p_keep_blocked_drafts is false then
-      -- Waits for the drafts being kept right now, which the delete below then sees.
-      perform takeover_private.lock_drafts(v_workspace_id, true);
+      -- The lock every gate keeping a draft in this workspace shares (takeover_gate): waits
+      -- for the drafts being kept right now, which the delete below then sees.
+      perform pg_catalog.pg_advisory_xact_lock(
+        pg_catalog.hashtext('takeover_private.blocked_drafts'),
+        pg_catalog.hashtext(v_workspace_id::text));
     end if;
     update public.workspaces w
     set default_duration_minutes = case when p_set_default

@@ -163,9 +163,9 @@ create unique index ai_pause_logs_message_id_key
 -- sweep), or at once when its workspace stops keeping drafts.
 create table public.blocked_drafts (
   conversation_id uuid not null,
-  -- No foreign key: the one writer (the gate, takeover_private.keep_draft) writes the draft
-  -- in the transaction that wrote this row, and log rows are never deleted; the key's check
-  -- (a locking lookup of the log row) cost the paused gate a tenth of its speed
+  -- No foreign key: the one writer (the gate, public.takeover_gate) writes the draft in the
+  -- transaction that wrote this row, and log rows are never deleted; the key's check (a
+  -- locking lookup of the log row) cost the paused gate a tenth of its speed
   -- (bench/human.py).
   event_id bigint not null,
   workspace_id uuid not null,
@@ -176,9 +176,7 @@ create table public.blocked_drafts (
   -- A conversation's drafts newest first (pause-status), and one draft per log row: the
   -- same message refused again keeps the first draft.
   primary key (conversation_id, event_id)
-)
--- A draft of a few KB stays in its row as it is: not compressed on the gate's path.
-with (toast_tuple_target = 8160);
+);
 comment on table public.blocked_drafts is
   'The message the AI agent was about to send when the gate refused it (interaction_blocked), '
   'kept for a while so the attendant can reuse it.';

@@ -305,56 +305,6 @@ $$;
 comment on function takeover_private.block(uuid, integer, text, text, text) is
   'Records an AI message refused during a pause, once per message_id; the caller holds the lock.';
 
-create function takeover_private.lock_drafts(p_workspace_id uuid, p_exclusive boolean)
-returns void
-language plpgsql
-set search_path = ''
-as $$
-begin
-  -- A transaction-scoped advisory lock: nothing outlives the transaction (a pooler's next
-  -- client inherits nothing), and keeping a draft writes no lock into the workspace's row.
-  if p_exclusive then
-    perform pg_catalog.pg_advisory_xact_lock(
-      pg_catalog.hashtext('takeover_private.blocked_drafts'),
-      pg_catalog.hashtext(p_workspace_id::text));
-  else
-    perform pg_catalog.pg_advisory_xact_lock_shared(
-      pg_catalog.hashtext('takeover_private.blocked_drafts'),
-      pg_catalog.hashtext(p_workspace_id::text));
-  end if;
-end
-$$;
-comment on function takeover_private.lock_drafts(uuid, boolean) is
-  'Keeping a draft (shared) against switching the workspace''s drafts off (exclusive): a '
-  'draft is either deleted by the switch or sees it.';
-
-create function takeover_private.keep_draft(
-  p_workspace_id uuid,
-  p_conversation_id uuid,
-  p_event_id bigint,
-  p_agent_id text,
-  p_message_id text,
-  p_draft text
-)
-returns void
-language plpgsql
-set search_path = ''
-as $$
-begin
-  perform takeover_private.lock_drafts(p_workspace_id, false);
-  insert into public.blocked_drafts
-    (conversation_id, event_id, workspace_id, agent_id, message_id, draft)
-  select p_conversation_id, p_event_id, p_workspace_id, p_agent_id, p_message_id, p_draft
-  from public.workspaces w
-  where w.id = p_workspace_id and w.keep_blocked_drafts
-  -- The same message refused again (the same log row): the first draft stays.
-  on conflict on constraint blocked_drafts_pkey do nothing;
-end
-$$;
-comment on function takeover_private.keep_draft(uuid, uuid, bigint, text, text, text) is
-  'Keeps the draft of a refused AI message beside its interaction_blocked row, unless the '
-  'workspace keeps no drafts.';
-
 create function takeover_private.drafts(p_conversation_id uuid)
 returns jsonb
 language sql stable
@@ -849,8 +799,21 @@ begin
       v_event_id := takeover_private.block(p_conversation_id,
         v_conversation.pause_duration_minutes, p_message_id, p_agent_id, null);
       if p_draft is not null then
-        perform takeover_private.keep_draft(v_conversation.workspace_id, p_conversation_id,
-          v_event_id, p_agent_id, p_message_id, p_draft);
+        -- Kept beside its row unless the workspace keeps no drafts. Written out here: a
+        -- helper (a call with its own search_path) cost the gate a tenth (bench/human.py).
+        -- The lock is shared with the workspace's other drafts; switching drafts off
+        -- (takeover_update_settings) takes it exclusively, so a draft is either deleted by
+        -- the switch or sees it. Transaction-scoped: nothing outlives the call.
+        perform pg_catalog.pg_advisory_xact_lock_shared(
+          pg_catalog.hashtext('takeover_private.blocked_drafts'),
+          pg_catalog.hashtext(v_conversation.workspace_id::text));
+        insert into public.blocked_drafts
+          (conversation_id, event_id, workspace_id, agent_id, message_id, draft)
+        select p_conversation_id, v_event_id, w.id, p_agent_id, p_message_id, p_draft
+        from public.workspaces w
+        where w.id = v_conversation.workspace_id and w.keep_blocked_drafts
+        -- The same message refused at once by two calls (one log row): the first draft stays.
+        on conflict on constraint blocked_drafts_pkey do nothing;
       end if;
       return jsonb_build_object('allowed', false, 'ai_mode', 'paused',
         'paused_until', takeover_private.utc(v_conversation.paused_until), 'event_id', v_event_id);
@@ -1150,8 +1113,11 @@ begin
     where t.id = p_team_id;
   else
     if p_keep_blocked_drafts is false then
-      -- Waits for the drafts being kept right now, which the delete below then sees.
-      perform takeover_private.lock_drafts(v_workspace_id, true);
+      -- The lock every gate keeping a draft in this workspace shares (takeover_gate): waits
+      -- for the drafts being kept right now, which the delete below then sees.
+      perform pg_catalog.pg_advisory_xact_lock(
+        pg_catalog.hashtext('takeover_private.blocked_drafts'),
+        pg_catalog.hashtext(v_workspace_id::text));
     end if;
     update public.workspaces w
     set default_duration_minutes = case when p_set_default
