@@ -11,9 +11,10 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
@@ -214,6 +215,125 @@ def test_extend_then_return_to_ai(console: Console, api: Api, db: psycopg.Connec
     console.screenshot("returned-to-ai")
     assert actions(db, SUPPORT) == ["pause_activated", "extend_pause", "force_resume"]
     assert conversation(db, SUPPORT)["ai_mode"] == "active"
+
+
+def _write_history(db: psycopg.Connection[Any], rows: list[tuple[str, str, str, str, str]]) -> None:
+    """Past log rows of the Support conversation, as (created_at, action, triggered_by,
+    previous_ai_mode, new_ai_mode), written as the owner (as supabase/demo_history.sql does)."""
+    for at, action, triggered_by, previous, new in rows:
+        db.execute(
+            "insert into ai_pause_logs (conversation_id, action, duration_minutes, triggered_by,"
+            " previous_ai_mode, new_ai_mode, created_at) values (%s, %s, 30, %s, %s, %s, %s)",
+            (SUPPORT, action, triggered_by, previous, new, at),
+        )
+
+
+def test_the_timeline_dates_entries_not_from_today_with_the_full_time_on_hover(
+    console: Console, db: psycopg.Connection[Any]
+) -> None:
+    _write_history(
+        db,
+        [
+            ("2025-12-30T09:05:07Z", "pause_activated", ATTENDANT, "active", "paused"),
+            ("2025-12-30T09:20:00Z", "force_resume", ATTENDANT, "paused", "active"),
+            ("2026-03-09T22:41:30Z", "pause_activated", ADMIN, "active", "paused"),
+            ("2026-03-09T23:11:30Z", "auto_resume", "system", "paused", "active"),
+            ("2026-03-10T14:55:02Z", "pause_activated", ATTENDANT, "active", "paused"),
+            ("2026-03-10T14:58:00Z", "force_resume", ATTENDANT, "paused", "active"),
+        ],
+    )
+    # The browser's today (en-US, UTC): 10 March 2026, 3 pm.
+    console.page.clock.set_fixed_time(datetime(2026, 3, 10, 15, 0, tzinfo=UTC))
+    console.open(SUPPORT)
+
+    times = console.page.locator("#timeline .event-time")
+    expect(times).to_have_text(
+        [
+            "2:58:00 PM",  # today: the time alone
+            "2:55:02 PM",
+            "Mar 9, 11:11:30 PM",  # yesterday and earlier this year: the date too
+            "Mar 9, 10:41:30 PM",
+            "Dec 30, 2025, 9:20:00 AM",  # another year: with the year
+            "Dec 30, 2025, 9:05:07 AM",
+        ]
+    )
+    # Hovering gives the full timestamp; the machine-readable one is the log's.
+    today = times.nth(1)
+    expect(today).to_have_attribute(
+        "title", re.compile(r"^Tuesday, March 10, 2026 at 2:55:02\sPM UTC$")
+    )
+    expect(today).to_have_attribute("datetime", re.compile(r"^2026-03-10T14:55:02(\.0+)?Z$"))
+    expect(times.nth(5)).to_have_attribute(
+        "title", re.compile(r"^Tuesday, December 30, 2025 at 9:05:07\sAM UTC$")
+    )
+    console.screenshot("timeline-dates")
+
+
+def test_timeline_entries_name_people_and_keep_ids_as_secondary_detail(
+    console: Console, api: Api, db: psycopg.Connection[Any]
+) -> None:
+    # A member the console does not know by name (it knows only its two demo members).
+    colleague = uuid4()
+    db.execute(
+        "insert into workspace_members (workspace_id, user_id, role) values (%s, %s, 'attendant')",
+        (demo.WORKSPACE_ID, colleague),
+    )
+    calls = [
+        api.act("pause-activate", SUPPORT, reason="VIP", token=api.admin),
+        api.act(
+            "interaction-gate", SUPPORT, message_id="msg-1", agent_id="ai_agent", token=api.service
+        ),
+        api.act(
+            "pause-logger",
+            SUPPORT,
+            action="interaction_blocked",
+            message_id="msg-2",
+            agent_id="billing-bot",
+            token=api.service,
+        ),
+        api.act("pause-extend", SUPPORT, duration_minutes=15),
+        api.act("pause-resume", SUPPORT, token=api.service),
+        api.act("pause-activate", SUPPORT, triggered_by=str(colleague), token=api.service),
+    ]
+    assert [call.status_code for call in calls] == [200] * 6
+    ids = [row["id"] for row in log_rows(db, SUPPORT)]
+    assert len(ids) == 6
+    console.open(SUPPORT)
+
+    entries = console.page.locator("#timeline li.event")
+    expect(entries).to_have_count(6)
+    expect(entries.locator(".event-title")).to_have_text(
+        [
+            "AI paused",
+            "Returned to AI",
+            "Pause extended",
+            "AI reply blocked",
+            "AI reply blocked",
+            "AI paused",
+        ]
+    )
+    expect(entries.locator(".event-detail")).to_have_text(
+        [
+            "Another attendant took over · 30 min",
+            "An integration handed back to the AI agent",
+            "Alex Rivera (you) added 15 min",
+            "Another AI agent's reply to Maria Gonzalez was not sent",
+            "The AI agent's reply to Maria Gonzalez was not sent",
+            "Sam Okafor took over · 30 min",
+        ]
+    )
+    # The identifiers an audit needs, on the secondary line only.
+    expect(entries.locator(".event-meta")).to_have_text(
+        [
+            f"active → paused · user {colleague} · log #{ids[5]}",
+            f"paused → active · service · log #{ids[4]}",
+            f"paused → paused · log #{ids[3]}",
+            f"paused → paused · agent billing-bot · message msg-2 · log #{ids[2]}",
+            f"paused → paused · agent ai_agent · message msg-1 · log #{ids[1]}",
+            f"active → paused · log #{ids[0]}",
+        ]
+    )
+    expect(entries.last.locator(".event-reason")).to_have_text("“VIP”")
 
 
 def test_admin_changes_a_team_default_and_the_modal_preselects_it(

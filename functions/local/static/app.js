@@ -109,27 +109,72 @@ function durationLabel(minutes) {
   return known ? known.label : `${minutes} min`;
 }
 
-function personName(userId) {
-  if (!userId) return "someone";
+// The demo member with this user id, if the console knows them.
+function member(userId) {
   for (const who of ["attendant", "admin"]) {
     const person = state.session[who];
-    if (person.user_id === userId) {
-      return who === state.who ? `${person.name} (you)` : person.name;
-    }
+    if (person.user_id === userId) return { ...person, you: who === state.who };
   }
+  return null;
+}
+
+function personName(userId) {
+  if (!userId) return "someone";
+  const person = member(userId);
+  if (person) return person.you ? `${person.name} (you)` : person.name;
   return `another attendant (${userId.slice(0, 8)}…)`;
 }
 
-function clock(iso) {
-  return new Date(iso).toLocaleTimeString([], {
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-  });
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+// Who wrote a log row (its triggered_by), as a person reads it; `id` is the raw identifier
+// for the entry's detail line, where the name alone does not say which one it was.
+function actor(triggeredBy) {
+  if (UUID.test(triggeredBy)) {
+    return member(triggeredBy)
+      ? { name: personName(triggeredBy), id: null }
+      : { name: "Another attendant", id: `user ${triggeredBy}` };
+  }
+  if (triggeredBy === "system") return { name: "Takeover", id: null };
+  if (triggeredBy === "service") return { name: "An integration", id: "service" };
+  // Anything else is an agent id: the gate's agent_id (CONTRACT.md, Words).
+  const ours = triggeredBy === state.session.agent_id;
+  return { name: ours ? "The AI agent" : "Another AI agent", id: `agent ${triggeredBy}` };
 }
 
-function shortClock(iso) {
-  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+// Times in the user's locale and zone, as an inbox shows them: the time alone today, the
+// date too on any other day (and the year in another year); the full timestamp on hover.
+const TIME_FORMATS = {
+  today: { hour: "numeric", minute: "2-digit" },
+  thisYear: { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" },
+  otherYear: {
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "numeric",
+    minute: "2-digit",
+  },
+};
+const FULL_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
+
+function when(iso, { seconds = false } = {}) {
+  const date = new Date(iso);
+  const now = new Date();
+  const format =
+    date.toDateString() === now.toDateString()
+      ? TIME_FORMATS.today
+      : date.getFullYear() === now.getFullYear()
+        ? TIME_FORMATS.thisYear
+        : TIME_FORMATS.otherYear;
+  return date.toLocaleString(undefined, seconds ? { ...format, second: "2-digit" } : format);
+}
+
+// A <time> element: `when` on the page, the full timestamp on hover.
+function timeElement(className, iso, options) {
+  const node = element("time", className, when(iso, options));
+  node.dateTime = iso;
+  node.title = FULL_TIME.format(new Date(iso));
+  return node;
 }
 
 function timeLeft(pausedUntil) {
@@ -201,9 +246,9 @@ function explain(error) {
   switch (error.code) {
     case "already_paused": {
       const until = current && current.paused_until
-        ? `until ${shortClock(current.paused_until)}`
+        ? `until ${when(current.paused_until)}`
         : "with no time limit";
-      const since = current && current.paused_at ? ` at ${shortClock(current.paused_at)}` : "";
+      const since = current && current.paused_at ? ` at ${when(current.paused_at)}` : "";
       return (
         `${personName(current && current.paused_by)} paused this conversation first${since}, ` +
         `${until}. Your pause was not applied; you can extend it or return it to AI.`
@@ -318,7 +363,7 @@ function renderHeader() {
   if (paused) {
     $("paused-by").textContent = `Paused by ${personName(status.paused_by)}`;
     $("takeover-hint").textContent = status.paused_until
-      ? `AI replies are blocked until ${shortClock(status.paused_until)}.`
+      ? `AI replies are blocked until ${when(status.paused_until)}.`
       : "AI replies are blocked until someone returns it to AI.";
   }
   renderCountdown();
@@ -343,8 +388,16 @@ function renderCountdown() {
   }
 }
 
+let renderedDay = new Date().toDateString();
+
 function tick() {
   renderCountdown();
+  // After midnight, yesterday's times need their date.
+  if (new Date().toDateString() !== renderedDay) {
+    renderedDay = new Date().toDateString();
+    renderMessages();
+    renderTimeline();
+  }
   for (const c of state.session.conversations) {
     const status = state.status[c.id];
     if (status && status.ai_mode === "paused" && status.paused_until) renderListItem(c.id);
@@ -467,7 +520,7 @@ function renderMessages() {
     const meta = element("div", "message-meta");
     meta.append(
       element("span", "message-author", author),
-      element("span", "", shortClock(message.at)),
+      timeElement("message-time", message.at),
     );
     item.append(meta, element("div", "bubble", message.text));
     if (message.from === "ai") item.append(element("div", "delivery", deliveryText(message)));
@@ -575,49 +628,55 @@ async function refreshTimeline() {
   renderTimeline();
 }
 
-function eventDetail(event) {
-  const who = /^[0-9a-f-]{36}$/.test(event.triggered_by)
-    ? personName(event.triggered_by)
-    : event.triggered_by;
+function eventDetail(event, by) {
   switch (event.action) {
     case "pause_activated":
       return event.duration_minutes === null
-        ? `${who} took over · no time limit`
-        : `${who} took over · ${durationLabel(event.duration_minutes)}`;
+        ? `${by.name} took over · no time limit`
+        : `${by.name} took over · ${durationLabel(event.duration_minutes)}`;
     case "interaction_blocked":
-      return `${who} tried to send ${event.message_id || "a message"}`;
+      return `${by.name}'s reply to ${conversation(event.conversation_id).title} was not sent`;
     case "auto_resume":
       return "The timer expired";
     case "force_resume":
-      return `${who} handed back to the AI agent`;
+      return `${by.name} handed back to the AI agent`;
     case "extend_pause":
       return event.duration_minutes === null
-        ? `${who} removed the time limit`
-        : `${who} added ${durationLabel(event.duration_minutes)}`;
+        ? `${by.name} removed the time limit`
+        : `${by.name} added ${durationLabel(event.duration_minutes)}`;
     default:
-      return who;
+      return by.name;
   }
+}
+
+// The secondary line: the modes, and the identifiers an audit traces a row by.
+function eventMeta(event, by) {
+  const parts = [`${event.previous_ai_mode} → ${event.new_ai_mode}`];
+  if (by.id) parts.push(by.id);
+  if (event.message_id) parts.push(`message ${event.message_id}`);
+  parts.push(`log #${event.id}`);
+  return parts.join(" · ");
 }
 
 function renderTimeline() {
   const list = $("timeline");
   list.replaceChildren();
   for (const event of [...state.events].reverse()) {
+    const by = actor(event.triggered_by);
     const item = element("li", `event ${event.action}`);
     item.dataset.action = event.action;
+    item.dataset.id = event.id;
     const head = element("div", "event-head");
     head.append(
       element("span", "event-title", ACTIONS[event.action] || event.action),
-      element("time", "event-time", clock(event.created_at)),
+      timeElement("event-time", event.created_at, { seconds: true }),
     );
-    item.append(head, element("div", "event-detail", eventDetail(event)));
+    item.append(head, element("div", "event-detail", eventDetail(event, by)));
     // auto_resume's reason is always timer_expired: the detail already says so.
     if (event.reason && event.action !== "auto_resume") {
       item.append(element("div", "event-reason", `“${event.reason}”`));
     }
-    item.append(
-      element("div", "event-modes", `${event.previous_ai_mode} → ${event.new_ai_mode}`),
-    );
+    item.append(element("div", "event-meta", eventMeta(event, by)));
     list.append(item);
   }
   $("timeline-empty").hidden = state.events.length > 0;
@@ -854,7 +913,7 @@ async function showDeliveries(id, item) {
       status,
       element("td", "", String(delivery.attempts)),
       element("td", "", delivery.last_status_code === null ? "–" : String(delivery.last_status_code)),
-      element("td", "", delivery.next_attempt_at ? clock(delivery.next_attempt_at) : "–"),
+      element("td", "", delivery.next_attempt_at ? when(delivery.next_attempt_at) : "–"),
     );
     table.append(row);
   }
