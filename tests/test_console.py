@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from uuid import UUID, uuid4
 
 import psycopg
@@ -31,6 +31,8 @@ from werkzeug.serving import make_server
 
 from functions.local import demo, migrations
 from functions.local.server import create_app
+from functions.shared.config import config
+from functions.shared.webhooks import EventType
 from tests.support import Api, conversation, expire, log_rows
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -112,6 +114,11 @@ class Console:
         self.by_id("composer-text").fill(text)
         self.by_id("send-as-customer").click()
         return self.page.locator("#messages .message.from-ai").last
+
+    def open_settings_as_admin(self) -> None:
+        self.open(SUPPORT)
+        self.by_id("identity").select_option("admin")
+        self.by_id("open-settings").click()
 
     def screenshot(self, name: str) -> None:
         self.page.screenshot(
@@ -355,7 +362,7 @@ def test_admin_changes_a_team_default_and_the_modal_preselects_it(
     support.select_option("60")
     expect(console.by_id("settings-status")).to_have_text("Saved. Support: 1 h.")
     expect(console.page.locator('tr[data-setting="team-Support"] .hint')).to_have_text(
-        "Own default"
+        "Overrides the workspace's"
     )
     console.screenshot("settings")
     console.by_id("settings-close").click()
@@ -375,6 +382,30 @@ def test_admin_changes_a_team_default_and_the_modal_preselects_it(
         "inherits": False,
     }
     assert settings["default_duration_minutes"] == 30
+
+
+def test_the_settings_dialog_is_titled_by_its_workspace_and_labels_each_team(
+    console: Console,
+) -> None:
+    console.open(SUPPORT)
+    console.by_id("open-settings").click()
+    expect(console.by_id("settings-title")).to_have_text("Settings · Acme Support")
+    rows = console.page.locator("#settings-rows tr[data-setting]")
+    expect(rows.locator("th > div:first-child")).to_have_text(
+        ["Whole workspace", "Sales team", "Support team"]
+    )
+    expect(rows.locator(".hint")).to_have_text(
+        [
+            "Every team that does not override it",
+            "Overrides the workspace's",
+            "Uses the workspace's",
+        ]
+    )
+    expect(console.page.locator("#settings-rows .settings-group")).to_have_text("Per team")
+    expect(console.page.get_by_label("Sales team: default pause duration")).to_have_value("120")
+    expect(console.page.get_by_label("Support team: default pause duration")).to_have_value(
+        "inherit"
+    )
 
 
 def test_an_expired_pause_resumes_on_screen_without_a_reload(
@@ -474,7 +505,7 @@ def test_an_admin_manages_webhook_endpoints_and_sees_their_deliveries(
         expect(console.by_id("webhook-secret")).to_contain_text("whsec_")
         endpoint = console.page.locator(".endpoint").first
         expect(endpoint.locator(".endpoint-url")).to_have_text(hooks.url)
-        expect(endpoint.locator(".endpoint-types")).to_have_text("all events")
+        expect(endpoint.locator(".endpoint-types")).to_have_text("All events")
 
         api.act("pause-activate", SUPPORT)
         api.post("webhook-dispatch", {}, token=api.service)
@@ -496,10 +527,127 @@ def test_an_admin_manages_webhook_endpoints_and_sees_their_deliveries(
 
         console.page.locator(".endpoint").first.get_by_role("button", name="Delete").click()
         expect(console.page.locator(".endpoint")).to_have_count(0)
-    console.by_id("webhook-url").fill("ftp://example.com/hooks")
+
+
+@pytest.fixture
+def private_urls(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[bool]:
+    """The server runs with WEBHOOKS_ALLOW_PRIVATE_URLS as the test's parameter says."""
+    monkeypatch.setenv("WEBHOOKS_ALLOW_PRIVATE_URLS", "1" if request.param else "0")
+    config.cache_clear()
+    yield request.param
+    monkeypatch.undo()
+    config.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("private_urls", "rule", "tries", "kept"),
+    [
+        (
+            True,
+            "Accepted here: https:// or http://, loopback and private addresses included "
+            "(WEBHOOKS_ALLOW_PRIVATE_URLS=1, make run's default). Without that setting: "
+            "https:// to public addresses only.",
+            [
+                (
+                    "ftp://127.0.0.1/hooks",
+                    "The url must start with https:// or http://. (invalid_url)",
+                ),
+                ("http://127.0.0.1:9/hooks", "Endpoint added."),
+            ],
+            [("http://127.0.0.1:9/hooks",)],
+        ),
+        (
+            False,
+            "Accepted here: https:// to public addresses only (not loopback, private or "
+            "link-local ones).",
+            [
+                ("http://127.0.0.1:9/hooks", "The url must start with https://. (invalid_url)"),
+                (
+                    "https://127.0.0.1/hooks",
+                    "The url points at a loopback, private or link-local address. (invalid_url)",
+                ),
+            ],
+            [],
+        ),
+    ],
+    ids=["make-run", "public-only"],
+    indirect=["private_urls"],
+)
+def test_the_webhook_form_says_which_urls_this_server_accepts(
+    console: Console,
+    db: psycopg.Connection[Any],
+    private_urls: bool,
+    rule: str,
+    tries: list[tuple[str, str]],
+    kept: list[tuple[str]],
+) -> None:
+    console.open_settings_as_admin()
+    expect(console.by_id("webhook-url-rule")).to_have_text(rule)
+    for url, answer in tries:
+        console.by_id("webhook-url").fill(url)
+        console.by_id("webhook-add").click()
+        expect(console.by_id("webhook-status")).to_have_text(answer)
+    expect(console.page.locator(".endpoint-url")).to_have_text([url for (url,) in kept])
+    assert db.execute("select url from webhook_endpoints").fetchall() == kept
+
+
+def test_an_admin_picks_an_endpoints_event_types_and_edits_them(console: Console, api: Api) -> None:
+    def subscription() -> Any:
+        endpoints = api.get(
+            "webhook-endpoints", token=api.admin, workspace_id=str(demo.WORKSPACE_ID)
+        ).get_json()["endpoints"]
+        assert len(endpoints) == 1
+        return endpoints[0]["event_types"]
+
+    console.open_settings_as_admin()
+    form = console.by_id("webhook-form")
+    # The picker offers exactly the server's six types, all of them by default.
+    expect(form.get_by_label("All events")).to_be_checked()
+    types = form.locator('.event-types input[type="checkbox"]')
+    expect(types).to_have_count(len(get_args(EventType)))
+    assert types.evaluate_all("boxes => boxes.map(b => b.value)") == list(get_args(EventType))
+    expect(types.first).to_be_hidden()
+
+    console.by_id("webhook-url").fill("http://127.0.0.1:9/hooks")
+    form.get_by_label("Only these:").check()
+    console.by_id("webhook-add").click()  # none ticked: nothing to subscribe to
+    expect(console.by_id("webhook-status")).to_have_text(
+        "Tick at least one event type, or choose All events."
+    )
+    expect(console.page.locator(".endpoint")).to_have_count(0)
+    form.get_by_label("AI paused").check()
+    form.get_by_label("Returned to AI").check()
     console.by_id("webhook-add").click()
-    expect(console.by_id("webhook-status")).not_to_have_text("")
-    assert db.execute("select count(*) from webhook_endpoints").fetchone() == (0,)
+    endpoint = console.page.locator(".endpoint")
+    expect(endpoint.locator(".endpoint-types")).to_have_text("Only: AI paused, Returned to AI")
+    assert subscription() == ["takeover.pause_activated", "takeover.force_resume"]
+
+    # Its current subscription, shown and editable.
+    endpoint.get_by_role("button", name="Edit events").click()
+    editor = endpoint.locator(".event-editor")
+    expect(editor.get_by_label("Only these:")).to_be_checked()
+    ticked = editor.locator('.event-types input[type="checkbox"]:checked')
+    assert ticked.evaluate_all("boxes => boxes.map(b => b.value)") == [
+        "takeover.pause_activated",
+        "takeover.force_resume",
+    ]
+    editor.get_by_label("Pause about to end").check()
+    console.screenshot("webhook-event-types")
+    editor.get_by_role("button", name="Save events").click()
+    expect(endpoint.locator(".endpoint-types")).to_have_text(
+        "Only: AI paused, Returned to AI, Pause about to end"
+    )
+    assert subscription() == [
+        "takeover.pause_activated",
+        "takeover.force_resume",
+        "takeover.pause_expiring",
+    ]
+
+    endpoint.get_by_role("button", name="Edit events").click()
+    editor.get_by_label("All events").check()
+    editor.get_by_role("button", name="Save events").click()
+    expect(endpoint.locator(".endpoint-types")).to_have_text("All events")
+    assert subscription() is None
 
 
 def _minutes(value: float | None) -> str:

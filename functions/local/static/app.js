@@ -31,6 +31,7 @@ const state = {
   messages: {}, // conversation id -> [{from, text, at, status, note}]
   settings: null, // pause-settings
   webhooks: [], // webhook-endpoints of the workspace (admins)
+  newEndpointTypes: null, // the event-type picker of the add-endpoint form
   teams: null, // the workspace's teams, for the report's filter
   report: null, // pause-report
   signedOut: false, // a 401: polling stops until the user signs in again
@@ -722,6 +723,7 @@ function settingsKey(minutes) {
 
 function renderSettings() {
   const settings = state.settings;
+  $("settings-title").textContent = `Settings · ${state.session.workspace_name}`;
   const rows = $("settings-rows");
   rows.replaceChildren();
   const row = (label, hint, select, testId) => {
@@ -730,7 +732,7 @@ function renderSettings() {
     const name = element("th");
     name.append(element("div", "", label), element("div", "hint", hint));
     const cell = element("td");
-    select.setAttribute("aria-label", `${label} default`);
+    select.setAttribute("aria-label", `${label}: default pause duration`);
     cell.append(select);
     tr.append(name, cell);
     rows.append(tr);
@@ -743,8 +745,14 @@ function renderSettings() {
       `Workspace default: ${durationLabel(fromKey(workspace.value))}.`,
     ),
   );
-  row("Workspace default", state.session.workspace_name, workspace, "workspace");
+  row("Whole workspace", "Every team that does not override it", workspace, "workspace");
 
+  if (settings.teams.length) {
+    const group = element("tr", "settings-group");
+    group.append(element("th", "", "Per team"));
+    group.firstChild.colSpan = 2;
+    rows.append(group);
+  }
   for (const team of settings.teams) {
     const current = team.inherits ? "inherit" : settingsKey(team.default_duration_minutes);
     const select = durationSelect(current, { inherit: settings.default_duration_minutes });
@@ -759,7 +767,8 @@ function renderSettings() {
           : `${team.name}: ${durationLabel(fromKey(select.value))}.`;
       saveSettings(body, said);
     });
-    row(team.name, team.inherits ? "Inherits" : "Own default", select, `team-${team.name}`);
+    const hint = team.inherits ? "Uses the workspace's" : "Overrides the workspace's";
+    row(`${team.name} team`, hint, select, `team-${team.name}`);
   }
   $("settings-read-only").hidden = state.who === "admin";
 }
@@ -787,12 +796,81 @@ async function saveSettings(body, said) {
 // each one's recent deliveries
 // ---------------------------------------------------------------------------
 
+// The event types an endpoint may subscribe to (CONTRACT.md, Webhooks), in its order: one
+// per log action, and the notice before a pause ends.
+const EVENT_TYPES = {
+  ...Object.fromEntries(
+    Object.entries(ACTIONS).map(([action, title]) => [`takeover.${action}`, title]),
+  ),
+  "takeover.pause_expiring": "Pause about to end",
+};
+
+function eventTypesLabel(types) {
+  if (types === null) return "All events";
+  return `Only: ${types.map((type) => EVENT_TYPES[type] || type).join(", ")}`;
+}
+
+// All event types (null: types added later too) or a chosen few. `value()` is the endpoint's
+// event_types; an empty list when "Only these" has none ticked.
+function eventTypePicker(name, current) {
+  const box = element("fieldset", "event-picker");
+  box.append(element("legend", "", "Events"));
+  const choice = (value, text, checked) => {
+    const label = element("label", "event-choice");
+    const input = document.createElement("input");
+    input.type = "radio";
+    input.name = name;
+    input.value = value;
+    input.checked = checked;
+    label.append(input, element("span", "", text));
+    box.append(label);
+    return input;
+  };
+  const all = choice("all", "All events", current === null);
+  choice("some", "Only these:", current !== null);
+  const list = element("div", "event-types");
+  const ticks = Object.entries(EVENT_TYPES).map(([type, title]) => {
+    const label = element("label", "event-type");
+    const input = document.createElement("input");
+    input.type = "checkbox";
+    input.value = type;
+    input.checked = current !== null && current.includes(type);
+    label.append(input, element("span", "", title), element("code", "", type));
+    list.append(label);
+    return input;
+  });
+  box.append(list);
+  const show = () => {
+    list.hidden = all.checked;
+  };
+  box.addEventListener("change", show);
+  show();
+  return {
+    node: box,
+    value: () => (all.checked ? null : ticks.filter((t) => t.checked).map((t) => t.value)),
+  };
+}
+
+const NO_EVENT_TYPE = "Tick at least one event type, or choose All events.";
+
 async function loadWebhooks() {
   const admin = state.who === "admin";
   $("webhooks-read-only").hidden = admin;
   $("webhook-form").hidden = !admin;
   $("webhook-list").replaceChildren();
   if (!admin) return;
+  // What this server accepts: make run allows http:// and private addresses, so that an
+  // endpoint on this machine can be tried; a deployment normally does not.
+  $("webhook-url-rule").textContent = state.session.webhooks_allow_private_urls
+    ? "Accepted here: https:// or http://, loopback and private addresses included " +
+      "(WEBHOOKS_ALLOW_PRIVATE_URLS=1, make run's default). Without that setting: " +
+      "https:// to public addresses only."
+    : "Accepted here: https:// to public addresses only (not loopback, private or " +
+      "link-local ones).";
+  if (!state.newEndpointTypes) {
+    state.newEndpointTypes = eventTypePicker("new-endpoint-events", null);
+    $("webhook-new-types").replaceChildren(state.newEndpointTypes.node);
+  }
   try {
     const data = await call("GET", "webhook-endpoints", {
       query: { workspace_id: state.session.workspace_id },
@@ -817,6 +895,13 @@ function showSecret(endpoint) {
   shown.textContent = `Secret of ${endpoint.url} (shown once, keep it): ${endpoint.secret}`;
 }
 
+function smallButton(text, onClick) {
+  const button = element("button", "button ghost", text);
+  button.type = "button";
+  button.addEventListener("click", onClick);
+  return button;
+}
+
 function renderWebhooks() {
   const list = $("webhook-list");
   list.replaceChildren();
@@ -832,33 +917,61 @@ function renderWebhooks() {
       changeWebhook({ id: endpoint.id, enabled: enabled.checked },
         enabled.checked ? "Enabled." : "Disabled."),
     );
-    const types = endpoint.event_types ? endpoint.event_types.join(", ") : "all events";
-    const deliveriesButton = element("button", "button ghost", "Deliveries");
-    deliveriesButton.type = "button";
-    deliveriesButton.addEventListener("click", () => showDeliveries(endpoint.id, item));
-    const rotate = element("button", "button ghost", "Rotate secret");
-    rotate.type = "button";
-    rotate.addEventListener("click", () =>
-      changeWebhook({ id: endpoint.id, rotate_secret: true }, "Secret rotated."),
+    head.append(
+      enabled,
+      element("span", "endpoint-url", endpoint.url),
+      smallButton("Deliveries", () => showDeliveries(endpoint.id, item)),
+      smallButton("Edit events", () => editEventTypes(endpoint, item)),
+      smallButton("Rotate secret", () =>
+        changeWebhook({ id: endpoint.id, rotate_secret: true }, "Secret rotated."),
+      ),
+      smallButton("Delete", () => deleteWebhook(endpoint)),
     );
-    const remove = element("button", "button ghost", "Delete");
-    remove.type = "button";
-    remove.addEventListener("click", () => deleteWebhook(endpoint));
-    head.append(enabled, element("span", "endpoint-url", endpoint.url), deliveriesButton,
-      rotate, remove);
-    item.append(head, element("div", "endpoint-types", types));
+    item.append(head, element("div", "endpoint-types", eventTypesLabel(endpoint.event_types)));
     list.append(item);
   }
 }
 
+// The endpoint's subscription, editable in place: PUT event_types.
+function editEventTypes(endpoint, item) {
+  if (item.querySelector(".event-editor")) return;
+  const editor = element("form", "event-editor");
+  const picker = eventTypePicker(`events-${endpoint.id}`, endpoint.event_types);
+  const save = element("button", "button primary", "Save events");
+  save.type = "submit";
+  const actions = element("div", "event-editor-actions");
+  actions.append(smallButton("Cancel", () => editor.remove()), save);
+  editor.append(picker.node, actions);
+  editor.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const types = picker.value();
+    if (types !== null && !types.length) {
+      webhookStatus(NO_EVENT_TYPE, "error");
+      return;
+    }
+    changeWebhook({ id: endpoint.id, event_types: types }, `Events: ${eventTypesLabel(types)}.`);
+  });
+  item.querySelector(".endpoint-types").after(editor);
+}
+
 async function addWebhook(event) {
   event.preventDefault();
+  const types = state.newEndpointTypes.value();
+  if (types !== null && !types.length) {
+    webhookStatus(NO_EVENT_TYPE, "error");
+    return;
+  }
   try {
     const endpoint = await call("POST", "webhook-endpoints", {
-      body: { workspace_id: state.session.workspace_id, url: $("webhook-url").value.trim() },
+      body: {
+        workspace_id: state.session.workspace_id,
+        url: $("webhook-url").value.trim(),
+        event_types: types,
+      },
     });
     showSecret(endpoint);
     $("webhook-url").value = "";
+    state.newEndpointTypes = null; // the next endpoint starts from All events again
     webhookStatus("Endpoint added.");
   } catch (error) {
     webhookStatus(explain(error), "error");
@@ -909,7 +1022,7 @@ async function showDeliveries(id, item) {
     status.dataset.status = delivery.status;
     row.append(
       element("td", "", delivery.webhook_id),
-      element("td", "", delivery.type.replace("takeover.", "")),
+      element("td", "", EVENT_TYPES[delivery.type] || delivery.type),
       status,
       element("td", "", String(delivery.attempts)),
       element("td", "", delivery.last_status_code === null ? "–" : String(delivery.last_status_code)),
