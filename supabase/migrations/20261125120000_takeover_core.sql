@@ -43,11 +43,12 @@ create domain public.pause_duration as integer check (value in (15, 30, 60, 120)
 -- secures is exactly what it created.
 --
 -- Changed after release (2026-12-04, issue 16): as first released, this migration enabled
--- RLS on all four tables, added these read policies and revoked every grant of anon,
--- authenticated and service_role, adopted tables included: that widened what the inbox's
--- users could read (permissive policies are OR-ed) and broke the inbox's own writes. A new
--- install runs this migration first, so no later migration could undo it in time; on a
--- database where none of the four tables exists, the result is the same catalog as before.
+-- RLS on all four tables, added these read policies, replaced their comments and revoked
+-- every grant of anon, authenticated and service_role, adopted tables included: that
+-- widened what the inbox's users could read (permissive policies are OR-ed) and broke the
+-- inbox's own writes. A new install runs this migration first, so no later migration could
+-- undo it in time. On a database where none of the four tables exists, the result is the
+-- same catalog as before, entry for entry.
 -- A database that applied the first version: docs/inbox-integration.md says how to restore
 -- the inbox's own security.
 do $$
@@ -95,6 +96,7 @@ begin
   end if;
 
   -- The inbox UI reads the tables Takeover created through Supabase, with the user's JWT.
+  -- (The function's body is not indented: it is stored as written.)
   create function public.is_workspace_member(p_workspace_id uuid)
   returns boolean
   language sql stable

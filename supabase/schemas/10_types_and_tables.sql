@@ -83,6 +83,7 @@ begin
   end if;
 
   -- The inbox UI reads the tables Takeover created through Supabase, with the user's JWT.
+  -- (The function's body is not indented: it is stored as written.)
   create function public.is_workspace_member(p_workspace_id uuid)
   returns boolean
   language sql stable
