@@ -279,6 +279,7 @@ DB_FUNCTIONS = [
             "log_event",
             "log_workspace",
             "not_found",
+            "protect_pause_columns",
             "recall",
             "refuse_actor",
             "refuse_log_change",
