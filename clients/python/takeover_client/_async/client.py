@@ -194,8 +194,7 @@ class AsyncTakeoverClient:
         return await self._call(RESUME, PauseState, body=body)
 
     async def status(self, conversation_id: Id) -> PauseState:
-        query = present(conversation_id=conversation_id)
-        return await self._call(STATUS, PauseState, query=query)
+        return await self._call(STATUS, PauseState, query=present(conversation_id=conversation_id))
 
     # The audit trail --------------------------------------------------------------------
 
@@ -231,28 +230,26 @@ class AsyncTakeoverClient:
         page_size: int | None = None,
     ) -> AsyncIterator[Event]:
         """Every row of the log that matches, oldest first, read a page at a time."""
-        cursor: str | None = None
+        query = present(
+            conversation_id=conversation_id,
+            action=action,
+            since=since,
+            until=until,
+            limit=page_size,
+        )
         while True:
-            page = await self.events(
-                conversation_id=conversation_id,
-                action=action,
-                since=since,
-                until=until,
-                limit=page_size,
-                cursor=cursor,
-            )
+            page = await self._call(EVENTS, EventsPage, query=query)
             for event in page.events:
                 yield event
             if page.next_cursor is None:
                 return
-            cursor = page.next_cursor
+            query = query | {"cursor": page.next_cursor}
 
     # Settings and figures ---------------------------------------------------------------
 
     async def settings(self, workspace_id: Id) -> Settings:
         """The workspace's default pause duration and its teams'."""
-        query = present(workspace_id=workspace_id)
-        return await self._call(SETTINGS, Settings, query=query)
+        return await self._call(SETTINGS, Settings, query=present(workspace_id=workspace_id))
 
     async def change_settings(
         self,
@@ -290,8 +287,7 @@ class AsyncTakeoverClient:
 
     async def webhook_endpoint(self, endpoint_id: Id) -> EndpointDetail:
         """One endpoint, with its recent deliveries."""
-        query = present(id=endpoint_id)
-        return await self._call(WEBHOOK_ENDPOINTS, EndpointDetail, query=query)
+        return await self._call(WEBHOOK_ENDPOINTS, EndpointDetail, query=present(id=endpoint_id))
 
     async def create_webhook_endpoint(
         self, workspace_id: Id, url: str, event_types: Sequence[EventType] | None = None
@@ -318,8 +314,7 @@ class AsyncTakeoverClient:
         return await self._call(CHANGE_WEBHOOK_ENDPOINT, EndpointWithSecret, body=body)
 
     async def delete_webhook_endpoint(self, endpoint_id: Id) -> Deleted:
-        body = present(id=endpoint_id)
-        return await self._call(DELETE_WEBHOOK_ENDPOINT, Deleted, body=body)
+        return await self._call(DELETE_WEBHOOK_ENDPOINT, Deleted, body=present(id=endpoint_id))
 
     # The cron's calls (give their client a timeout as long as each may run) -------------
 

@@ -193,8 +193,7 @@ class TakeoverClient:
         return self._call(RESUME, PauseState, body=body)
 
     def status(self, conversation_id: Id) -> PauseState:
-        query = present(conversation_id=conversation_id)
-        return self._call(STATUS, PauseState, query=query)
+        return self._call(STATUS, PauseState, query=present(conversation_id=conversation_id))
 
     # The audit trail --------------------------------------------------------------------
 
@@ -230,28 +229,26 @@ class TakeoverClient:
         page_size: int | None = None,
     ) -> Iterator[Event]:
         """Every row of the log that matches, oldest first, read a page at a time."""
-        cursor: str | None = None
+        query = present(
+            conversation_id=conversation_id,
+            action=action,
+            since=since,
+            until=until,
+            limit=page_size,
+        )
         while True:
-            page = self.events(
-                conversation_id=conversation_id,
-                action=action,
-                since=since,
-                until=until,
-                limit=page_size,
-                cursor=cursor,
-            )
+            page = self._call(EVENTS, EventsPage, query=query)
             for event in page.events:
                 yield event
             if page.next_cursor is None:
                 return
-            cursor = page.next_cursor
+            query = query | {"cursor": page.next_cursor}
 
     # Settings and figures ---------------------------------------------------------------
 
     def settings(self, workspace_id: Id) -> Settings:
         """The workspace's default pause duration and its teams'."""
-        query = present(workspace_id=workspace_id)
-        return self._call(SETTINGS, Settings, query=query)
+        return self._call(SETTINGS, Settings, query=present(workspace_id=workspace_id))
 
     def change_settings(
         self,
@@ -289,8 +286,7 @@ class TakeoverClient:
 
     def webhook_endpoint(self, endpoint_id: Id) -> EndpointDetail:
         """One endpoint, with its recent deliveries."""
-        query = present(id=endpoint_id)
-        return self._call(WEBHOOK_ENDPOINTS, EndpointDetail, query=query)
+        return self._call(WEBHOOK_ENDPOINTS, EndpointDetail, query=present(id=endpoint_id))
 
     def create_webhook_endpoint(
         self, workspace_id: Id, url: str, event_types: Sequence[EventType] | None = None
@@ -317,8 +313,7 @@ class TakeoverClient:
         return self._call(CHANGE_WEBHOOK_ENDPOINT, EndpointWithSecret, body=body)
 
     def delete_webhook_endpoint(self, endpoint_id: Id) -> Deleted:
-        body = present(id=endpoint_id)
-        return self._call(DELETE_WEBHOOK_ENDPOINT, Deleted, body=body)
+        return self._call(DELETE_WEBHOOK_ENDPOINT, Deleted, body=present(id=endpoint_id))
 
     # The cron's calls (give their client a timeout as long as each may run) -------------
 
