@@ -35,6 +35,10 @@ format: $(INSTALLED)
 openapi: $(INSTALLED)  ## Regenerate the committed OpenAPI document
 	$(PYTHON) -m functions.openapi > functions/openapi.json
 
+.PHONY: client
+client: $(INSTALLED)  ## Regenerate the sync client (clients/python/takeover_client/_sync/) from the async one
+	$(PYTHON) clients/python/generate_sync.py
+
 requirements: $(INSTALLED)  ## Pin the runtime dependencies as installed (tests/test_deploy.py checks)
 	$(PYTHON) -m tests.lock > requirements.txt
 
