@@ -3,6 +3,7 @@ and the demo seed), and a fresh copy of it per test."""
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -18,6 +19,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from functions.local import embedded, migrations
+from functions.shared import logs
 from functions.shared.config import config
 from functions.shared.database import use_database
 from functions.shared.postgres import PostgresDatabase
@@ -67,6 +69,13 @@ def environment() -> Iterator[None]:
     os.environ.clear()
     os.environ.update(saved)
     config.cache_clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def logs_reach_caplog() -> None:
+    """Our loggers keep off the root logger in production (functions/shared/logs.py); here
+    their records reach it too, where caplog reads them."""
+    logging.getLogger(logs.ROOT_LOGGER).propagate = True
 
 
 @pytest.fixture(scope="session")
