@@ -18,7 +18,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from functions.local import embedded, migrations
+from functions import migrations
+from functions.local import demo, embedded
 from functions.shared import logs
 from functions.shared.config import config
 from functions.shared.database import use_database
@@ -106,7 +107,7 @@ def template(server_url: str) -> Iterator[str]:
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     url = database_url(server_url, name)
     migrations.apply(url)
-    migrations.seed_if_empty(url)
+    demo.seed_if_empty(url)
     yield name
     with _admin(server_url) as admin:
         admin.execute(

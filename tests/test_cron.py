@@ -21,7 +21,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from functions.local import demo, migrations
+from functions import migrations
+from functions.local import demo
 from tests.processes import free_port
 from tests.support import log_rows
 
@@ -93,7 +94,7 @@ fsync = off
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     try:
         migrations.apply(url)
-        migrations.seed_if_empty(url)
+        demo.seed_if_empty(url)
         yield url
     finally:
         subprocess.run(
