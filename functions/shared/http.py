@@ -102,10 +102,25 @@ class Route:
 
 
 class Function:
-    """A deployed function: its name (`pause-activate`) and its routes, one per method."""
+    """A deployed function: its name (`pause-activate`), its routes, one per method, and how
+    it is deployed (`make deploy-plan` prints it): the longest a call may take, the cadence
+    a scheduler calls it at (pg_cron syntax: '* * * * *', '10 seconds'), and the variables
+    and secrets it alone reads, set on its deploy only."""
 
-    def __init__(self, name: str, *routes: Route) -> None:
+    def __init__(
+        self,
+        name: str,
+        *routes: Route,
+        timeout_seconds: int = 60,
+        schedule: str | None = None,
+        variables: tuple[str, ...] = (),
+        secrets: tuple[str, ...] = (),
+    ) -> None:
         self.name = name
+        self.timeout_seconds = timeout_seconds
+        self.schedule = schedule
+        self.variables = variables
+        self.secrets = secrets
         self.target = name.replace("-", "_")
         self.routes: dict[str, Route] = {route.method: route for route in routes}
         self._inputs = {route.method: _adapter(route.input_type) for route in routes}
