@@ -265,77 +265,55 @@ def test_the_migration_command_names_a_database_that_does_not_exist(
 # the demo conversation: (function, method, query or body, caller, status, what the answer
 # says). The functions come from the catalogue: a new one fails the test until it is here.
 SERVICE = SECRET_KEY
-STORY: list[tuple[str, str, dict[str, Any], str, int, dict[str, Any]]] = [
-    (
-        "pause-activate",
-        "POST",
-        {"conversation_id": CONVERSATION, "duration_minutes": 15},
-        ATTENDANT,
-        200,
-        {"ai_mode": "paused", "duration_minutes": 15},
+ON_IT = {"conversation_id": CONVERSATION}
+OF_IT = {"workspace_id": WORKSPACE}
+
+
+@dataclass(frozen=True)
+class Step:
+    function: str
+    method: str
+    values: dict[str, Any]  # the body, or the query of a GET
+    token: str
+    says: dict[str, Any]  # what the answer holds, among the rest
+    status: int = 200
+
+
+STORY = [
+    Step(
+        "pause-activate", "POST", ON_IT | {"duration_minutes": 15}, ATTENDANT, {"ai_mode": "paused"}
     ),
-    (
+    Step(
         "pause-extend",
         "POST",
-        {"conversation_id": CONVERSATION, "duration_minutes": 15},
+        ON_IT | {"duration_minutes": 15},
         ATTENDANT,
-        200,
-        {"ai_mode": "paused", "duration_minutes": 30},
+        {"duration_minutes": 30},
     ),
-    (
-        "interaction-gate",
-        "POST",
-        {"conversation_id": CONVERSATION, "message_id": "m-1"},
-        SERVICE,
-        200,
-        {"allowed": False, "ai_mode": "paused"},
-    ),
-    (
+    Step("interaction-gate", "POST", ON_IT | {"message_id": "m-1"}, SERVICE, {"allowed": False}),
+    Step(
         "pause-logger",
         "POST",
-        {"conversation_id": CONVERSATION, "action": "interaction_blocked", "message_id": "m-2"},
+        ON_IT | {"action": "interaction_blocked", "message_id": "m-2"},
         SERVICE,
-        200,
-        {},
+        {},  # its event id: the trail below has the row
     ),
-    (
-        "pause-status",
-        "GET",
-        {"conversation_id": CONVERSATION},
-        ATTENDANT,
-        200,
-        {"ai_mode": "paused", "duration_minutes": 30},
-    ),
-    (
-        "pause-resume",
-        "POST",
-        {"conversation_id": CONVERSATION},
-        ATTENDANT,
-        200,
-        {"ai_mode": "active"},
-    ),
-    ("auto-resume", "POST", {}, SERVICE, 200, {"resumed": 0, "conversation_ids": []}),
-    (
-        "pause-settings",
-        "GET",
-        {"workspace_id": WORKSPACE},
-        ATTENDANT,
-        200,
-        {"workspace_id": WORKSPACE},
-    ),
-    (
-        "pause-report",
-        "GET",
-        {"workspace_id": WORKSPACE},
-        ATTENDANT,
-        200,
-        {"pauses": 1, "extensions": 1, "blocked_messages": 2},
-    ),
-    ("webhook-endpoints", "GET", {"workspace_id": WORKSPACE}, ADMIN, 200, {"endpoints": []}),
-    ("webhook-dispatch", "POST", {}, SERVICE, 200, {"delivered": 0, "failed": 0}),
+    Step("pause-status", "GET", ON_IT, ATTENDANT, {"ai_mode": "paused", "duration_minutes": 30}),
+    Step("pause-resume", "POST", ON_IT, ATTENDANT, {"ai_mode": "active"}),
+    Step("auto-resume", "POST", {}, SERVICE, {"resumed": 0, "conversation_ids": []}),
+    Step("pause-settings", "GET", OF_IT, ATTENDANT, OF_IT),
+    Step("pause-report", "GET", OF_IT, ATTENDANT, {"pauses": 1, "blocked_messages": 2}),
+    Step("webhook-endpoints", "GET", OF_IT, ADMIN, {"endpoints": []}),
+    Step("webhook-dispatch", "POST", {}, SERVICE, {"delivered": 0, "failed": 0}),
     # Without a bucket, the export's own contract answer: nothing to reach.
-    ("audit-export", "POST", {}, SERVICE, 409, {}),
+    Step("audit-export", "POST", {}, SERVICE, {}, status=409),
 ]
+
+
+def assert_the_gate_allows(url: str, conversation: str) -> None:
+    """The agent's gate call on a conversation nobody paused: 200, allowed."""
+    gate = request(url, "POST", {"conversation_id": conversation, "message_id": "m-1"}, SERVICE)
+    assert (gate.status, gate.body["allowed"]) == (200, True)
 
 
 def send(base: str, method: str, values: dict[str, Any], token: str) -> Answer:
@@ -346,7 +324,7 @@ def send(base: str, method: str, values: dict[str, Any], token: str) -> Answer:
 
 
 def test_the_story_covers_the_catalogue_once() -> None:
-    assert sorted(step[0] for step in STORY) == sorted(functions_by_name())
+    assert sorted(step.function for step in STORY) == sorted(functions_by_name())
 
 
 def test_every_target_as_the_buildpack_starts_it_answers_from_the_migrated_database(
@@ -360,10 +338,11 @@ def test_every_target_as_the_buildpack_starts_it_answers_from_the_migrated_datab
         with ThreadPoolExecutor(max_workers=len(servers)) as threads:
             list(threads.map(wait_until_listening, servers.values()))
 
-        for name, method, values, token, status, says in STORY:
-            answer = send(servers[name].base, method, values, token)
-            assert answer.status == status, (name, answer.body, servers[name].output())
-            assert answer.body | says == answer.body, (name, answer.body)
+        for step in STORY:
+            server = servers[step.function]
+            answer = send(server.base, step.method, step.values, step.token)
+            assert answer.status == step.status, (step, answer.body, server.output())
+            assert answer.body | step.says == answer.body, (step, answer.body)
 
         with psycopg.connect(migrated.direct_url) as db:
             trail = db.execute(
@@ -412,13 +391,7 @@ def test_a_target_connects_as_it_starts_not_at_its_first_request(
             ).fetchone()
             time.sleep(0.05)
         assert connected is not None, "no connection before the first request"
-        gate = request(
-            f"{server.base}/",
-            "POST",
-            {"conversation_id": CONVERSATION, "message_id": "m-1"},
-            SERVICE,
-        )
-        assert (gate.status, gate.body["allowed"]) == (200, True)
+        assert_the_gate_allows(f"{server.base}/", CONVERSATION)
     finally:
         stop([server])
 
@@ -466,18 +439,23 @@ def test_a_target_whose_database_does_not_exist_answers_500_naming_it_in_the_log
     assert line["cause"].startswith(f'the server of DATABASE_URL has no database "{name}"')
 
 
-def test_a_single_target_imports_its_own_function_only(upload: Path, venv: Path) -> None:
-    """A cold start pays for one function: main.py resolves the target asked for without
-    the catalogue."""
-    code = "import sys, main; main.interaction_gate; print('\\n'.join(sorted(sys.modules)))"
-    loaded = subprocess.run(
+def python_in(upload: Path, venv: Path, code: str) -> subprocess.CompletedProcess[str]:
+    """`code` run in the upload's root by the venv's Python, as an instance would."""
+    return subprocess.run(
         ["python", "-c", code],
         cwd=upload,
         env=deployed.platform_environment(venv, **secrets("postgresql://127.0.0.1:1/x")),
         check=True,
         capture_output=True,
         text=True,
-    ).stdout.split()
+    )
+
+
+def test_a_single_target_imports_its_own_function_only(upload: Path, venv: Path) -> None:
+    """A cold start pays for one function: main.py resolves the target asked for without
+    the catalogue."""
+    code = "import sys, main; main.interaction_gate; print('\\n'.join(sorted(sys.modules)))"
+    loaded = python_in(upload, venv, code).stdout.split()
     assert "functions.interaction_gate" in loaded
     assert [m for m in loaded if m.startswith("functions.pause_")] == []
     # PyJWT and cryptography load with the first token to verify: callers that send secret
@@ -494,14 +472,7 @@ def test_every_logger_writes_one_json_line_with_its_severity_info_included(
         "    logging.getLogger(name).info('said by %s', name)\n"
         "logging.getLogger('takeover.identity').warning('and a warning')\n"
     )
-    ran = subprocess.run(
-        ["python", "-c", code],
-        cwd=upload,
-        env=deployed.platform_environment(venv, **secrets("postgresql://127.0.0.1:1/x")),
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    ran = python_in(upload, venv, code)
     assert ran.stderr == ""
     assert [json.loads(line) for line in ran.stdout.splitlines()] == [
         {"severity": "INFO", "message": "said by takeover", "logger": "takeover"},
@@ -533,14 +504,9 @@ def test_the_container_serves_every_function_and_health_without_the_console(
             assert set(refused.body["error"]) >= {"code", "message", "details"}
             assert refused.headers["x-request-id"]
 
-        other = str(demo.SALES_CONVERSATION_ID)
-        gate = request(
-            f"{base}/functions/v1/interaction-gate",
-            "POST",
-            {"conversation_id": other, "message_id": "m-1"},
-            SERVICE,
+        assert_the_gate_allows(
+            f"{base}/functions/v1/interaction-gate", str(demo.SALES_CONVERSATION_ID)
         )
-        assert (gate.status, gate.body["allowed"]) == (200, True)
         assert request(f"{base}/health").status == 200
         assert "/functions/v1/interaction-gate" in request(f"{base}/openapi.json").body["paths"]
         for console_path in ("/", "/console/session", "/static/app.js"):
