@@ -33,7 +33,8 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from bench.harness import BackendCpu
-from functions.local import embedded, migrations
+from functions import migrations
+from functions.local import embedded
 
 ROUNDS = 5
 TRIGGER = "conversations_pause_columns_protected"

@@ -3,6 +3,7 @@ and the demo seed), and a fresh copy of it per test."""
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -17,7 +18,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from functions.local import embedded, migrations
+from functions import migrations
+from functions.local import demo, embedded
+from functions.shared import logs
 from functions.shared.config import config
 from functions.shared.database import use_database
 from functions.shared.postgres import PostgresDatabase
@@ -69,6 +72,13 @@ def environment() -> Iterator[None]:
     config.cache_clear()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def logs_reach_caplog() -> None:
+    """Our loggers keep off the root logger in production (functions/shared/logs.py); here
+    their records reach it too, where caplog reads them."""
+    logging.getLogger(logs.ROOT_LOGGER).propagate = True
+
+
 @pytest.fixture(scope="session")
 def server_url() -> str:
     """The server the tests create their databases on, directly: DATABASE_DIRECT_URL or
@@ -97,7 +107,7 @@ def template(server_url: str) -> Iterator[str]:
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     url = database_url(server_url, name)
     migrations.apply(url)
-    migrations.seed_if_empty(url)
+    demo.seed_if_empty(url)
     yield name
     with _admin(server_url) as admin:
         admin.execute(

@@ -29,7 +29,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from functions.local import demo, migrations
+from functions import migrations
+from functions.local import demo
 from functions.shared.database import use_database
 from functions.shared.postgres import PostgresDatabase
 from tests.conftest import JWT_SECRET, database_url, fresh_database

@@ -29,7 +29,7 @@ from playwright.sync_api import (
 )
 from werkzeug.serving import make_server
 
-from functions.local import demo, migrations
+from functions.local import demo
 from functions.local.server import create_app
 from functions.shared.config import config
 from functions.shared.webhooks import EventType
@@ -663,7 +663,7 @@ def _minutes(value: float | None) -> str:
 def test_reports_show_the_demo_history_as_the_report_has_it(
     console: Console, api: Api, db_url: str
 ) -> None:
-    migrations.load_demo_history(db_url)  # what make run adds to the demo workspace
+    demo.load_history(db_url)  # what make run adds to the demo workspace
     console.open(SUPPORT)
     console.by_id("open-reports").click()
     reports = console.by_id("reports")

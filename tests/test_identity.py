@@ -27,10 +27,17 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import RSAAlgorithm
 
 from functions.local import demo
-from functions.shared import identity
+from functions.shared import identity, logs
 from functions.shared.config import ConfigurationError, config
 from tests.processes import free_port
-from tests.support import Api, conversation, log_rows, pause_live_and_expired, snapshot
+from tests.support import (
+    Api,
+    assert_refused,
+    conversation,
+    log_rows,
+    pause_live_and_expired,
+    snapshot,
+)
 
 LIVE = demo.FIRST_CONVERSATION_ID  # paused for an hour in the scenes below
 EXPIRED = demo.SALES_CONVERSATION_ID  # paused, its timer already run out
@@ -798,6 +805,74 @@ def test_an_unreachable_jwks_is_503_not_a_bad_token(
 
 
 # ---------------------------------------------------------------------------
+# The issuer of attendants' tokens
+# ---------------------------------------------------------------------------
+
+ISSUER = "https://takeovertest.supabase.co/auth/v1"
+
+
+@pytest.mark.parametrize(
+    "iss",
+    ["https://elsewhere.supabase.co/auth/v1", f"{ISSUER}/", None],
+    ids=["another-project", "trailing-slash", "missing"],
+)
+def test_an_attendant_token_not_from_the_projects_auth_is_401_and_changes_nothing(
+    api: Api, db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, iss: str | None
+) -> None:
+    before = snapshot(db)
+    claims = claims_for_attendant(iss=iss) if iss else claims_for_attendant()
+    with environment(monkeypatch, SUPABASE_JWT_ISSUER=ISSUER):
+        answer = api.act("pause-activate", ACTIVE, token=hs256(claims, api.secret))
+
+    assert_refused(answer, 401, "invalid_token")
+    assert error_of(answer)["message"] == "The token was not issued by this project's Auth."
+    assert snapshot(db) == before
+
+
+def test_an_attendant_token_from_the_projects_auth_is_accepted(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with environment(monkeypatch, SUPABASE_JWT_ISSUER=ISSUER):
+        answer = status_of(api, hs256(claims_for_attendant(iss=ISSUER), api.secret))
+
+    assert answer.status_code == 200
+
+
+def test_the_legacy_service_key_is_not_held_to_the_auths_issuer(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Supabase's legacy service_role key says iss "supabase": Auth never issued it."""
+    with environment(monkeypatch, SUPABASE_JWT_ISSUER=ISSUER):
+        answer = api.post("auto-resume", {}, token=hs256(claims_for_service(), api.secret))
+
+    assert answer.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("variables", "issuer"),
+    [
+        ({"SUPABASE_JWKS_URL": f"{ISSUER}/.well-known/jwks.json"}, ISSUER),
+        ({"SUPABASE_JWKS_URL": "https://auth.example.com/auth/v1/.well-known/jwks.json"}, None),
+        (
+            {
+                "SUPABASE_JWKS_URL": "https://auth.example.com/auth/v1/.well-known/jwks.json",
+                "SUPABASE_JWT_ISSUER": ISSUER,
+            },
+            ISSUER,
+        ),
+        ({}, None),
+    ],
+    ids=["supabase-jwks", "custom-domain", "explicit", "nothing"],
+)
+def test_the_issuer_is_known_from_a_supabase_jwks_url_or_named(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], issuer: str | None
+) -> None:
+    unset: dict[str, str | None] = {"SUPABASE_JWKS_URL": None, "SUPABASE_JWT_ISSUER": None}
+    with environment(monkeypatch, **(unset | variables)):
+        assert config().auth_issuer == issuer
+
+
+# ---------------------------------------------------------------------------
 # Expiry, secret API keys, and a deployment that cannot verify what it is sent
 # ---------------------------------------------------------------------------
 
@@ -904,7 +979,7 @@ def test_a_flood_of_unverifiable_credentials_says_server_misconfigured_once_a_mi
     assert "SUPABASE_SECRET_KEYS" in said[0].getMessage()
     request_lines = [r for r in caplog.records if r.name == "takeover.request"]
     assert len(request_lines) == 5
-    assert all("SUPABASE_SECRET_KEYS" in r.getMessage() for r in request_lines)
+    assert all("SUPABASE_SECRET_KEYS" in logs.fields(r)["cause"] for r in request_lines)
 
 
 def test_the_service_key_on_a_jwks_only_deployment_is_500_not_503(

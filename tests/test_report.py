@@ -14,7 +14,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from functions.local import demo, migrations
+from functions.local import demo
 from tests.support import Api, expire, snapshot
 
 WORKSPACE = str(demo.WORKSPACE_ID)
@@ -373,7 +373,7 @@ def test_the_demo_history_is_a_consistent_log(
 ) -> None:
     """make run's four weeks of past takeovers: every pause ended, one at a time per
     conversation, and the conversations' current state (active) agrees with the log."""
-    migrations.load_demo_history(db_url)
+    demo.load_history(db_url)
     rows = db.execute(
         "select conversation_id, action::text, created_at, duration_minutes from ai_pause_logs"
         " order by id"

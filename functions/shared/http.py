@@ -1,7 +1,7 @@
 """The HTTP edge every function shares, and the one declaration each function makes.
 
 A function module declares `FUNCTION = Function(name, Route(...), ...)`. From that alone
-come its deploy target (functions/main.py), its route on the local server, its OpenAPI
+come its deploy target (main.py), its route on the local server, its OpenAPI
 operations (functions/openapi.py) and its request log line. A route's handler receives a
 `Call` (the verified caller and the parsed input) and returns its answer model; it raises
 an ApiError to refuse. The edge does the rest: methods, body limits, parsing, idempotency
@@ -13,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import sys
 import time
 import traceback
 import typing
@@ -29,6 +27,7 @@ from flask import Request, Response
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from functions.shared import logs
 from functions.shared.errors import (
     ApiError,
     BadRequest,
@@ -103,10 +102,25 @@ class Route:
 
 
 class Function:
-    """A deployed function: its name (`pause-activate`) and its routes, one per method."""
+    """A deployed function: its name (`pause-activate`), its routes, one per method, and how
+    it is deployed (`make deploy-plan` prints it): the longest a call may take, the cadence
+    a scheduler calls it at (pg_cron syntax: '* * * * *', '10 seconds'), and the variables
+    and secrets it alone reads, set on its deploy only."""
 
-    def __init__(self, name: str, *routes: Route) -> None:
+    def __init__(
+        self,
+        name: str,
+        *routes: Route,
+        timeout_seconds: int = 60,
+        schedule: str | None = None,
+        variables: tuple[str, ...] = (),
+        secrets: tuple[str, ...] = (),
+    ) -> None:
         self.name = name
+        self.timeout_seconds = timeout_seconds
+        self.schedule = schedule
+        self.variables = variables
+        self.secrets = secrets
         self.target = name.replace("-", "_")
         self.routes: dict[str, Route] = {route.method: route for route in routes}
         self._inputs = {route.method: _adapter(route.input_type) for route in routes}
@@ -167,23 +181,8 @@ class Function:
         return response
 
 
-class _Stdout(logging.StreamHandler):  # type: ignore[type-arg]
-    """Ours, told apart from handlers others (tests) attach before this module loads."""
-
-
-def _request_logger() -> logging.Logger:
-    """JSON lines on stdout, as Cloud Run (Cloud Logging) and Supabase collect them."""
-    logger = logging.getLogger("takeover.request")
-    if not any(isinstance(handler, _Stdout) for handler in logger.handlers):
-        handler = _Stdout(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.propagate = False
-        logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
-    return logger
-
-
-request_log = _request_logger()
+# One JSON line per request, by the handler every logger of ours writes with.
+request_log = logging.getLogger(f"{logs.ROOT_LOGGER}.request")
 
 Model = TypeVar("Model")
 
@@ -331,7 +330,7 @@ def _log_request(
         line["stack_trace"] = cause
     elif cause:
         line["cause"] = cause  # what the operator must fix (server_misconfigured)
-    request_log.info(json.dumps(line))
+    request_log.info(line["message"], extra={"fields": line})
 
 
 def _preflight(allowed: frozenset[str]) -> Response:

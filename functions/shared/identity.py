@@ -236,6 +236,11 @@ def _caller_from(claims: dict[str, Any]) -> Caller:
         audiences = audience if isinstance(audience, list) else [audience]
         if "authenticated" not in audiences:
             raise Unauthorized("invalid_token", "An attendant's token must have aud authenticated.")
+        # Only the project's Auth issues attendants' tokens (the legacy service key's iss is
+        # "supabase": not Auth's, so not checked).
+        issuer = config().auth_issuer
+        if issuer is not None and claims.get("iss") != issuer:
+            raise Unauthorized("invalid_token", "The token was not issued by this project's Auth.")
         try:
             return Caller(CallerKind.ATTENDANT, UUID(str(claims.get("sub"))))
         except ValueError as error:
