@@ -62,7 +62,7 @@ client: $(DEV)  ## Regenerate the sync client (clients/python/takeover_client/_s
 # package indexes pip is configured with. Existing pins stay unless UPGRADE=1.
 PIP_TOOLS := .cache/pip-tools
 COMPILE := CUSTOM_COMPILE_COMMAND="make requirements" $(PIP_TOOLS)/bin/pip-compile --quiet \
-	--strip-extras --no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade)
+	--strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade)
 
 requirements:  ## Re-pin both locks after a dependency change; UPGRADE=1 moves every pin to the newest allowed
 	test -x $(PIP_TOOLS)/bin/pip-compile || { python3 -m venv $(PIP_TOOLS) \
