@@ -62,14 +62,18 @@ def _to_utc(moment: datetime) -> datetime:
         raise ValueError("the time is out of range in UTC") from error
 
 
-# Answers are in UTC with microseconds, as the database writes them (takeover_utc); a query
-# time without an offset is read as UTC.
+def _iso_utc(moment: datetime) -> str:
+    # isoformat, not strftime: %Y writes year 1 as "1", which is not ISO 8601.
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+# Answers are in UTC with microseconds, as the database writes them (takeover_utc), four
+# digits of year always (0001-01-01T00:00:00.000000Z); a query time without an offset is
+# read as UTC.
 UtcDatetime = Annotated[
     datetime,
     AfterValidator(_to_utc),
-    PlainSerializer(
-        lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), return_type=str, when_used="json"
-    ),
+    PlainSerializer(_iso_utc, return_type=str, when_used="json"),
 ]
 
 
