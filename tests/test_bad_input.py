@@ -95,6 +95,28 @@ def unreadable(raw: bytes, function: str = "pause-activate", caller: str = "atte
     return Bad("POST", function, 400, "invalid_json", raw=raw, caller=caller)
 
 
+IMPERSONATING_AGENT_IDS = [
+    ("system", "system"),
+    ("System", "System"),
+    ("SYSTEM", "SYSTEM"),
+    ("service", "service"),
+    ("Service", "Service"),
+    ("sErViCe", "sErViCe"),
+    ("leading-space", " system"),
+    ("trailing-space", "system "),
+    ("trailing-newline", "ai_agent\n"),
+    ("tab-inside", "ai\tagent"),
+    ("zero-width-space", "sys\u200btem"),
+    ("cyrillic-s", "\u0455ystem"),
+    ("fullwidth", "\uff53\uff59\uff53\uff54\uff45\uff4d"),
+    ("attendant-uuid", str(demo.ATTENDANT_ID)),
+    ("uuid-upper-case", str(demo.ADMIN_ID).upper()),
+    ("uuid-without-hyphens", demo.ADMIN_ID.hex),
+    ("uuid-in-braces", f"{{{demo.ADMIN_ID}}}"),
+    ("uuid-urn", demo.ADMIN_ID.urn),
+]
+
+
 def too_large(function: str, method: str = "POST", caller: str = "service") -> Bad:
     padding = "x" * (100 * 1024)
     body = {"conversation_id": EXPIRED, "reason": padding}
@@ -219,9 +241,16 @@ BAD_INPUT = [
     pytest.param(blocked(message_id=""), id="logger-message-id-empty"),
     pytest.param(blocked(message_id="m" * 201), id="logger-message-id-201"),
     pytest.param(blocked(message_id="m-1", agent_id=""), id="logger-agent-id-empty"),
-    # -- the system's own name: the audit trail must not say the timer did an agent's send --
-    pytest.param(gate(message_id="m-1", agent_id="system"), id="gate-agent-id-system"),
-    pytest.param(blocked(message_id="m-1", agent_id="system"), id="logger-agent-id-system"),
+    # -- an agent id that reads as another actor in triggered_by: the timer, the service, an
+    # attendant (a uuid), or one of them behind a look-alike or invisible character ---------
+    *[
+        pytest.param(gate(message_id="m-1", agent_id=agent), id=f"gate-agent-id-{name}")
+        for name, agent in IMPERSONATING_AGENT_IDS
+    ],
+    *[
+        pytest.param(blocked(message_id="m-1", agent_id=agent), id=f"logger-agent-id-{name}")
+        for name, agent in IMPERSONATING_AGENT_IDS
+    ],
     # -- text Postgres cannot store --------------------------------------------------------
     pytest.param(
         Bad(
@@ -639,16 +668,18 @@ def test_a_chunked_body_of_exactly_64_kib_is_read_in_full(api: Api) -> None:
     assert answer.get_json()["ai_mode"] == "paused"
 
 
-def test_an_agent_id_that_is_a_uuid_is_written_as_given(
-    api: Api, db: psycopg.Connection[Any]
+@pytest.mark.usefixtures("scene")
+@pytest.mark.parametrize(
+    "agent", ["support-bot", "Support Bot 2", "bot:v1/eu@acme", "system-bot", "my_service", "a"]
+)
+def test_an_agent_id_of_printable_ascii_is_written_as_given(
+    api: Api, db: psycopg.Connection[Any], agent: str
 ) -> None:
-    agent = "5b0f6a0e-6a55-4c39-9d4e-1f1f1f1f1f1f"
-    conversation = str(demo.FIRST_CONVERSATION_ID)
-    api.post("pause-activate", {"conversation_id": conversation}, token=api.attendant)
-
+    """The control for the impersonating ids: the refusals are about those, not about a
+    name that contains a reserved word or a space inside."""
     answer = api.post(
         "interaction-gate",
-        {"conversation_id": conversation, "message_id": "m-1", "agent_id": agent},
+        {"conversation_id": LIVE, "message_id": "m-1", "agent_id": agent},
         token=api.service,
     )
 
