@@ -189,8 +189,8 @@ Model = TypeVar("Model")
 
 
 def read_body(request: Request, model: TypeAdapter[Model]) -> Model:
-    """The JSON body as `model`: 413 over 64 KiB, 400 unreadable, 422 not the model.
-    An empty body reads as `{}`."""
+    """The JSON body as `model`: 413 over 64 KiB, 400 unreadable (cut short, malformed
+    framing, not JSON), 422 not the model. An empty body reads as `{}`."""
     # One byte over the limit is read, whatever the framing: a chunked body has no
     # Content-Length for werkzeug to refuse up front, and would otherwise be cut at the
     # limit and parsed.
@@ -199,8 +199,15 @@ def read_body(request: Request, model: TypeAdapter[Model]) -> Model:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge as error:
         raise _too_large(request) from error
+    except Exception as error:
+        # Reading the body fails only on what the connection carried: werkzeug raises
+        # ClientDisconnected, gunicorn its parser's errors (InvalidChunkSize, NoMoreData).
+        raise _unreadable(request, type(error).__name__) from error
     if len(raw) > MAX_BODY_BYTES:
         raise _too_large(request)
+    if request.content_length is not None and len(raw) < request.content_length:
+        # gunicorn hands over what arrived, without an error, when the client hangs up.
+        raise _unreadable(request, "closed before Content-Length")
     try:
         return model.validate_json(raw or b"{}", strict=True)
     except ValidationError as error:
@@ -210,10 +217,26 @@ def read_body(request: Request, model: TypeAdapter[Model]) -> Model:
 
 
 def _too_large(request: Request) -> PayloadTooLarge:
-    # functions-framework reads the body again after the answer: it gets nothing more, so a
-    # refused body is never read in full (the server closes the connection instead).
-    request._cached_data = b""
+    _read_no_more(request)
     return PayloadTooLarge("body_too_large", f"The body is over {MAX_BODY_BYTES // 1024} KiB.")
+
+
+def _unreadable(request: Request, cause: str) -> BadRequest:
+    _read_no_more(request)
+    error = BadRequest(
+        "invalid_body",
+        "The body could not be read: the connection ended before it did, or its chunked"
+        " framing is malformed.",
+    )
+    error.cause = cause  # the log line says which
+    return error
+
+
+def _read_no_more(request: Request) -> None:
+    # functions-framework reads the body again after the answer: it gets nothing more, so a
+    # refused body is never read in full (the server closes the connection instead), and a
+    # connection that failed is not read again.
+    request._cached_data = b""
 
 
 def read_query(request: Request, model: TypeAdapter[Model]) -> Model:
