@@ -102,6 +102,7 @@ _REFUSALS: dict[str, type[ApiError]] = {
 EDGE_CODES = (
     "invalid_json",
     "invalid_body",
+    "duplicate_key",
     "missing_token",
     "invalid_token",
     "token_expired",
