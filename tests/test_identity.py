@@ -820,6 +820,45 @@ def test_a_token_without_exp_is_401_invalid_token(
     assert snapshot(db) == before
 
 
+TEN_YEARS = int(3652.5 * 24 * 3600)  # how long Supabase's legacy service_role key lives
+
+
+@pytest.mark.parametrize("claims", [claims_for_attendant, claims_for_service])
+@pytest.mark.parametrize(
+    "exp",
+    [
+        pytest.param(lambda now: 2**63, id="2^63"),
+        pytest.param(lambda now: 10**400, id="10^400"),
+        pytest.param(lambda now: now + TEN_YEARS + 2 * 24 * 3600, id="ten-years-and-two-days"),
+    ],
+)
+def test_a_token_that_expires_more_than_ten_years_from_now_is_401(
+    api: Api, db: psycopg.Connection[Any], claims: Any, exp: Any
+) -> None:
+    before = snapshot(db)
+    token = hs256(claims() | {"exp": exp(int(time.time()))}, api.secret)
+
+    answer = api.act("pause-activate", ACTIVE, token=token)
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "invalid_token"
+    assert "10 years" in error_of(answer)["message"]
+    assert snapshot(db) == before
+
+
+def test_a_service_key_issued_for_ten_years_as_supabase_does_is_the_service(api: Api) -> None:
+    """The legacy service_role key of a project created today: iat now, exp 10 years on.
+    The Supabase CLI's demo key has no iat at all."""
+    now = int(time.time())
+    issued_today = {"iss": "supabase", "role": "service_role", "iat": now, "exp": now + TEN_YEARS}
+    without_iat = {"iss": "supabase-demo", "role": "service_role", "exp": now + TEN_YEARS}
+
+    for claims in (issued_today, without_iat):
+        answer = api.post("auto-resume", {}, token=hs256(claims, api.secret))
+        assert answer.status_code == 200
+        assert answer.get_json() == {"resumed": 0, "conversation_ids": []}
+
+
 @pytest.mark.parametrize("how", ["apikey", "bearer"])
 @pytest.mark.parametrize("key", [SECRET_KEY, NEXT_SECRET_KEY], ids=["current", "next"])
 def test_a_secret_api_key_is_the_service(

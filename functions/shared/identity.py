@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 # Asymmetric keys come from the JWKS; HS256 from the shared secret. `none` is never accepted.
 _ASYMMETRIC_ALGORITHMS = ["RS256", "ES256", "EdDSA"]
 _CACHE_SIZE = 4096
+# The longest a token may still have to live. Supabase's longest-lived are the legacy
+# anon and service_role keys, issued for 10 years (3652.5 days); the CLI's demo keys end in
+# 2032. One that claims to live longer (exp = 2^63) was not issued by Supabase, and would be
+# good for ever if it leaked.
+LONGEST_TOKEN_LIFETIME_SECONDS = 3653 * 24 * 3600
 log = logging.getLogger("takeover.identity")
 
 
@@ -224,6 +229,12 @@ def _verify(token: str) -> dict[str, Any]:
         raise Unauthorized("invalid_token", "The token's signing key is unknown.") from error
     except jwt.InvalidTokenError as error:
         raise Unauthorized("invalid_token", "The token is not a valid signed JWT.") from error
+    # PyJWT has checked that exp reads as an integer; compared, not subtracted: 10**400 is
+    # an integer too, and no float.
+    if int(claims["exp"]) > time.time() + LONGEST_TOKEN_LIFETIME_SECONDS:
+        raise Unauthorized(
+            "invalid_token", "The token expires more than 10 years from now; none lives that long."
+        )
     return claims
 
 
