@@ -24,6 +24,7 @@ from functions.shared import logs
 from functions.shared.config import config
 from functions.shared.database import use_database
 from functions.shared.postgres import PostgresDatabase
+from tests import deployed
 from tests.support import Api
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -195,3 +196,31 @@ def new_database(server_url: str) -> Iterator[Callable[[], str]]:
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+# What each platform builds from the committed tree (tests/deployed.py): built once a session.
+
+
+@pytest.fixture(scope="session")
+def venv() -> Path:
+    return deployed.requirements_venv()
+
+
+@pytest.fixture(scope="session")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh clone's files: where an operator runs the migration command."""
+    return deployed.copy(deployed.tracked_files(), tmp_path_factory.mktemp("checkout"))
+
+
+@pytest.fixture(scope="session")
+def upload(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What `gcloud functions deploy --source .` uploads: the tracked files .gcloudignore
+    lets through."""
+    files = deployed.without_ignored(deployed.tracked_files(), ".gcloudignore")
+    return deployed.copy(files, tmp_path_factory.mktemp("upload"))
+
+
+@pytest.fixture(scope="session")
+def image(tmp_path_factory: pytest.TempPathFactory, venv: Path) -> deployed.Image:
+    context = deployed.without_ignored(deployed.tracked_files(), ".dockerignore")
+    return deployed.build_image(context, tmp_path_factory.mktemp("image"), venv)

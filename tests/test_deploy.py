@@ -74,31 +74,6 @@ def request(url: str, method: str = "GET", body: Any = None, token: str | None =
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def venv() -> Path:
-    return deployed.requirements_venv()
-
-
-@pytest.fixture(scope="session")
-def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh clone's files: where an operator runs the migration command."""
-    return deployed.copy(deployed.tracked_files(), tmp_path_factory.mktemp("checkout"))
-
-
-@pytest.fixture(scope="session")
-def upload(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What `gcloud functions deploy --source .` uploads: the tracked files .gcloudignore
-    lets through."""
-    files = deployed.without_ignored(deployed.tracked_files(), ".gcloudignore")
-    return deployed.copy(files, tmp_path_factory.mktemp("upload"))
-
-
-@pytest.fixture(scope="session")
-def image(tmp_path_factory: pytest.TempPathFactory, venv: Path) -> deployed.Image:
-    context = deployed.without_ignored(deployed.tracked_files(), ".dockerignore")
-    return deployed.build_image(context, tmp_path_factory.mktemp("image"), venv)
-
-
 def test_the_upload_is_the_entry_point_the_lock_and_the_deployed_modules(upload: Path) -> None:
     files = {str(p.relative_to(upload)) for p in upload.rglob("*") if p.is_file()}
     modules = {

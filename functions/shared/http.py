@@ -25,6 +25,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from flask import Request, Response
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import from_json
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from functions.shared import logs
@@ -188,8 +189,8 @@ Model = TypeVar("Model")
 
 
 def read_body(request: Request, model: TypeAdapter[Model]) -> Model:
-    """The JSON body as `model`: 413 over 64 KiB, 400 unreadable, 422 not the model.
-    An empty body reads as `{}`."""
+    """The JSON body as `model`: 413 over 64 KiB, 400 unreadable (cut short, malformed
+    framing, not JSON, a key twice), 422 not the model. An empty body reads as `{}`."""
     # One byte over the limit is read, whatever the framing: a chunked body has no
     # Content-Length for werkzeug to refuse up front, and would otherwise be cut at the
     # limit and parsed.
@@ -198,8 +199,16 @@ def read_body(request: Request, model: TypeAdapter[Model]) -> Model:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge as error:
         raise _too_large(request) from error
+    except Exception as error:
+        # Reading the body fails only on what the connection carried: werkzeug raises
+        # ClientDisconnected, gunicorn its parser's errors (InvalidChunkSize, NoMoreData).
+        raise _unreadable(request, type(error).__name__) from error
     if len(raw) > MAX_BODY_BYTES:
         raise _too_large(request)
+    if request.content_length is not None and len(raw) < request.content_length:
+        # gunicorn hands over what arrived, without an error, when the client hangs up.
+        raise _unreadable(request, "closed before Content-Length")
+    _refuse_duplicate_keys(raw)
     try:
         return model.validate_json(raw or b"{}", strict=True)
     except ValidationError as error:
@@ -209,10 +218,66 @@ def read_body(request: Request, model: TypeAdapter[Model]) -> Model:
 
 
 def _too_large(request: Request) -> PayloadTooLarge:
-    # functions-framework reads the body again after the answer: it gets nothing more, so a
-    # refused body is never read in full (the server closes the connection instead).
-    request._cached_data = b""
+    _read_no_more(request)
     return PayloadTooLarge("body_too_large", f"The body is over {MAX_BODY_BYTES // 1024} KiB.")
+
+
+def _unreadable(request: Request, cause: str) -> BadRequest:
+    _read_no_more(request)
+    error = BadRequest(
+        "invalid_body",
+        "The body could not be read: the connection ended before it did, or its chunked"
+        " framing is malformed.",
+    )
+    error.cause = cause  # the log line says which
+    return error
+
+
+def _read_no_more(request: Request) -> None:
+    # functions-framework reads the body again after the answer: it gets nothing more, so a
+    # refused body is never read in full (the server closes the connection instead), and a
+    # connection that failed is not read again.
+    request._cached_data = b""
+
+
+def _refuse_duplicate_keys(raw: bytes) -> None:
+    """400 when an object names a key twice: a JSON parser keeps the last one, so
+    `{"duration_minutes":15,"duration_minutes":null}` would be an indefinite pause."""
+    if b"\\" not in raw:
+        # The common case, at a third of the cost: without escapes every quote delimits a
+        # string, and the parser drops a repeated key's first pair, so fewer strings come
+        # out than went in exactly when a key repeats.
+        try:
+            parsed = from_json(raw)
+        except ValueError:
+            return  # not JSON: the validation below says so
+        if raw.count(b'"') // 2 == _strings(parsed):
+            return
+    try:
+        json.loads(raw, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError):
+        return  # not JSON, or nested past what any request model takes: as above
+
+
+def _strings(value: Any) -> int:
+    """How many JSON strings (keys and values) `value` holds."""
+    if isinstance(value, str):
+        return 1
+    if isinstance(value, dict):
+        return len(value) + sum(_strings(item) for item in value.values())
+    if isinstance(value, list):
+        return sum(_strings(item) for item in value)
+    return 0
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            name = key[:100]  # the key as the caller wrote it, within reason
+            raise BadRequest("duplicate_key", f"The body names {name!r} twice.", {"key": name})
+        seen.add(key)
+    return dict(pairs)
 
 
 def read_query(request: Request, model: TypeAdapter[Model]) -> Model:
