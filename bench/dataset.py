@@ -25,7 +25,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from functions.local import embedded, migrations
+from functions import migrations
+from functions.local import demo, embedded
 
 # Bump when what a dataset contains changes: older datasets are then rebuilt.
 FORMAT = 3
@@ -191,7 +192,7 @@ def ensure_empty(server: str) -> Built:
         return Built(name, url, 0, 0, True, 0.0)
     started = time.perf_counter()
     url = recreate(server, name)
-    migrations.seed_if_empty(url)
+    demo.seed_if_empty(url)
     with connect(url) as connection:
         _create_marker_table(connection)
         # One demo conversation paused indefinitely: the gate's refusing path.

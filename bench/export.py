@@ -25,7 +25,7 @@ import psycopg
 
 from bench import dataset
 from bench.harness import Figure, check, table
-from functions.local import migrations
+from functions.local import demo
 from functions.shared import audit_export, object_storage
 from functions.shared.config import config
 from functions.shared.database import use_database
@@ -53,7 +53,7 @@ def build(server: str, rows: int) -> str:
             return url
     started = time.perf_counter()
     url = dataset.recreate(server, name)
-    migrations.seed_if_empty(url)
+    demo.seed_if_empty(url)
     with dataset.connect(url) as connection:
         chunk = rows // 10
         for first in range(0, rows, chunk):

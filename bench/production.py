@@ -300,7 +300,7 @@ def cold_start(bench: Bench) -> None:
         gate_command = [
             functions_framework,
             "--source",
-            "functions/main.py",
+            "main.py",
             "--target",
             "interaction_gate",
         ]

@@ -22,7 +22,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from functions.local import embedded, migrations
+from functions import migrations
+from functions.local import embedded
 
 ROUNDS = 5
 WORKSPACE = "00000000-0000-4000-8000-00000000b001"

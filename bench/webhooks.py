@@ -28,7 +28,7 @@ from uuid import UUID, uuid4
 from bench import dataset
 from bench.cases import Bench, gate_caller, one_connection
 from bench.harness import Figure, Recorder, alternate, table
-from functions.local import migrations
+from functions.local import demo
 from functions.shared.config import config
 from functions.shared.postgres import PostgresDatabase
 from functions.shared.webhooks import Dispatcher
@@ -44,7 +44,7 @@ def _database(server: str) -> str:
     """A fresh database: the migrations, the demo seed, and paused conversations in a
     workspace with 3 endpoints and in one with none."""
     url = dataset.recreate(server, NAME)
-    migrations.seed_if_empty(url)
+    demo.seed_if_empty(url)
     with dataset.connect(url) as connection:
         for workspace in (SUBSCRIBED, UNSUBSCRIBED):
             connection.execute(

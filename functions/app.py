@@ -2,7 +2,7 @@
 each at /functions/v1/<name>, as Supabase serves its functions, plus /health and
 /openapi.json. No console, no demo sessions: those are the local server's.
 
-    gunicorn functions.app:app
+    gunicorn main:app        (main.py at the source root: the one entry point)
 
 The local server (functions/local/server.py) builds on create_app() and adds its console.
 """
@@ -82,11 +82,3 @@ def production_app() -> Flask:
     config()
     check_configuration()
     return create_app()
-
-
-def __getattr__(name: str) -> Flask:
-    # `functions.app:app` is built when a server asks for it, not when the local server
-    # imports create_app (it configures the environment first).
-    if name == "app":
-        return production_app()
-    raise AttributeError(name)

@@ -43,4 +43,9 @@ FUNCTION = Function(
         "Copy the log rows not yet exported to object storage (the cron)",
         callers=SERVICE_ONLY,
     ),
+    # A run takes at most 1,000,000 rows; Cloud Scheduler waits at most 30 minutes.
+    timeout_seconds=1800,
+    schedule="23 2 * * *",  # daily, 02:23 UTC
+    variables=("AUDIT_EXPORT_BUCKET", "AWS_REGION"),
+    secrets=("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
 )

@@ -43,4 +43,5 @@ def sweep(call: Call[SweepRequest]) -> SweepAnswer:
 FUNCTION = Function(
     "auto-resume",
     Route("POST", sweep, "End every expired pause (the cron)", callers=SERVICE_ONLY),
+    schedule="* * * * *",
 )

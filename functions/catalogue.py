@@ -11,7 +11,7 @@ import functions
 from functions.shared.http import Function
 
 # The catalogue's own modules, which read the declarations rather than make one.
-_NOT_FUNCTIONS = {"main", "catalogue", "openapi", "app"}
+_NOT_FUNCTIONS = {"catalogue", "openapi", "app"}
 
 
 @cache

@@ -3,10 +3,9 @@ The service may also pass an AI agent's `agent_id`: the AI hands the conversatio
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 from functions.shared.database import database
 from functions.shared.errors import Forbidden
@@ -16,16 +15,6 @@ from functions.shared.models import AgentId, Duration, PauseState, Reason
 from functions.shared.models import Request as Body
 
 
-def _not_a_user_id(agent_id: str) -> str:
-    # A pause_activated row whose triggered_by is a user id is an attendant's (the report's
-    # by_attendant and pauses_by_source): an agent must not pass for one.
-    try:
-        UUID(agent_id)
-    except ValueError:
-        return agent_id
-    raise ValueError("an agent id that is a user id would read as an attendant's pause")
-
-
 class ActivateRequest(Body):
     conversation_id: UUID
     duration_minutes: Duration | None = Field(
@@ -33,7 +22,7 @@ class ActivateRequest(Body):
     )
     reason: Reason | None = None
     triggered_by: UUID | None = Field(None, description="Service only: the attendant acted for.")
-    agent_id: Annotated[AgentId, AfterValidator(_not_a_user_id)] | None = Field(
+    agent_id: AgentId | None = Field(
         None,
         description="Service only, never with triggered_by: the AI agent handing the "
         "conversation to a human (the log row's triggered_by).",

@@ -32,4 +32,5 @@ def dispatch(call: Call[DispatchRequest]) -> DispatchAnswer:
 FUNCTION = Function(
     "webhook-dispatch",
     Route("POST", dispatch, "Send the webhook deliveries that are due", callers=SERVICE_ONLY),
+    schedule="10 seconds",
 )

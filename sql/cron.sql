@@ -10,8 +10,11 @@
 --     they run in the functions (they send HTTP and write to object storage), so pg_cron
 --     POSTs to them with pg_net, as the sweep's http mode does.
 --   a daily clean-up of Idempotency-Keys past their 24 hours, in the database.
+--   a daily purge of these jobs' run history (cron.job_run_details) past 7 days.
 --
--- (Without pg_net: Cloud Scheduler, or any cron, POSTing to the same URLs; see README.)
+-- (Without pg_net: Cloud Scheduler, or any cron, POSTing to the same URLs; see
+-- docs/deploy.md.) Each cadence and each POST's timeout here is the function's own
+-- (its FUNCTION declaration; tests/test_deploy_plan.py checks they agree).
 --
 -- Fill in the settings just below, then run the whole file in the SQL editor, or
 --   psql "$DATABASE_DIRECT_URL" -v ON_ERROR_STOP=1 -f sql/cron.sql
@@ -28,7 +31,7 @@
 select set_config('takeover.cron_mode', 'database', false);  -- 'database' or 'http'
 select set_config('takeover.cron_schedule', '* * * * *', false);  -- pg_cron syntax
 -- http only: the auto-resume function's own URL, e.g.
---   https://REGION-PROJECT.cloudfunctions.net/auto_resume  (Cloud Run functions, a target)
+--   https://REGION-PROJECT.cloudfunctions.net/auto-resume  (Cloud Run functions, a target)
 --   https://SERVICE-HASH-REGION.a.run.app/functions/v1/auto-resume  (the container)
 select set_config('takeover.auto_resume_url', '<auto-resume URL>', false);
 -- Webhooks: the webhook-dispatch function's own URL ('' = no webhooks, no job). Seconds
@@ -125,7 +128,7 @@ begin
     );
   else
     perform pg_temp.takeover_http_job('takeover-auto-resume', schedule,
-      'takeover_auto_resume_url', url, '{"limit": 10000}', 10000);
+      'takeover_auto_resume_url', url, '{"limit": 10000}', 60000);
   end if;
 
   if dispatch_url <> '' then
@@ -140,7 +143,7 @@ begin
     -- A run takes at most 1,000,000 rows (a bigger backlog: the next runs).
     perform pg_temp.takeover_http_job('takeover-audit-export',
       current_setting('takeover.audit_export_schedule'), 'takeover_audit_export_url',
-      export_url, '{}', 600000);
+      export_url, '{}', 1800000);
   elsif exists (select 1 from cron.job where jobname = 'takeover-audit-export') then
     perform cron.unschedule('takeover-audit-export');
   end if;
@@ -153,4 +156,17 @@ select cron.schedule(
   'takeover-forget-idempotency-keys',
   '17 3 * * *',
   $job$ delete from public.idempotency_keys where created_at < now() - interval '24 hours' $job$
+);
+
+-- Daily: forget the run history of these jobs past 7 days. pg_cron records every run in
+-- cron.job_run_details (the 10-second webhook dispatch alone adds 8,640 rows a day); other
+-- jobs' history is theirs, and left as it is.
+select cron.schedule(
+  'takeover-purge-cron-history',
+  '41 3 * * *',
+  $job$
+  delete from cron.job_run_details
+  where end_time < now() - interval '7 days'
+    and jobid in (select jobid from cron.job where jobname like 'takeover-%')
+  $job$
 );

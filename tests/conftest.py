@@ -3,6 +3,7 @@ and the demo seed), and a fresh copy of it per test."""
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -17,10 +18,13 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from functions.local import embedded, migrations
+from functions import migrations
+from functions.local import demo, embedded
+from functions.shared import logs
 from functions.shared.config import config
 from functions.shared.database import use_database
 from functions.shared.postgres import PostgresDatabase
+from tests import deployed
 from tests.support import Api
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -69,6 +73,13 @@ def environment() -> Iterator[None]:
     config.cache_clear()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def logs_reach_caplog() -> None:
+    """Our loggers keep off the root logger in production (functions/shared/logs.py); here
+    their records reach it too, where caplog reads them."""
+    logging.getLogger(logs.ROOT_LOGGER).propagate = True
+
+
 @pytest.fixture(scope="session")
 def server_url() -> str:
     """The server the tests create their databases on, directly: DATABASE_DIRECT_URL or
@@ -97,7 +108,7 @@ def template(server_url: str) -> Iterator[str]:
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     url = database_url(server_url, name)
     migrations.apply(url)
-    migrations.seed_if_empty(url)
+    demo.seed_if_empty(url)
     yield name
     with _admin(server_url) as admin:
         admin.execute(
@@ -185,3 +196,31 @@ def new_database(server_url: str) -> Iterator[Callable[[], str]]:
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+# What each platform builds from the committed tree (tests/deployed.py): built once a session.
+
+
+@pytest.fixture(scope="session")
+def venv() -> Path:
+    return deployed.requirements_venv()
+
+
+@pytest.fixture(scope="session")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh clone's files: where an operator runs the migration command."""
+    return deployed.copy(deployed.tracked_files(), tmp_path_factory.mktemp("checkout"))
+
+
+@pytest.fixture(scope="session")
+def upload(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What `gcloud functions deploy --source .` uploads: the tracked files .gcloudignore
+    lets through."""
+    files = deployed.without_ignored(deployed.tracked_files(), ".gcloudignore")
+    return deployed.copy(files, tmp_path_factory.mktemp("upload"))
+
+
+@pytest.fixture(scope="session")
+def image(tmp_path_factory: pytest.TempPathFactory, venv: Path) -> deployed.Image:
+    context = deployed.without_ignored(deployed.tracked_files(), ".dockerignore")
+    return deployed.build_image(context, tmp_path_factory.mktemp("image"), venv)

@@ -1,9 +1,6 @@
-"""requirements.txt from pyproject.toml's runtime dependencies: every package a deployed
-function imports, with what they need in turn, pinned at the version installed here (the
-versions the tests ran on).
-
-    python -m tests.lock > requirements.txt        (make requirements)
-"""
+"""The locks as the tests read them: requirements.txt (what a deploy installs) and
+requirements-dev.txt (that, plus the local server's packages and the test and lint tools),
+both written by `make requirements`, and the packages installed here, which must be theirs."""
 
 from __future__ import annotations
 
@@ -15,20 +12,43 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
-HEADER = """\
-# What a deployed function installs: pyproject.toml's runtime dependencies and theirs,
-# pinned at the versions the tests ran on. Regenerate with `make requirements`;
-# tests/test_deploy.py checks it is current.
-"""
-
-
-def runtime_dependencies() -> list[Requirement]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return [Requirement(text) for text in project["dependencies"]]
+RUNTIME_LOCK = ROOT / "requirements.txt"
+DEV_LOCK = ROOT / "requirements-dev.txt"
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
 
 
 def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pins(lock: Path) -> dict[str, str]:
+    """{canonical name: version} of a pip-compile lock."""
+    found = {}
+    for line in lock.read_text().splitlines():
+        if match := _PIN.match(line):
+            found[canonical(match.group(1))] = match.group(2)
+    return found
+
+
+def _project(path: Path) -> dict[str, object]:
+    project: dict[str, object] = tomllib.loads(path.read_text())["project"]
+    return project
+
+
+def runtime_dependencies() -> list[Requirement]:
+    dependencies = _project(ROOT / "pyproject.toml")["dependencies"]
+    assert isinstance(dependencies, list)
+    return [Requirement(text) for text in dependencies]
+
+
+def development_dependencies() -> list[Requirement]:
+    """Everything the dev lock covers beyond the runtime: the `local` and `dev` extras, and
+    the client's own dependencies."""
+    extras = _project(ROOT / "pyproject.toml")["optional-dependencies"]
+    assert isinstance(extras, dict)
+    client = _project(ROOT / "clients" / "python" / "pyproject.toml")["dependencies"]
+    assert isinstance(client, list)
+    return [Requirement(text) for text in [*extras["local"], *extras["dev"], *client]]
 
 
 def closure(roots: list[Requirement]) -> dict[str, str]:
@@ -51,12 +71,3 @@ def closure(roots: list[Requirement]) -> dict[str, str]:
             if child.marker is None or any(child.marker.evaluate(env) for env in environments):
                 pending.append((child, frozenset(child.extras)))
     return found
-
-
-def render() -> str:
-    pins = closure(runtime_dependencies())
-    return HEADER + "".join(f"{name}=={pins[name]}\n" for name in sorted(pins))
-
-
-if __name__ == "__main__":
-    print(render(), end="")

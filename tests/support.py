@@ -15,7 +15,7 @@ from werkzeug.test import TestResponse
 
 from functions.local import demo
 
-MAIN = Path(__file__).resolve().parent.parent / "functions" / "main.py"
+MAIN = Path(__file__).resolve().parent.parent / "main.py"
 
 
 @cache

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from werkzeug.test import TestResponse
 
+from functions.catalogue import functions_by_name
 from functions.local import demo
 from tests.support import (
     Api,
@@ -93,6 +94,32 @@ def sweep(body: Any) -> Bad:
 
 def unreadable(raw: bytes, function: str = "pause-activate", caller: str = "attendant") -> Bad:
     return Bad("POST", function, 400, "invalid_json", raw=raw, caller=caller)
+
+
+def duplicated(function: str, raw: str, caller: str = "attendant") -> Bad:
+    return Bad("POST", function, 400, "duplicate_key", raw=raw.encode(), caller=caller)
+
+
+IMPERSONATING_AGENT_IDS = [
+    ("system", "system"),
+    ("System", "System"),
+    ("SYSTEM", "SYSTEM"),
+    ("service", "service"),
+    ("Service", "Service"),
+    ("sErViCe", "sErViCe"),
+    ("leading-space", " system"),
+    ("trailing-space", "system "),
+    ("trailing-newline", "ai_agent\n"),
+    ("tab-inside", "ai\tagent"),
+    ("zero-width-space", "sys\u200btem"),
+    ("cyrillic-s", "\u0455ystem"),
+    ("fullwidth", "\uff53\uff59\uff53\uff54\uff45\uff4d"),
+    ("attendant-uuid", str(demo.ATTENDANT_ID)),
+    ("uuid-upper-case", str(demo.ADMIN_ID).upper()),
+    ("uuid-without-hyphens", demo.ADMIN_ID.hex),
+    ("uuid-in-braces", f"{{{demo.ADMIN_ID}}}"),
+    ("uuid-urn", demo.ADMIN_ID.urn),
+]
 
 
 def too_large(function: str, method: str = "POST", caller: str = "service") -> Bad:
@@ -219,9 +246,72 @@ BAD_INPUT = [
     pytest.param(blocked(message_id=""), id="logger-message-id-empty"),
     pytest.param(blocked(message_id="m" * 201), id="logger-message-id-201"),
     pytest.param(blocked(message_id="m-1", agent_id=""), id="logger-agent-id-empty"),
-    # -- the system's own name: the audit trail must not say the timer did an agent's send --
-    pytest.param(gate(message_id="m-1", agent_id="system"), id="gate-agent-id-system"),
-    pytest.param(blocked(message_id="m-1", agent_id="system"), id="logger-agent-id-system"),
+    # -- an agent id that reads as another actor in triggered_by: the timer, the service, an
+    # attendant (a uuid), or one of them behind a look-alike or invisible character ---------
+    *[
+        pytest.param(gate(message_id="m-1", agent_id=agent), id=f"gate-agent-id-{name}")
+        for name, agent in IMPERSONATING_AGENT_IDS
+    ],
+    *[
+        pytest.param(blocked(message_id="m-1", agent_id=agent), id=f"logger-agent-id-{name}")
+        for name, agent in IMPERSONATING_AGENT_IDS
+    ],
+    # -- a key twice in one object: the parser would keep the last one ----------------------
+    pytest.param(
+        duplicated(
+            "pause-activate",
+            f'{{"conversation_id": "{EXPIRED}", "duration_minutes": 15, "duration_minutes": null}}',
+        ),
+        id="duplicate-duration-the-last-would-make-it-indefinite",
+    ),
+    pytest.param(
+        duplicated(
+            "pause-activate",
+            f'{{"conversation_id": "{EXPIRED}", "conversation_id": "{EXPIRED}"}}',
+        ),
+        id="duplicate-with-the-same-value",
+    ),
+    pytest.param(
+        duplicated(
+            "pause-activate",
+            f'{{"conversation_id": "{EXPIRED}", "duration_minutes": 15,'
+            ' "duration_minute\\u0073": null}',
+        ),
+        id="duplicate-spelled-with-an-escape",
+    ),
+    pytest.param(
+        duplicated(
+            "pause-activate",
+            f'{{"conversation_id": "{EXPIRED}", "reason": "a \\"quoted\\" reason",'
+            ' "duration_minutes": 15, "duration_minutes": 30}',
+        ),
+        id="duplicate-beside-an-escaped-quote",
+    ),
+    pytest.param(
+        duplicated(
+            "pause-activate",
+            f'{{"conversation_id": "{EXPIRED}", "extra": {{"a": 1, "b": [{{"c": 1, "c": 2}}]}}}}',
+        ),
+        id="duplicate-in-a-nested-object",
+    ),
+    pytest.param(
+        duplicated(
+            "pause-extend",
+            f'{{"conversation_id": "{LIVE}", "duration_minutes": null, "duration_minutes": 15}}',
+        ),
+        id="extend-duplicate",
+    ),
+    pytest.param(
+        duplicated(
+            "interaction-gate",
+            f'{{"conversation_id": "{LIVE}", "agent_id": "bot", "agent_id": "system"}}',
+            "service",
+        ),
+        id="gate-duplicate-agent-id",
+    ),
+    # ... but the same key in two objects is no repeat: these are refused as the model says
+    pytest.param(post("pause-activate", [{"a": 1}, {"a": 1}]), id="same-key-in-two-objects"),
+    pytest.param(activate(a={"a": 1}), id="same-key-nested-in-itself"),
     # -- text Postgres cannot store --------------------------------------------------------
     pytest.param(
         Bad(
@@ -639,18 +729,71 @@ def test_a_chunked_body_of_exactly_64_kib_is_read_in_full(api: Api) -> None:
     assert answer.get_json()["ai_mode"] == "paused"
 
 
-def test_an_agent_id_that_is_a_uuid_is_written_as_given(
-    api: Api, db: psycopg.Connection[Any]
+@pytest.mark.usefixtures("scene")
+@pytest.mark.parametrize(
+    "agent", ["support-bot", "Support Bot 2", "bot:v1/eu@acme", "system-bot", "my_service", "a"]
+)
+def test_an_agent_id_of_printable_ascii_is_written_as_given(
+    api: Api, db: psycopg.Connection[Any], agent: str
 ) -> None:
-    agent = "5b0f6a0e-6a55-4c39-9d4e-1f1f1f1f1f1f"
-    conversation = str(demo.FIRST_CONVERSATION_ID)
-    api.post("pause-activate", {"conversation_id": conversation}, token=api.attendant)
-
+    """The control for the impersonating ids: the refusals are about those, not about a
+    name that contains a reserved word or a space inside."""
     answer = api.post(
         "interaction-gate",
-        {"conversation_id": conversation, "message_id": "m-1", "agent_id": agent},
+        {"conversation_id": LIVE, "message_id": "m-1", "agent_id": agent},
         token=api.service,
     )
 
     assert answer.get_json()["allowed"] is False
     assert log_rows(db)[-1]["triggered_by"] == agent
+
+
+@pytest.mark.usefixtures("scene")
+def test_a_duplicate_key_is_named(api: Api) -> None:
+    raw = f'{{"conversation_id": "{EXPIRED}", "duration_minutes": 15, "duration_minutes": null}}'
+
+    answer = api.call("POST", "pause-activate", token=api.attendant, raw=raw.encode())
+
+    error = assert_error_shape(answer, 400, "duplicate_key")
+    assert error["details"] == {"key": "duration_minutes"}
+    assert "'duration_minutes'" in error["message"]
+
+
+BODY_ROUTES = [
+    pytest.param(function, method, id=f"{function}-{method}")
+    for function, declared in functions_by_name().items()
+    for method, route in declared.routes.items()
+    if route.source == "body"
+]
+
+
+@pytest.mark.usefixtures("scene")
+@pytest.mark.parametrize(("function", "method"), BODY_ROUTES)
+def test_every_function_refuses_a_key_given_twice(
+    api: Api, db: psycopg.Connection[Any], function: str, method: str
+) -> None:
+    before = snapshot(db)
+
+    answer = api.call(
+        method, function, token=api.service, raw=b'{"limit": 1, "reason": "x", "limit": 2}'
+    )
+
+    error = assert_error_shape(answer, 400, "duplicate_key")
+    assert error["details"] == {"key": "limit"}
+    assert snapshot(db) == before
+
+
+@pytest.mark.usefixtures("scene")
+def test_escapes_without_a_repeated_key_are_read_as_written(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    """The other side of the duplicate check: a body with escapes takes its exact path and
+    is accepted when no key repeats, whatever the escapes spell."""
+    reason = 'a "quoted" \\ reason, duration_minutes: "15"'
+    raw = json.dumps({"conversation_id": EXPIRED, "reason": reason, "duration_minutes": 30})
+
+    answer = api.call("POST", "pause-activate", token=api.attendant, raw=raw.encode())
+
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json()["duration_minutes"] == 30
+    assert log_rows(db, demo.FIRST_CONVERSATION_ID)[-1]["reason"] == reason

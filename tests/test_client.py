@@ -1,16 +1,21 @@
 """takeover_client against the real local server (functions over the test database), and
-against real receivers: the gate fails closed, retries are safe, deliveries verify."""
+against real receivers: every operation, the URL forms of each deploy, check(), the gate
+failing closed, safe retries, verified deliveries, and the client kept in step with the
+OpenAPI document. Misbehaving servers: tests/test_client_promises.py."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import logging
 import subprocess
 import sys
 import threading
 import time
 import tomllib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, get_args
@@ -18,37 +23,74 @@ from typing import Any, get_args
 import httpx
 import psycopg
 import pytest
+import takeover_client
 from takeover_client import (
     AsyncTakeoverClient,
     RetryPolicy,
     TakeoverClient,
     TakeoverError,
+    TakeoverUnavailable,
     WebhookVerificationError,
     verify_webhook,
 )
+from takeover_client import _requests as client_requests
 from takeover_client.webhooks import EVENT_TYPES
 from werkzeug.serving import make_server
+from werkzeug.wrappers import Response
 
 from functions.local import demo
 from functions.local.server import create_app
-from functions.shared import webhooks as server_webhooks
 from functions.shared.config import config
 from functions.shared.database import use_database
 from functions.shared.postgres import PostgresDatabase
+from tests.conftest import JWT_SECRET
 from tests.receivers import receiver
-from tests.support import Api, log_rows
+from tests.support import Api, function_app, log_rows, snapshot
 
 C1 = demo.FIRST_CONVERSATION_ID
+WORKSPACE = demo.WORKSPACE_ID
 FAST = RetryPolicy(attempts=3, backoff=0.05, max_wait=0.5)
+ROOT = Path(__file__).resolve().parent.parent
+OPENAPI = json.loads((ROOT / "functions" / "openapi.json").read_text())
+FUNCTION_NAMES = sorted(
+    path.removeprefix("/functions/v1/")
+    for path in OPENAPI["paths"]
+    if path.startswith("/functions/v1/")
+)
+
+
+def serve(app: Any) -> tuple[str, Any]:
+    """`app` (WSGI) on a free port of 127.0.0.1, served by threads: its URL and server."""
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{http.server_port}", http
 
 
 @pytest.fixture
 def server(api: Api) -> Iterator[str]:
-    """The local server (every function) on a free port, on the test's database."""
-    http = make_server("127.0.0.1", 0, create_app(), threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{http.server_port}"
+    """The local server (every function at /functions/v1/<name>) on the test's database."""
+    url, http = serve(create_app())
+    yield url
+    http.shutdown()
+    http.server_close()
+
+
+def by_target(environ: dict[str, Any], start_response: Any) -> Any:
+    """Each function as Cloud Run functions deploys it, its own functions-framework app at
+    https://REGION-PROJECT.cloudfunctions.net/<target>."""
+    target = environ["PATH_INFO"].strip("/")
+    name = target.replace("_", "-")
+    if name not in FUNCTION_NAMES:
+        return Response("not a function", status=404)(environ, start_response)
+    environ = {**environ, "SCRIPT_NAME": f"/{target}", "PATH_INFO": "/"}
+    return function_app(name)(environ, start_response)
+
+
+@pytest.fixture
+def per_function(api: Api) -> Iterator[str]:
+    """Every function at its own URL (by_target): the host's URL."""
+    url, http = serve(by_target)
+    yield url
     http.shutdown()
     http.server_close()
 
@@ -57,6 +99,11 @@ def server(api: Api) -> Iterator[str]:
 def client(server: str, api: Api) -> Iterator[TakeoverClient]:
     with TakeoverClient(server, api.service, retry=FAST) as takeover:
         yield takeover
+
+
+# ---------------------------------------------------------------------------------------
+# The agent's gate
+# ---------------------------------------------------------------------------------------
 
 
 def test_the_gate_allows_refuses_and_a_refused_message_stays_refused(
@@ -78,29 +125,6 @@ def test_the_gate_allows_refuses_and_a_refused_message_stays_refused(
     assert actions == ["pause_activated", "interaction_blocked", "force_resume"]
 
 
-def test_the_backend_pauses_extends_resumes_and_reads(
-    client: TakeoverClient, db: psycopg.Connection[Any]
-) -> None:
-    default = client.pause(C1, triggered_by=demo.ATTENDANT_ID)
-    assert default.duration_minutes == 30  # the effective default
-    assert default.paused_by == str(demo.ATTENDANT_ID)
-    extended = client.extend(C1, 15)
-    assert extended.duration_minutes == 45
-    assert client.status(C1) == extended.__class__(**{**extended.__dict__, "event_id": None})
-    indefinite = client.extend(C1, None)
-    assert indefinite.paused_until is None
-    assert client.resume(C1, reason="done").ai_mode == "active"
-    with pytest.raises(TakeoverError) as refused:
-        client.resume(C1)
-    assert refused.value.status == 409
-    assert refused.value.code == "not_paused"
-    unknown = demo.WORKSPACE_ID
-    with pytest.raises(TakeoverError) as missing:
-        client.status(unknown)
-    assert missing.value.status == 404
-    assert len(log_rows(db, C1)) == 4
-
-
 def test_record_blocked_is_deduplicated_and_refused_when_not_paused(
     client: TakeoverClient,
 ) -> None:
@@ -110,6 +134,323 @@ def test_record_blocked_is_deduplicated_and_refused_when_not_paused(
     client.pause(C1)
     first = client.record_blocked(C1, "m-1", "bot", reason="knew from Realtime")
     assert client.record_blocked(C1, "m-1", "bot") == first
+
+
+def test_the_gate_warns_when_it_refuses_for_anything_but_a_pause(
+    client: TakeoverClient, server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="takeover_client")
+    client.pause(C1)
+    assert client.gate(C1, "m-1").reason == "paused"
+    assert caplog.records == []  # a pause is the gate working, not a problem
+
+    with TakeoverClient(server, demo.attendant_token(JWT_SECRET, demo.ATTENDANT_ID)) as wrong:
+        decision = wrong.gate(C1, "m-2")
+    assert (decision.allowed, decision.reason, decision.error) == (False, "refused", "service_only")
+    (warning,) = caplog.records
+    assert warning.levelno == logging.WARNING
+    assert warning.name == "takeover_client"
+    assert "do not send (refused)" in warning.getMessage()
+    assert "not an attendant's token" in warning.getMessage()
+
+
+def test_the_gate_fails_closed_when_the_database_is_down(
+    server: str, api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("DATABASE_TIMEOUT_SECONDS", "0.5")
+    config.cache_clear()
+    unreachable = PostgresDatabase("postgresql://postgres@127.0.0.1:9/none")
+    previous = use_database(unreachable)
+    try:
+        policy = RetryPolicy(attempts=2, backoff=0.01, max_wait=0.3)
+        with TakeoverClient(server, api.service, retry=policy) as takeover:
+            started = time.monotonic()
+            decision = takeover.gate(C1, "m-1", "bot")
+            elapsed = time.monotonic() - started
+    finally:
+        use_database(previous)
+        unreachable.close()
+        monkeypatch.undo()
+        config.cache_clear()
+    assert decision.allowed is False
+    assert decision.reason == "unavailable"
+    assert decision.error == "database_unavailable"
+    assert elapsed >= 0.3  # Retry-After (2 s) was honoured, capped at max_wait
+    assert "do not send (unavailable)" in caplog.text
+
+
+def test_the_gate_fails_closed_on_a_timeout_and_a_refused_connection(api: Api) -> None:
+    with receiver(hang=threading.Event()) as stuck:
+        base = stuck.url.removesuffix("/hook")
+        policy = RetryPolicy(attempts=2, backoff=0.01)
+        with TakeoverClient(base, api.service, timeout=0.5, retry=policy) as takeover:
+            decision = takeover.gate(C1, "m-1")
+        assert (decision.allowed, decision.reason, decision.error) == (
+            False,
+            "unavailable",
+            "timeout",
+        )
+    with TakeoverClient("http://127.0.0.1:9", api.service, retry=policy) as takeover:
+        decision = takeover.gate(C1, "m-1")
+    assert (decision.allowed, decision.reason, decision.error) == (
+        False,
+        "unavailable",
+        "connection_failed",
+    )
+
+
+def test_both_kinds_of_service_key_are_sent_as_supabase_expects() -> None:
+    with receiver(status=503) as hooks:
+        base = hooks.url.removesuffix("/hook")
+        policy = RetryPolicy(attempts=1)
+        with TakeoverClient(base, "sb_secret_abc", retry=policy) as takeover:
+            takeover.gate(C1, "m-1")
+        with TakeoverClient(base, "eyJhbGciOi.x.y", retry=policy) as takeover:
+            takeover.gate(C1, "m-1")
+        opaque, jwt_key = hooks.wait_for(2)
+    assert opaque.headers["apikey"] == "sb_secret_abc"
+    assert opaque.headers["authorization"] == "Bearer sb_secret_abc"
+    assert "apikey" not in jwt_key.headers
+    assert jwt_key.headers["authorization"] == "Bearer eyJhbGciOi.x.y"
+    assert json.loads(jwt_key.body) == {
+        "conversation_id": str(C1),
+        "message_id": "m-1",
+        "agent_id": "ai_agent",
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# check(): a misconfigured agent finds out at start
+# ---------------------------------------------------------------------------------------
+
+
+def test_check_passes_for_the_service_key_and_writes_nothing(
+    server: str, api: Api, db: psycopg.Connection[Any]
+) -> None:
+    before = snapshot(db)
+    with TakeoverClient(server, api.service) as takeover:
+        takeover.check()  # raises on anything but Takeover's 404 for the unknown conversation
+        takeover.check(agent_id="support-bot")
+    assert snapshot(db) == before
+
+
+def misconfigured(url: str, key: str) -> TakeoverError:
+    with TakeoverClient(url, key, retry=FAST) as takeover, pytest.raises(TakeoverError) as raised:
+        takeover.check()
+    return raised.value
+
+
+def test_check_says_an_attendant_token_is_not_the_service_key(server: str, api: Api) -> None:
+    error = misconfigured(server, api.attendant)
+    assert (error.status, error.code) == (403, "service_only")
+    assert "the agent needs the service key, not an attendant's token" in error.message
+
+
+def test_check_says_a_key_of_another_project_is_refused(server: str) -> None:
+    error = misconfigured(server, demo.service_token("another-projects-secret-" + "x" * 32))
+    assert (error.status, error.code) == (401, "invalid_token")
+    assert "Takeover refused the key" in error.message
+
+
+def test_check_says_a_deployment_that_cannot_verify_keys_is_misconfigured(
+    server: str, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SUPABASE_JWT_SECRET")
+    config.cache_clear()
+    try:
+        error = misconfigured(server, api.service)
+    finally:
+        monkeypatch.undo()
+        config.cache_clear()
+    assert (error.status, error.code) == (500, "server_misconfigured")
+    assert "Takeover's deployment is misconfigured" in error.message
+
+
+def test_check_says_a_url_that_is_not_takeovers_gate(server: str, api: Api) -> None:
+    with receiver(status=404) as elsewhere:
+        error = misconfigured(elsewhere.url, api.service)
+    assert (error.status, error.code) == (404, "http_error")
+    assert "is not Takeover's interaction-gate" in error.message
+    wrong_path = misconfigured(f"{server}/v2", api.service)  # Takeover, but no such function
+    assert (wrong_path.status, wrong_path.code) == (404, "not_found")
+    assert "is not Takeover's interaction-gate" in wrong_path.message
+
+
+def test_check_says_when_nothing_answers(api: Api) -> None:
+    error = misconfigured("http://127.0.0.1:9", api.service)
+    assert isinstance(error, TakeoverUnavailable)
+    assert "No answer from http://127.0.0.1:9/functions/v1/interaction-gate" in error.message
+
+
+# ---------------------------------------------------------------------------------------
+# Where the functions are: one base URL, a template, a mapping
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_template_with_target_reaches_one_url_per_function(per_function: str, api: Api) -> None:
+    template = per_function + "/{target}"
+    with TakeoverClient(template, api.service, retry=FAST) as takeover:
+        takeover.check()
+        assert takeover.pause(C1, 15).ai_mode == "paused"
+        assert takeover.gate(C1, "m-1").reason == "paused"
+        assert takeover.status(C1).duration_minutes == 15
+        assert takeover.settings(WORKSPACE).workspace_id == str(WORKSPACE)
+
+
+def test_a_template_with_name_and_a_mapping(server: str, per_function: str, api: Api) -> None:
+    with TakeoverClient(server + "/functions/v1/{name}", api.service, retry=FAST) as takeover:
+        assert takeover.pause(C1).ai_mode == "paused"
+    urls = {
+        "interaction-gate": per_function + "/interaction_gate",
+        "pause-resume": per_function + "/pause_resume",
+    }
+    with TakeoverClient(urls, api.service, retry=FAST) as takeover:
+        assert takeover.gate(C1, "m-1").reason == "paused"
+        assert takeover.resume(C1).ai_mode == "active"
+        with pytest.raises(TakeoverError) as unmapped:
+            takeover.status(C1)
+    assert (unmapped.value.status, unmapped.value.code) == (0, "no_url")
+    with TakeoverClient({}, api.service) as nowhere:
+        assert nowhere.gate(C1, "m-2") == takeover_client.Decision(False, "refused", error="no_url")
+
+
+@pytest.mark.parametrize(
+    "template", ["https://host/{}", "https://host/{function}", "https://host/{name"]
+)
+def test_a_template_without_name_or_target_is_refused_at_once(template: str) -> None:
+    with pytest.raises(ValueError, match="a template takes"):
+        TakeoverClient(template, "key")
+
+
+# ---------------------------------------------------------------------------------------
+# Every operation
+# ---------------------------------------------------------------------------------------
+
+
+def test_the_backend_pauses_extends_resumes_and_reads(
+    client: TakeoverClient, db: psycopg.Connection[Any]
+) -> None:
+    default = client.pause(C1, triggered_by=demo.ATTENDANT_ID)
+    assert default.duration_minutes == 30  # the effective default
+    assert default.paused_by == str(demo.ATTENDANT_ID)
+    extended = client.extend(C1, 15)
+    assert extended.duration_minutes == 45
+    assert client.status(C1) == dataclasses.replace(extended, event_id=None)
+    indefinite = client.extend(C1, None)
+    assert indefinite.paused_until is None
+    assert client.resume(C1, reason="done").ai_mode == "active"
+    with pytest.raises(TakeoverError) as refused:
+        client.resume(C1)
+    assert (refused.value.status, refused.value.code) == (409, "not_paused")
+    with pytest.raises(TakeoverError) as missing:
+        client.status(WORKSPACE)
+    assert (missing.value.status, missing.value.code) == (404, "conversation_not_found")
+    assert len(log_rows(db, C1)) == 4
+
+
+def test_the_log_reads_by_page_and_iterates_over_next_cursor(
+    client: TakeoverClient, db: psycopg.Connection[Any]
+) -> None:
+    client.pause(C1, 15)
+    for n in range(4):
+        client.gate(C1, f"m-{n}")
+    client.resume(C1)
+    rows = log_rows(db, C1)
+    assert len(rows) == 6
+
+    first = client.events(conversation_id=C1, limit=4)
+    assert [event.id for event in first.events] == [row["id"] for row in rows[:4]]
+    assert first.next_cursor is not None
+    last = client.events(conversation_id=C1, limit=4, cursor=first.next_cursor)
+    assert [event.id for event in last.events] == [row["id"] for row in rows[4:]]
+    assert last.next_cursor is None
+
+    everything = list(client.iter_events(conversation_id=C1, page_size=2))
+    assert [
+        {name: getattr(event, name) for name in rows[0]} for event in everything
+    ] == rows  # whole rows, in order, across three pages
+    assert all(event.created_at.tzinfo is not None for event in everything)
+    blocked = list(client.iter_events(action="interaction_blocked", page_size=3))
+    assert [event.message_id for event in blocked] == ["m-0", "m-1", "m-2", "m-3"]
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert list(client.iter_events(since=later)) == []
+
+
+def test_settings_and_the_report(client: TakeoverClient) -> None:
+    before = client.settings(WORKSPACE)
+    assert before.default_duration_minutes == 30
+    team = before.teams[0].team_id
+    changed = client.change_settings(workspace_id=WORKSPACE, default_duration_minutes=60)
+    assert changed.default_duration_minutes == 60
+    indefinite = client.change_settings(workspace_id=WORKSPACE, default_duration_minutes=None)
+    assert indefinite.default_duration_minutes is None
+    overridden = client.change_settings(team_id=team, default_duration_minutes=15)
+    assert [
+        (t.default_duration_minutes, t.inherits) for t in overridden.teams if t.team_id == team
+    ] == [(15, False)]
+    inherited = client.change_settings(team_id=team, inherit=True)
+    assert [t.inherits for t in inherited.teams if t.team_id == team] == [True]
+    with pytest.raises(TakeoverError) as refused:
+        client.change_settings(workspace_id=WORKSPACE, default_duration_minutes=45)
+    assert (refused.value.status, refused.value.code) == (422, "validation_failed")
+
+    client.pause(C1, 15)
+    client.gate(C1, "m-1")
+    client.resume(C1)
+    report = client.report(WORKSPACE)
+    assert (report.pauses, report.blocked_messages, report.resumes.force) == (1, 1, 1)
+    assert report.pause_minutes.count == 1
+    assert report.until - report.since == timedelta(days=30)
+    assert report.by_day[-1].date == report.until.date()
+    with pytest.raises(TakeoverError) as too_long:
+        client.report(WORKSPACE, since=report.until - timedelta(days=400), until=report.until)
+    assert too_long.value.code == "window_too_long"
+
+
+def test_webhook_endpoints_and_dispatch(client: TakeoverClient) -> None:
+    with receiver() as hooks:
+        created = client.create_webhook_endpoint(WORKSPACE, hooks.url, ["takeover.pause_activated"])
+        assert created.secret is not None
+        assert created.event_types == ("takeover.pause_activated",)
+        listed = client.webhook_endpoints(WORKSPACE)
+        assert [endpoint.id for endpoint in listed.endpoints] == [created.id]
+        assert client.change_webhook_endpoint(created.id, enabled=False).enabled is False
+        every_type = client.change_webhook_endpoint(created.id, event_types=None, enabled=True)
+        assert (every_type.event_types, every_type.secret) == (None, None)
+        rotated = client.change_webhook_endpoint(created.id, rotate_secret=True)
+        assert rotated.secret not in (None, created.secret)
+
+        state = client.pause(C1, 15)
+        dispatched = client.dispatch_webhooks()
+        assert (dispatched.delivered, dispatched.failed, dispatched.pending) == (1, 0, 0)
+        (delivery,) = hooks.wait_for(1)
+        event = verify_webhook(rotated.secret or "", delivery.body, delivery.headers)
+        assert event.webhook_id == f"evt_{state.event_id}"
+        detail = client.webhook_endpoint(created.id)
+        assert [(d.webhook_id, d.type, d.status, d.attempts) for d in detail.recent_deliveries] == [
+            (f"evt_{state.event_id}", "takeover.pause_activated", "delivered", 1)
+        ]
+
+        deleted = client.delete_webhook_endpoint(created.id)
+        assert (deleted.id, deleted.deleted) == (created.id, True)
+        with pytest.raises(TakeoverError) as gone:
+            client.webhook_endpoint(created.id)
+        assert gone.value.code == "webhook_endpoint_not_found"
+
+
+def test_the_crons_calls(client: TakeoverClient, db: psycopg.Connection[Any]) -> None:
+    client.pause(C1, 15)
+    db.execute(
+        "update conversations set paused_at = now() - interval '20 minutes',"
+        " paused_until = now() - interval '5 minutes' where id = %s",
+        (C1,),
+    )
+    swept = client.auto_resume(limit=10)
+    assert (swept.resumed, swept.conversation_ids) == (1, (str(C1),))
+    assert client.auto_resume().resumed == 0
+    with pytest.raises(TakeoverError) as unconfigured:
+        client.export_audit_log()
+    assert (unconfigured.value.status, unconfigured.value.code) == (409, "export_not_configured")
 
 
 class _LosingProxy:
@@ -160,66 +501,10 @@ def test_a_retried_pause_uses_one_idempotency_key_and_pauses_once(
     assert state.event_id == rows[0]["id"]
 
 
-def test_the_gate_fails_closed_when_the_database_is_down(
-    server: str, api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DATABASE_TIMEOUT_SECONDS", "0.5")
-    config.cache_clear()
-    unreachable = PostgresDatabase("postgresql://postgres@127.0.0.1:9/none")
-    previous = use_database(unreachable)
-    try:
-        policy = RetryPolicy(attempts=2, backoff=0.01, max_wait=0.3)
-        with TakeoverClient(server, api.service, retry=policy) as takeover:
-            started = time.monotonic()
-            decision = takeover.gate(C1, "m-1", "bot")
-            elapsed = time.monotonic() - started
-            assert decision.allowed is False
-            assert decision.reason == "unavailable"
-            assert decision.error == "database_unavailable"
-            # Retry-After (2 s) was honoured, capped at max_wait.
-            assert elapsed >= 0.3
-    finally:
-        use_database(previous)
-        unreachable.close()
-        monkeypatch.undo()
-        config.cache_clear()
-
-
-def test_the_gate_fails_closed_on_a_timeout_and_a_refused_connection(api: Api) -> None:
-    with receiver(hang=threading.Event()) as stuck:
-        base = stuck.url.removesuffix("/hook")
-        policy = RetryPolicy(attempts=2, backoff=0.01)
-        with TakeoverClient(base, api.service, timeout=0.3, retry=policy) as takeover:
-            decision = takeover.gate(C1, "m-1")
-        assert decision.allowed is False
-        assert decision.reason == "unavailable"
-    with TakeoverClient("http://127.0.0.1:9", api.service, retry=policy) as takeover:
-        assert takeover.gate(C1, "m-1").allowed is False
-
-
-def test_both_kinds_of_service_key_are_sent_as_supabase_expects() -> None:
-    with receiver(status=503) as hooks:
-        base = hooks.url.removesuffix("/hook")
-        policy = RetryPolicy(attempts=1)
-        with TakeoverClient(base, "sb_secret_abc", retry=policy) as takeover:
-            takeover.gate(C1, "m-1")
-        with TakeoverClient(base, "eyJhbGciOi.x.y", retry=policy) as takeover:
-            takeover.gate(C1, "m-1")
-        opaque, jwt_key = hooks.wait_for(2)
-    assert opaque.headers["apikey"] == "sb_secret_abc"
-    assert opaque.headers["authorization"] == "Bearer sb_secret_abc"
-    assert "apikey" not in jwt_key.headers
-    assert jwt_key.headers["authorization"] == "Bearer eyJhbGciOi.x.y"
-    assert json.loads(jwt_key.body) == {
-        "conversation_id": str(C1),
-        "message_id": "m-1",
-        "agent_id": "ai_agent",
-    }
-
-
-def test_the_async_client(server: str, api: Api) -> None:
+def test_the_async_client(server: str, api: Api, db: psycopg.Connection[Any]) -> None:
     async def scenario() -> None:
         async with AsyncTakeoverClient(server, api.service, retry=FAST) as takeover:
+            await takeover.check()
             assert (await takeover.gate(C1, "m-1")).allowed is True
             assert (await takeover.pause(C1, 15)).paused_until is not None
             assert (await takeover.gate(C1, "m-2")).allowed is False
@@ -230,8 +515,13 @@ def test_the_async_client(server: str, api: Api) -> None:
             assert refused.value.code == "already_indefinite"
             assert (await takeover.status(C1)).ai_mode == "paused"
             assert (await takeover.resume(C1)).ai_mode == "active"
+            ids = [event.id async for event in takeover.iter_events(page_size=2)]
+            assert ids == [row["id"] for row in log_rows(db)]
+            assert (await takeover.settings(WORKSPACE)).default_duration_minutes == 30
         async with AsyncTakeoverClient("http://127.0.0.1:9", api.service, retry=FAST) as down:
-            assert (await down.gate(C1, "m-4")).allowed is False
+            assert (await down.gate(C1, "m-4")).reason == "unavailable"
+            with pytest.raises(TakeoverUnavailable):
+                await down.check()
 
     asyncio.run(scenario())
 
@@ -240,29 +530,119 @@ def test_verify_webhook_accepts_real_deliveries_and_nothing_else(
     client: TakeoverClient, api: Api
 ) -> None:
     with receiver() as hooks:
-        created = api.post(
-            "webhook-endpoints",
-            {"workspace_id": str(demo.WORKSPACE_ID), "url": hooks.url},
-            token=api.admin,
-        ).get_json()
+        created = client.create_webhook_endpoint(WORKSPACE, hooks.url)
         state = client.pause(C1, 15)
-        api.post("webhook-dispatch", {}, token=api.service)
+        client.dispatch_webhooks()
         (delivery,) = hooks.wait_for(1)
-    event = verify_webhook(created["secret"], delivery.body, delivery.headers)
+    secret = created.secret or ""
+    event = verify_webhook(secret, delivery.body, delivery.headers)
     assert event.type == "takeover.pause_activated"
     assert event.webhook_id == f"evt_{state.event_id}"
     assert event.data["conversation_id"] == str(C1)
-    assert event.data["workspace_id"] == str(demo.WORKSPACE_ID)
+    assert event.data["workspace_id"] == str(WORKSPACE)
     with pytest.raises(WebhookVerificationError):
-        verify_webhook(created["secret"], delivery.body + b" ", delivery.headers)
+        verify_webhook(secret, delivery.body + b" ", delivery.headers)
     with pytest.raises(WebhookVerificationError):
         verify_webhook("whsec_" + "A" * 44, delivery.body, delivery.headers)
     with pytest.raises(WebhookVerificationError):
-        verify_webhook(created["secret"], delivery.body, delivery.headers, now=time.time() + 600)
+        verify_webhook(secret, delivery.body, delivery.headers, now=time.time() + 600)
     headers = dict(delivery.headers)
     del headers["webhook-signature"]
     with pytest.raises(WebhookVerificationError):
-        verify_webhook(created["secret"], delivery.body, headers)
+        verify_webhook(secret, delivery.body, headers)
+
+
+# ---------------------------------------------------------------------------------------
+# The client in step with the server, and standing alone
+# ---------------------------------------------------------------------------------------
+
+
+def _operations() -> dict[str, client_requests.Operation]:
+    return {
+        name: value
+        for name, value in vars(client_requests).items()
+        if isinstance(value, client_requests.Operation)
+    }
+
+
+def test_every_operation_of_the_openapi_document_has_a_client_method() -> None:
+    """A new function (or method) without a client method fails here, by name."""
+    documented = {
+        (method.upper(), path.removeprefix("/functions/v1/"))
+        for path, methods in OPENAPI["paths"].items()
+        if path.startswith("/functions/v1/")
+        for method in methods
+    }
+    covered = {(operation.method, operation.function) for operation in _operations().values()}
+    assert covered == documented
+    for client_class in (TakeoverClient, AsyncTakeoverClient):
+        used = {
+            name
+            for attribute, method in vars(client_class).items()
+            if not attribute.startswith("_") and callable(method)
+            for name in method.__code__.co_names
+        }
+        assert sorted(set(_operations()) - used) == [], client_class.__name__
+
+
+def _schema(reference: str) -> tuple[str, dict[str, Any]]:
+    name = reference.removeprefix("#/components/schemas/")
+    return name, OPENAPI["components"]["schemas"][name]
+
+
+def _references(schema: dict[str, Any]) -> Iterator[str]:
+    """The component schemas `schema` names, at any depth of anyOf and items."""
+    if "$ref" in schema:
+        yield schema["$ref"]
+    for part in [*schema.get("anyOf", []), *([schema["items"]] if "items" in schema else [])]:
+        yield from _references(part)
+
+
+def test_every_answer_is_typed_as_the_openapi_document_says() -> None:
+    """Every answer schema of every operation, at every depth, has the client type of the
+    same name with the same fields (or, for an enum, the same values)."""
+    pending = [
+        operation["responses"]["200"]["content"]["application/json"]["schema"]
+        for path, methods in OPENAPI["paths"].items()
+        if path.startswith("/functions/v1/")
+        for operation in methods.values()
+    ]
+    checked: set[str] = set()
+    while pending:
+        for reference in _references(pending.pop()):
+            name, schema = _schema(reference)
+            if name in checked:
+                continue
+            checked.add(name)
+            if "enum" not in schema and "properties" not in schema:
+                pending.append(schema)  # a union of named answers (EndpointsAnswer)
+                continue
+            typed = getattr(takeover_client, name, None)
+            assert typed is not None, f"takeover_client has no {name}"
+            if "enum" in schema:
+                assert set(get_args(typed)) == set(schema["enum"]), name
+                continue
+            fields = {field.name for field in dataclasses.fields(typed)}
+            assert fields == set(schema["properties"]), name
+            pending.extend(schema["properties"].values())
+    assert {"PauseState", "Report", "EndpointDetail", "Delivery", "Action"} <= checked
+
+
+def test_the_clients_event_types_are_the_servers() -> None:
+    """The client keeps its own list (it installs without the server): it must not drift."""
+    event_types = OPENAPI["components"]["schemas"]["Endpoint"]["properties"]["event_types"]
+    (listed,) = [part for part in event_types["anyOf"] if part.get("type") == "array"]
+    assert frozenset(listed["items"]["enum"]) == EVENT_TYPES
+
+
+def test_the_sync_client_is_generated_from_the_async_one() -> None:
+    """clients/python/takeover_client/_sync/ is what unasync makes of _async/: run `make
+    client` after changing the async client."""
+    generator = ROOT / "clients" / "python" / "generate_sync.py"
+    checked = subprocess.run(
+        [sys.executable, str(generator), "--check"], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_the_client_needs_nothing_of_the_server() -> None:
@@ -270,14 +650,12 @@ def test_the_client_needs_nothing_of_the_server() -> None:
     loaded = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout.split()
-    assert "takeover_client" in loaded
+    assert "takeover_client._sync.client" in loaded
     assert [
-        m for m in loaded if m.split(".")[0] in {"functions", "pydantic", "flask", "psycopg"}
+        m
+        for m in loaded
+        if m.split(".")[0] in {"functions", "pydantic", "flask", "psycopg", "unasync"}
     ] == []
-    project = tomllib.loads(Path("clients/python/pyproject.toml").read_text())["project"]
-    assert [d.split(">")[0] for d in project["dependencies"]] == ["httpx"]
-
-
-def test_the_clients_event_types_are_the_servers() -> None:
-    """The client keeps its own list (it installs without the server): it must not drift."""
-    assert frozenset(get_args(server_webhooks.EventType)) == EVENT_TYPES
+    project = tomllib.loads((ROOT / "clients/python/pyproject.toml").read_text())["project"]
+    # httpx, and the httpcore it is built on (the client's transport imports it).
+    assert [d.split(">")[0] for d in project["dependencies"]] == ["httpx", "httpcore"]

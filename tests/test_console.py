@@ -11,9 +11,10 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-from uuid import UUID
+from typing import Any, get_args
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
@@ -28,8 +29,10 @@ from playwright.sync_api import (
 )
 from werkzeug.serving import make_server
 
-from functions.local import demo, migrations
+from functions.local import demo
 from functions.local.server import create_app
+from functions.shared.config import config
+from functions.shared.webhooks import EventType
 from tests.support import Api, conversation, expire, log_rows
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -111,6 +114,11 @@ class Console:
         self.by_id("composer-text").fill(text)
         self.by_id("send-as-customer").click()
         return self.page.locator("#messages .message.from-ai").last
+
+    def open_settings_as_admin(self) -> None:
+        self.open(SUPPORT)
+        self.by_id("identity").select_option("admin")
+        self.by_id("open-settings").click()
 
     def screenshot(self, name: str) -> None:
         self.page.screenshot(
@@ -216,6 +224,125 @@ def test_extend_then_return_to_ai(console: Console, api: Api, db: psycopg.Connec
     assert conversation(db, SUPPORT)["ai_mode"] == "active"
 
 
+def _write_history(db: psycopg.Connection[Any], rows: list[tuple[str, str, str, str, str]]) -> None:
+    """Past log rows of the Support conversation, as (created_at, action, triggered_by,
+    previous_ai_mode, new_ai_mode), written as the owner (as supabase/demo_history.sql does)."""
+    for at, action, triggered_by, previous, new in rows:
+        db.execute(
+            "insert into ai_pause_logs (conversation_id, action, duration_minutes, triggered_by,"
+            " previous_ai_mode, new_ai_mode, created_at) values (%s, %s, 30, %s, %s, %s, %s)",
+            (SUPPORT, action, triggered_by, previous, new, at),
+        )
+
+
+def test_the_timeline_dates_entries_not_from_today_with_the_full_time_on_hover(
+    console: Console, db: psycopg.Connection[Any]
+) -> None:
+    _write_history(
+        db,
+        [
+            ("2025-12-30T09:05:07Z", "pause_activated", ATTENDANT, "active", "paused"),
+            ("2025-12-30T09:20:00Z", "force_resume", ATTENDANT, "paused", "active"),
+            ("2026-03-09T22:41:30Z", "pause_activated", ADMIN, "active", "paused"),
+            ("2026-03-09T23:11:30Z", "auto_resume", "system", "paused", "active"),
+            ("2026-03-10T14:55:02Z", "pause_activated", ATTENDANT, "active", "paused"),
+            ("2026-03-10T14:58:00Z", "force_resume", ATTENDANT, "paused", "active"),
+        ],
+    )
+    # The browser's today (en-US, UTC): 10 March 2026, 3 pm.
+    console.page.clock.set_fixed_time(datetime(2026, 3, 10, 15, 0, tzinfo=UTC))
+    console.open(SUPPORT)
+
+    times = console.page.locator("#timeline .event-time")
+    expect(times).to_have_text(
+        [
+            "2:58:00 PM",  # today: the time alone
+            "2:55:02 PM",
+            "Mar 9, 11:11:30 PM",  # yesterday and earlier this year: the date too
+            "Mar 9, 10:41:30 PM",
+            "Dec 30, 2025, 9:20:00 AM",  # another year: with the year
+            "Dec 30, 2025, 9:05:07 AM",
+        ]
+    )
+    # Hovering gives the full timestamp; the machine-readable one is the log's.
+    today = times.nth(1)
+    expect(today).to_have_attribute(
+        "title", re.compile(r"^Tuesday, March 10, 2026 at 2:55:02\sPM UTC$")
+    )
+    expect(today).to_have_attribute("datetime", re.compile(r"^2026-03-10T14:55:02(\.0+)?Z$"))
+    expect(times.nth(5)).to_have_attribute(
+        "title", re.compile(r"^Tuesday, December 30, 2025 at 9:05:07\sAM UTC$")
+    )
+    console.screenshot("timeline-dates")
+
+
+def test_timeline_entries_name_people_and_keep_ids_as_secondary_detail(
+    console: Console, api: Api, db: psycopg.Connection[Any]
+) -> None:
+    # A member the console does not know by name (it knows only its two demo members).
+    colleague = uuid4()
+    db.execute(
+        "insert into workspace_members (workspace_id, user_id, role) values (%s, %s, 'attendant')",
+        (demo.WORKSPACE_ID, colleague),
+    )
+    calls = [
+        api.act("pause-activate", SUPPORT, reason="VIP", token=api.admin),
+        api.act(
+            "interaction-gate", SUPPORT, message_id="msg-1", agent_id="ai_agent", token=api.service
+        ),
+        api.act(
+            "pause-logger",
+            SUPPORT,
+            action="interaction_blocked",
+            message_id="msg-2",
+            agent_id="billing-bot",
+            token=api.service,
+        ),
+        api.act("pause-extend", SUPPORT, duration_minutes=15),
+        api.act("pause-resume", SUPPORT, token=api.service),
+        api.act("pause-activate", SUPPORT, triggered_by=str(colleague), token=api.service),
+    ]
+    assert [call.status_code for call in calls] == [200] * 6
+    ids = [row["id"] for row in log_rows(db, SUPPORT)]
+    assert len(ids) == 6
+    console.open(SUPPORT)
+
+    entries = console.page.locator("#timeline li.event")
+    expect(entries).to_have_count(6)
+    expect(entries.locator(".event-title")).to_have_text(
+        [
+            "AI paused",
+            "Returned to AI",
+            "Pause extended",
+            "AI reply blocked",
+            "AI reply blocked",
+            "AI paused",
+        ]
+    )
+    expect(entries.locator(".event-detail")).to_have_text(
+        [
+            "Another attendant took over · 30 min",
+            "An integration handed back to the AI agent",
+            "Alex Rivera (you) added 15 min",
+            "Another AI agent's reply to Maria Gonzalez was not sent",
+            "The AI agent's reply to Maria Gonzalez was not sent",
+            "Sam Okafor took over · 30 min",
+        ]
+    )
+    # The identifiers an audit needs, on the secondary line only.
+    expect(entries.locator(".event-meta")).to_have_text(
+        [
+            f"active → paused · user {colleague} · log #{ids[5]}",
+            f"paused → active · service · log #{ids[4]}",
+            f"paused → paused · log #{ids[3]}",
+            f"paused → paused · agent billing-bot · message msg-2 · log #{ids[2]}",
+            f"paused → paused · agent ai_agent · message msg-1 · log #{ids[1]}",
+            f"active → paused · log #{ids[0]}",
+        ]
+    )
+    expect(entries.last.locator(".event-reason")).to_have_text("“VIP”")
+
+
 def test_admin_changes_a_team_default_and_the_modal_preselects_it(
     console: Console, api: Api
 ) -> None:
@@ -235,7 +362,7 @@ def test_admin_changes_a_team_default_and_the_modal_preselects_it(
     support.select_option("60")
     expect(console.by_id("settings-status")).to_have_text("Saved. Support: 1 h.")
     expect(console.page.locator('tr[data-setting="team-Support"] .hint')).to_have_text(
-        "Own default"
+        "Overrides the workspace's"
     )
     console.screenshot("settings")
     console.by_id("settings-close").click()
@@ -256,6 +383,30 @@ def test_admin_changes_a_team_default_and_the_modal_preselects_it(
         "pause_on_human_reply": None,
     }
     assert settings["default_duration_minutes"] == 30
+
+
+def test_the_settings_dialog_is_titled_by_its_workspace_and_labels_each_team(
+    console: Console,
+) -> None:
+    console.open(SUPPORT)
+    console.by_id("open-settings").click()
+    expect(console.by_id("settings-title")).to_have_text("Settings · Acme Support")
+    rows = console.page.locator("#settings-rows tr[data-setting]")
+    expect(rows.locator("th > div:first-child")).to_have_text(
+        ["Whole workspace", "Sales team", "Support team"]
+    )
+    expect(rows.locator(".hint")).to_have_text(
+        [
+            "Every team that does not override it",
+            "Overrides the workspace's",
+            "Uses the workspace's",
+        ]
+    )
+    expect(console.page.locator("#settings-rows .settings-group")).to_have_text("Per team")
+    expect(console.page.get_by_label("Sales team: default pause duration")).to_have_value("120")
+    expect(console.page.get_by_label("Support team: default pause duration")).to_have_value(
+        "inherit"
+    )
 
 
 def test_an_expired_pause_resumes_on_screen_without_a_reload(
@@ -355,7 +506,7 @@ def test_an_admin_manages_webhook_endpoints_and_sees_their_deliveries(
         expect(console.by_id("webhook-secret")).to_contain_text("whsec_")
         endpoint = console.page.locator(".endpoint").first
         expect(endpoint.locator(".endpoint-url")).to_have_text(hooks.url)
-        expect(endpoint.locator(".endpoint-types")).to_have_text("all events")
+        expect(endpoint.locator(".endpoint-types")).to_have_text("All events")
 
         api.act("pause-activate", SUPPORT)
         api.post("webhook-dispatch", {}, token=api.service)
@@ -377,10 +528,127 @@ def test_an_admin_manages_webhook_endpoints_and_sees_their_deliveries(
 
         console.page.locator(".endpoint").first.get_by_role("button", name="Delete").click()
         expect(console.page.locator(".endpoint")).to_have_count(0)
-    console.by_id("webhook-url").fill("ftp://example.com/hooks")
+
+
+@pytest.fixture
+def private_urls(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[bool]:
+    """The server runs with WEBHOOKS_ALLOW_PRIVATE_URLS as the test's parameter says."""
+    monkeypatch.setenv("WEBHOOKS_ALLOW_PRIVATE_URLS", "1" if request.param else "0")
+    config.cache_clear()
+    yield request.param
+    monkeypatch.undo()
+    config.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("private_urls", "rule", "tries", "kept"),
+    [
+        (
+            True,
+            "Accepted here: https:// or http://, loopback and private addresses included "
+            "(WEBHOOKS_ALLOW_PRIVATE_URLS=1, make run's default). Without that setting: "
+            "https:// to public addresses only.",
+            [
+                (
+                    "ftp://127.0.0.1/hooks",
+                    "The url must start with https:// or http://. (invalid_url)",
+                ),
+                ("http://127.0.0.1:9/hooks", "Endpoint added."),
+            ],
+            [("http://127.0.0.1:9/hooks",)],
+        ),
+        (
+            False,
+            "Accepted here: https:// to public addresses only (not loopback, private or "
+            "link-local ones).",
+            [
+                ("http://127.0.0.1:9/hooks", "The url must start with https://. (invalid_url)"),
+                (
+                    "https://127.0.0.1/hooks",
+                    "The url points at a loopback, private or link-local address. (invalid_url)",
+                ),
+            ],
+            [],
+        ),
+    ],
+    ids=["make-run", "public-only"],
+    indirect=["private_urls"],
+)
+def test_the_webhook_form_says_which_urls_this_server_accepts(
+    console: Console,
+    db: psycopg.Connection[Any],
+    private_urls: bool,
+    rule: str,
+    tries: list[tuple[str, str]],
+    kept: list[tuple[str]],
+) -> None:
+    console.open_settings_as_admin()
+    expect(console.by_id("webhook-url-rule")).to_have_text(rule)
+    for url, answer in tries:
+        console.by_id("webhook-url").fill(url)
+        console.by_id("webhook-add").click()
+        expect(console.by_id("webhook-status")).to_have_text(answer)
+    expect(console.page.locator(".endpoint-url")).to_have_text([url for (url,) in kept])
+    assert db.execute("select url from webhook_endpoints").fetchall() == kept
+
+
+def test_an_admin_picks_an_endpoints_event_types_and_edits_them(console: Console, api: Api) -> None:
+    def subscription() -> Any:
+        endpoints = api.get(
+            "webhook-endpoints", token=api.admin, workspace_id=str(demo.WORKSPACE_ID)
+        ).get_json()["endpoints"]
+        assert len(endpoints) == 1
+        return endpoints[0]["event_types"]
+
+    console.open_settings_as_admin()
+    form = console.by_id("webhook-form")
+    # The picker offers exactly the server's six types, all of them by default.
+    expect(form.get_by_label("All events")).to_be_checked()
+    types = form.locator('.event-types input[type="checkbox"]')
+    expect(types).to_have_count(len(get_args(EventType)))
+    assert types.evaluate_all("boxes => boxes.map(b => b.value)") == list(get_args(EventType))
+    expect(types.first).to_be_hidden()
+
+    console.by_id("webhook-url").fill("http://127.0.0.1:9/hooks")
+    form.get_by_label("Only these:").check()
+    console.by_id("webhook-add").click()  # none ticked: nothing to subscribe to
+    expect(console.by_id("webhook-status")).to_have_text(
+        "Tick at least one event type, or choose All events."
+    )
+    expect(console.page.locator(".endpoint")).to_have_count(0)
+    form.get_by_label("AI paused").check()
+    form.get_by_label("Returned to AI").check()
     console.by_id("webhook-add").click()
-    expect(console.by_id("webhook-status")).not_to_have_text("")
-    assert db.execute("select count(*) from webhook_endpoints").fetchone() == (0,)
+    endpoint = console.page.locator(".endpoint")
+    expect(endpoint.locator(".endpoint-types")).to_have_text("Only: AI paused, Returned to AI")
+    assert subscription() == ["takeover.pause_activated", "takeover.force_resume"]
+
+    # Its current subscription, shown and editable.
+    endpoint.get_by_role("button", name="Edit events").click()
+    editor = endpoint.locator(".event-editor")
+    expect(editor.get_by_label("Only these:")).to_be_checked()
+    ticked = editor.locator('.event-types input[type="checkbox"]:checked')
+    assert ticked.evaluate_all("boxes => boxes.map(b => b.value)") == [
+        "takeover.pause_activated",
+        "takeover.force_resume",
+    ]
+    editor.get_by_label("Pause about to end").check()
+    console.screenshot("webhook-event-types")
+    editor.get_by_role("button", name="Save events").click()
+    expect(endpoint.locator(".endpoint-types")).to_have_text(
+        "Only: AI paused, Returned to AI, Pause about to end"
+    )
+    assert subscription() == [
+        "takeover.pause_activated",
+        "takeover.force_resume",
+        "takeover.pause_expiring",
+    ]
+
+    endpoint.get_by_role("button", name="Edit events").click()
+    editor.get_by_label("All events").check()
+    editor.get_by_role("button", name="Save events").click()
+    expect(endpoint.locator(".endpoint-types")).to_have_text("All events")
+    assert subscription() is None
 
 
 def _minutes(value: float | None) -> str:
@@ -396,7 +664,7 @@ def _minutes(value: float | None) -> str:
 def test_reports_show_the_demo_history_as_the_report_has_it(
     console: Console, api: Api, db_url: str
 ) -> None:
-    migrations.load_demo_history(db_url)  # what make run adds to the demo workspace
+    demo.load_history(db_url)  # what make run adds to the demo workspace
     console.open(SUPPORT)
     console.by_id("open-reports").click()
     reports = console.by_id("reports")

@@ -21,7 +21,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from functions.local import demo, migrations
+from functions import migrations
+from functions.local import demo
 from tests.processes import free_port
 from tests.support import log_rows
 
@@ -93,7 +94,7 @@ fsync = off
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     try:
         migrations.apply(url)
-        migrations.seed_if_empty(url)
+        demo.seed_if_empty(url)
         yield url
     finally:
         subprocess.run(
@@ -192,6 +193,7 @@ def test_running_it_again_replaces_the_job_in_place(cluster: str) -> None:
     assert [job[0] for job in jobs(cluster)] == [
         "takeover-auto-resume",
         "takeover-forget-idempotency-keys",
+        "takeover-purge-cron-history",
     ]
 
 
@@ -237,3 +239,39 @@ def test_an_unfilled_placeholder_for_an_optional_job_is_refused(cluster: str, se
     assert ran.returncode != 0
     assert "fill in takeover.webhook_dispatch_url and takeover.audit_export_url" in ran.stderr
     assert jobs(cluster) == before
+
+
+def test_the_run_history_of_takeovers_jobs_is_purged_past_7_days_and_no_one_elses(
+    cluster: str,
+) -> None:
+    """A 10-second job adds 8,640 rows a day to cron.job_run_details: the purge job, run
+    here as pg_cron would run it, keeps a week of Takeover's and every row of the inbox's."""
+    assert run_cron_sql(cluster, cron_sql(cron_mode="database")).returncode == 0
+    with psycopg.connect(cluster, autocommit=True) as db:
+        db.execute("select cron.schedule('inbox-nightly', '0 4 * * *', 'select 1')")
+        ours, theirs = (
+            db.execute("select jobid from cron.job where jobname = %s", (name,)).fetchone()
+            for name in ("takeover-auto-resume", "inbox-nightly")
+        )
+        assert ours is not None
+        assert theirs is not None
+        db.execute("delete from cron.job_run_details")
+        for jobid, days_ago in [(ours[0], 8), (ours[0], 6), (theirs[0], 8)]:
+            db.execute(
+                "insert into cron.job_run_details (jobid, runid, command, status, start_time,"
+                " end_time) values (%s, nextval('cron.runid_seq'), 'select 1', 'succeeded',"
+                " now() - make_interval(days => %s), now() - make_interval(days => %s))",
+                (jobid, days_ago, days_ago),
+            )
+        [(command,)] = db.execute(
+            "select command from cron.job where jobname = 'takeover-purge-cron-history'"
+        ).fetchall()
+
+        db.execute(command)
+
+        kept = db.execute(
+            "select jobid, extract(day from now() - end_time)::int from cron.job_run_details"
+            " order by 1, 2"
+        ).fetchall()
+        db.execute("select cron.unschedule('inbox-nightly')")
+    assert kept == sorted([(ours[0], 6), (theirs[0], 8)])

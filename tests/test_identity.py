@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,10 +28,18 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import RSAAlgorithm
 
 from functions.local import demo
-from functions.shared import identity
+from functions.shared import identity, logs
+from functions.shared import jwks as identity_keys
 from functions.shared.config import ConfigurationError, config
 from tests.processes import free_port
-from tests.support import Api, conversation, log_rows, pause_live_and_expired, snapshot
+from tests.support import (
+    Api,
+    assert_refused,
+    conversation,
+    log_rows,
+    pause_live_and_expired,
+    snapshot,
+)
 
 LIVE = demo.FIRST_CONVERSATION_ID  # paused for an hour in the scenes below
 EXPIRED = demo.SALES_CONVERSATION_ID  # paused, its timer already run out
@@ -600,12 +609,55 @@ def test_a_valid_token_for_a_user_in_no_workspace_sees_nothing(
 # ---------------------------------------------------------------------------
 
 
-@dataclass
 class Jwks:
-    key: rsa.RSAPrivateKey
-    kid: str
-    url: str
-    fetches: list[str]
+    """A JWKS endpoint on 127.0.0.1 that answers as the test says: its keys, a failure
+    (`failing`), or nothing until `answer` is set (a hanging endpoint)."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = f"test-{uuid4().hex[:8]}"
+        self.keys = [_public_jwk(self.key, self.kid)]
+        self.fetches: list[str] = []
+        self.failing = False
+        self.answer = threading.Event()
+        self.answer.set()
+        jwks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                jwks.fetches.append(self.path)
+                jwks.answer.wait(60)
+                if jwks.failing:
+                    self.send_error(500)
+                    return
+                document = json.dumps({"keys": jwks.keys}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(document)))
+                self.end_headers()
+                self.wfile.write(document)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{port}/auth/v1/.well-known/jwks.json"
+
+    def add_key(self) -> tuple[rsa.RSAPrivateKey, str]:
+        """A new signing key published beside the others (a rotation's standby key)."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        kid = f"test-{uuid4().hex[:8]}"
+        self.keys.append(_public_jwk(key, kid))
+        return key, kid
+
+    def close(self) -> None:
+        self.answer.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
 
 
 def _public_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
@@ -632,34 +684,12 @@ def environment(monkeypatch: pytest.MonkeyPatch, **variables: str | None) -> Ite
 @pytest.fixture
 def jwks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Jwks]:
     """A JWKS endpoint on 127.0.0.1, configured as SUPABASE_JWKS_URL for this test only."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    kid = f"test-{uuid4().hex[:8]}"
-    document = json.dumps({"keys": [_public_jwk(key, kid)]}).encode()
-    fetches: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            fetches.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(document)))
-            self.end_headers()
-            self.wfile.write(document)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/auth/v1/.well-known/jwks.json"
+    server = Jwks()
     try:
-        with environment(monkeypatch, SUPABASE_JWKS_URL=url):
-            yield Jwks(key, kid, url, fetches)
+        with environment(monkeypatch, SUPABASE_JWKS_URL=server.url):
+            yield server
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        server.close()
 
 
 def rs256(claims: dict[str, Any], key: rsa.RSAPrivateKey, kid: str) -> str:
@@ -797,6 +827,170 @@ def test_an_unreachable_jwks_is_503_not_a_bad_token(
     assert "Retry-After" in answer.headers
 
 
+def at_once(api: Api, tokens: list[str]) -> list[Any]:
+    """pause-status with each token, all in flight together."""
+    with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
+        return list(pool.map(lambda token: status_of(api, token), tokens))
+
+
+def test_requests_on_a_cold_cache_share_one_fetch(
+    api: Api, jwks: Jwks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # However long this machine takes to run the fetch, the others wait for it.
+    monkeypatch.setattr(identity_keys, "WAIT", 60.0)
+    jwks.answer.clear()
+    tokens = [rs256(claims_for_attendant(), jwks.key, jwks.kid) for _ in range(8)]
+
+    def answer_once_all_wait() -> None:
+        deadline = time.monotonic() + 30
+        while not jwks.fetches and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.5)  # the other requests are waiting for that fetch by now
+        jwks.answer.set()
+
+    releaser = threading.Thread(target=answer_once_all_wait)
+    releaser.start()
+    answers = at_once(api, tokens)
+    releaser.join()
+
+    assert [answer.status_code for answer in answers] == [200] * 8
+    assert len(jwks.fetches) == 1
+
+
+def test_a_hanging_jwks_is_fetched_once_and_the_others_answer_503(api: Api, jwks: Jwks) -> None:
+    """PyJWT's client fetched again for every request queued behind its lock, 5 s each."""
+    jwks.answer.clear()  # the endpoint accepts, and never answers
+    tokens = [rs256(claims_for_attendant(), jwks.key, jwks.kid) for _ in range(5)]
+
+    answers = at_once(api, tokens)
+
+    assert [answer.status_code for answer in answers] == [503] * 5
+    assert {error_of(answer)["code"] for answer in answers} == {"jwks_unavailable"}
+    assert all(answer.headers["Retry-After"] == "2" for answer in answers)
+    assert len(jwks.fetches) == 1
+
+
+def test_after_a_failed_fetch_an_unknown_kid_fetches_nothing_within_the_cooldown(
+    api: Api, jwks: Jwks
+) -> None:
+    jwks.failing = True
+    first = status_of(api, rs256(claims_for_attendant(), jwks.key, "kid-one"))
+    second = status_of(api, rs256(claims_for_attendant(), jwks.key, "kid-two"))
+
+    assert (first.status_code, second.status_code) == (503, 503)
+    assert error_of(second)["code"] == "jwks_unavailable"
+    assert len(jwks.fetches) == 1
+
+
+def test_unknown_kids_fetch_at_most_once_per_cooldown(api: Api, jwks: Jwks) -> None:
+    known = status_of(api, rs256(claims_for_attendant(), jwks.key, jwks.kid))
+    unknown = [
+        status_of(api, rs256(claims_for_attendant(), jwks.key, f"junk-{n}")) for n in range(5)
+    ]
+
+    assert known.status_code == 200
+    assert {answer.status_code for answer in unknown} == {401}
+    assert {error_of(answer)["code"] for answer in unknown} == {"invalid_token"}
+    assert len(jwks.fetches) == 1
+
+
+def test_a_key_added_to_the_jwks_is_fetched_once_a_token_names_it(
+    api: Api, jwks: Jwks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(identity_keys, "COOLDOWN", 0.0)  # the cooldown has passed
+    assert status_of(api, rs256(claims_for_attendant(), jwks.key, jwks.kid)).status_code == 200
+    new_key, new_kid = jwks.add_key()
+
+    answer = status_of(api, rs256(claims_for_attendant(), new_key, new_kid))
+
+    assert answer.status_code == 200
+    assert len(jwks.fetches) == 2
+
+
+def test_keys_past_their_lifespan_still_verify_while_the_jwks_fails(
+    api: Api, jwks: Jwks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(identity_keys, "LIFESPAN", 0.0)  # every request finds the keys due
+    monkeypatch.setattr(identity_keys, "COOLDOWN", 0.0)
+    assert status_of(api, rs256(claims_for_attendant(), jwks.key, jwks.kid)).status_code == 200
+    jwks.failing = True
+
+    answer = status_of(api, rs256(claims_for_attendant(), jwks.key, jwks.kid))
+
+    assert answer.status_code == 200
+    assert len(jwks.fetches) == 2  # the refresh was tried, and failed
+    monkeypatch.setattr(identity_keys, "KEPT", 0.0)  # an hour later, still failing
+    assert status_of(api, rs256(claims_for_attendant(), jwks.key, jwks.kid)).status_code == 503
+
+
+# ---------------------------------------------------------------------------
+# The issuer of attendants' tokens
+# ---------------------------------------------------------------------------
+
+ISSUER = "https://takeovertest.supabase.co/auth/v1"
+
+
+@pytest.mark.parametrize(
+    "iss",
+    ["https://elsewhere.supabase.co/auth/v1", f"{ISSUER}/", None],
+    ids=["another-project", "trailing-slash", "missing"],
+)
+def test_an_attendant_token_not_from_the_projects_auth_is_401_and_changes_nothing(
+    api: Api, db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, iss: str | None
+) -> None:
+    before = snapshot(db)
+    claims = claims_for_attendant(iss=iss) if iss else claims_for_attendant()
+    with environment(monkeypatch, SUPABASE_JWT_ISSUER=ISSUER):
+        answer = api.act("pause-activate", ACTIVE, token=hs256(claims, api.secret))
+
+    assert_refused(answer, 401, "invalid_token")
+    assert error_of(answer)["message"] == "The token was not issued by this project's Auth."
+    assert snapshot(db) == before
+
+
+def test_an_attendant_token_from_the_projects_auth_is_accepted(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with environment(monkeypatch, SUPABASE_JWT_ISSUER=ISSUER):
+        answer = status_of(api, hs256(claims_for_attendant(iss=ISSUER), api.secret))
+
+    assert answer.status_code == 200
+
+
+def test_the_legacy_service_key_is_not_held_to_the_auths_issuer(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Supabase's legacy service_role key says iss "supabase": Auth never issued it."""
+    with environment(monkeypatch, SUPABASE_JWT_ISSUER=ISSUER):
+        answer = api.post("auto-resume", {}, token=hs256(claims_for_service(), api.secret))
+
+    assert answer.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("variables", "issuer"),
+    [
+        ({"SUPABASE_JWKS_URL": f"{ISSUER}/.well-known/jwks.json"}, ISSUER),
+        ({"SUPABASE_JWKS_URL": "https://auth.example.com/auth/v1/.well-known/jwks.json"}, None),
+        (
+            {
+                "SUPABASE_JWKS_URL": "https://auth.example.com/auth/v1/.well-known/jwks.json",
+                "SUPABASE_JWT_ISSUER": ISSUER,
+            },
+            ISSUER,
+        ),
+        ({}, None),
+    ],
+    ids=["supabase-jwks", "custom-domain", "explicit", "nothing"],
+)
+def test_the_issuer_is_known_from_a_supabase_jwks_url_or_named(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], issuer: str | None
+) -> None:
+    unset: dict[str, str | None] = {"SUPABASE_JWKS_URL": None, "SUPABASE_JWT_ISSUER": None}
+    with environment(monkeypatch, **(unset | variables)):
+        assert config().auth_issuer == issuer
+
+
 # ---------------------------------------------------------------------------
 # Expiry, secret API keys, and a deployment that cannot verify what it is sent
 # ---------------------------------------------------------------------------
@@ -818,6 +1012,45 @@ def test_a_token_without_exp_is_401_invalid_token(
     assert error_of(answer)["code"] == "invalid_token"
     assert "exp" in error_of(answer)["message"]
     assert snapshot(db) == before
+
+
+TEN_YEARS = int(3652.5 * 24 * 3600)  # how long Supabase's legacy service_role key lives
+
+
+@pytest.mark.parametrize("claims", [claims_for_attendant, claims_for_service])
+@pytest.mark.parametrize(
+    "exp",
+    [
+        pytest.param(lambda now: 2**63, id="2^63"),
+        pytest.param(lambda now: 10**400, id="10^400"),
+        pytest.param(lambda now: now + TEN_YEARS + 2 * 24 * 3600, id="ten-years-and-two-days"),
+    ],
+)
+def test_a_token_that_expires_more_than_ten_years_from_now_is_401(
+    api: Api, db: psycopg.Connection[Any], claims: Any, exp: Any
+) -> None:
+    before = snapshot(db)
+    token = hs256(claims() | {"exp": exp(int(time.time()))}, api.secret)
+
+    answer = api.act("pause-activate", ACTIVE, token=token)
+
+    assert answer.status_code == 401
+    assert error_of(answer)["code"] == "invalid_token"
+    assert "10 years" in error_of(answer)["message"]
+    assert snapshot(db) == before
+
+
+def test_a_service_key_issued_for_ten_years_as_supabase_does_is_the_service(api: Api) -> None:
+    """The legacy service_role key of a project created today: iat now, exp 10 years on.
+    The Supabase CLI's demo key has no iat at all."""
+    now = int(time.time())
+    issued_today = {"iss": "supabase", "role": "service_role", "iat": now, "exp": now + TEN_YEARS}
+    without_iat = {"iss": "supabase-demo", "role": "service_role", "exp": now + TEN_YEARS}
+
+    for claims in (issued_today, without_iat):
+        answer = api.post("auto-resume", {}, token=hs256(claims, api.secret))
+        assert answer.status_code == 200
+        assert answer.get_json() == {"resumed": 0, "conversation_ids": []}
 
 
 @pytest.mark.parametrize("how", ["apikey", "bearer"])
@@ -904,7 +1137,7 @@ def test_a_flood_of_unverifiable_credentials_says_server_misconfigured_once_a_mi
     assert "SUPABASE_SECRET_KEYS" in said[0].getMessage()
     request_lines = [r for r in caplog.records if r.name == "takeover.request"]
     assert len(request_lines) == 5
-    assert all("SUPABASE_SECRET_KEYS" in r.getMessage() for r in request_lines)
+    assert all("SUPABASE_SECRET_KEYS" in logs.fields(r)["cause"] for r in request_lines)
 
 
 def test_the_service_key_on_a_jwks_only_deployment_is_500_not_503(

@@ -298,6 +298,7 @@ DB_FUNCTIONS = [
             "log_workspace",
             "not_found",
             "pauses_on_human_reply",
+            "protect_pause_columns",
             "recall",
             "refuse_actor",
             "refuse_log_change",

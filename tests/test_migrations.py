@@ -14,7 +14,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from functions.local import embedded, migrations
+from functions import migrations
+from functions.local import demo, embedded
 from tests.conftest import fresh_database
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
@@ -177,7 +178,7 @@ def test_the_core_migrations_log_rows_get_their_workspace_and_are_exported(
     (tmp_path / core.name).write_text(core.read_text())
     monkeypatch.setattr(migrations, "MIGRATIONS", tmp_path)
     assert migrations.apply(empty_url) == migration_versions()[:1]
-    migrations.seed_if_empty(empty_url)
+    demo.seed_if_empty(empty_url)
     with psycopg.connect(empty_url, autocommit=True) as connection:
         connection.execute(
             "select public.takeover_activate(id, null, 30, false, 'before', null)"
@@ -206,7 +207,7 @@ def test_running_the_runner_again_keeps_every_row(empty_url: str) -> None:
     """Each migration is applied once (no re-run guards): a second run of the runner, as
     `make run` does at every start, applies none and changes no row."""
     migrations.apply(empty_url)
-    migrations.seed_if_empty(empty_url)
+    demo.seed_if_empty(empty_url)
     with psycopg.connect(empty_url, autocommit=True) as connection:
         # Changed settings, a paused conversation and its log row: the re-run keeps them.
         connection.execute("update public.workspaces set default_duration_minutes = null")

@@ -11,6 +11,7 @@ import pytest
 
 from functions.local import demo
 from functions.shared.database import use_database
+from functions.shared.logs import JsonLines
 from tests.support import Api, assert_refused
 
 CONVERSATION = str(demo.FIRST_CONVERSATION_ID)
@@ -22,7 +23,8 @@ class Lines(logging.Handler):
         self.lines: list[dict[str, Any]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(record.getMessage()))
+        # The line as the handler of every logger of ours writes it.
+        self.lines.append(json.loads(JsonLines().format(record)))
 
 
 @pytest.fixture
@@ -44,6 +46,7 @@ def test_each_request_writes_one_line_without_the_token(api: Api, request_log: L
     assert line == {
         "severity": "INFO",
         "message": f"POST pause-activate 200 {latency_ms:g} ms",
+        "logger": "takeover.request",
         "function": "pause-activate",
         "method": "POST",
         "status": 200,

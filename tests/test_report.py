@@ -14,7 +14,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from functions.local import demo, migrations
+from functions.local import demo
 from tests.support import Api, expire, snapshot
 
 WORKSPACE = str(demo.WORKSPACE_ID)
@@ -343,6 +343,32 @@ def test_a_window_of_366_days_is_the_longest(api: Api) -> None:
     refused(api, 422, "validation_failed", workspace_id=WORKSPACE, limit="10")
 
 
+@pytest.mark.parametrize(
+    ("since", "until", "dates"),
+    [
+        (
+            "0001-01-01T00:00:00.000000Z",
+            "0001-01-02T12:00:00.000000Z",
+            ["0001-01-01", "0001-01-02"],
+        ),
+        (
+            "0999-06-30T23:00:00.000000Z",
+            "0999-07-01T01:00:00.000000Z",
+            ["0999-06-30", "0999-07-01"],
+        ),
+        ("9999-12-31T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z", ["9999-12-31"]),
+    ],
+)
+def test_a_window_at_the_ends_of_the_calendar_is_echoed_in_iso_8601(
+    api: Api, since: str, until: str, dates: list[str]
+) -> None:
+    """strftime wrote year 1 as "1-01-01T…"; every time answered has four digits of year."""
+    answer = report(api, workspace_id=WORKSPACE, since=since, until=until)
+
+    assert (answer["since"], answer["until"]) == (since, until)
+    assert [entry["date"] for entry in answer["by_day"]] == dates
+
+
 def test_the_database_keeps_the_same_bound(db: psycopg.Connection[Any]) -> None:
     """A caller of takeover_report that skips the edge gets the same refusal."""
     row = db.execute(
@@ -376,7 +402,7 @@ def test_the_demo_history_is_a_consistent_log(
 ) -> None:
     """make run's four weeks of past takeovers: every pause ended, one at a time per
     conversation, and the conversations' current state (active) agrees with the log."""
-    migrations.load_demo_history(db_url)
+    demo.load_history(db_url)
     rows = db.execute(
         "select conversation_id, action::text, created_at, duration_minutes from ai_pause_logs"
         " order by id"

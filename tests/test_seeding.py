@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
+from uuid import uuid4
 
 import psycopg
 import pytest
 
 from functions.local import embedded, server
 from functions.shared.config import config
+from tests.conftest import database_url
 
 
 @pytest.fixture
@@ -101,3 +103,20 @@ def test_migrations_go_to_the_direct_url_when_database_url_is_a_pooler(
 
     assert migrated(direct)
     assert len(workspaces(direct)) == 2
+
+
+@pytest.mark.parametrize("variable", ["DATABASE_URL", "DATABASE_DIRECT_URL"])
+def test_a_database_that_does_not_exist_stops_make_run_with_one_line_naming_it(
+    server_url: str, env: Callable[..., None], variable: str
+) -> None:
+    name = f"takeover_absent_{uuid4().hex[:8]}"
+    absent = database_url(server_url, name)
+    env(**{"DATABASE_URL": absent, variable: absent})
+
+    with pytest.raises(SystemExit) as stopped:
+        server._prepare_database()
+
+    assert str(stopped.value) == (
+        f'make run: {variable}: The database "{name}" does not exist on that server: create'
+        f' it first (createdb {name}, or `create database "{name}"`), then run this again.'
+    )

@@ -4,16 +4,20 @@ nothing of local development in what is deployed."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from functions import main
+import main
 from functions.catalogue import functions_by_name
+from tests import lock
 
-FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = ROOT / "functions"
 CONTRACT_FUNCTIONS = {
     "pause-activate",
     "pause-extend",
@@ -52,12 +56,12 @@ def test_every_contract_function_is_declared_once_and_is_a_deploy_target() -> No
 
 def test_importing_every_deploy_target_loads_nothing_local() -> None:
     code = (
-        "import sys, functions.main as m, functions.openapi as o, functions.app as a;"
+        "import sys, main as m, functions.openapi as o, functions.app as a;"
         "[getattr(m, f.target) for f in o.functions_by_name().values()]; a.create_app();"
         "print('\\n'.join(sorted(sys.modules)))"
     )
     loaded = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT
     ).stdout.split()
     assert "functions.pause_activate" in loaded  # the check itself sees the functions
     assert [m for m in loaded if m.startswith(LOCAL_ONLY)] == []
@@ -74,13 +78,65 @@ def test_shared_code_imports_no_function_module(path: Path) -> None:
     assert all(name.startswith("functions.shared") for name in ours), ours
 
 
-@pytest.mark.parametrize(
-    "path",
-    sorted(p for p in FUNCTIONS_DIR.glob("*.py") if p.stem not in {"__init__"}),
-    ids=lambda p: p.name,
-)
+def _deployed() -> list[Path]:
+    """Every module a deploy carries: the entry point and functions/ but functions/local."""
+    found = [ROOT / "main.py", *FUNCTIONS_DIR.rglob("*.py")]
+    return sorted(p for p in found if "local" not in p.relative_to(ROOT).parts)
+
+
+@pytest.mark.parametrize("path", _deployed(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_deployed_modules_never_import_local_development(path: Path) -> None:
-    assert not any(name.startswith("functions.local") for name in _imports(path))
+    assert not any(name.startswith(LOCAL_ONLY) for name in _imports(path))
+
+
+def test_every_logger_of_deployed_code_writes_through_ours() -> None:
+    """Children of `takeover` get its JSON-lines handler (functions/shared/logs.py)."""
+    for path in _deployed():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "getLogger"
+            ):
+                [argument] = node.args
+                named = ast.unparse(argument)
+                assert re.fullmatch(r"'takeover(\.\w+)*'", named) or "ROOT_LOGGER" in named, path
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    """The top-level modules `path` imports at run time (not under `if TYPE_CHECKING:`),
+    other than the standard library's and ours."""
+    tree = ast.parse(path.read_text())
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+        for statement in node.body
+        for inner in ast.walk(statement)
+    }
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n not in {"functions", "main"}}
+
+
+def test_every_package_deployed_code_imports_is_a_declared_dependency() -> None:
+    """A package imported only because another one brings it along today may be gone
+    tomorrow: pyproject.toml names each (requirements.txt then pins it)."""
+    declared = {lock.canonical(r.name) for r in lock.runtime_dependencies()}
+    distributions = metadata.packages_distributions()
+    undeclared = {
+        (str(path.relative_to(ROOT)), module)
+        for path in _deployed()
+        for module in _third_party_imports(path)
+        if not {lock.canonical(d) for d in distributions.get(module, [module])} & declared
+    }
+    assert undeclared == set()
 
 
 def test_function_modules_import_only_the_shared_package() -> None:

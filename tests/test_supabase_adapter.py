@@ -22,6 +22,7 @@ import pytest
 import respx
 
 from functions.local import demo
+from functions.shared import logs
 from functions.shared.config import config
 from functions.shared.database import use_database
 from functions.shared.errors import (
@@ -514,7 +515,7 @@ def test_a_wrong_service_key_answers_500_and_logs_postgrests_code_and_message(
     assert_refused(answer, 500, "server_misconfigured")
     assert "Retry-After" not in answer.headers
     assert "PGRST301" not in answer.get_data(as_text=True)  # the cause is the operator's
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "takeover.request"]
+    lines = [logs.fields(r) for r in caplog.records if r.name == "takeover.request"]
     assert [line["error"] for line in lines] == ["server_misconfigured"]
     assert lines[0]["cause"] == (
         "PostgREST answered takeover_gate with 401 PGRST301: JWSError JWSInvalidSignature"

@@ -106,6 +106,9 @@ def session() -> Response:
         "agent_id": "ai_agent",
         "agent_token": demo.service_token(secret, SESSION_SECONDS),
         "conversations": [{**c, "id": str(c["id"])} for c in _CONVERSATIONS],
+        # So the webhook form says which URLs this server takes (http:// and private
+        # addresses only with WEBHOOKS_ALLOW_PRIVATE_URLS, make run's default).
+        "webhooks_allow_private_urls": config().webhooks_allow_private_urls,
     }
     return _same_origin_only(json_response(200, json.dumps(body), {"Cache-Control": "no-store"}))
 

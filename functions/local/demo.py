@@ -1,4 +1,4 @@
-"""The demo workspace of supabase/seed.sql, and tokens to act in it."""
+"""The demo workspace of supabase/seed.sql: loading it, and tokens to act in it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,13 @@ import time
 from uuid import UUID
 
 import jwt
+import psycopg
+
+from functions.migrations import ROOT
+
+SEED = ROOT / "supabase" / "seed.sql"
+# Four weeks of ended pauses for the console's Reports view: make run only, never the tests.
+DEMO_HISTORY = ROOT / "supabase" / "demo_history.sql"
 
 WORKSPACE_ID = UUID("7a1c0000-0000-4000-8000-000000000001")
 OTHER_WORKSPACE_ID = UUID("7a1c0000-0000-4000-8000-000000000002")
@@ -45,3 +52,20 @@ def service_token(secret: str, lifetime_seconds: int = 365 * _DAY) -> str:
         "exp": now + lifetime_seconds,
     }
     return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def seed_if_empty(url: str) -> bool:
+    """Load the demo workspace into a database that has none; whether it did."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute("select exists (select 1 from public.workspaces)").fetchone()
+        if row and row[0]:
+            return False
+        with connection.transaction():
+            connection.execute(SEED.read_text())
+    return True
+
+
+def load_history(url: str) -> None:
+    """Add the demo workspace's past takeovers (make run, right after seeding)."""
+    with psycopg.connect(url, autocommit=True) as connection, connection.transaction():
+        connection.execute(DEMO_HISTORY.read_text())

@@ -20,8 +20,10 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 import functions.app
-from functions.local import demo, embedded, migrations
+from functions import migrations
+from functions.local import demo, embedded
 from functions.local.console import console
+from functions.shared import logs
 from functions.shared.config import LOCAL_JWT_SECRET, config, config_or_exit
 from functions.shared.database import database, use_database
 from functions.shared.errors import Unavailable
@@ -148,15 +150,19 @@ def _prepare_database() -> str | None:
             "Supabase project %s: apply migrations with `supabase db push`", settings.supabase_url
         )
         return None
-    session_url = (None if is_embedded else settings.database_direct_url) or url
+    direct = None if is_embedded else settings.database_direct_url
+    session_url = direct or url
     try:
         applied = migrations.apply(session_url)
+    except migrations.MissingDatabase as refused:
+        variable = "DATABASE_DIRECT_URL" if direct else "DATABASE_URL"
+        raise SystemExit(f"make run: {variable}: {refused}") from None
     except migrations.UnknownMigrations as refused:
         raise SystemExit(f"make run: {refused}") from None  # what to do, without a traceback
     log.info("migrations applied now: %s", ", ".join(applied) or "none pending")
     if is_embedded or settings.seed_demo:
-        if migrations.seed_if_empty(session_url):
-            migrations.load_demo_history(session_url)
+        if demo.seed_if_empty(session_url):
+            demo.load_history(session_url)
             log.info("seeded the demo workspace, with four weeks of past takeovers")
     else:
         log.info("demo workspace not seeded (TAKEOVER_SEED_DEMO=1 seeds an empty database)")
@@ -182,7 +188,7 @@ class _QuietSchedules(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not (
             (record.threadName or "").startswith(SCHEDULE_THREAD)
-            and '"severity": "INFO"' in record.getMessage()
+            and logs.fields(record).get("severity") == "INFO"
         )
 
 

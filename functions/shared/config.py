@@ -3,6 +3,7 @@ a bad value stops the process at start with a message naming the variable."""
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Annotated, Any
 
@@ -12,6 +13,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # The Supabase CLI's well-known local secret; `make run` uses it only when none is set.
 LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"  # noqa: S105
 SECRET_KEY_PREFIX = "sb_secret_"  # noqa: S105  (Supabase's opaque secret API keys)
+# A Supabase project's own JWKS URL, whose Auth issues tokens with iss <project URL>/auth/v1.
+_SUPABASE_JWKS_URL = re.compile(
+    r"^(https://[a-z0-9]+\.supabase\.co/auth/v1)/\.well-known/jwks\.json$"
+)
 
 
 class ConfigurationError(Exception):
@@ -34,6 +39,8 @@ class Config(BaseSettings):
     )
     jwt_secret: str | None = _env("SUPABASE_JWT_SECRET", default=None, repr=False)
     jwks_url: str | None = _env("SUPABASE_JWKS_URL", default=None)
+    # The `iss` every attendant's token must carry; see auth_issuer.
+    jwt_issuer: str | None = _env("SUPABASE_JWT_ISSUER", default=None)
     # Supabase's opaque secret API keys (sb_secret_…), comma-separated: several at once
     # let a key be rotated without downtime.
     secret_keys: Annotated[tuple[str, ...], NoDecode] = _env(
@@ -75,6 +82,7 @@ class Config(BaseSettings):
         "supabase_service_role_key",
         "jwt_secret",
         "jwks_url",
+        "jwt_issuer",
         "audit_export_bucket",
         "aws_endpoint_url_s3",
         mode="before",
@@ -106,6 +114,16 @@ class Config(BaseSettings):
         if value and not value.startswith(("https://", "http://")):
             raise ValueError("must be an https:// URL")
         return value
+
+    @property
+    def auth_issuer(self) -> str | None:
+        """The issuer of the project's user tokens, when known: SUPABASE_JWT_ISSUER, else
+        the Auth of a `https://<ref>.supabase.co` JWKS URL (a custom domain keeps that
+        issuer: set it explicitly there). Unknown: `iss` is not checked."""
+        if self.jwt_issuer:
+            return self.jwt_issuer
+        matched = _SUPABASE_JWKS_URL.match(self.jwks_url or "")
+        return matched.group(1) if matched else None
 
     @field_validator("secret_keys", mode="before")
     @classmethod

@@ -101,6 +101,8 @@ _REFUSALS: dict[str, type[ApiError]] = {
 # description lists them with the refusals above; tests/test_deploy.py keeps it complete).
 EDGE_CODES = (
     "invalid_json",
+    "invalid_body",
+    "duplicate_key",
     "missing_token",
     "invalid_token",
     "token_expired",

@@ -1,7 +1,7 @@
 """The HTTP edge every function shares, and the one declaration each function makes.
 
 A function module declares `FUNCTION = Function(name, Route(...), ...)`. From that alone
-come its deploy target (functions/main.py), its route on the local server, its OpenAPI
+come its deploy target (main.py), its route on the local server, its OpenAPI
 operations (functions/openapi.py) and its request log line. A route's handler receives a
 `Call` (the verified caller and the parsed input) and returns its answer model; it raises
 an ApiError to refuse. The edge does the rest: methods, body limits, parsing, idempotency
@@ -13,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import sys
 import time
 import traceback
 import typing
@@ -27,8 +25,10 @@ from typing import Any, Generic, Literal, TypeVar
 
 from flask import Request, Response
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import from_json
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from functions.shared import logs
 from functions.shared.errors import (
     ApiError,
     BadRequest,
@@ -103,10 +103,25 @@ class Route:
 
 
 class Function:
-    """A deployed function: its name (`pause-activate`) and its routes, one per method."""
+    """A deployed function: its name (`pause-activate`), its routes, one per method, and how
+    it is deployed (`make deploy-plan` prints it): the longest a call may take, the cadence
+    a scheduler calls it at (pg_cron syntax: '* * * * *', '10 seconds'), and the variables
+    and secrets it alone reads, set on its deploy only."""
 
-    def __init__(self, name: str, *routes: Route) -> None:
+    def __init__(
+        self,
+        name: str,
+        *routes: Route,
+        timeout_seconds: int = 60,
+        schedule: str | None = None,
+        variables: tuple[str, ...] = (),
+        secrets: tuple[str, ...] = (),
+    ) -> None:
         self.name = name
+        self.timeout_seconds = timeout_seconds
+        self.schedule = schedule
+        self.variables = variables
+        self.secrets = secrets
         self.target = name.replace("-", "_")
         self.routes: dict[str, Route] = {route.method: route for route in routes}
         self._inputs = {route.method: _adapter(route.input_type) for route in routes}
@@ -167,30 +182,15 @@ class Function:
         return response
 
 
-class _Stdout(logging.StreamHandler):  # type: ignore[type-arg]
-    """Ours, told apart from handlers others (tests) attach before this module loads."""
-
-
-def _request_logger() -> logging.Logger:
-    """JSON lines on stdout, as Cloud Run (Cloud Logging) and Supabase collect them."""
-    logger = logging.getLogger("takeover.request")
-    if not any(isinstance(handler, _Stdout) for handler in logger.handlers):
-        handler = _Stdout(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.propagate = False
-        logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
-    return logger
-
-
-request_log = _request_logger()
+# One JSON line per request, by the handler every logger of ours writes with.
+request_log = logging.getLogger(f"{logs.ROOT_LOGGER}.request")
 
 Model = TypeVar("Model")
 
 
 def read_body(request: Request, model: TypeAdapter[Model]) -> Model:
-    """The JSON body as `model`: 413 over 64 KiB, 400 unreadable, 422 not the model.
-    An empty body reads as `{}`."""
+    """The JSON body as `model`: 413 over 64 KiB, 400 unreadable (cut short, malformed
+    framing, not JSON, a key twice), 422 not the model. An empty body reads as `{}`."""
     # One byte over the limit is read, whatever the framing: a chunked body has no
     # Content-Length for werkzeug to refuse up front, and would otherwise be cut at the
     # limit and parsed.
@@ -199,8 +199,16 @@ def read_body(request: Request, model: TypeAdapter[Model]) -> Model:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge as error:
         raise _too_large(request) from error
+    except Exception as error:
+        # Reading the body fails only on what the connection carried: werkzeug raises
+        # ClientDisconnected, gunicorn its parser's errors (InvalidChunkSize, NoMoreData).
+        raise _unreadable(request, type(error).__name__) from error
     if len(raw) > MAX_BODY_BYTES:
         raise _too_large(request)
+    if request.content_length is not None and len(raw) < request.content_length:
+        # gunicorn hands over what arrived, without an error, when the client hangs up.
+        raise _unreadable(request, "closed before Content-Length")
+    _refuse_duplicate_keys(raw)
     try:
         return model.validate_json(raw or b"{}", strict=True)
     except ValidationError as error:
@@ -210,10 +218,66 @@ def read_body(request: Request, model: TypeAdapter[Model]) -> Model:
 
 
 def _too_large(request: Request) -> PayloadTooLarge:
-    # functions-framework reads the body again after the answer: it gets nothing more, so a
-    # refused body is never read in full (the server closes the connection instead).
-    request._cached_data = b""
+    _read_no_more(request)
     return PayloadTooLarge("body_too_large", f"The body is over {MAX_BODY_BYTES // 1024} KiB.")
+
+
+def _unreadable(request: Request, cause: str) -> BadRequest:
+    _read_no_more(request)
+    error = BadRequest(
+        "invalid_body",
+        "The body could not be read: the connection ended before it did, or its chunked"
+        " framing is malformed.",
+    )
+    error.cause = cause  # the log line says which
+    return error
+
+
+def _read_no_more(request: Request) -> None:
+    # functions-framework reads the body again after the answer: it gets nothing more, so a
+    # refused body is never read in full (the server closes the connection instead), and a
+    # connection that failed is not read again.
+    request._cached_data = b""
+
+
+def _refuse_duplicate_keys(raw: bytes) -> None:
+    """400 when an object names a key twice: a JSON parser keeps the last one, so
+    `{"duration_minutes":15,"duration_minutes":null}` would be an indefinite pause."""
+    if b"\\" not in raw:
+        # The common case, at a third of the cost: without escapes every quote delimits a
+        # string, and the parser drops a repeated key's first pair, so fewer strings come
+        # out than went in exactly when a key repeats.
+        try:
+            parsed = from_json(raw)
+        except ValueError:
+            return  # not JSON: the validation below says so
+        if raw.count(b'"') // 2 == _strings(parsed):
+            return
+    try:
+        json.loads(raw, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError):
+        return  # not JSON, or nested past what any request model takes: as above
+
+
+def _strings(value: Any) -> int:
+    """How many JSON strings (keys and values) `value` holds."""
+    if isinstance(value, str):
+        return 1
+    if isinstance(value, dict):
+        return len(value) + sum(_strings(item) for item in value.values())
+    if isinstance(value, list):
+        return sum(_strings(item) for item in value)
+    return 0
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            name = key[:100]  # the key as the caller wrote it, within reason
+            raise BadRequest("duplicate_key", f"The body names {name!r} twice.", {"key": name})
+        seen.add(key)
+    return dict(pairs)
 
 
 def read_query(request: Request, model: TypeAdapter[Model]) -> Model:
@@ -331,7 +395,7 @@ def _log_request(
         line["stack_trace"] = cause
     elif cause:
         line["cause"] = cause  # what the operator must fix (server_misconfigured)
-    request_log.info(json.dumps(line))
+    request_log.info(line["message"], extra={"fields": line})
 
 
 def _preflight(allowed: frozenset[str]) -> Response:

@@ -9,23 +9,23 @@ import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from flask import Request
 
 from functions.shared.config import SECRET_KEY_PREFIX, config
-from functions.shared.errors import Forbidden, ServerMisconfigured, Unauthorized, Unavailable
-
-if TYPE_CHECKING:
-    # Imported where a token is verified: PyJWT loads `cryptography`, about a tenth of a
-    # target's start, which a target whose callers send secret keys never needs.
-    import jwt
+from functions.shared.errors import Forbidden, ServerMisconfigured, Unauthorized
+from functions.shared.jwks import signing_keys
 
 # Asymmetric keys come from the JWKS; HS256 from the shared secret. `none` is never accepted.
 _ASYMMETRIC_ALGORITHMS = ["RS256", "ES256", "EdDSA"]
 _CACHE_SIZE = 4096
+# The longest a token may still have to live. Supabase's longest-lived are the legacy
+# anon and service_role keys, issued for 10 years (3652.5 days); the CLI's demo keys end in
+# 2032. One that claims to live longer (exp = 2^63) was not issued by Supabase, and would be
+# good for ever if it leaked.
+LONGEST_TOKEN_LIFETIME_SECONDS = 3653 * 24 * 3600
 log = logging.getLogger("takeover.identity")
 
 
@@ -46,13 +46,6 @@ class Caller:
 
 ANYONE = frozenset(CallerKind)
 SERVICE_ONLY = frozenset({CallerKind.SERVICE})
-
-
-@cache
-def _jwks_client(url: str) -> jwt.PyJWKClient:
-    import jwt
-
-    return jwt.PyJWKClient(url, cache_keys=True, lifespan=600, timeout=5)
 
 
 class _VerifiedTokens:
@@ -184,15 +177,21 @@ def _misconfigured(what: str) -> ServerMisconfigured:
 
 
 def _verify(token: str) -> dict[str, Any]:
+    # Imported here: PyJWT loads `cryptography`, about a tenth of a target's start, which a
+    # target whose callers send secret keys never needs.
     import jwt
 
     settings = config()
     try:
-        algorithm = jwt.get_unverified_header(token).get("alg")
+        header = jwt.get_unverified_header(token)
+        algorithm = header.get("alg")
         if algorithm in _ASYMMETRIC_ALGORITHMS:
             if not settings.jwks_url:
                 raise _misconfigured(f"an {algorithm} token but SUPABASE_JWKS_URL is not set")
-            signing_key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token)
+            kid = header.get("kid")
+            if not isinstance(kid, str):
+                raise Unauthorized("invalid_token", "The token names no signing key (kid).")
+            signing_key = signing_keys(settings.jwks_url).key(kid)
             # The key's own algorithm, not the token's claim: an ES256 token naming an RSA
             # key is refused, not fed to the wrong verifier.
             key: Any = signing_key.key
@@ -215,15 +214,14 @@ def _verify(token: str) -> dict[str, Any]:
         raise Unauthorized("token_expired", "The token has expired; sign in again.") from error
     except jwt.MissingRequiredClaimError as error:
         raise Unauthorized("invalid_token", "The token has no exp (expiry).") from error
-    except jwt.PyJWKClientConnectionError as error:
-        # Our outage, not a bad token: an inbox must not sign its users out over it.
-        raise Unavailable(
-            "jwks_unavailable", "The signing keys cannot be fetched; retry shortly."
-        ) from error
-    except jwt.PyJWKClientError as error:
-        raise Unauthorized("invalid_token", "The token's signing key is unknown.") from error
     except jwt.InvalidTokenError as error:
         raise Unauthorized("invalid_token", "The token is not a valid signed JWT.") from error
+    # PyJWT has checked that exp reads as an integer; compared, not subtracted: 10**400 is
+    # an integer too, and no float.
+    if int(claims["exp"]) > time.time() + LONGEST_TOKEN_LIFETIME_SECONDS:
+        raise Unauthorized(
+            "invalid_token", "The token expires more than 10 years from now; none lives that long."
+        )
     return claims
 
 
@@ -236,6 +234,11 @@ def _caller_from(claims: dict[str, Any]) -> Caller:
         audiences = audience if isinstance(audience, list) else [audience]
         if "authenticated" not in audiences:
             raise Unauthorized("invalid_token", "An attendant's token must have aud authenticated.")
+        # Only the project's Auth issues attendants' tokens (the legacy service key's iss is
+        # "supabase": not Auth's, so not checked).
+        issuer = config().auth_issuer
+        if issuer is not None and claims.get("iss") != issuer:
+            raise Unauthorized("invalid_token", "The token was not issued by this project's Auth.")
         try:
             return Caller(CallerKind.ATTENDANT, UUID(str(claims.get("sub"))))
         except ValueError as error:

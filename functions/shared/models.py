@@ -62,14 +62,18 @@ def _to_utc(moment: datetime) -> datetime:
         raise ValueError("the time is out of range in UTC") from error
 
 
-# Answers are in UTC with microseconds, as the database writes them (takeover_utc); a query
-# time without an offset is read as UTC.
+def _iso_utc(moment: datetime) -> str:
+    # isoformat, not strftime: %Y writes year 1 as "1", which is not ISO 8601.
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+# Answers are in UTC with microseconds, as the database writes them (takeover_utc), four
+# digits of year always (0001-01-01T00:00:00.000000Z); a query time without an offset is
+# read as UTC.
 UtcDatetime = Annotated[
     datetime,
     AfterValidator(_to_utc),
-    PlainSerializer(
-        lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), return_type=str, when_used="json"
-    ),
+    PlainSerializer(_iso_utc, return_type=str, when_used="json"),
 ]
 
 
@@ -87,19 +91,29 @@ def _from_iso(value: object) -> object:
 IsoDatetime = Annotated[UtcDatetime, BeforeValidator(_from_iso)]
 Reason = Annotated[str, StringConstraints(max_length=500)]
 MessageId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-SYSTEM = "system"  # triggered_by of auto_resume: what the timer did, never an agent
+# What the log writes as triggered_by for the timer (auto_resume) and for a service call
+# that names no attendant: never an agent.
+RESERVED_ACTORS = ("system", "service")
 
 
-def _not_system(agent_id: str) -> str:
-    if agent_id == SYSTEM:
-        raise ValueError("'system' is reserved for what the timer does")
-    return agent_id
+def _not_another_actor(agent_id: str) -> str:
+    # triggered_by holds every actor in one column: an agent id must read as nobody else
+    # there, whatever the case ("System"), nor as an attendant (a uuid, in any of its forms).
+    if agent_id.lower() in RESERVED_ACTORS:
+        raise ValueError(f"'{agent_id}' is reserved: the log's word for the timer or the service")
+    try:
+        UUID(agent_id)
+    except ValueError:
+        return agent_id
+    raise ValueError("must not be a uuid: a uuid in triggered_by is an attendant")
 
 
-# The agent's identifier, written as triggered_by of interaction_blocked: any name (uuids
-# too, as agent platforms use them) but the system's own.
+# The agent's identifier, written as triggered_by of its rows: printable ASCII (no look-alike
+# letters, no invisible ones), no space at either end, not a reserved name nor a uuid.
 AgentId = Annotated[
-    str, StringConstraints(min_length=1, max_length=100), AfterValidator(_not_system)
+    str,
+    StringConstraints(min_length=1, max_length=100, pattern=r"^[!-~]([ -~]*[!-~])?$"),
+    AfterValidator(_not_another_actor),
 ]
 
 

@@ -8,11 +8,12 @@ prepared statements, because the next call may land on another server connection
 from __future__ import annotations
 
 import json
+import re
 import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 import psycopg_pool
@@ -22,7 +23,12 @@ from psycopg.pq.abc import PGresult
 
 from functions.shared.config import config
 from functions.shared.dbapi import Arguments, answer
-from functions.shared.errors import ServerMisconfigured, Unprocessable, database_unavailable
+from functions.shared.errors import (
+    ApiError,
+    ServerMisconfigured,
+    Unprocessable,
+    database_unavailable,
+)
 
 # How much longer than the server's statement_timeout the client waits for an answer
 # before it gives the connection up: the server's timeout ends a lock wait cleanly; this
@@ -41,6 +47,20 @@ _MISCONFIGURED = (
     psycopg.errors.UndefinedTable,
     psycopg.errors.InsufficientPrivilege,
 )
+
+
+# How Postgres (and PgBouncer, for a database it does not list) refuses a connection to a
+# database that does not exist. libpq gives such a refusal no SQLSTATE, only its text.
+_MISSING_DATABASE = re.compile(r'database "([^"]+)" does not exist|no such database: (\S+)')
+# The database each URL's last connection attempt found missing: the operator's to fix (500
+# server_misconfigured), not an outage to retry (503). Cleared by the next connection made.
+_missing_databases: dict[str, str] = {}
+
+
+def missing_database(error: psycopg.OperationalError) -> str | None:
+    """The name of the database a connection was refused for not existing, else None."""
+    found = _MISSING_DATABASE.search(str(error))
+    return None if found is None else found.group(1) or found.group(2)
 
 
 @cache
@@ -98,6 +118,18 @@ class _Connection(psycopg.Connection[Any]):
     _calls: _CallCursor | None = None
     _readable: select.poll | None = None
 
+    @classmethod
+    def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
+        """How the pool connects: a refusal for a missing database is noted for its URL."""
+        try:
+            connection = super().connect(conninfo, **kwargs)
+        except psycopg.OperationalError as error:
+            if (name := missing_database(error)) is not None:
+                _missing_databases[conninfo] = name
+            raise
+        _missing_databases.pop(conninfo, None)
+        return connection
+
     def died_idle(self) -> bool:
         """Whether the server closed this idle connection (a terminated backend sends its
         FATAL and hangs up; a stopped pooler hangs up): a local poll of the socket, no
@@ -148,6 +180,7 @@ class _DeadConnection(Exception):
 class PostgresDatabase:
     def __init__(self, url: str, *, min_size: int = 1, max_size: int | None = None) -> None:
         settings = config()
+        self._url = url
         timeout = settings.database_timeout_seconds
         self._timeout_ms = max(1, int(timeout * 1000))
         guard = timeout + _CLIENT_GRACE_SECONDS
@@ -186,7 +219,7 @@ class PostgresDatabase:
             raise database_unavailable() from dead.error
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
             # Includes QueryCanceled: the statement_timeout (a held lock, a slow server).
-            raise database_unavailable() from error
+            raise self._unreachable() from error
         except _MISCONFIGURED as error:
             # A migration not applied, or a role without the grant: the operator's to fix.
             diagnostic = error.diag.message_primary or str(error)
@@ -256,7 +289,7 @@ class PostgresDatabase:
             with self._pool.connection() as connection, connection.transaction():
                 yield connection
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
-            raise database_unavailable() from error
+            raise self._unreachable() from error
 
     def ping(self) -> None:
         try:
@@ -264,7 +297,19 @@ class PostgresDatabase:
         except _DeadConnection as dead:
             raise database_unavailable() from dead.error
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
-            raise database_unavailable() from error
+            raise self._unreachable() from error
+
+    def _unreachable(self) -> ApiError:
+        """No answer from the database: 503, unless its server said the database does not
+        exist (a wrong DATABASE_URL, or one not created yet)."""
+        missing = _missing_databases.get(self._url)
+        if missing is None:
+            return database_unavailable()
+        return ServerMisconfigured(
+            "The functions cannot use their database as it is; its operator must fix it.",
+            f'the server of DATABASE_URL has no database "{missing}": create it and apply the'
+            " migrations (python -m functions.migrations), or correct DATABASE_URL",
+        )
 
     def close(self) -> None:
         self._pool.close()

@@ -332,7 +332,9 @@ def validate_url(url: str) -> str:
         raise refuse("is not a valid URL") from error
     schemes = {"https", "http"} if allow_private else {"https"}
     if parts.scheme not in schemes:
-        raise refuse("must start with https://")
+        raise refuse(
+            "must start with https:// or http://" if allow_private else "must start with https://"
+        )
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         raise refuse("must not carry credentials")
     host = parts.hostname

@@ -37,24 +37,115 @@ create domain public.pause_duration as integer check (value in (15, 30, 60, 120)
 
 -- The inbox product owns workspaces, teams, members and conversations, and Takeover may be
 -- installed onto its database: so (only) these four are created when absent, and their
--- columns, indexes and constraint added only where missing.
+-- columns, indexes and constraint added only where missing. A table Takeover creates gets
+-- its row level security, policies and grants here; a table the inbox already has keeps its
+-- own, as they were (docs/inbox-integration.md). One block does both, so that what it
+-- secures is exactly what it created.
+--
+-- Changed after release (2026-12-04, issue 16): as first released, this migration enabled
+-- RLS on all four tables, added these read policies, replaced their comments and revoked
+-- every grant of anon, authenticated and service_role, adopted tables included: that
+-- widened what the inbox's users could read (permissive policies are OR-ed) and broke the
+-- inbox's own writes. A new install runs this migration first, so no later migration could
+-- undo it in time. On a database where none of the four tables exists, the result is the
+-- same catalog as before, entry for entry.
+-- A database that applied the first version: docs/inbox-integration.md says how to restore
+-- the inbox's own security.
+do $$
+declare
+  -- Decided before anything is created: a table that exists already is the inbox's.
+  v_created text[] := array(
+    select t.name
+    from unnest(array['workspaces', 'teams', 'workspace_members', 'conversations']) t (name)
+    where pg_catalog.to_regclass('public.' || t.name) is null
+  );
+  v_table text;
+begin
+  if 'workspaces' = any (v_created) then
+    create table public.workspaces (
+      id uuid primary key default gen_random_uuid(),
+      name text not null
+    );
+    comment on table public.workspaces is 'A support inbox; holds the default pause duration.';
+  end if;
+  if 'teams' = any (v_created) then
+    create table public.teams (
+      id uuid primary key default gen_random_uuid(),
+      workspace_id uuid not null references public.workspaces (id) on delete cascade,
+      name text not null
+    );
+    comment on table public.teams is 'A group of attendants; may override the workspace default.';
+  end if;
+  if 'workspace_members' = any (v_created) then
+    create table public.workspace_members (
+      workspace_id uuid not null references public.workspaces (id) on delete cascade,
+      user_id uuid not null,
+      role text not null default 'attendant' check (role in ('attendant', 'admin')),
+      primary key (workspace_id, user_id)
+    );
+    comment on table public.workspace_members is 'Who may act on a workspace''s conversations.';
+  end if;
+  if 'conversations' = any (v_created) then
+    create table public.conversations (
+      id uuid primary key default gen_random_uuid(),
+      workspace_id uuid not null references public.workspaces (id) on delete cascade,
+      team_id uuid references public.teams (id) on delete set null
+    );
+    comment on table public.conversations is
+      'A customer conversation and whether the AI answers it.';
+  end if;
 
-create table if not exists public.workspaces (
-  id uuid primary key default gen_random_uuid(),
-  name text not null
-);
-comment on table public.workspaces is 'A support inbox; holds the default pause duration.';
+  -- The inbox UI reads the tables Takeover created through Supabase, with the user's JWT.
+  -- (The function's body is not indented: it is stored as written.)
+  create function public.is_workspace_member(p_workspace_id uuid)
+  returns boolean
+  language sql stable
+  -- security definer: policies on workspace_members call this, and reading that table
+  -- with the caller's rights would recurse into its own policy.
+  security definer
+  set search_path = ''
+  as $fn$
+  select exists (
+    select 1 from public.workspace_members m
+    where m.workspace_id = p_workspace_id and m.user_id = (select auth.uid())
+  )
+$fn$;
+  comment on function public.is_workspace_member(uuid) is
+    'Whether the signed-in user (auth.uid()) is a member of the workspace; used by policies.';
+
+  if 'workspaces' = any (v_created) then
+    create policy "Members can read their workspaces" on public.workspaces
+      for select to authenticated using (public.is_workspace_member(id));
+  end if;
+  if 'teams' = any (v_created) then
+    create policy "Members can read their workspace's teams" on public.teams
+      for select to authenticated using (public.is_workspace_member(workspace_id));
+  end if;
+  if 'workspace_members' = any (v_created) then
+    create policy "Members can read their workspace's members" on public.workspace_members
+      for select to authenticated using (public.is_workspace_member(workspace_id));
+  end if;
+  if 'conversations' = any (v_created) then
+    create policy "Members can read their workspace's conversations" on public.conversations
+      for select to authenticated using (public.is_workspace_member(workspace_id));
+  end if;
+  -- Nothing by default: members read (through the policies), the service writes.
+  foreach v_table in array v_created loop
+    execute format('alter table public.%I enable row level security', v_table);
+    execute format('revoke all on table public.%I from anon, authenticated, service_role',
+      v_table);
+    execute format('grant select on table public.%I to authenticated', v_table);
+    execute format('grant select, insert, update, delete on table public.%I to service_role',
+      v_table);
+  end loop;
+end
+$$;
+
 alter table public.workspaces
   add column if not exists default_duration_minutes public.pause_duration default 30;
 comment on column public.workspaces.default_duration_minutes is
   'Pre-selected pause duration in minutes; null = indefinite.';
 
-create table if not exists public.teams (
-  id uuid primary key default gen_random_uuid(),
-  workspace_id uuid not null references public.workspaces (id) on delete cascade,
-  name text not null
-);
-comment on table public.teams is 'A group of attendants; may override the workspace default.';
 alter table public.teams
   add column if not exists inherits_default boolean not null default true,
   add column if not exists default_duration_minutes public.pause_duration
@@ -63,21 +154,8 @@ comment on column public.teams.default_duration_minutes is
   'The team''s own default when inherits_default is false; null then means indefinite.';
 create index if not exists teams_workspace_id_idx on public.teams (workspace_id);
 
-create table if not exists public.workspace_members (
-  workspace_id uuid not null references public.workspaces (id) on delete cascade,
-  user_id uuid not null,
-  role text not null default 'attendant' check (role in ('attendant', 'admin')),
-  primary key (workspace_id, user_id)
-);
-comment on table public.workspace_members is 'Who may act on a workspace''s conversations.';
 create index if not exists workspace_members_user_id_idx on public.workspace_members (user_id);
 
-create table if not exists public.conversations (
-  id uuid primary key default gen_random_uuid(),
-  workspace_id uuid not null references public.workspaces (id) on delete cascade,
-  team_id uuid references public.teams (id) on delete set null
-);
-comment on table public.conversations is 'A customer conversation and whether the AI answers it.';
 alter table public.conversations
   add column if not exists ai_mode public.ai_mode not null default 'active',
   add column if not exists paused_at timestamptz,
@@ -967,39 +1045,8 @@ comment on function public.takeover_update_settings(uuid, uuid, uuid, integer, b
 -- Row level security: the inbox UI reads through Supabase with the user's JWT
 -- ===========================================================================
 
-create function public.is_workspace_member(p_workspace_id uuid)
-returns boolean
-language sql stable
--- security definer: policies on workspace_members call this, and reading that table
--- with the caller's rights would recurse into its own policy.
-security definer
-set search_path = ''
-as $$
-  select exists (
-    select 1 from public.workspace_members m
-    where m.workspace_id = p_workspace_id and m.user_id = (select auth.uid())
-  )
-$$;
-comment on function public.is_workspace_member(uuid) is
-  'Whether the signed-in user (auth.uid()) is a member of the workspace; used by policies.';
-
-alter table public.workspaces enable row level security;
-alter table public.teams enable row level security;
-alter table public.workspace_members enable row level security;
-alter table public.conversations enable row level security;
+-- (The inbox's four tables get theirs where they are created, above, and only then.)
 alter table public.ai_pause_logs enable row level security;
-
-create policy "Members can read their workspaces" on public.workspaces
-  for select to authenticated using (public.is_workspace_member(id));
-
-create policy "Members can read their workspace's teams" on public.teams
-  for select to authenticated using (public.is_workspace_member(workspace_id));
-
-create policy "Members can read their workspace's members" on public.workspace_members
-  for select to authenticated using (public.is_workspace_member(workspace_id));
-
-create policy "Members can read their workspace's conversations" on public.conversations
-  for select to authenticated using (public.is_workspace_member(workspace_id));
 
 create policy "Members can read their workspace's pause logs" on public.ai_pause_logs
   for select to authenticated using (
@@ -1013,12 +1060,8 @@ create policy "Members can read their workspace's pause logs" on public.ai_pause
 -- Grants: nothing by default; each role gets what it needs
 -- ===========================================================================
 
-revoke all on table public.workspaces, public.teams, public.workspace_members,
-  public.conversations, public.ai_pause_logs from anon, authenticated, service_role;
-grant select on table public.workspaces, public.teams, public.workspace_members,
-  public.conversations, public.ai_pause_logs to authenticated;
-grant select, insert, update, delete on table public.workspaces, public.teams,
-  public.workspace_members, public.conversations to service_role;
+revoke all on table public.ai_pause_logs from anon, authenticated, service_role;
+grant select on table public.ai_pause_logs to authenticated;
 grant select, insert on table public.ai_pause_logs to service_role;
 -- Supabase's default privileges would let the API roles draw (and waste) log ids.
 revoke all on sequence public.ai_pause_logs_id_seq from anon, authenticated;

@@ -7,7 +7,8 @@
 -- tests/test_migrations.py proves that the migrations and these files give the same catalog.
 --
 -- These files have no re-run guards, with two exceptions: the inbox product's tables (its
--- database may already have them) and the Supabase-only realtime publication.
+-- database may already have them: created, and secured, only when absent) and the
+-- Supabase-only realtime publication.
 
 -- ===========================================================================
 -- Types
@@ -32,14 +33,101 @@ create domain public.pause_duration as integer check (value in (15, 30, 60, 120)
 -- ===========================================================================
 
 -- The inbox product owns workspaces, teams, members and conversations, and Takeover may be
--- installed onto its database: so (only) these four are created when absent and their
--- columns added with `if not exists`.
+-- installed onto its database: so (only) these four are created when absent, and their
+-- columns, indexes and constraint added only where missing. A table Takeover creates gets
+-- its row level security, policies and grants here; a table the inbox already has keeps its
+-- own, as they were (docs/inbox-integration.md). One block does both, so that what it
+-- secures is exactly what it created.
+do $$
+declare
+  -- Decided before anything is created: a table that exists already is the inbox's.
+  v_created text[] := array(
+    select t.name
+    from unnest(array['workspaces', 'teams', 'workspace_members', 'conversations']) t (name)
+    where pg_catalog.to_regclass('public.' || t.name) is null
+  );
+  v_table text;
+begin
+  if 'workspaces' = any (v_created) then
+    create table public.workspaces (
+      id uuid primary key default gen_random_uuid(),
+      name text not null
+    );
+    comment on table public.workspaces is 'A support inbox; holds the default pause duration.';
+  end if;
+  if 'teams' = any (v_created) then
+    create table public.teams (
+      id uuid primary key default gen_random_uuid(),
+      workspace_id uuid not null references public.workspaces (id) on delete cascade,
+      name text not null
+    );
+    comment on table public.teams is 'A group of attendants; may override the workspace default.';
+  end if;
+  if 'workspace_members' = any (v_created) then
+    create table public.workspace_members (
+      workspace_id uuid not null references public.workspaces (id) on delete cascade,
+      user_id uuid not null,
+      role text not null default 'attendant' check (role in ('attendant', 'admin')),
+      primary key (workspace_id, user_id)
+    );
+    comment on table public.workspace_members is 'Who may act on a workspace''s conversations.';
+  end if;
+  if 'conversations' = any (v_created) then
+    create table public.conversations (
+      id uuid primary key default gen_random_uuid(),
+      workspace_id uuid not null references public.workspaces (id) on delete cascade,
+      team_id uuid references public.teams (id) on delete set null
+    );
+    comment on table public.conversations is
+      'A customer conversation and whether the AI answers it.';
+  end if;
 
-create table if not exists public.workspaces (
-  id uuid primary key default gen_random_uuid(),
-  name text not null
-);
-comment on table public.workspaces is 'A support inbox; holds the default pause duration.';
+  -- The inbox UI reads the tables Takeover created through Supabase, with the user's JWT.
+  -- (The function's body is not indented: it is stored as written.)
+  create function public.is_workspace_member(p_workspace_id uuid)
+  returns boolean
+  language sql stable
+  -- security definer: policies on workspace_members call this, and reading that table
+  -- with the caller's rights would recurse into its own policy.
+  security definer
+  set search_path = ''
+  as $fn$
+  select exists (
+    select 1 from public.workspace_members m
+    where m.workspace_id = p_workspace_id and m.user_id = (select auth.uid())
+  )
+$fn$;
+  comment on function public.is_workspace_member(uuid) is
+    'Whether the signed-in user (auth.uid()) is a member of the workspace; used by policies.';
+
+  if 'workspaces' = any (v_created) then
+    create policy "Members can read their workspaces" on public.workspaces
+      for select to authenticated using (public.is_workspace_member(id));
+  end if;
+  if 'teams' = any (v_created) then
+    create policy "Members can read their workspace's teams" on public.teams
+      for select to authenticated using (public.is_workspace_member(workspace_id));
+  end if;
+  if 'workspace_members' = any (v_created) then
+    create policy "Members can read their workspace's members" on public.workspace_members
+      for select to authenticated using (public.is_workspace_member(workspace_id));
+  end if;
+  if 'conversations' = any (v_created) then
+    create policy "Members can read their workspace's conversations" on public.conversations
+      for select to authenticated using (public.is_workspace_member(workspace_id));
+  end if;
+  -- Nothing by default: members read (through the policies), the service writes.
+  foreach v_table in array v_created loop
+    execute format('alter table public.%I enable row level security', v_table);
+    execute format('revoke all on table public.%I from anon, authenticated, service_role',
+      v_table);
+    execute format('grant select on table public.%I to authenticated', v_table);
+    execute format('grant select, insert, update, delete on table public.%I to service_role',
+      v_table);
+  end loop;
+end
+$$;
+
 alter table public.workspaces
   add column if not exists default_duration_minutes public.pause_duration default 30;
 comment on column public.workspaces.default_duration_minutes is
@@ -52,12 +140,6 @@ comment on column public.workspaces.pause_on_human_reply is
 comment on column public.workspaces.keep_blocked_drafts is
   'Whether the gate keeps the message it refused (blocked_drafts) for the attendant to reuse.';
 
-create table if not exists public.teams (
-  id uuid primary key default gen_random_uuid(),
-  workspace_id uuid not null references public.workspaces (id) on delete cascade,
-  name text not null
-);
-comment on table public.teams is 'A group of attendants; may override the workspace default.';
 alter table public.teams
   add column if not exists inherits_default boolean not null default true,
   add column if not exists default_duration_minutes public.pause_duration
@@ -69,21 +151,8 @@ comment on column public.teams.pause_on_human_reply is
   'The team''s own pause_on_human_reply; null inherits the workspace''s.';
 create index teams_workspace_id_idx on public.teams (workspace_id);
 
-create table if not exists public.workspace_members (
-  workspace_id uuid not null references public.workspaces (id) on delete cascade,
-  user_id uuid not null,
-  role text not null default 'attendant' check (role in ('attendant', 'admin')),
-  primary key (workspace_id, user_id)
-);
-comment on table public.workspace_members is 'Who may act on a workspace''s conversations.';
 create index workspace_members_user_id_idx on public.workspace_members (user_id);
 
-create table if not exists public.conversations (
-  id uuid primary key default gen_random_uuid(),
-  workspace_id uuid not null references public.workspaces (id) on delete cascade,
-  team_id uuid references public.teams (id) on delete set null
-);
-comment on table public.conversations is 'A customer conversation and whether the AI answers it.';
 alter table public.conversations
   add column if not exists ai_mode public.ai_mode not null default 'active',
   add column if not exists paused_at timestamptz,
@@ -275,3 +344,73 @@ comment on function takeover_private.log_workspace() is
 create trigger ai_pause_logs_workspace
   before insert on public.ai_pause_logs
   for each row execute function takeover_private.log_workspace();
+
+-- ===========================================================================
+-- The pause columns: written through Takeover's functions only
+-- ===========================================================================
+
+-- Grants cannot do it: an adopted conversations table keeps the inbox's own, which may let
+-- its users update a conversation. The trigger keeps every change of a pause in the log.
+create function takeover_private.protect_pause_columns() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_column text;
+begin
+  if tg_op = 'INSERT' then
+    v_column := case
+      when new.ai_mode <> 'active' then 'ai_mode'
+      when new.paused_at is not null then 'paused_at'
+      when new.paused_until is not null then 'paused_until'
+      when new.paused_by is not null then 'paused_by'
+      when new.pause_duration_minutes is not null then 'pause_duration_minutes'
+    end;
+  else
+    -- A statement that sets a column to the value it has (a whole-row upsert) changes nothing.
+    v_column := case
+      when new.ai_mode is distinct from old.ai_mode then 'ai_mode'
+      when new.paused_at is distinct from old.paused_at then 'paused_at'
+      when new.paused_until is distinct from old.paused_until then 'paused_until'
+      when new.paused_by is distinct from old.paused_by then 'paused_by'
+      when new.pause_duration_minutes is distinct from old.pause_duration_minutes
+        then 'pause_duration_minutes'
+    end;
+  end if;
+  if v_column is null then
+    return new;
+  end if;
+  -- Allowed: Takeover's functions (security definer: they run as their owner, the role that
+  -- migrated, which owns takeover_private too: the one privilege check that needs no
+  -- query), and whoever has the table owner's rights (the owner, a role that inherits it, a
+  -- superuser: operators repairing data). Never the API roles, whatever the inbox granted
+  -- them; nor any other role, an inbox's own backend included: a change made around the
+  -- functions would have no log row.
+  if current_user not in ('anon', 'authenticated', 'service_role')
+     and (pg_catalog.has_schema_privilege(current_user, 'takeover_private', 'create')
+       or pg_catalog.pg_has_role(current_user, (
+            select c.relowner from pg_catalog.pg_class c where c.oid = tg_relid),
+          'usage'))
+  then
+    return new;
+  end if;
+  if tg_op = 'INSERT' then
+    raise exception 'permission denied to insert a conversation with conversations.% set: a '
+      'conversation starts with the AI active; pause it through pause-activate '
+      '(public.takeover_activate)', v_column
+      using errcode = 'insufficient_privilege';
+  end if;
+  raise exception 'permission denied to change conversations.% directly: use Takeover''s '
+    'functions pause-activate, pause-extend, pause-resume (public.takeover_activate, '
+    'takeover_extend, takeover_resume), which write its ai_pause_logs row with it', v_column
+    using errcode = 'insufficient_privilege';
+end
+$$;
+comment on function takeover_private.protect_pause_columns() is
+  'Refuses a change of a conversation''s pause columns (or an insert already paused) by any '
+  'role but Takeover''s functions, the table''s owner and superusers.';
+
+create trigger conversations_pause_columns_protected
+  before insert or update of ai_mode, paused_at, paused_until, paused_by, pause_duration_minutes
+  on public.conversations
+  for each row execute function takeover_private.protect_pause_columns();

@@ -6,43 +6,13 @@
 -- Row level security: the inbox UI reads through Supabase with the user's JWT
 -- ===========================================================================
 
-create function public.is_workspace_member(p_workspace_id uuid)
-returns boolean
-language sql stable
--- security definer: policies on workspace_members call this, and reading that table
--- with the caller's rights would recurse into its own policy.
-security definer
-set search_path = ''
-as $$
-  select exists (
-    select 1 from public.workspace_members m
-    where m.workspace_id = p_workspace_id and m.user_id = (select auth.uid())
-  )
-$$;
-comment on function public.is_workspace_member(uuid) is
-  'Whether the signed-in user (auth.uid()) is a member of the workspace; used by policies.';
-
-alter table public.workspaces enable row level security;
-alter table public.teams enable row level security;
-alter table public.workspace_members enable row level security;
-alter table public.conversations enable row level security;
+-- (The inbox's four tables get theirs where they are created, in 10_types_and_tables.sql,
+-- and only then: a table the inbox already had keeps its own.)
 alter table public.ai_pause_logs enable row level security;
 alter table public.idempotency_keys enable row level security;
 alter table public.blocked_drafts enable row level security;
 -- The service's alone, through human-reply (no policy, no grant).
 alter table takeover_private.human_replies enable row level security;
-
-create policy "Members can read their workspaces" on public.workspaces
-  for select to authenticated using (public.is_workspace_member(id));
-
-create policy "Members can read their workspace's teams" on public.teams
-  for select to authenticated using (public.is_workspace_member(workspace_id));
-
-create policy "Members can read their workspace's members" on public.workspace_members
-  for select to authenticated using (public.is_workspace_member(workspace_id));
-
-create policy "Members can read their workspace's conversations" on public.conversations
-  for select to authenticated using (public.is_workspace_member(workspace_id));
 
 create policy "Members can read their workspace's pause logs" on public.ai_pause_logs
   for select to authenticated using (public.is_workspace_member(workspace_id));
@@ -54,12 +24,8 @@ create policy "Members can read their workspace's blocked drafts" on public.bloc
 -- Grants: nothing by default; each role gets what it needs
 -- ===========================================================================
 
-revoke all on table public.workspaces, public.teams, public.workspace_members,
-  public.conversations, public.ai_pause_logs from anon, authenticated, service_role;
-grant select on table public.workspaces, public.teams, public.workspace_members,
-  public.conversations, public.ai_pause_logs to authenticated;
-grant select, insert, update, delete on table public.workspaces, public.teams,
-  public.workspace_members, public.conversations to service_role;
+revoke all on table public.ai_pause_logs from anon, authenticated, service_role;
+grant select on table public.ai_pause_logs to authenticated;
 -- The log is written only by the lifecycle functions (security definer, as the owner).
 grant select on table public.ai_pause_logs to service_role;
 -- Supabase's default privileges would let the API roles draw (and waste) log ids.

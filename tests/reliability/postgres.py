@@ -18,7 +18,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from functions.local import demo, embedded, migrations
+from functions import migrations
+from functions.local import demo, embedded
 
 PG_CTL_TIMEOUT_SECONDS = 30
 
@@ -42,7 +43,7 @@ class EmbeddedPostgres:
             admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
         url = make_conninfo(self.server_url, dbname=name)
         migrations.apply(url)
-        migrations.seed_if_empty(url)
+        demo.seed_if_empty(url)
         return url
 
     def drop_database(self, url: str) -> None:

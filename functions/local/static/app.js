@@ -31,6 +31,7 @@ const state = {
   messages: {}, // conversation id -> [{from, text, at, status, note}]
   settings: null, // pause-settings
   webhooks: [], // webhook-endpoints of the workspace (admins)
+  newEndpointTypes: null, // the event-type picker of the add-endpoint form
   teams: null, // the workspace's teams, for the report's filter
   report: null, // pause-report
   signedOut: false, // a 401: polling stops until the user signs in again
@@ -109,27 +110,72 @@ function durationLabel(minutes) {
   return known ? known.label : `${minutes} min`;
 }
 
-function personName(userId) {
-  if (!userId) return "someone";
+// The demo member with this user id, if the console knows them.
+function member(userId) {
   for (const who of ["attendant", "admin"]) {
     const person = state.session[who];
-    if (person.user_id === userId) {
-      return who === state.who ? `${person.name} (you)` : person.name;
-    }
+    if (person.user_id === userId) return { ...person, you: who === state.who };
   }
+  return null;
+}
+
+function personName(userId) {
+  if (!userId) return "someone";
+  const person = member(userId);
+  if (person) return person.you ? `${person.name} (you)` : person.name;
   return `another attendant (${userId.slice(0, 8)}…)`;
 }
 
-function clock(iso) {
-  return new Date(iso).toLocaleTimeString([], {
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-  });
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+// Who wrote a log row (its triggered_by), as a person reads it; `id` is the raw identifier
+// for the entry's detail line, where the name alone does not say which one it was.
+function actor(triggeredBy) {
+  if (UUID.test(triggeredBy)) {
+    return member(triggeredBy)
+      ? { name: personName(triggeredBy), id: null }
+      : { name: "Another attendant", id: `user ${triggeredBy}` };
+  }
+  if (triggeredBy === "system") return { name: "Takeover", id: null };
+  if (triggeredBy === "service") return { name: "An integration", id: "service" };
+  // Anything else is an agent id: the gate's agent_id (CONTRACT.md, Words).
+  const ours = triggeredBy === state.session.agent_id;
+  return { name: ours ? "The AI agent" : "Another AI agent", id: `agent ${triggeredBy}` };
 }
 
-function shortClock(iso) {
-  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+// Times in the user's locale and zone, as an inbox shows them: the time alone today, the
+// date too on any other day (and the year in another year); the full timestamp on hover.
+const TIME_FORMATS = {
+  today: { hour: "numeric", minute: "2-digit" },
+  thisYear: { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" },
+  otherYear: {
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "numeric",
+    minute: "2-digit",
+  },
+};
+const FULL_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
+
+function when(iso, { seconds = false } = {}) {
+  const date = new Date(iso);
+  const now = new Date();
+  const format =
+    date.toDateString() === now.toDateString()
+      ? TIME_FORMATS.today
+      : date.getFullYear() === now.getFullYear()
+        ? TIME_FORMATS.thisYear
+        : TIME_FORMATS.otherYear;
+  return date.toLocaleString(undefined, seconds ? { ...format, second: "2-digit" } : format);
+}
+
+// A <time> element: `when` on the page, the full timestamp on hover.
+function timeElement(className, iso, options) {
+  const node = element("time", className, when(iso, options));
+  node.dateTime = iso;
+  node.title = FULL_TIME.format(new Date(iso));
+  return node;
 }
 
 function timeLeft(pausedUntil) {
@@ -201,9 +247,9 @@ function explain(error) {
   switch (error.code) {
     case "already_paused": {
       const until = current && current.paused_until
-        ? `until ${shortClock(current.paused_until)}`
+        ? `until ${when(current.paused_until)}`
         : "with no time limit";
-      const since = current && current.paused_at ? ` at ${shortClock(current.paused_at)}` : "";
+      const since = current && current.paused_at ? ` at ${when(current.paused_at)}` : "";
       return (
         `${personName(current && current.paused_by)} paused this conversation first${since}, ` +
         `${until}. Your pause was not applied; you can extend it or return it to AI.`
@@ -318,7 +364,7 @@ function renderHeader() {
   if (paused) {
     $("paused-by").textContent = `Paused by ${personName(status.paused_by)}`;
     $("takeover-hint").textContent = status.paused_until
-      ? `AI replies are blocked until ${shortClock(status.paused_until)}.`
+      ? `AI replies are blocked until ${when(status.paused_until)}.`
       : "AI replies are blocked until someone returns it to AI.";
   }
   renderCountdown();
@@ -343,8 +389,16 @@ function renderCountdown() {
   }
 }
 
+let renderedDay = new Date().toDateString();
+
 function tick() {
   renderCountdown();
+  // After midnight, yesterday's times need their date.
+  if (new Date().toDateString() !== renderedDay) {
+    renderedDay = new Date().toDateString();
+    renderMessages();
+    renderTimeline();
+  }
   for (const c of state.session.conversations) {
     const status = state.status[c.id];
     if (status && status.ai_mode === "paused" && status.paused_until) renderListItem(c.id);
@@ -467,7 +521,7 @@ function renderMessages() {
     const meta = element("div", "message-meta");
     meta.append(
       element("span", "message-author", author),
-      element("span", "", shortClock(message.at)),
+      timeElement("message-time", message.at),
     );
     item.append(meta, element("div", "bubble", message.text));
     if (message.from === "ai") item.append(element("div", "delivery", deliveryText(message)));
@@ -575,49 +629,55 @@ async function refreshTimeline() {
   renderTimeline();
 }
 
-function eventDetail(event) {
-  const who = /^[0-9a-f-]{36}$/.test(event.triggered_by)
-    ? personName(event.triggered_by)
-    : event.triggered_by;
+function eventDetail(event, by) {
   switch (event.action) {
     case "pause_activated":
       return event.duration_minutes === null
-        ? `${who} took over · no time limit`
-        : `${who} took over · ${durationLabel(event.duration_minutes)}`;
+        ? `${by.name} took over · no time limit`
+        : `${by.name} took over · ${durationLabel(event.duration_minutes)}`;
     case "interaction_blocked":
-      return `${who} tried to send ${event.message_id || "a message"}`;
+      return `${by.name}'s reply to ${conversation(event.conversation_id).title} was not sent`;
     case "auto_resume":
       return "The timer expired";
     case "force_resume":
-      return `${who} handed back to the AI agent`;
+      return `${by.name} handed back to the AI agent`;
     case "extend_pause":
       return event.duration_minutes === null
-        ? `${who} removed the time limit`
-        : `${who} added ${durationLabel(event.duration_minutes)}`;
+        ? `${by.name} removed the time limit`
+        : `${by.name} added ${durationLabel(event.duration_minutes)}`;
     default:
-      return who;
+      return by.name;
   }
+}
+
+// The secondary line: the modes, and the identifiers an audit traces a row by.
+function eventMeta(event, by) {
+  const parts = [`${event.previous_ai_mode} → ${event.new_ai_mode}`];
+  if (by.id) parts.push(by.id);
+  if (event.message_id) parts.push(`message ${event.message_id}`);
+  parts.push(`log #${event.id}`);
+  return parts.join(" · ");
 }
 
 function renderTimeline() {
   const list = $("timeline");
   list.replaceChildren();
   for (const event of [...state.events].reverse()) {
+    const by = actor(event.triggered_by);
     const item = element("li", `event ${event.action}`);
     item.dataset.action = event.action;
+    item.dataset.id = event.id;
     const head = element("div", "event-head");
     head.append(
       element("span", "event-title", ACTIONS[event.action] || event.action),
-      element("time", "event-time", clock(event.created_at)),
+      timeElement("event-time", event.created_at, { seconds: true }),
     );
-    item.append(head, element("div", "event-detail", eventDetail(event)));
+    item.append(head, element("div", "event-detail", eventDetail(event, by)));
     // auto_resume's reason is always timer_expired: the detail already says so.
     if (event.reason && event.action !== "auto_resume") {
       item.append(element("div", "event-reason", `“${event.reason}”`));
     }
-    item.append(
-      element("div", "event-modes", `${event.previous_ai_mode} → ${event.new_ai_mode}`),
-    );
+    item.append(element("div", "event-meta", eventMeta(event, by)));
     list.append(item);
   }
   $("timeline-empty").hidden = state.events.length > 0;
@@ -663,6 +723,7 @@ function settingsKey(minutes) {
 
 function renderSettings() {
   const settings = state.settings;
+  $("settings-title").textContent = `Settings · ${state.session.workspace_name}`;
   const rows = $("settings-rows");
   rows.replaceChildren();
   const row = (label, hint, select, testId) => {
@@ -671,7 +732,7 @@ function renderSettings() {
     const name = element("th");
     name.append(element("div", "", label), element("div", "hint", hint));
     const cell = element("td");
-    select.setAttribute("aria-label", `${label} default`);
+    select.setAttribute("aria-label", `${label}: default pause duration`);
     cell.append(select);
     tr.append(name, cell);
     rows.append(tr);
@@ -684,8 +745,14 @@ function renderSettings() {
       `Workspace default: ${durationLabel(fromKey(workspace.value))}.`,
     ),
   );
-  row("Workspace default", state.session.workspace_name, workspace, "workspace");
+  row("Whole workspace", "Every team that does not override it", workspace, "workspace");
 
+  if (settings.teams.length) {
+    const group = element("tr", "settings-group");
+    group.append(element("th", "", "Per team"));
+    group.firstChild.colSpan = 2;
+    rows.append(group);
+  }
   for (const team of settings.teams) {
     const current = team.inherits ? "inherit" : settingsKey(team.default_duration_minutes);
     const select = durationSelect(current, { inherit: settings.default_duration_minutes });
@@ -700,7 +767,8 @@ function renderSettings() {
           : `${team.name}: ${durationLabel(fromKey(select.value))}.`;
       saveSettings(body, said);
     });
-    row(team.name, team.inherits ? "Inherits" : "Own default", select, `team-${team.name}`);
+    const hint = team.inherits ? "Uses the workspace's" : "Overrides the workspace's";
+    row(`${team.name} team`, hint, select, `team-${team.name}`);
   }
   $("settings-read-only").hidden = state.who === "admin";
 }
@@ -728,12 +796,81 @@ async function saveSettings(body, said) {
 // each one's recent deliveries
 // ---------------------------------------------------------------------------
 
+// The event types an endpoint may subscribe to (CONTRACT.md, Webhooks), in its order: one
+// per log action, and the notice before a pause ends.
+const EVENT_TYPES = {
+  ...Object.fromEntries(
+    Object.entries(ACTIONS).map(([action, title]) => [`takeover.${action}`, title]),
+  ),
+  "takeover.pause_expiring": "Pause about to end",
+};
+
+function eventTypesLabel(types) {
+  if (types === null) return "All events";
+  return `Only: ${types.map((type) => EVENT_TYPES[type] || type).join(", ")}`;
+}
+
+// All event types (null: types added later too) or a chosen few. `value()` is the endpoint's
+// event_types; an empty list when "Only these" has none ticked.
+function eventTypePicker(name, current) {
+  const box = element("fieldset", "event-picker");
+  box.append(element("legend", "", "Events"));
+  const choice = (value, text, checked) => {
+    const label = element("label", "event-choice");
+    const input = document.createElement("input");
+    input.type = "radio";
+    input.name = name;
+    input.value = value;
+    input.checked = checked;
+    label.append(input, element("span", "", text));
+    box.append(label);
+    return input;
+  };
+  const all = choice("all", "All events", current === null);
+  choice("some", "Only these:", current !== null);
+  const list = element("div", "event-types");
+  const ticks = Object.entries(EVENT_TYPES).map(([type, title]) => {
+    const label = element("label", "event-type");
+    const input = document.createElement("input");
+    input.type = "checkbox";
+    input.value = type;
+    input.checked = current !== null && current.includes(type);
+    label.append(input, element("span", "", title), element("code", "", type));
+    list.append(label);
+    return input;
+  });
+  box.append(list);
+  const show = () => {
+    list.hidden = all.checked;
+  };
+  box.addEventListener("change", show);
+  show();
+  return {
+    node: box,
+    value: () => (all.checked ? null : ticks.filter((t) => t.checked).map((t) => t.value)),
+  };
+}
+
+const NO_EVENT_TYPE = "Tick at least one event type, or choose All events.";
+
 async function loadWebhooks() {
   const admin = state.who === "admin";
   $("webhooks-read-only").hidden = admin;
   $("webhook-form").hidden = !admin;
   $("webhook-list").replaceChildren();
   if (!admin) return;
+  // What this server accepts: make run allows http:// and private addresses, so that an
+  // endpoint on this machine can be tried; a deployment normally does not.
+  $("webhook-url-rule").textContent = state.session.webhooks_allow_private_urls
+    ? "Accepted here: https:// or http://, loopback and private addresses included " +
+      "(WEBHOOKS_ALLOW_PRIVATE_URLS=1, make run's default). Without that setting: " +
+      "https:// to public addresses only."
+    : "Accepted here: https:// to public addresses only (not loopback, private or " +
+      "link-local ones).";
+  if (!state.newEndpointTypes) {
+    state.newEndpointTypes = eventTypePicker("new-endpoint-events", null);
+    $("webhook-new-types").replaceChildren(state.newEndpointTypes.node);
+  }
   try {
     const data = await call("GET", "webhook-endpoints", {
       query: { workspace_id: state.session.workspace_id },
@@ -758,6 +895,13 @@ function showSecret(endpoint) {
   shown.textContent = `Secret of ${endpoint.url} (shown once, keep it): ${endpoint.secret}`;
 }
 
+function smallButton(text, onClick) {
+  const button = element("button", "button ghost", text);
+  button.type = "button";
+  button.addEventListener("click", onClick);
+  return button;
+}
+
 function renderWebhooks() {
   const list = $("webhook-list");
   list.replaceChildren();
@@ -773,33 +917,61 @@ function renderWebhooks() {
       changeWebhook({ id: endpoint.id, enabled: enabled.checked },
         enabled.checked ? "Enabled." : "Disabled."),
     );
-    const types = endpoint.event_types ? endpoint.event_types.join(", ") : "all events";
-    const deliveriesButton = element("button", "button ghost", "Deliveries");
-    deliveriesButton.type = "button";
-    deliveriesButton.addEventListener("click", () => showDeliveries(endpoint.id, item));
-    const rotate = element("button", "button ghost", "Rotate secret");
-    rotate.type = "button";
-    rotate.addEventListener("click", () =>
-      changeWebhook({ id: endpoint.id, rotate_secret: true }, "Secret rotated."),
+    head.append(
+      enabled,
+      element("span", "endpoint-url", endpoint.url),
+      smallButton("Deliveries", () => showDeliveries(endpoint.id, item)),
+      smallButton("Edit events", () => editEventTypes(endpoint, item)),
+      smallButton("Rotate secret", () =>
+        changeWebhook({ id: endpoint.id, rotate_secret: true }, "Secret rotated."),
+      ),
+      smallButton("Delete", () => deleteWebhook(endpoint)),
     );
-    const remove = element("button", "button ghost", "Delete");
-    remove.type = "button";
-    remove.addEventListener("click", () => deleteWebhook(endpoint));
-    head.append(enabled, element("span", "endpoint-url", endpoint.url), deliveriesButton,
-      rotate, remove);
-    item.append(head, element("div", "endpoint-types", types));
+    item.append(head, element("div", "endpoint-types", eventTypesLabel(endpoint.event_types)));
     list.append(item);
   }
 }
 
+// The endpoint's subscription, editable in place: PUT event_types.
+function editEventTypes(endpoint, item) {
+  if (item.querySelector(".event-editor")) return;
+  const editor = element("form", "event-editor");
+  const picker = eventTypePicker(`events-${endpoint.id}`, endpoint.event_types);
+  const save = element("button", "button primary", "Save events");
+  save.type = "submit";
+  const actions = element("div", "event-editor-actions");
+  actions.append(smallButton("Cancel", () => editor.remove()), save);
+  editor.append(picker.node, actions);
+  editor.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const types = picker.value();
+    if (types !== null && !types.length) {
+      webhookStatus(NO_EVENT_TYPE, "error");
+      return;
+    }
+    changeWebhook({ id: endpoint.id, event_types: types }, `Events: ${eventTypesLabel(types)}.`);
+  });
+  item.querySelector(".endpoint-types").after(editor);
+}
+
 async function addWebhook(event) {
   event.preventDefault();
+  const types = state.newEndpointTypes.value();
+  if (types !== null && !types.length) {
+    webhookStatus(NO_EVENT_TYPE, "error");
+    return;
+  }
   try {
     const endpoint = await call("POST", "webhook-endpoints", {
-      body: { workspace_id: state.session.workspace_id, url: $("webhook-url").value.trim() },
+      body: {
+        workspace_id: state.session.workspace_id,
+        url: $("webhook-url").value.trim(),
+        event_types: types,
+      },
     });
     showSecret(endpoint);
     $("webhook-url").value = "";
+    state.newEndpointTypes = null; // the next endpoint starts from All events again
     webhookStatus("Endpoint added.");
   } catch (error) {
     webhookStatus(explain(error), "error");
@@ -850,11 +1022,11 @@ async function showDeliveries(id, item) {
     status.dataset.status = delivery.status;
     row.append(
       element("td", "", delivery.webhook_id),
-      element("td", "", delivery.type.replace("takeover.", "")),
+      element("td", "", EVENT_TYPES[delivery.type] || delivery.type),
       status,
       element("td", "", String(delivery.attempts)),
       element("td", "", delivery.last_status_code === null ? "–" : String(delivery.last_status_code)),
-      element("td", "", delivery.next_attempt_at ? clock(delivery.next_attempt_at) : "–"),
+      element("td", "", delivery.next_attempt_at ? when(delivery.next_attempt_at) : "–"),
     );
     table.append(row);
   }

@@ -1,20 +1,24 @@
-"""Applies the Supabase migrations to a plain Postgres (or a Supabase database URL).
+"""Applies the Supabase migrations to a plain Postgres (or a Supabase database URL), from a
+checkout with requirements.txt installed and nothing else:
+
+    DATABASE_DIRECT_URL=postgresql://... python -m functions.migrations
 
 Applied versions are recorded where the Supabase CLI records them
-(`supabase_migrations.schema_migrations`), so `supabase db push` and this agree.
+(`supabase_migrations.schema_migrations`), so `supabase db push` and this agree. `make run`
+applies them through the same apply().
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
+from functions.shared.postgres import missing_database
+
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = ROOT / "supabase" / "migrations"
-SEED = ROOT / "supabase" / "seed.sql"
-# Four weeks of ended pauses for the console's Reports view: make run only, never the tests.
-DEMO_HISTORY = ROOT / "supabase" / "demo_history.sql"
 SHIM = ROOT / "sql" / "supabase_shim.sql"
 # Two processes starting at once (make run beside make test) apply migrations one at a time.
 _LOCK_KEY = 0x74616B656F766572  # "takeover"
@@ -36,11 +40,34 @@ class UnknownMigrations(RuntimeError):
         )
 
 
+class MissingDatabase(RuntimeError):
+    """The URL names a database its server does not have: nothing to migrate yet."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f'The database "{name}" does not exist on that server: create it first'
+            f' (createdb {name}, or `create database "{name}"`), then run this again.'
+        )
+
+
+def connect(url: str) -> psycopg.Connection[Any]:
+    """An autocommit connection; MissingDatabase when the URL's database does not exist."""
+    try:
+        return psycopg.connect(url, autocommit=True)
+    except psycopg.OperationalError as error:
+        name = missing_database(error)
+        if name is None:
+            raise
+        raise MissingDatabase(name) from None
+
+
 def apply(url: str) -> list[str]:
     """Apply pending migrations; the versions applied now. Raises UnknownMigrations, applying
-    nothing, when the database recorded a migration this checkout does not have."""
+    nothing, when the database recorded a migration this checkout does not have, and
+    MissingDatabase when the URL's database does not exist."""
     applied: list[str] = []
-    with psycopg.connect(url, autocommit=True) as connection:
+    with connect(url) as connection:
         connection.execute("select pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             connection.execute(SHIM.read_text())
@@ -78,20 +105,3 @@ def apply(url: str) -> list[str]:
         finally:
             connection.execute("select pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied
-
-
-def seed_if_empty(url: str) -> bool:
-    """Load the demo workspace into a database that has none; whether it did."""
-    with psycopg.connect(url, autocommit=True) as connection:
-        row = connection.execute("select exists (select 1 from public.workspaces)").fetchone()
-        if row and row[0]:
-            return False
-        with connection.transaction():
-            connection.execute(SEED.read_text())
-    return True
-
-
-def load_demo_history(url: str) -> None:
-    """Add the demo workspace's past takeovers (make run, right after seeding)."""
-    with psycopg.connect(url, autocommit=True) as connection, connection.transaction():
-        connection.execute(DEMO_HISTORY.read_text())

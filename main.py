@@ -1,0 +1,71 @@
+"""The one entry point of both deploy paths, at the source root where each looks for it.
+
+    functions-framework --target pause_activate     one function (Cloud Run functions)
+    gunicorn main:app                               every function (the container)
+
+Cloud Run functions' buildpack installs requirements.txt and starts functions-framework
+with FUNCTION_TARGET; FUNCTION_SOURCE defaults to this file, whose folder functions-framework
+puts on the path: `functions` imports from there, with nothing installed. A target is a
+function's name with `_` for `-`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from flask import Request, Response
+
+from functions.shared.http import Function
+
+
+def __getattr__(name: str) -> Any:
+    """`app` for gunicorn, else the target functions-framework asks for, by name."""
+    if name.startswith("_"):
+        raise AttributeError(name)
+    if name == "app":
+        from functions.app import production_app
+
+        return production_app()
+    return _target(name)
+
+
+@cache
+def _started() -> None:
+    # At the instance's start, not at its first request: a bad variable stops it, and a
+    # deployment that can verify no credential says so. (functions-framework resolves its
+    # target before it forks its server, so SystemExit ends the whole instance.)
+    from functions.shared.config import config_or_exit
+    from functions.shared.database import open_in_forked_workers
+    from functions.shared.identity import check_configuration
+
+    config_or_exit()
+    check_configuration()
+    # Each gunicorn worker connects as it boots, while its first request is on its way.
+    open_in_forked_workers()
+
+
+def _target(target: str) -> Callable[[Request], Response]:
+    """Only the target's own module is imported (functions/<target>.py, where the catalogue
+    would find it): a cold start pays for one function, not every one."""
+    _started()
+    try:
+        module = importlib.import_module(f"functions.{target}")
+    except ModuleNotFoundError:
+        module = None
+    declared = getattr(module, "FUNCTION", None)
+    if not (isinstance(declared, Function) and declared.target == target):
+        declared = _from_catalogue(target)
+    return declared.serve
+
+
+def _from_catalogue(target: str) -> Function:
+    # Imported only here: the catalogue imports every function module.
+    from functions.catalogue import functions_by_name
+
+    for function in functions_by_name().values():
+        if function.target == target:
+            return function
+    raise AttributeError(target)
