@@ -1050,7 +1050,7 @@ def test_a_service_key_issued_for_ten_years_as_supabase_does_is_the_service(api:
     for claims in (issued_today, without_iat):
         answer = api.post("auto-resume", {}, token=hs256(claims, api.secret))
         assert answer.status_code == 200
-        assert answer.get_json() == {"resumed": 0, "conversation_ids": []}
+        assert answer.get_json() == {"resumed": 0, "conversation_ids": [], "drafts_deleted": 0}
 
 
 @pytest.mark.parametrize("how", ["apikey", "bearer"])
