@@ -39,9 +39,9 @@ from bench.harness import (
     percentile,
     run_calls,
 )
+from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.shared.config import LOCAL_JWT_SECRET
-from functions.shared.postgres import PostgresDatabase
 
 RUN = uuid4().hex[:8]
 _messages = itertools.count()

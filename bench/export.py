@@ -25,11 +25,11 @@ import psycopg
 
 from bench import dataset
 from bench.harness import Figure, check, table
+from functions.database.instance import use_database
+from functions.database.postgres import PostgresDatabase
+from functions.export import exporter, object_storage
 from functions.local import migrations
-from functions.shared import audit_export, object_storage
 from functions.shared.config import config
-from functions.shared.database import use_database
-from functions.shared.postgres import PostgresDatabase
 from tests.processes import free_port, stop, wait_until_listening
 
 RESULTS = Path(__file__).resolve().parent / "export_results.json"
@@ -105,7 +105,7 @@ def export(url: str, limit: int) -> tuple[int, float]:
     storage = object_storage.object_storage()
     assert storage is not None
     started = time.perf_counter()
-    exported = audit_export.export_pending(storage, config().audit_export_prefix, limit)
+    exported = exporter.export_pending(storage, config().audit_export_prefix, limit)
     return exported.rows, time.perf_counter() - started
 
 
@@ -131,8 +131,8 @@ def read_only(url: str) -> tuple[int, float]:
         connection.execute("set local statement_timeout = 0")
         connection.execute("set local work_mem = '64MB'")  # as the export does
         with connection.cursor(name="baseline") as cursor:
-            cursor.itersize = audit_export.FETCH_ROWS
-            cursor.execute(audit_export.ROWS_QUERY, parameters)
+            cursor.itersize = exporter.FETCH_ROWS
+            cursor.execute(exporter.ROWS_QUERY, parameters)
             for _ in cursor:
                 count += 1
     return count, time.perf_counter() - started
@@ -144,7 +144,7 @@ def peak_memory(url: str, limit: int) -> int:
     assert storage is not None
     tracemalloc.start()
     try:
-        audit_export.export_pending(storage, config().audit_export_prefix, limit)
+        exporter.export_pending(storage, config().audit_export_prefix, limit)
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

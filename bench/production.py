@@ -35,9 +35,9 @@ from bench.cases import (
     sample_conversations,
 )
 from bench.harness import Figure, ProcessesCpu, alternate
+from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.shared.config import LOCAL_JWT_SECRET
-from functions.shared.postgres import PostgresDatabase
 from tests import pgbouncer, processes
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,7 +29,7 @@ from bench import dataset
 from bench.cases import backend_cpu, one_connection
 from bench.dataset import Built, Scale, connect
 from bench.harness import Figure, alternate, check, table
-from functions.shared.postgres import PostgresDatabase
+from functions.database.postgres import PostgresDatabase
 
 FORMAT = 2
 CONVERSATIONS_PER_WORKSPACE = 200

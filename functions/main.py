@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from flask import Request, Response
 
+from functions.database.instance import open_in_forked_workers
 from functions.shared.config import config_or_exit
-from functions.shared.database import open_in_forked_workers
 from functions.shared.http import Function
 from functions.shared.identity import check_configuration
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from functions.shared.database import database
+from functions.database.instance import database
 from functions.shared.errors import Unprocessable
 from functions.shared.http import Call, Function, Route
 from functions.shared.models import Answer, IsoDatetime, UtcDatetime

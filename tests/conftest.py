@@ -17,10 +17,10 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from functions.database.instance import use_database
+from functions.database.postgres import PostgresDatabase
 from functions.local import embedded, migrations
 from functions.shared.config import config
-from functions.shared.database import use_database
-from functions.shared.postgres import PostgresDatabase
 from tests.support import Api
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"

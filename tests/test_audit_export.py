@@ -22,8 +22,8 @@ import pytest
 import respx
 from moto.server import ThreadedMotoServer
 
+from functions.export import exporter, object_storage
 from functions.local import demo
-from functions.shared import audit_export, object_storage
 from functions.shared.config import config
 from tests.support import LOG_FIELDS, Api, assert_refused
 
@@ -386,7 +386,7 @@ def test_a_run_killed_after_its_upload_is_repeated_into_the_same_keys(
         raise RuntimeError("killed between the upload and the cursor update")
 
     with monkeypatch.context() as patch:
-        patch.setattr(audit_export, "_commit", killed)
+        patch.setattr(exporter, "_commit", killed)
         answer = api.post("audit-export", {}, token=api.service)
     assert answer.status_code == 500
     uploaded = stored(s3_env)
@@ -417,7 +417,7 @@ def test_overlapping_runs_never_export_a_row_twice(
     bucket: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(audit_export, "BATCH_ROWS", 50)
+    monkeypatch.setattr(exporter, "BATCH_ROWS", 50)
     add_rows(db, 400)
     add_rows(db, 100, OTHER_WORKSPACE_CONVERSATION)
     answers: list[Any] = []
@@ -562,8 +562,8 @@ def test_through_the_rest_adapter_it_is_a_misconfiguration(
     api: Api, s3_env: dict[str, str], bucket: str
 ) -> None:
     # PostgREST answers one call at a time; the export streams the log: DATABASE_URL only.
-    from functions.shared.database import use_database
-    from functions.shared.supabase_rpc import SupabaseDatabase
+    from functions.database.instance import use_database
+    from functions.database.rest import SupabaseDatabase
 
     with respx.mock(assert_all_called=False) as rest:
         previous = use_database(SupabaseDatabase("https://export.supabase.co", "service-key"))

@@ -29,12 +29,12 @@ from takeover_client import (
 from takeover_client.webhooks import EVENT_TYPES
 from werkzeug.serving import make_server
 
+from functions.database.instance import use_database
+from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.local.server import create_app
 from functions.shared import webhooks as server_webhooks
 from functions.shared.config import config
-from functions.shared.database import use_database
-from functions.shared.postgres import PostgresDatabase
 from tests.receivers import receiver
 from tests.support import Api, log_rows
 

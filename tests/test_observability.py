@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from functions.database.instance import use_database
 from functions.local import demo
-from functions.shared.database import use_database
 from tests.support import Api, assert_refused
 
 CONVERSATION = str(demo.FIRST_CONVERSATION_ID)

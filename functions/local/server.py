@@ -20,10 +20,10 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 import functions.app
+from functions.database.instance import database, use_database
 from functions.local import demo, embedded, migrations
 from functions.local.console import console
 from functions.shared.config import LOCAL_JWT_SECRET, config, config_or_exit
-from functions.shared.database import database, use_database
 from functions.shared.errors import Unavailable
 
 log = logging.getLogger("takeover")
@@ -206,7 +206,7 @@ def main() -> None:
     settings = config_or_exit()
     url = _prepare_database()
     if url is not None:
-        from functions.shared.postgres import PostgresDatabase
+        from functions.database.postgres import PostgresDatabase
 
         use_database(PostgresDatabase(url))
 

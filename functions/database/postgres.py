@@ -20,8 +20,8 @@ from psycopg import sql
 from psycopg.abc import PQGen
 from psycopg.pq.abc import PGresult
 
+from functions.database.interface import Arguments, answer
 from functions.shared.config import config
-from functions.shared.dbapi import Arguments, answer
 from functions.shared.errors import ServerMisconfigured, Unprocessable, database_unavailable
 
 # How much longer than the server's statement_timeout the client waits for an answer

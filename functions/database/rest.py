@@ -16,8 +16,8 @@ import httpx
 from postgrest.exceptions import APIError
 from supabase import Client, ClientOptions, create_client
 
+from functions.database.interface import Arguments, answer
 from functions.shared.config import config
-from functions.shared.dbapi import Arguments, answer
 from functions.shared.errors import (
     ApiError,
     ServerMisconfigured,

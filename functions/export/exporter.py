@@ -29,10 +29,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from functions.shared.database import database
+from functions.database.instance import database
+from functions.database.postgres import PostgresDatabase
+from functions.export.object_storage import ObjectStorage
 from functions.shared.errors import ServerMisconfigured
-from functions.shared.object_storage import ObjectStorage
-from functions.shared.postgres import PostgresDatabase
 
 log = logging.getLogger("takeover")
 
