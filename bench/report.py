@@ -176,7 +176,7 @@ def report_caller(database: PostgresDatabase, t0: datetime, team: bool = False) 
         "since": t0 - timedelta(days=WINDOW_DAYS),
         "until": t0,
     }
-    with database._pool.connection() as connection:
+    with database._pool.connections.connection() as connection:
         row = connection.execute(
             "select md5('rw-0')::uuid, md5('rt-0-0')::uuid, md5('rm-0-0')::uuid"
         ).fetchone()

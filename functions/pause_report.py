@@ -112,6 +112,8 @@ def report(call: Call[ReportQuery]) -> Report:
             "until": until,
         },
         retry_safe=True,
+        # Its cost grows with the workspace's log: up to a year of it.
+        heavy=True,
     )
     return Report.model_validate(answer)
 

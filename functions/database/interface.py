@@ -12,7 +12,7 @@ Arguments = Mapping[str, object]
 
 class Database(Protocol):
     def call(
-        self, function: str, arguments: Arguments, *, retry_safe: bool = False
+        self, function: str, arguments: Arguments, *, retry_safe: bool = False, heavy: bool = False
     ) -> dict[str, Any]:
         """Run `public.takeover_<function>` with `p_<name>` arguments; its answer, or the
         refusal it returned raised as an ApiError; Unavailable when the database is down.
@@ -20,7 +20,12 @@ class Database(Protocol):
         retry_safe: running the call twice does no harm (a read, a write the database
         dedupes by message_id or Idempotency-Key), so a call whose pooled connection died
         under it may be sent again (at most twice) instead of answering 503. A call that
-        provably was not sent, or not applied, goes again whatever this says."""
+        provably was not sent, or not applied, goes again whatever this says.
+
+        heavy: a heavy read, whose cost grows with a workspace's log (a report, a listing of
+        the log, the audit export). It runs in the heavy class: on its own few connections,
+        never one the gate and the transitions need, under its own statement timeout
+        (docs/bulkheads.md). Unavailable when the class stays busy while it waits."""
         ...
 
     def ping(self) -> None:

@@ -17,6 +17,8 @@ A run, batch after batch, in three steps (supabase/schemas/60_audit_export.sql):
 A run that dies between 2 and 3 leaves its batch claimed; once the lease expires the next run
 uploads the same rows into the same keys, byte for byte (gzip without a timestamp), then
 commits: no duplicate, no gap. A failed upload gives its batch back at once.
+
+The export is a heavy reader: every call it makes runs in the database's heavy class.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ def export_pending(storage: ObjectStorage, prefix: str, limit: int) -> Exported:
         claim = db.call(
             "audit_export_claim",
             {"limit": min(BATCH_ROWS, limit - rows), "lease_seconds": LEASE_SECONDS},
+            heavy=True,
         )
         if "misconfigured" in claim:
             log.error("server_misconfigured: %s", claim["misconfigured"])
@@ -111,7 +114,7 @@ def export_pending(storage: ObjectStorage, prefix: str, limit: int) -> Exported:
         except BaseException:
             # The batch stays claimed, unchanged: the next run retries it at once.
             try:
-                db.call("audit_export_release", {"token": claim["token"]})
+                db.call("audit_export_release", {"token": claim["token"]}, heavy=True)
             except Exception:
                 log.warning("audit-export: could not release the batch; its lease will expire")
             raise
@@ -125,7 +128,7 @@ def export_pending(storage: ObjectStorage, prefix: str, limit: int) -> Exported:
 
 def _commit(db: PostgresDatabase, token: str) -> bool:
     """Moves the cursor past the batch; False when another run took it over meanwhile."""
-    committed: bool = db.call("audit_export_commit", {"token": token})["committed"]
+    committed: bool = db.call("audit_export_commit", {"token": token}, heavy=True)["committed"]
     return committed
 
 
