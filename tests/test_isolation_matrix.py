@@ -244,9 +244,10 @@ PRIVATE = "takeover_private."
 DB_FUNCTIONS = [
     "is_workspace_member",
     "takeover_activate",
-    "takeover_audit_export_claim",
     "takeover_audit_export_commit",
     "takeover_audit_export_release",
+    "takeover_audit_export_reserve",
+    "takeover_audit_export_rows",
     "takeover_events",
     "takeover_extend",
     "takeover_gate",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
 
 from functions.shared.errors import refusal
 
@@ -33,6 +34,20 @@ class Database(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Streaming(Database, Protocol):
+    """A database that can also stream a set-returning function's rows, without holding
+    them all (the Postgres adapter; PostgREST answers a call's whole result at once)."""
+
+    def stream(
+        self, function: str, arguments: Arguments, *, fetch_rows: int
+    ) -> AbstractContextManager[Iterator[tuple[Any, ...]]]:
+        """The rows of the set-returning `public.takeover_<function>`, `fetch_rows` at a
+        time, read in one transaction in the heavy class; Unavailable when the database
+        is down or the class stays busy."""
+        ...
 
 
 def answer(result: Any) -> dict[str, Any]:

@@ -293,13 +293,25 @@ class PostgresDatabase:
                 raise
 
     @contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
-        """A heavy connection inside one transaction, for the rare work that is more than
-        one call (the audit export streams the log through a server-side cursor). One
-        transaction, no session state: it works through a transaction-mode pooler."""
+    def stream(
+        self, function: str, arguments: Arguments, *, fetch_rows: int
+    ) -> Iterator[Iterator[tuple[Any, ...]]]:
+        """The rows of the set-returning `public.takeover_<function>`, fetched `fetch_rows`
+        at a time through a server-side cursor, in one transaction on a heavy connection.
+        No session state: it works through a transaction-mode pooler."""
+        pool = self._heavy_pool
+        call = sql.SQL("select * from {}({})").format(
+            sql.Identifier("public", f"takeover_{function}"), _named(tuple(arguments))
+        )
         try:
-            with self._heavy_pool.connections.connection() as connection, connection.transaction():
-                yield connection
+            with pool.connections.connection() as connection, connection.transaction():
+                connection.execute(
+                    sql.SQL("set local statement_timeout = {}").format(sql.Literal(pool.timeout_ms))
+                )
+                with connection.cursor(name=f"takeover_{function}") as cursor:
+                    cursor.itersize = fetch_rows
+                    cursor.execute(call, tuple(arguments.values()))
+                    yield iter(cursor)
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
             raise database_unavailable() from error
 
