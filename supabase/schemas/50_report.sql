@@ -1,5 +1,4 @@
--- pause-report, as supabase/migrations/20261201120000_takeover_integrations.sql creates it:
--- the covering index on the log, the report function and its grants.
+-- pause-report: the covering index on the log, the report function and its grants.
 
 -- ===========================================================================
 -- Indexes

@@ -1,5 +1,5 @@
 -- The audit export (function audit-export): ai_pause_logs copied to object storage, every
--- row exactly once, without a gap. Migration: 20261201120000_takeover_integrations.sql.
+-- row exactly once, without a gap.
 --
 -- Ids do not say what is exported: a transaction can commit a lower id after a higher one
 -- was exported. Transactions do: each row records the transaction that wrote it (txid), and
