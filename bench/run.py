@@ -4,10 +4,11 @@ write bench/results.json.
     BENCH_SCALE=default|large   100k conversations and 1M log rows, or 1M and 10M
     DATABASE_URL                a Postgres server to build on (else the embedded one)
     BENCH_QUICK=1               shorter rounds, for trying the benchmark itself out
-    BENCH_ONLY=1,2,3,3b,4,5,7,8,9 only these measurements; 6 (not in the default run): what
-                                the proposed edge changes would gain; 7 (the report), 8
-                                (webhooks) and 9 (the production path) alone build only
-                                what they use (and leave results.json as it was)
+    BENCH_ONLY=1,2,3,3b,4,5,7,8,9,10 only these measurements; 6 (not in the default run):
+                                what the proposed edge changes would gain; 7 (the report),
+                                8 (webhooks), 9 (the production path) and 10 (heavy reads
+                                against the gate) alone build only what they use (and leave
+                                results.json as it was)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import cases, dataset, production, report, webhooks
+from bench import bulkheads, cases, dataset, production, report, webhooks
 from bench.harness import table
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -38,6 +39,7 @@ MEASUREMENTS = {
     "7": report.run,
     "8": webhooks.webhooks,
     "9": production.production,
+    "10": bulkheads.run,
 }
 # Run only when asked for (BENCH_ONLY=6): what proposed changes to other files would gain.
 OPTIONAL = {"6"}
@@ -84,6 +86,10 @@ def main() -> None:
     if only == {"8"}:
         # The webhooks' measurement builds its own database: skip building the others.
         webhooks.main()
+        return
+    if only == {"10"}:
+        # Heavy reads against the gate: its own database too.
+        bulkheads.main()
         return
     server, source = dataset.server_url()
     print(f"Takeover benchmarks, scale {scale.name}, Postgres: {source}", flush=True)

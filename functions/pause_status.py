@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from functions.shared.database import database
+from functions.database.instance import database
 from functions.shared.http import Call, Function, Route
 from functions.shared.models import PauseState
 from functions.shared.models import Request as Query
