@@ -80,7 +80,7 @@ PACKAGE_MODULES = sorted(path for name in PACKAGES for path in (FUNCTIONS_DIR / 
 
 def _in_a_package(module: str) -> bool:
     parts = module.split(".")
-    return len(parts) > 2 and parts[1] in PACKAGES
+    return len(parts) >= 2 and parts[1] in PACKAGES
 
 
 @pytest.mark.parametrize("path", PACKAGE_MODULES, ids=lambda p: f"{p.parent.name}/{p.name}")
