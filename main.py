@@ -37,8 +37,8 @@ def _started() -> None:
     # At the instance's start, not at its first request: a bad variable stops it, and a
     # deployment that can verify no credential says so. (functions-framework resolves its
     # target before it forks its server, so SystemExit ends the whole instance.)
+    from functions.database.instance import open_in_forked_workers
     from functions.shared.config import config_or_exit
-    from functions.shared.database import open_in_forked_workers
     from functions.shared.identity import check_configuration
 
     config_or_exit()

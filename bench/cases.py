@@ -39,9 +39,9 @@ from bench.harness import (
     percentile,
     run_calls,
 )
+from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.shared.config import LOCAL_JWT_SECRET
-from functions.shared.postgres import PostgresDatabase
 
 RUN = uuid4().hex[:8]
 _messages = itertools.count()
@@ -74,7 +74,7 @@ def one_connection(url: str, *, durable: bool = False) -> PostgresDatabase:
     shared virtual disk that flush varies with everyone else's I/O (up to milliseconds), and
     it is the same one flush for every design compared; figure 1c measures it."""
     database = PostgresDatabase(url, min_size=1, max_size=1)
-    with database._pool.connection() as connection:
+    with database._pool.connections.connection() as connection:
         connection.execute(f"set synchronous_commit = {'on' if durable else 'off'}")
     database.ping()
     return database
@@ -82,7 +82,7 @@ def one_connection(url: str, *, durable: bool = False) -> PostgresDatabase:
 
 def backend_cpu(database: PostgresDatabase) -> BackendCpu:
     """The CPU time probe of the one connection's backend."""
-    with database._pool.connection() as connection:
+    with database._pool.connections.connection() as connection:
         row = connection.execute("select pg_backend_pid()").fetchone()
     assert row is not None
     return BackendCpu(int(row[0]))
@@ -144,7 +144,7 @@ def gate_vs_select_one(bench: Bench) -> None:
         expect(gate_active, True)
         expect(gate_paused, False)
         probe, durable_probe = backend_cpu(database), backend_cpu(durable)
-        pool = database._pool
+        pool = database._pool.connections
 
         def select_one_plain() -> None:
             # `select 1` as psycopg is usually called: connection.execute, a new cursor.
@@ -717,7 +717,7 @@ def gate_vs_naive(bench: Bench) -> None:
     active = [c for c, _ in sample_conversations(bench.main.url, "active", 5000)]
     paused = [c for c, _ in sample_conversations(bench.main.url, "indefinite", 1000)]
     database = one_connection(bench.main.url)
-    pool = database._pool
+    pool = database._pool.connections
     try:
         paused_cycle, active_cycle = itertools.cycle(paused), itertools.cycle(active)
 

@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -228,6 +229,25 @@ def _create_marker_table(connection: Connection) -> None:
         " log_rows bigint, build_seconds double precision,"
         " built_at timestamptz not null default now())"
     )
+
+
+def begin_history(connection: Connection, marker: str) -> datetime:
+    """In a build's transaction: the marker table `bench.<marker>` (format, rows, t0, build
+    seconds), memory for the bulk load's sorts, no wait for the WAL; and the build's time to
+    the second, where its history ends."""
+    connection.execute(
+        sql.SQL(
+            "create schema if not exists bench; create table if not exists bench.{}"
+            " (format integer, size bigint, t0 timestamptz, build_seconds double precision)"
+        ).format(sql.Identifier(marker))
+    )
+    connection.execute("set local maintenance_work_mem = '256MB'")
+    connection.execute("set local work_mem = '256MB'")
+    connection.execute("set local synchronous_commit = off")
+    row = connection.execute("select date_trunc('second', now())").fetchone()
+    assert row is not None
+    t0: datetime = row[0]
+    return t0
 
 
 @contextlib.contextmanager

@@ -35,7 +35,7 @@ from bench.cases import (
     one_connection,
 )
 from bench.harness import BackendCpu, Figure, Recorder, Sample, alternate, table
-from functions.shared.postgres import PostgresDatabase
+from functions.database.postgres import PostgresDatabase
 
 RUN = random.Random().getrandbits(32)
 DRAFTS = 100_000

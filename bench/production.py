@@ -35,9 +35,9 @@ from bench.cases import (
     sample_conversations,
 )
 from bench.harness import Figure, ProcessesCpu, alternate
+from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.shared.config import LOCAL_JWT_SECRET
-from functions.shared.postgres import PostgresDatabase
 from tests import pgbouncer, processes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,7 +190,7 @@ def gate_vs_naive_one_ms_away(bench: Bench) -> None:
         cycle = itertools.cycle(paused)
 
         def naive_paused() -> dict[str, Any]:
-            return naive.gate(theirs._pool, next(cycle), message_id(), "ai_agent")
+            return naive.gate(theirs._pool.connections, next(cycle), message_id(), "ai_agent")
 
         subjects = {"gate": gate_caller(ours, paused), "naive": naive_paused}
         for call in subjects.values():

@@ -29,7 +29,7 @@ from bench import dataset
 from bench.cases import backend_cpu, one_connection
 from bench.dataset import Built, Scale, connect
 from bench.harness import Figure, alternate, check, table
-from functions.shared.postgres import PostgresDatabase
+from functions.database.postgres import PostgresDatabase
 
 FORMAT = 2
 CONVERSATIONS_PER_WORKSPACE = 200
@@ -43,9 +43,7 @@ def workspaces_for(scale: Scale) -> int:
 
 
 def _marker(url: str) -> tuple[int, int, datetime, float] | None:
-    row = dataset.marker_row(
-        url, "select format, workspaces, t0, build_seconds from bench.report_marker"
-    )
+    row = dataset.marker_row(url, "select format, size, t0, build_seconds from bench.report_marker")
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 
@@ -64,7 +62,7 @@ def ensure(server: str, name: str, workspaces: int) -> tuple[Built, datetime]:
         dataset.analyze(connection)
         elapsed = time.perf_counter() - started
         connection.execute(
-            "insert into bench.report_marker (format, workspaces, t0, build_seconds)"
+            "insert into bench.report_marker (format, size, t0, build_seconds)"
             " values (%s, %s, %s, %s)",
             (FORMAT, workspaces, t0, elapsed),
         )
@@ -80,17 +78,7 @@ def _build(connection: psycopg.Connection[Any], workspaces: int) -> datetime:
         "days": HISTORY_DAYS,
     }
     with connection.transaction():
-        connection.execute(
-            "create schema if not exists bench;"
-            " create table if not exists bench.report_marker (format integer,"
-            " workspaces integer, t0 timestamptz, build_seconds double precision)"
-        )
-        connection.execute("set local maintenance_work_mem = '256MB'")
-        connection.execute("set local work_mem = '256MB'")
-        connection.execute("set local synchronous_commit = off")
-        row = connection.execute("select date_trunc('second', now())").fetchone()
-        assert row is not None
-        t0: datetime = row[0]
+        t0 = dataset.begin_history(connection, "report_marker")
         connection.execute(
             "insert into public.workspaces (id, name) select md5('rw-' || w)::uuid,"
             " 'Report workspace ' || w from generate_series(0, %(w)s - 1) w",
@@ -176,7 +164,7 @@ def report_caller(database: PostgresDatabase, t0: datetime, team: bool = False) 
         "since": t0 - timedelta(days=WINDOW_DAYS),
         "until": t0,
     }
-    with database._pool.connection() as connection:
+    with database._pool.connections.connection() as connection:
         row = connection.execute(
             "select md5('rw-0')::uuid, md5('rt-0-0')::uuid, md5('rm-0-0')::uuid"
         ).fetchone()

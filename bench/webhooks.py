@@ -28,9 +28,9 @@ from uuid import UUID, uuid4
 from bench import dataset
 from bench.cases import Bench, gate_caller, one_connection
 from bench.harness import Figure, Recorder, alternate, table
+from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.shared.config import config
-from functions.shared.postgres import PostgresDatabase
 from functions.shared.webhooks import Dispatcher
 
 NAME = "takeover_bench_webhooks"

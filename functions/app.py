@@ -17,8 +17,8 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from functions.catalogue import functions_by_name
+from functions.database.instance import database
 from functions.shared.config import config
-from functions.shared.database import database
 from functions.shared.errors import ApiError, MethodNotAllowed, NotFound
 from functions.shared.http import Function, error_response, json_response
 from functions.shared.identity import check_configuration

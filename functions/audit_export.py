@@ -25,8 +25,8 @@ class ExportAnswer(Answer):
 
 def export(call: Call[ExportRequest]) -> ExportAnswer:
     # Imported here: boto3 costs every other function's cold start ~70 ms it never uses.
-    from functions.shared.audit_export import export_pending
-    from functions.shared.object_storage import object_storage
+    from functions.export.exporter import export_pending
+    from functions.export.object_storage import object_storage
 
     storage = object_storage()
     if storage is None:

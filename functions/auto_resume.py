@@ -7,8 +7,8 @@ from uuid import UUID
 
 from pydantic import Field
 
+from functions.database.instance import database
 from functions.shared.config import config
-from functions.shared.database import database
 from functions.shared.http import Call, Function, Route
 from functions.shared.identity import SERVICE_ONLY
 from functions.shared.models import Answer

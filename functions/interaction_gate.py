@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints
 
-from functions.shared.database import database
+from functions.database.instance import database
 from functions.shared.http import Call, Function, Route
 from functions.shared.identity import SERVICE_ONLY
 from functions.shared.models import AgentId, AiMode, Answer, MessageId, UtcDatetime

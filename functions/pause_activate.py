@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from functions.shared.database import database
+from functions.database.instance import database
 from functions.shared.errors import Forbidden
 from functions.shared.http import Call, Function, Route
 from functions.shared.identity import CallerKind, actor

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from functions.shared.database import database
+from functions.database.instance import database
 from functions.shared.http import Call, Function, Route
 from functions.shared.identity import SERVICE_ONLY
 from functions.shared.models import (
@@ -81,6 +81,9 @@ def read_events(call: Call[EventsQuery]) -> EventsPage:
             "limit": query.limit,
         },
         retry_safe=True,
+        # One conversation's trail costs its page; a listing of whole workspaces may read
+        # far more than a page (a rare action, a long window).
+        heavy=query.conversation_id is None,
     )
     return EventsPage.model_validate(page)
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from functions.shared.database import database
+from functions.database.instance import database
 from functions.shared.errors import Unprocessable
 from functions.shared.http import Call, Function, Route
 from functions.shared.models import Answer, IsoDatetime, UtcDatetime
@@ -122,6 +122,8 @@ def report(call: Call[ReportQuery]) -> Report:
             "until": until,
         },
         retry_safe=True,
+        # Its cost grows with the workspace's log: up to a year of it.
+        heavy=True,
     )
     return Report.model_validate(answer)
 

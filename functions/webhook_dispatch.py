@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from functions.shared.database import database
+from functions.database.instance import database
 from functions.shared.http import Call, Function, Route
 from functions.shared.identity import SERVICE_ONLY
 from functions.shared.models import Answer

@@ -19,11 +19,11 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from functions import migrations
+from functions.database.instance import use_database
+from functions.database.postgres import PostgresDatabase
 from functions.local import demo, embedded
 from functions.shared import logs
 from functions.shared.config import config
-from functions.shared.database import use_database
-from functions.shared.postgres import PostgresDatabase
 from tests import deployed
 from tests.support import Api
 

@@ -30,9 +30,9 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from functions import migrations
+from functions.database.instance import use_database
+from functions.database.postgres import PostgresDatabase
 from functions.local import demo
-from functions.shared.database import use_database
-from functions.shared.postgres import PostgresDatabase
 from tests.conftest import JWT_SECRET, database_url, fresh_database
 from tests.support import Api, log_rows
 from tests.test_migrations import SCHEMA_FILES, run_raw, schema_catalog

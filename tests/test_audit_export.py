@@ -22,8 +22,8 @@ import pytest
 import respx
 from moto.server import ThreadedMotoServer
 
+from functions.export import exporter, object_storage
 from functions.local import demo
-from functions.shared import audit_export, object_storage
 from functions.shared.config import config
 from tests.support import LOG_FIELDS, Api, assert_refused
 
@@ -193,12 +193,12 @@ def export(api: Api, body: Any = None) -> Any:
 
 def progress(db: psycopg.Connection[Any]) -> tuple[bool, int, bool]:
     """(a snapshot is fully exported, rows exported towards the next one up to this id,
-    a batch is claimed)."""
+    a batch is reserved)."""
     row = db.execute(
-        "select exported_snapshot is not null, coalesce(position_id, 0), claim_token is not null"
+        "select exported_snapshot is not null, coalesce(position_id, 0), batch_token is not null"
         " from takeover_private.audit_export_state"
     ).fetchone()
-    if row is None:  # the first claim creates it
+    if row is None:  # the first reservation creates it
         return NOTHING_EXPORTED
     return row[0], row[1], row[2]
 
@@ -412,19 +412,19 @@ def test_a_run_killed_after_its_upload_is_repeated_into_the_same_keys(
         raise RuntimeError("killed between the upload and the cursor update")
 
     with monkeypatch.context() as patch:
-        patch.setattr(audit_export, "_commit", killed)
+        patch.setattr(exporter, "_commit", killed)
         answer = api.post("audit-export", {}, token=api.service)
     assert answer.status_code == 500
     uploaded = stored(s3_env)
     assert by_id(exported_rows(s3_env)) == expected_first
-    assert progress(db) == (False, 0, True)  # uploaded, not committed: still claimed
+    assert progress(db) == (False, 0, True)  # uploaded, not committed: still reserved
 
     # An overlapping run while the lease holds: exports nothing
     assert export(api) == {"exported_rows": 0, "objects": []}
 
     # Later rows arrive; the lease of the dead run expires; the next run repeats its batch
     add_rows(db, 3)
-    db.execute("update takeover_private.audit_export_state set claim_expires_at = now()")
+    db.execute("update takeover_private.audit_export_state set batch_expires_at = now()")
     again = export(api)
 
     assert again["exported_rows"] == len(log(db))
@@ -443,7 +443,7 @@ def test_overlapping_runs_never_export_a_row_twice(
     bucket: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(audit_export, "BATCH_ROWS", 50)
+    monkeypatch.setattr(exporter, "BATCH_ROWS", 50)
     add_rows(db, 400)
     add_rows(db, 100, OTHER_WORKSPACE_CONVERSATION)
     answers: list[Any] = []
@@ -588,8 +588,8 @@ def test_through_the_rest_adapter_it_is_a_misconfiguration(
     api: Api, s3_env: dict[str, str], bucket: str
 ) -> None:
     # PostgREST answers one call at a time; the export streams the log: DATABASE_URL only.
-    from functions.shared.database import use_database
-    from functions.shared.supabase_rpc import SupabaseDatabase
+    from functions.database.instance import use_database
+    from functions.database.rest import SupabaseDatabase
 
     with respx.mock(assert_all_called=False) as rest:
         previous = use_database(SupabaseDatabase("https://export.supabase.co", "service-key"))
@@ -597,7 +597,7 @@ def test_through_the_rest_adapter_it_is_a_misconfiguration(
             answer = api.post("audit-export", {}, token=api.service)
         finally:
             use_database(previous)
-        assert not rest.calls  # refused before anything is claimed
+        assert not rest.calls  # refused before anything is reserved
     assert_refused(answer, 500, "server_misconfigured")
 
 
@@ -650,14 +650,14 @@ def test_transaction_ids_behind_the_export_stop_it_rather_than_skip_rows(
     assert stored(s3_env) == before
 
 
-def test_a_claim_inside_a_transaction_that_wrote_is_refused(
+def test_a_reservation_inside_a_transaction_that_wrote_is_refused(
     db: psycopg.Connection[Any], db_url: str
 ) -> None:
     # Its own uncommitted rows would pass for ended in its snapshot: it must run alone.
     with psycopg.connect(db_url) as connection:
         add_rows(connection, 1)
         with pytest.raises(psycopg.errors.RaiseException, match="transaction of its own"):
-            connection.execute("select public.takeover_audit_export_claim(10, 60)")
+            connection.execute("select public.takeover_audit_export_reserve(10, 60)")
     assert progress(db) == NOTHING_EXPORTED
 
 

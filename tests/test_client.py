@@ -38,11 +38,11 @@ from takeover_client.webhooks import EVENT_TYPES
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
+from functions.database.instance import use_database
+from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.local.server import create_app
 from functions.shared.config import config
-from functions.shared.database import use_database
-from functions.shared.postgres import PostgresDatabase
 from tests.conftest import JWT_SECRET
 from tests.receivers import receiver
 from tests.support import Api, function_app, log_rows, snapshot

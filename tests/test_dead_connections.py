@@ -18,9 +18,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from functions.database.instance import use_database
+from functions.database.postgres import PostgresDatabase
 from functions.local import demo
-from functions.shared.database import use_database
-from functions.shared.postgres import PostgresDatabase
 from tests import pgbouncer
 from tests.conftest import JWT_SECRET, database_url
 from tests.reliability.pooler import Bouncer
@@ -34,7 +34,7 @@ IDLE_CONNECTIONS = 4
 def functions_on_a_warm_pool(url: str) -> Iterator[Api]:
     """The functions on a pool on `url` that already holds several idle connections."""
     database = PostgresDatabase(url, min_size=IDLE_CONNECTIONS, max_size=8)
-    database._pool.wait(timeout=10)
+    database._pool.connections.wait(timeout=10)
     previous = use_database(database)
     try:
         yield Api(JWT_SECRET)

@@ -33,10 +33,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from functions.database.instance import use_database
+from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.local.server import create_app
-from functions.shared.database import use_database
-from functions.shared.postgres import PostgresDatabase
 from tests.conftest import JWT_SECRET, fresh_database
 
 EXAMPLES = int(os.environ.get("RELIABILITY_FUZZ_EXAMPLES", "20"))

@@ -27,9 +27,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from functions.database.instance import use_database
+from functions.database.postgres import PostgresDatabase
 from functions.local import demo
-from functions.shared.database import use_database
-from functions.shared.postgres import PostgresDatabase
 from tests.conftest import JWT_SECRET, fresh_database
 from tests.support import Api, expire, log_rows, snapshot
 
@@ -258,9 +258,10 @@ PRIVATE = "takeover_private."
 DB_FUNCTIONS = [
     "is_workspace_member",
     "takeover_activate",
-    "takeover_audit_export_claim",
     "takeover_audit_export_commit",
     "takeover_audit_export_release",
+    "takeover_audit_export_reserve",
+    "takeover_audit_export_rows",
     "takeover_events",
     "takeover_extend",
     "takeover_gate",

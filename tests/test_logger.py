@@ -4,7 +4,7 @@ itself (POST, interaction_blocked only, while paused)."""
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -399,6 +399,53 @@ def test_paging_an_attendants_list_skips_other_workspaces(
     pages = every_page(api, api.attendant, limit=1)
 
     assert [page["events"][0]["id"] for page in pages] == [*two_workspaces["acme"], more_acme]
+
+
+def written_at(db: psycopg.Connection[Any], conversation_id: UUID, created_at: datetime) -> int:
+    """A log row with this created_at, written now (as by a transaction that began then):
+    its id."""
+    row = db.execute(
+        "insert into ai_pause_logs (conversation_id, action, triggered_by, previous_ai_mode,"
+        " new_ai_mode, created_at) values (%s, 'interaction_blocked', 'ai_agent', 'paused',"
+        " 'paused', %s) returning id",
+        (conversation_id, created_at),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_members_listing_goes_by_time_and_its_pages_follow_that_order(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    # Given rows whose ids do not follow their times: the first written began last
+    now = datetime.now(UTC)
+    late = written_at(db, CONVERSATION, now)
+    early = written_at(db, SALES_CONVERSATION, now - timedelta(hours=1))
+    middle = written_at(db, CONVERSATION, now - timedelta(minutes=30))
+    tied = written_at(db, SALES_CONVERSATION, now - timedelta(minutes=30))
+
+    pages = every_page(api, api.attendant, limit=1)
+
+    # A member's listing of its workspaces: by created_at, then id; each cursor the last id
+    assert [page["events"][0]["id"] for page in pages] == [early, middle, tied, late]
+    assert [page["next_cursor"] for page in pages] == [str(early), str(middle), str(tied), None]
+    # One conversation's trail, and the service's listing of every workspace: in id order
+    assert ids(events(api, api.attendant, conversation_id=CONVERSATION)) == [late, middle]
+    assert ids(events(api, api.service)) == [late, early, middle, tied]
+
+
+def ids(page: dict[str, Any]) -> list[int]:
+    return [event["id"] for event in page["events"]]
+
+
+def test_a_cursor_that_is_no_event_of_a_members_listing_is_422(
+    api: Api, db: psycopg.Connection[Any], two_workspaces: dict[str, list[int]]
+) -> None:
+    before = snapshot(db)
+    for cursor in (two_workspaces["globex"][0], 999_999_999, 0):
+        answer = api.get("pause-logger", token=api.attendant, cursor=cursor)
+        assert_refused(answer, 422, "invalid_cursor")
+    assert snapshot(db) == before
 
 
 # ---------------------------------------------------------------------------

@@ -199,8 +199,8 @@ def test_the_core_migrations_log_rows_get_their_workspace_and_are_exported(
     )
     assert len(rows) == 6 + 4
     assert set(rows) == {(True, "0")}
-    [(claim,)] = fetch(empty_url, "select public.takeover_audit_export_claim(100, 60)")
-    assert sum(exported["rows"] for exported in claim["objects"]) == len(rows)
+    [(batch,)] = fetch(empty_url, "select public.takeover_audit_export_reserve(100, 60)")
+    assert sum(exported["rows"] for exported in batch["objects"]) == len(rows)
 
 
 def test_running_the_runner_again_keeps_every_row(empty_url: str) -> None:
@@ -439,9 +439,10 @@ def test_the_api_runs_as_its_owner_and_keeps_its_grants(empty_url: str) -> None:
             for name in sorted(
                 [
                     "activate",
-                    "audit_export_claim",
                     "audit_export_commit",
                     "audit_export_release",
+                    "audit_export_reserve",
+                    "audit_export_rows",
                     "events",
                     "extend",
                     "gate",

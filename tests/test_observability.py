@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from functions.database.instance import use_database
 from functions.local import demo
-from functions.shared.database import use_database
 from functions.shared.logs import JsonLines
 from tests.support import Api, assert_refused
 
@@ -114,7 +114,9 @@ def test_severity_follows_the_status(api: Api, request_log: Lines) -> None:
 
 
 class Broken:
-    def call(self, function: str, arguments: Any, *, retry_safe: bool = False) -> Any:
+    def call(
+        self, function: str, arguments: Any, *, retry_safe: bool = False, heavy: bool = False
+    ) -> Any:
         raise RuntimeError("a bug of ours")
 
     def ping(self) -> None: ...

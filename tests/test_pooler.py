@@ -18,10 +18,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from functions.database.instance import use_database
+from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.shared.config import config
-from functions.shared.database import use_database
-from functions.shared.postgres import PostgresDatabase
 from tests import pgbouncer
 from tests.conftest import JWT_SECRET, database_url
 from tests.support import Api, log_rows

@@ -219,6 +219,21 @@ def test_the_service_sees_the_same_report_and_another_workspace_sees_nothing(
     assert report(api, **query)["pauses"] == 4  # Globex's row is not Acme's
 
 
+def test_an_agent_named_by_a_uuid_is_no_attendant(api: Api, db: psycopg.Connection[Any]) -> None:
+    # Actors are counted once each before the attendants are picked: one with only blocked
+    # messages is none, whatever its name looks like.
+    agent = "0b0b0b0b-0000-4000-8000-000000000000"
+    write(db, C1, "pause_activated", at("2026-03-02 10:00"), ATTENDANT, 15)
+    write(db, C1, "interaction_blocked", at("2026-03-02 10:05"), agent)
+
+    figures = report(api, workspace_id=WORKSPACE, since=SINCE, until=UNTIL)
+
+    assert figures["blocked_messages"] == 1
+    assert figures["by_attendant"] == [
+        {"user_id": ATTENDANT, "pauses": 1, "force_resumes": 0, "extensions": 0}
+    ]
+
+
 def test_pauses_through_the_functions_now(api: Api, db: psycopg.Connection[Any]) -> None:
     started = db.execute("select now() - interval '1 minute'").fetchone()
     assert started is not None

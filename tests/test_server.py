@@ -22,12 +22,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from functions import openapi
+from functions.database.instance import use_database
+from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.local.server import create_app
 from functions.shared.config import LOCAL_JWT_SECRET, config
-from functions.shared.database import use_database
 from functions.shared.errors import _REFUSALS, Conflict, NotFound
-from functions.shared.postgres import PostgresDatabase
 from tests.conftest import JWT_SECRET
 from tests.processes import free_port
 from tests.support import Api, actions, assert_refused, expire, log_rows

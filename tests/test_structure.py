@@ -70,12 +70,32 @@ def test_importing_every_deploy_target_loads_nothing_local() -> None:
     assert [m for m in loaded if m.split(".")[0] in {"boto3", "botocore", "supabase"}] == []
 
 
-@pytest.mark.parametrize(
-    "path", sorted((FUNCTIONS_DIR / "shared").glob("*.py")), ids=lambda p: p.name
+# The packages under functions/ that deployed code may import: everything but local/.
+PACKAGES = sorted(
+    path.name
+    for path in FUNCTIONS_DIR.iterdir()
+    if path.is_dir() and path.name != "local" and any(path.glob("*.py"))
 )
-def test_shared_code_imports_no_function_module(path: Path) -> None:
+PACKAGE_MODULES = sorted(path for name in PACKAGES for path in (FUNCTIONS_DIR / name).glob("*.py"))
+
+
+def _in_a_package(module: str) -> bool:
+    parts = module.split(".")
+    return len(parts) >= 2 and parts[1] in PACKAGES
+
+
+@pytest.mark.parametrize("path", PACKAGE_MODULES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_packages_import_no_function_module(path: Path) -> None:
     ours = {name for name in _imports(path) if name.startswith("functions")}
-    assert all(name.startswith("functions.shared") for name in ours), ours
+    assert all(_in_a_package(name) for name in ours), ours
+
+
+@pytest.mark.parametrize(
+    "path", sorted((FUNCTIONS_DIR / "database").glob("*.py")), ids=lambda p: p.name
+)
+def test_the_database_layer_imports_only_the_shared_package(path: Path) -> None:
+    ours = {name for name in _imports(path) if name.startswith("functions")}
+    assert all(name.startswith(("functions.shared", "functions.database")) for name in ours), ours
 
 
 def _deployed() -> list[Path]:
@@ -139,8 +159,8 @@ def test_every_package_deployed_code_imports_is_a_declared_dependency() -> None:
     assert undeclared == set()
 
 
-def test_function_modules_import_only_the_shared_package() -> None:
+def test_function_modules_import_only_packages() -> None:
     for name in functions_by_name():
         path = FUNCTIONS_DIR / f"{name.replace('-', '_')}.py"
         ours = {module for module in _imports(path) if module.startswith("functions")}
-        assert all(module.startswith("functions.shared") for module in ours), (path, ours)
+        assert all(_in_a_package(module) for module in ours), (path, ours)

@@ -1,4 +1,4 @@
-"""The Supabase adapter (functions/shared/supabase_rpc.py) at its HTTP boundary.
+"""The Supabase adapter (functions/database/rest.py) at its HTTP boundary.
 
 There is no PostgREST server here: these are recorded PostgREST request/answer shapes,
 served by respx. What is checked is what the adapter sends (the RPC URL, `p_` arguments,
@@ -21,10 +21,11 @@ import httpx
 import pytest
 import respx
 
+from functions.database.instance import use_database
+from functions.database.rest import SupabaseDatabase
 from functions.local import demo
 from functions.shared import logs
 from functions.shared.config import config
-from functions.shared.database import use_database
 from functions.shared.errors import (
     _REFUSALS,
     ApiError,
@@ -33,7 +34,6 @@ from functions.shared.errors import (
     Unavailable,
     Unprocessable,
 )
-from functions.shared.supabase_rpc import SupabaseDatabase
 from tests.conftest import JWT_SECRET
 from tests.support import Api, assert_refused
 

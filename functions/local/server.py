@@ -21,11 +21,11 @@ from werkzeug.serving import make_server
 
 import functions.app
 from functions import migrations
+from functions.database.instance import database, use_database
 from functions.local import demo, embedded
 from functions.local.console import console
 from functions.shared import logs
 from functions.shared.config import LOCAL_JWT_SECRET, config, config_or_exit
-from functions.shared.database import database, use_database
 from functions.shared.errors import Unavailable
 
 log = logging.getLogger("takeover")
@@ -212,7 +212,7 @@ def main() -> None:
     settings = config_or_exit()
     url = _prepare_database()
     if url is not None:
-        from functions.shared.postgres import PostgresDatabase
+        from functions.database.postgres import PostgresDatabase
 
         use_database(PostgresDatabase(url))
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from functions.shared.postgres import missing_database
+from functions.database.postgres import missing_database
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = ROOT / "supabase" / "migrations"

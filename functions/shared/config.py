@@ -50,6 +50,12 @@ class Config(BaseSettings):
     auto_resume_interval_seconds: float = _env("AUTO_RESUME_INTERVAL_SECONDS", default=15, gt=0)
     database_timeout_seconds: float = _env("DATABASE_TIMEOUT_SECONDS", default=5, gt=0, le=600)
     database_pool_size: int = _env("DATABASE_POOL_SIZE", default=10, ge=1, le=1000)
+    # Heavy reads (reports, log listings, the audit export): their own connections, beside
+    # DATABASE_POOL_SIZE's, and their own statement timeout (docs/bulkheads.md).
+    heavy_read_pool_size: int = _env("HEAVY_READ_POOL_SIZE", default=2, ge=1, le=100)
+    heavy_read_timeout_seconds: float = _env(
+        "HEAVY_READ_TIMEOUT_SECONDS", default=30, gt=0, le=3600, allow_inf_nan=False
+    )
     # Load the demo workspace into an empty database at start (make run); the embedded
     # database always gets it.
     seed_demo: bool = _env("TAKEOVER_SEED_DEMO", default=False)

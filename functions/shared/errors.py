@@ -94,6 +94,7 @@ _REFUSALS: dict[str, type[ApiError]] = {
     "idempotency_key_reused": Unprocessable,
     "invalid_window": Unprocessable,
     "window_too_long": Unprocessable,
+    "invalid_cursor": Unprocessable,
 }
 
 

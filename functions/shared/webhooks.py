@@ -38,8 +38,8 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from functions.database.interface import Database
 from functions.shared.config import config
-from functions.shared.dbapi import Database
 from functions.shared.errors import Unprocessable
 
 # The event types an endpoint may subscribe to (CONTRACT.md, Webhooks).

@@ -786,9 +786,11 @@ begin
       '{"max_days": 366}');
   end if;
 
-  with in_window as materialized (
+  with in_window as not materialized (
     -- The workspace's rows in the window, through (workspace_id, created_at): the cost is
-    -- these rows, however large the rest of the log.
+    -- these rows, however large the rest of the log. Read twice below, straight from the
+    -- index, and never stored: stored once and read four times, a year of a busy
+    -- workspace cost three times reading it, and went to disk (bench/bulkheads.py, 10c).
     select l.id, l.conversation_id, l.action, l.triggered_by, l.duration_minutes, l.created_at
     from public.ai_pause_logs l
     where l.workspace_id = p_workspace_id
@@ -797,9 +799,30 @@ begin
       and (p_team_id is null or l.conversation_id in (
         select c.id from public.conversations c where c.team_id = p_team_id))
   ),
+  counts as (
+    -- The first read: every row counted three ways in one pass, by UTC day, by
+    -- conversation (for the teams) and by actor; a few hundred rows come out of it.
+    select r.day, r.conversation_id, r.triggered_by,
+           count(*) filter (where r.action = 'pause_activated') as pauses,
+           count(*) filter (where r.action = 'interaction_blocked') as blocked,
+           count(*) filter (where r.action = 'auto_resume') as auto_resumes,
+           count(*) filter (where r.action = 'force_resume') as force_resumes,
+           count(*) filter (where r.action = 'extend_pause') as extensions
+    from (
+      -- date_bin is arithmetic on the instant; a time zone conversion per row costs more.
+      select (date_bin('1 day', w.created_at, timestamptz '2000-01-01 00:00:00+00')
+              at time zone 'UTC')::date as day, w.conversation_id, w.triggered_by, w.action
+      from in_window w
+      -- Kept a subquery, so the planner judges the days as an expression it has no
+      -- statistics for (a few hundred groups: hashed) rather than by created_at's (one
+      -- group per row: a year of rows sorted on disk).
+      offset 0
+    ) r
+    group by grouping sets ((r.day), (r.conversation_id), (r.triggered_by))
+  ),
   lifecycle as (
-    -- A conversation's activations and resumes alternate, so a resume's previous one of
-    -- these rows (in log order) is the activation it ended.
+    -- The second read: the activations and resumes. A conversation's alternate, so a
+    -- resume's previous one of these rows (in log order) is the activation it ended.
     select r.id, r.conversation_id, r.action, r.duration_minutes, r.created_at,
            lag(r.action) over by_conversation as previous_action,
            lag(r.created_at) over by_conversation as previous_at
@@ -829,32 +852,13 @@ begin
     ) s
     where e.action in ('auto_resume', 'force_resume') and s.started_at is not null
   ),
-  per_conversation as (
-    select r.conversation_id,
-           count(*) filter (where r.action = 'pause_activated') as pauses,
-           count(*) filter (where r.action = 'interaction_blocked') as blocked
-    from in_window r
-    group by r.conversation_id
-  ),
   by_team as (
-    select c.team_id, t.name, sum(pc.pauses)::bigint as pauses,
-           sum(pc.blocked)::bigint as blocked
-    from per_conversation pc
-    join public.conversations c on c.id = pc.conversation_id
+    select c.team_id, t.name, sum(g.pauses)::bigint as pauses, sum(g.blocked)::bigint as blocked
+    from counts g
+    join public.conversations c on c.id = g.conversation_id
     left join public.teams t on t.id = c.team_id
     group by c.team_id, t.name
-    having sum(pc.pauses) + sum(pc.blocked) > 0
-  ),
-  per_actor as materialized (
-    -- Grouped before the pattern below is matched (materialized, so that the planner does
-    -- not push it down): once per person, not once per row.
-    select r.triggered_by,
-           count(*) filter (where r.action = 'pause_activated') as pauses,
-           count(*) filter (where r.action = 'force_resume') as force_resumes,
-           count(*) filter (where r.action = 'extend_pause') as extensions
-    from in_window r
-    where r.action in ('pause_activated', 'force_resume', 'extend_pause')
-    group by r.triggered_by
+    having sum(g.pauses) + sum(g.blocked) > 0
   ),
   human_reply_pauses as (
     -- pause_activated rows a human's reply wrote, through their partial index: an
@@ -867,41 +871,31 @@ begin
       and (p_team_id is null or h.conversation_id in (
         select c.id from public.conversations c where c.team_id = p_team_id))
   ),
-  actors as (
-    -- Attendant actions carry the attendant's id; 'service' (the service without
-    -- triggered_by) is nobody's, and any other name is an AI agent's handoff
-    -- (pause-activate refuses agent ids that look like user ids).
-    select g.*,
-           g.triggered_by ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-             as is_attendant
-    from per_actor g
-  ),
   pauses_by_actor as (
-    select coalesce(sum(a.pauses) filter (where a.is_attendant), 0) as attendant,
-           coalesce(sum(a.pauses) filter (where a.triggered_by = 'service'), 0) as service,
-           coalesce(sum(a.pauses) filter (
-             where not a.is_attendant and a.triggered_by <> 'service'), 0) as agent
-    from actors a
+    -- Who wrote the pause_activated rows, per actor: an attendant (a user id), the service
+    -- on nobody's behalf, else an AI agent handing over (an agent id is never a user id).
+    select coalesce(sum(g.pauses) filter (where g.triggered_by
+             ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'), 0) as attendant,
+           coalesce(sum(g.pauses) filter (where g.triggered_by = 'service'), 0) as service,
+           coalesce(sum(g.pauses), 0) as pauses
+    from counts g
+    where g.triggered_by is not null
   ),
   by_attendant as (
-    select lower(a.triggered_by) as user_id, sum(a.pauses)::bigint as pauses,
-           sum(a.force_resumes)::bigint as force_resumes,
-           sum(a.extensions)::bigint as extensions
-    from actors a
-    where a.is_attendant
-    group by lower(a.triggered_by)
+    -- Attendant actions carry the attendant's id; 'service' (the service without
+    -- triggered_by) is nobody's. Matched once per actor, not once per row.
+    select lower(g.triggered_by) as user_id, sum(g.pauses)::bigint as pauses,
+           sum(g.force_resumes)::bigint as force_resumes,
+           sum(g.extensions)::bigint as extensions
+    from counts g
+    where g.triggered_by ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+      and g.pauses + g.force_resumes + g.extensions > 0
+    group by lower(g.triggered_by)
   ),
   per_day as (
-    -- date_bin is arithmetic on the instant; a time zone conversion per row costs more.
-    select (date_bin('1 day', r.created_at, timestamptz '2000-01-01 00:00:00+00')
-            at time zone 'UTC')::date as day,
-           count(*) filter (where r.action = 'pause_activated') as pauses,
-           count(*) filter (where r.action = 'interaction_blocked') as blocked,
-           count(*) filter (where r.action = 'auto_resume') as auto_resumes,
-           count(*) filter (where r.action = 'force_resume') as force_resumes,
-           count(*) filter (where r.action = 'extend_pause') as extensions
-    from in_window r
-    group by 1
+    select g.day, g.pauses, g.blocked, g.auto_resumes, g.force_resumes, g.extensions
+    from counts g
+    where g.day is not null
   ),
   days as (
     -- Every UTC date the window touches, days without a row included (a chart's axis).
@@ -923,7 +917,7 @@ begin
       select jsonb_build_object(
         'attendant', a.attendant - (h.pauses - h.by_service),
         'human_reply', h.pauses,
-        'ai_handoff', a.agent,
+        'ai_handoff', a.pauses - a.attendant - a.service,
         'service', a.service - h.by_service)
       from pauses_by_actor a, human_reply_pauses h),
     'pause_minutes', (

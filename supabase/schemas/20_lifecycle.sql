@@ -970,6 +970,9 @@ as $$
 declare
   v_page jsonb;
   v_count integer;
+  -- A member's listing continues after this (created_at, id): the cursor row's.
+  v_after_at timestamptz := '-infinity';
+  v_after_id bigint := 0;
 begin
   if p_conversation_id is not null then
     -- Reading one conversation's trail touches it: an expired pause is ended first.
@@ -995,23 +998,67 @@ begin
       and (p_caller is null or takeover_private.is_member(c.workspace_id, p_caller));
   end if;
 
-  select coalesce(jsonb_agg(to_jsonb(page) order by page.id), '[]'::jsonb), count(*)
-  into v_page, v_count
-  from (
-    select l.id, l.conversation_id, l.action, l.reason, l.duration_minutes, l.triggered_by,
-           l.previous_ai_mode, l.new_ai_mode, l.message_id, l.created_at
-    from public.ai_pause_logs l
-    where (p_conversation_id is null or l.conversation_id = p_conversation_id)
-      -- The row's own workspace: no join through conversations per row.
-      and (p_caller is null or l.workspace_id in (
-        select m.workspace_id from public.workspace_members m where m.user_id = p_caller))
-      and (p_action is null or l.action = p_action)
-      and (p_since is null or l.created_at >= p_since)
-      and (p_until is null or l.created_at < p_until)
-      and (p_after_id is null or l.id > p_after_id)
-    order by l.id
-    limit p_limit + 1
-  ) page;
+  if p_conversation_id is null and p_caller is not null then
+    -- A member's listing: each of the member's workspaces read from its (workspace_id,
+    -- created_at) index from the cursor on, oldest first, and merged. A page costs its own
+    -- rows, however large the log around them (walking the primary key in id order, a
+    -- small workspace paid for the whole log). The cursor stays the id of the last row
+    -- given: it names the (created_at, id) to continue after.
+    if p_after_id is not null then
+      select l.created_at, l.id into v_after_at, v_after_id
+      from public.ai_pause_logs l
+      where l.id = p_after_id
+        and l.workspace_id in (
+          select m.workspace_id from public.workspace_members m where m.user_id = p_caller);
+      if not found then
+        return takeover_private.error('invalid_cursor',
+          'The cursor is not the id of an event this listing can show.');
+      end if;
+    end if;
+    select coalesce(jsonb_agg(to_jsonb(page) order by page.created_at, page.id), '[]'::jsonb),
+           count(*)
+    into v_page, v_count
+    from (
+      select l.*
+      from public.workspace_members m
+      cross join lateral (
+        select l.id, l.conversation_id, l.action, l.reason, l.duration_minutes,
+               l.triggered_by, l.previous_ai_mode, l.new_ai_mode, l.message_id, l.created_at
+        from public.ai_pause_logs l
+        where l.workspace_id = m.workspace_id
+          -- Bounds without "is null or": the index takes them in a cached generic plan too.
+          and (l.created_at, l.id) > (v_after_at, v_after_id)
+          and l.created_at >= coalesce(p_since, '-infinity')
+          and l.created_at < coalesce(p_until, 'infinity')
+          and (p_action is null or l.action = p_action)
+        order by l.created_at, l.id
+        limit p_limit + 1
+      ) l
+      where m.user_id = p_caller
+      order by l.created_at, l.id
+      limit p_limit + 1
+    ) page;
+  else
+    -- One conversation's trail (its (conversation_id, id) index), or the service's listing
+    -- of every workspace (the primary key): in id order.
+    select coalesce(jsonb_agg(to_jsonb(page) order by page.id), '[]'::jsonb), count(*)
+    into v_page, v_count
+    from (
+      select l.id, l.conversation_id, l.action, l.reason, l.duration_minutes, l.triggered_by,
+             l.previous_ai_mode, l.new_ai_mode, l.message_id, l.created_at
+      from public.ai_pause_logs l
+      where (p_conversation_id is null or l.conversation_id = p_conversation_id)
+        -- The row's own workspace: no join through conversations per row.
+        and (p_caller is null or l.workspace_id in (
+          select m.workspace_id from public.workspace_members m where m.user_id = p_caller))
+        and (p_action is null or l.action = p_action)
+        and (p_since is null or l.created_at >= p_since)
+        and (p_until is null or l.created_at < p_until)
+        and (p_after_id is null or l.id > p_after_id)
+      order by l.id
+      limit p_limit + 1
+    ) page;
+  end if;
 
   -- One row more than asked for tells whether another page exists.
   if v_count > p_limit then
@@ -1023,7 +1070,9 @@ begin
 end
 $$;
 comment on function public.takeover_events(uuid, uuid, public.ai_pause_action, timestamptz, timestamptz, bigint, integer) is
-  'pause-logger GET: the audit trail the caller may see, oldest first, keyset-paginated.';
+  'pause-logger GET: the audit trail the caller may see, oldest first, keyset-paginated: '
+  'one conversation and the service''s listing in id order, a member''s workspaces by '
+  '(created_at, id) on the workspace index.';
 
 create function public.takeover_settings(p_caller uuid, p_workspace_id uuid)
 returns jsonb

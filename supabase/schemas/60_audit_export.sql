@@ -1,5 +1,5 @@
 -- The audit export (function audit-export): ai_pause_logs copied to object storage, every
--- row exactly once, without a gap. Migration: 20261201120000_takeover_integrations.sql.
+-- row exactly once, without a gap.
 --
 -- Ids do not say what is exported: a transaction can commit a lower id after a higher one
 -- was exported. Transactions do: each row records the transaction that wrote it (txid), and
@@ -23,31 +23,31 @@ create table takeover_private.audit_export_state (
   target_snapshot pg_snapshot,
   position_txid xid8,
   position_id bigint,
-  -- The batch claimed and being uploaded: those rows above the position up to (claim_txid,
-  -- claim_id). Fixed once claimed (its rows are final), so a run that died after
-  -- uploading is repeated by the next into the same keys with the same bytes.
-  claim_txid xid8,
-  claim_id bigint,
+  -- The batch reserved and being uploaded: those rows above the position up to
+  -- (batch_end_txid, batch_end_id). Fixed once reserved (its rows are final), so a run that
+  -- died after uploading is repeated by the next into the same keys with the same bytes.
+  batch_end_txid xid8,
+  batch_end_id bigint,
   -- The run holding the batch, until its lease expires; then another run takes it over.
-  claim_token uuid,
-  claim_expires_at timestamptz,
+  batch_token uuid,
+  batch_expires_at timestamptz,
   last_exported_at timestamptz,
   check ((target_snapshot is null) = (position_txid is null)
     and (position_txid is null) = (position_id is null)),
-  check ((claim_txid is null) = (claim_id is null)
-    and (claim_id is null) = (claim_token is null)
-    and (claim_token is null) = (claim_expires_at is null)
-    and (claim_token is null or target_snapshot is not null))
+  check ((batch_end_txid is null) = (batch_end_id is null)
+    and (batch_end_id is null) = (batch_token is null)
+    and (batch_token is null) = (batch_expires_at is null)
+    and (batch_token is null or target_snapshot is not null))
 );
 comment on table takeover_private.audit_export_state is
   'The audit export''s progress: the snapshots exported and aimed at, the position between '
   'them, and the batch in flight.';
 
 -- ===========================================================================
--- Functions: claim a batch, commit it, release it (service_role only)
+-- Functions: reserve a batch, read its rows, commit it, release it (service_role only)
 -- ===========================================================================
 
-create function public.takeover_audit_export_claim(p_limit integer, p_lease_seconds integer)
+create function public.takeover_audit_export_reserve(p_limit integer, p_lease_seconds integer)
 returns jsonb
 language plpgsql
 -- security definer: the state lives in takeover_private, which no API role may use.
@@ -64,23 +64,23 @@ declare
 begin
   if pg_current_xact_id_if_assigned() is not null then
     -- This transaction's own rows, not committed, would pass for ended in its snapshot.
-    raise exception 'takeover_audit_export_claim runs in a transaction of its own';
+    raise exception 'takeover_audit_export_reserve runs in a transaction of its own';
   end if;
-  -- One claimer at a time; the lease, not this lock, keeps uploads apart.
+  -- One run reserves at a time; the lease, not this lock, keeps uploads apart.
   insert into takeover_private.audit_export_state default values on conflict do nothing;
   select * into strict v_state from takeover_private.audit_export_state for update;
-  -- Taken under the lock, so claims take their snapshots in order and the exported one
+  -- Taken under the lock, so reservations take their snapshots in order and the exported one
   -- never goes back. (This transaction's own id, now assigned, counts as ended in it: it
   -- writes no log row.)
   v_now := pg_current_snapshot();
 
-  if v_state.claim_token is not null then
-    if v_state.claim_expires_at > now() then
+  if v_state.batch_token is not null then
+    if v_state.batch_expires_at > now() then
       return jsonb_build_object('busy', true);
     end if;
     -- The run holding it died (or gave it back): its batch, unchanged, is ours now.
-    v_end_txid := v_state.claim_txid;
-    v_end_id := v_state.claim_id;
+    v_end_txid := v_state.batch_end_txid;
+    v_end_id := v_state.batch_end_id;
   else
     if pg_snapshot_xmax(v_now) < pg_snapshot_xmax(v_state.exported_snapshot) then
       -- Transaction ids went back: the database was restored into another cluster. New
@@ -110,7 +110,7 @@ begin
           and (v_state.exported_snapshot is null
                or not pg_visible_in_snapshot(l.txid, v_state.exported_snapshot))
         order by l.txid, l.id
-        limit takeover_audit_export_claim.p_limit
+        limit takeover_audit_export_reserve.p_limit
       ) last
       order by last.txid desc, last.id desc
       limit 1;
@@ -133,8 +133,8 @@ begin
   update takeover_private.audit_export_state s
   set exported_snapshot = v_state.exported_snapshot, target_snapshot = v_state.target_snapshot,
       position_txid = v_state.position_txid, position_id = v_state.position_id,
-      claim_txid = v_end_txid, claim_id = v_end_id, claim_token = v_token,
-      claim_expires_at = now() + make_interval(secs => p_lease_seconds);
+      batch_end_txid = v_end_txid, batch_end_id = v_end_id, batch_token = v_token,
+      batch_expires_at = now() + make_interval(secs => p_lease_seconds);
 
   -- The objects of the batch: one per workspace and UTC day, named by first and last id.
   select coalesce(jsonb_agg(jsonb_build_object(
@@ -164,10 +164,58 @@ begin
     'objects', v_objects);
 end
 $$;
-comment on function public.takeover_audit_export_claim(integer, integer) is
-  'Claims the next batch of the audit export (at most p_limit rows of transactions ended '
+comment on function public.takeover_audit_export_reserve(integer, integer) is
+  'Reserves the next batch of the audit export (at most p_limit rows of transactions ended '
   'before this call, in (txid, id) order), or the batch of a run whose lease expired; busy '
   'while another run holds one.';
+
+create function public.takeover_audit_export_rows(
+  p_exported_snapshot pg_snapshot,
+  p_target_snapshot pg_snapshot,
+  p_after_txid xid8,
+  p_after_id bigint,
+  p_through_txid xid8,
+  p_through_id bigint
+)
+returns table (id bigint, line text)
+-- plpgsql: called once, it hands back the batch whole; a SQL function would be called once
+-- per row, and pay its SET clauses every time.
+language plpgsql
+stable
+-- security definer: it reads the log as its owner, like every API function, so service_role
+-- needs execute on it and nothing on the table.
+security definer
+set search_path = ''
+-- A batch, sorted and handed back, stays in memory rather than spilling to disk.
+set work_mem = '64MB'
+as $$
+begin
+  -- Every column of the row but txid (the export's own bookkeeping), in the table's order,
+  -- created_at in UTC with microseconds whatever the session's time zone: a repeated batch
+  -- gives the same bytes. (row_to_json of the columns costs half of to_jsonb(l) - 'txid';
+  -- a test compares each line with every column of the table, so a new column is not
+  -- missed.) In object order: by workspace, UTC day, id.
+  return query
+  select l.id, (
+    select pg_catalog.row_to_json(r)::text from (
+      select l.id, l.conversation_id, l.action, l.reason, l.duration_minutes, l.triggered_by,
+             l.previous_ai_mode, l.new_ai_mode, l.message_id,
+             pg_catalog.to_char(l.created_at at time zone 'UTC',
+                                'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_at,
+             l.workspace_id
+    ) r)
+  from public.ai_pause_logs l
+  where (l.txid, l.id) > (p_after_txid, p_after_id)
+    and (l.txid, l.id) <= (p_through_txid, p_through_id)
+    and pg_catalog.pg_visible_in_snapshot(l.txid, p_target_snapshot)
+    and (p_exported_snapshot is null
+         or not pg_catalog.pg_visible_in_snapshot(l.txid, p_exported_snapshot))
+  order by l.workspace_id, (l.created_at at time zone 'UTC')::date, l.id;
+end
+$$;
+comment on function public.takeover_audit_export_rows(pg_snapshot, pg_snapshot, xid8, bigint, xid8, bigint) is
+  'The rows of a reserved batch (the bounds its reservation answered), one JSON line each, '
+  'in the order of its objects.';
 
 create function public.takeover_audit_export_commit(p_token uuid)
 returns jsonb
@@ -178,15 +226,15 @@ as $$
 begin
   -- Only the holder moves the position: a run whose batch was taken over changes nothing.
   update takeover_private.audit_export_state s
-  set position_txid = s.claim_txid, position_id = s.claim_id,
-      claim_txid = null, claim_id = null, claim_token = null, claim_expires_at = null,
+  set position_txid = s.batch_end_txid, position_id = s.batch_end_id,
+      batch_end_txid = null, batch_end_id = null, batch_token = null, batch_expires_at = null,
       last_exported_at = now()
-  where s.claim_token = p_token;
+  where s.batch_token = p_token;
   return jsonb_build_object('committed', found);
 end
 $$;
 comment on function public.takeover_audit_export_commit(uuid) is
-  'Moves the audit export''s cursor past the claimed batch, once its objects are uploaded.';
+  'Moves the audit export''s cursor past the reserved batch, once its objects are uploaded.';
 
 create function public.takeover_audit_export_release(p_token uuid)
 returns jsonb
@@ -195,20 +243,22 @@ security definer  -- writes takeover_private
 set search_path = ''
 as $$
 begin
-  -- The batch stays claimed (its range is fixed); the next run takes it over at once.
+  -- The batch stays reserved (its range is fixed); the next run takes it over at once.
   update takeover_private.audit_export_state s
-  set claim_expires_at = now()
-  where s.claim_token = p_token;
+  set batch_expires_at = now()
+  where s.batch_token = p_token;
   return jsonb_build_object('released', found);
 end
 $$;
 comment on function public.takeover_audit_export_release(uuid) is
-  'Gives back a claimed batch whose upload failed, so the next run retries it at once.';
+  'Gives back a reserved batch whose upload failed, so the next run retries it at once.';
 
-revoke all on function public.takeover_audit_export_claim(integer, integer),
+revoke all on function public.takeover_audit_export_reserve(integer, integer),
+  public.takeover_audit_export_rows(pg_snapshot, pg_snapshot, xid8, bigint, xid8, bigint),
   public.takeover_audit_export_commit(uuid), public.takeover_audit_export_release(uuid)
   from public, anon, authenticated;
-grant execute on function public.takeover_audit_export_claim(integer, integer),
+grant execute on function public.takeover_audit_export_reserve(integer, integer),
+  public.takeover_audit_export_rows(pg_snapshot, pg_snapshot, xid8, bigint, xid8, bigint),
   public.takeover_audit_export_commit(uuid), public.takeover_audit_export_release(uuid)
   to service_role;
 revoke all on table takeover_private.audit_export_state from public, anon, authenticated,

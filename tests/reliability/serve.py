@@ -18,10 +18,10 @@ from types import FrameType
 
 from werkzeug.serving import make_server
 
+from functions.database.instance import use_database
+from functions.database.postgres import PostgresDatabase
 from functions.local.server import create_app
 from functions.shared.config import config
-from functions.shared.database import use_database
-from functions.shared.postgres import PostgresDatabase
 
 
 def main(port_file: Path) -> None:

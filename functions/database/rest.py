@@ -16,8 +16,8 @@ import httpx
 from postgrest.exceptions import APIError
 from supabase import Client, ClientOptions, create_client
 
+from functions.database.interface import Arguments, answer
 from functions.shared.config import config
-from functions.shared.dbapi import Arguments, answer
 from functions.shared.errors import (
     ApiError,
     ServerMisconfigured,
@@ -76,9 +76,10 @@ class SupabaseDatabase:
         self._status.value = response.status_code
 
     def call(
-        self, function: str, arguments: Arguments, *, retry_safe: bool = False
+        self, function: str, arguments: Arguments, *, retry_safe: bool = False, heavy: bool = False
     ) -> dict[str, Any]:
-        # retry_safe goes unused: PostgREST holds the database connections, not us.
+        # retry_safe and heavy go unused: PostgREST holds the database connections, not us,
+        # and runs every call under its own pool and the API roles' statement timeout.
         parameters = {f"p_{name}": _json_value(value) for name, value in arguments.items()}
         self._status.value = None
         try:

@@ -21,8 +21,8 @@ from psycopg import sql
 from psycopg.abc import PQGen
 from psycopg.pq.abc import PGresult
 
+from functions.database.interface import Arguments, answer
 from functions.shared.config import config
-from functions.shared.dbapi import Arguments, answer
 from functions.shared.errors import (
     ApiError,
     ServerMisconfigured,
@@ -71,13 +71,17 @@ def _statement(function: str, names: tuple[str, ...], timeout_ms: int) -> bytes:
     call's transaction only (so a pooler's next client never inherits it), and nothing
     prepared on the server. The answer comes back as JSON text, which json.loads parses
     faster than psycopg's jsonb loader does."""
-    arguments = sql.SQL(", ").join(
-        sql.SQL("{} => %s").format(sql.Identifier(f"p_{name}")) for name in names
-    )
     statement = sql.SQL("set local statement_timeout = {}; select {}({})::text").format(
-        sql.Literal(timeout_ms), sql.Identifier("public", f"takeover_{function}"), arguments
+        sql.Literal(timeout_ms), sql.Identifier("public", f"takeover_{function}"), _named(names)
     )
     return statement.as_bytes()
+
+
+def _named(names: tuple[str, ...]) -> sql.Composed:
+    """`p_a => %s, p_b => %s`: the arguments of a lifecycle function, by name."""
+    return sql.SQL(", ").join(
+        sql.SQL("{} => %s").format(sql.Identifier(f"p_{name}")) for name in names
+    )
 
 
 class _CallCursor(psycopg.ClientCursor[Any]):
@@ -177,48 +181,87 @@ class _DeadConnection(Exception):
         self.maybe_applied = maybe_applied
 
 
-class PostgresDatabase:
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int | None = None) -> None:
-        settings = config()
-        self._url = url
-        timeout = settings.database_timeout_seconds
-        self._timeout_ms = max(1, int(timeout * 1000))
-        guard = timeout + _CLIENT_GRACE_SECONDS
+class _Pool:
+    """A connection pool and the statement timeout of every call made on it: the calls of one
+    class (the gate and the transitions, or heavy reads)."""
+
+    def __init__(
+        self, url: str, name: str, *, min_size: int, max_size: int, statement_timeout: float
+    ) -> None:
+        wait = config().database_timeout_seconds
+        self.timeout_ms = max(1, int(statement_timeout * 1000))
+        guard = statement_timeout + _CLIENT_GRACE_SECONDS
 
         def configure(connection: psycopg.Connection[Any]) -> None:
             if isinstance(connection, _Connection):
                 connection.guard_seconds = guard
 
-        self._pool = psycopg_pool.ConnectionPool(
+        self.connections = psycopg_pool.ConnectionPool(
             url,
             min_size=min_size,
-            max_size=max_size or settings.database_pool_size,
+            max_size=max_size,
             connection_class=_Connection,
             kwargs={
                 # A call is one implicit transaction: no BEGIN/COMMIT round trips.
                 "autocommit": True,
                 # A pooler hands each transaction to any server connection: nothing prepared.
                 "prepare_threshold": None,
-                "connect_timeout": max(1, int(timeout)),
+                "connect_timeout": max(1, int(wait)),
             },
             configure=configure,
-            timeout=timeout,
-            name="takeover",
+            # How long a call waits for a connection of its class: then 503.
+            timeout=wait,
+            name=name,
             open=False,
         )
-        self._pool.open(wait=False)
+        self.connections.open(wait=False)
+
+
+class PostgresDatabase:
+    """Two pools: one for the gate and the transitions, one for heavy reads. A heavy read
+    never takes a connection from the first, so however many run at once the gate finds
+    one; and no more than `heavy_size` of them hold a server connection (and a core) at a
+    time, each for at most HEAVY_READ_TIMEOUT_SECONDS."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int | None = None,
+        heavy_size: int | None = None,
+    ) -> None:
+        settings = config()
+        self._url = url
+        self._pool = _Pool(
+            url,
+            "takeover",
+            min_size=min_size,
+            max_size=max_size or settings.database_pool_size,
+            statement_timeout=settings.database_timeout_seconds,
+        )
+        # Opened on first use: most instances (a deploy target of its own) never read heavily.
+        self._heavy_pool = _Pool(
+            url,
+            "takeover-heavy",
+            min_size=0,
+            max_size=heavy_size or settings.heavy_read_pool_size,
+            statement_timeout=settings.heavy_read_timeout_seconds,
+        )
 
     def call(
-        self, function: str, arguments: Arguments, *, retry_safe: bool = False
+        self, function: str, arguments: Arguments, *, retry_safe: bool = False, heavy: bool = False
     ) -> dict[str, Any]:
-        statement = _statement(function, tuple(arguments), self._timeout_ms)
+        pool = self._heavy_pool if heavy else self._pool
+        statement = _statement(function, tuple(arguments), pool.timeout_ms)
         values = tuple(arguments.values())
         try:
-            row = self._run_alive(statement, values, retry_safe)
+            row = self._run_alive(pool, statement, values, retry_safe)
         except _DeadConnection as dead:
             raise database_unavailable() from dead.error
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
-            # Includes QueryCanceled: the statement_timeout (a held lock, a slow server).
+            # Includes QueryCanceled: the statement_timeout (a held lock, a slow server), and
+            # a class whose every connection stayed busy while the call waited for one.
             raise self._unreachable() from error
         except _MISCONFIGURED as error:
             # A migration not applied, or a role without the grant: the operator's to fix.
@@ -233,13 +276,15 @@ class PostgresDatabase:
         assert row is not None
         return answer(None if row[0] is None else json.loads(row[0]))
 
-    def _run_alive(self, statement: bytes, values: tuple[object, ...], retry_safe: bool) -> Any:
+    def _run_alive(
+        self, pool: _Pool, statement: bytes, values: tuple[object, ...], retry_safe: bool
+    ) -> Any:
         """_run, sent again when its connection was dead and sending it again is safe."""
         retries = _DEAD_CONNECTION_RETRIES
         unsent = _DEAD_IDLE_RETRIES
         while True:
             try:
-                return self._run(statement, values)
+                return self._run(pool, statement, values)
             except _DeadConnection as dead:
                 if dead.maybe_applied and not retry_safe:
                     # It may have been applied before the connection died: the caller
@@ -254,13 +299,13 @@ class PostgresDatabase:
                 # A killed backend, a restarted pooler: the other idle connections most
                 # likely died with it. Drop them all now (one empty query each, only on
                 # this rare path), so the retry and the next callers get live ones.
-                self._pool.check()
+                pool.connections.check()
 
-    def _run(self, statement: bytes, values: tuple[object, ...]) -> Any:
+    def _run(self, pool: _Pool, statement: bytes, values: tuple[object, ...]) -> Any:
         """One call on a pooled connection: its one row. _DeadConnection when the
         connection turned out dead: found closed before sending (a local poll, no round
         trip), or broken under the call."""
-        with self._pool.connection() as connection:
+        with pool.connections.connection() as connection:
             if connection.died_idle():
                 # Found dead before anything was sent: any call may go again.
                 connection.pgconn.finish()  # so the pool discards it
@@ -281,19 +326,31 @@ class PostgresDatabase:
                 raise
 
     @contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection inside one transaction, for the rare work that is more than
-        one call (the audit export streams the log through a server-side cursor). One
-        transaction, no session state: it works through a transaction-mode pooler."""
+    def stream(
+        self, function: str, arguments: Arguments, *, fetch_rows: int
+    ) -> Iterator[Iterator[tuple[Any, ...]]]:
+        """The rows of the set-returning `public.takeover_<function>`, fetched `fetch_rows`
+        at a time through a server-side cursor, in one transaction on a heavy connection.
+        No session state: it works through a transaction-mode pooler."""
+        pool = self._heavy_pool
+        call = sql.SQL("select * from {}({})").format(
+            sql.Identifier("public", f"takeover_{function}"), _named(tuple(arguments))
+        )
         try:
-            with self._pool.connection() as connection, connection.transaction():
-                yield connection
+            with pool.connections.connection() as connection, connection.transaction():
+                connection.execute(
+                    sql.SQL("set local statement_timeout = {}").format(sql.Literal(pool.timeout_ms))
+                )
+                with connection.cursor(name=f"takeover_{function}") as cursor:
+                    cursor.itersize = fetch_rows
+                    cursor.execute(call, tuple(arguments.values()))
+                    yield iter(cursor)
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
             raise self._unreachable() from error
 
     def ping(self) -> None:
         try:
-            self._run_alive(b"select 1", (), retry_safe=True)
+            self._run_alive(self._pool, b"select 1", (), retry_safe=True)
         except _DeadConnection as dead:
             raise database_unavailable() from dead.error
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
@@ -312,4 +369,5 @@ class PostgresDatabase:
         )
 
     def close(self) -> None:
-        self._pool.close()
+        self._pool.connections.close()
+        self._heavy_pool.connections.close()

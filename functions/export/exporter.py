@@ -9,14 +9,17 @@ every row falls in exactly one such difference; the rows of a transaction still 
 left, whatever their ids, to the first run after it ends (no wall-clock lag).
 
 A run, batch after batch, in three steps (supabase/schemas/60_audit_export.sql):
-1. claim: one call fixes the batch (the next rows of that difference in (txid, id) order)
-   and takes a lease on it; while a run holds an unexpired lease, another exports nothing;
-2. upload: the batch's rows, streamed through a server-side cursor in one transaction, one
+1. reserve: one call fixes the batch (the next rows of that difference in (txid, id)
+   order) and takes a lease on it; while a run holds an unexpired lease, another exports
+   nothing;
+2. upload: the batch's rows (takeover_audit_export_rows), streamed in one transaction, one
    object per workspace and UTC day, named by its first and last id;
 3. commit: one call moves the position past the batch, only for the lease's holder.
-A run that dies between 2 and 3 leaves its batch claimed; once the lease expires the next run
-uploads the same rows into the same keys, byte for byte (gzip without a timestamp), then
-commits: no duplicate, no gap. A failed upload gives its batch back at once.
+A run that dies between 2 and 3 leaves its batch reserved; once the lease expires the next
+run uploads the same rows into the same keys, byte for byte (gzip without a timestamp),
+then commits: no duplicate, no gap. A failed upload gives its batch back at once.
+
+The export is a heavy reader: every call it makes runs in the database's heavy class.
 """
 
 from __future__ import annotations
@@ -29,14 +32,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from functions.shared.database import database
+from functions.database.instance import database
+from functions.database.interface import Database, Streaming
+from functions.export.object_storage import ObjectStorage
 from functions.shared.errors import ServerMisconfigured
-from functions.shared.object_storage import ObjectStorage
-from functions.shared.postgres import PostgresDatabase
 
 log = logging.getLogger("takeover")
 
-# Rows per claimed batch: bounds what a lost lease repeats and each statement's work.
+# Rows per reserved batch: bounds what a lost lease repeats and each statement's work.
 BATCH_ROWS = 100_000
 # How long a run holds its batch before another may take it over (a batch takes seconds).
 LEASE_SECONDS = 600
@@ -44,28 +47,15 @@ LEASE_SECONDS = 600
 LINES_PER_CHUNK = 1000
 FETCH_ROWS = 5000
 COMPRESSION_LEVEL = 6
-
-# Every column of the row but txid (the export's own bookkeeping), in the table's order,
-# created_at in UTC with microseconds whatever the session's time zone: a repeated batch
-# gives the same bytes. (row_to_json of the columns costs half of to_jsonb(l) - 'txid'; a
-# test compares each line with every column of the table, so a new column is not missed.)
-ROWS_QUERY = b"""
-select l.id, (
-  select pg_catalog.row_to_json(r)::text from (
-    select l.id, l.conversation_id, l.action, l.reason, l.duration_minutes, l.triggered_by,
-           l.previous_ai_mode, l.new_ai_mode, l.message_id,
-           pg_catalog.to_char(l.created_at at time zone 'UTC',
-                              'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_at,
-           l.workspace_id
-  ) r)
-from public.ai_pause_logs l
-where (l.txid, l.id) > (%(after_txid)s::xid8, %(after_id)s)
-  and (l.txid, l.id) <= (%(through_txid)s::xid8, %(through_id)s)
-  and pg_catalog.pg_visible_in_snapshot(l.txid, %(target_snapshot)s::pg_snapshot)
-  and (%(exported_snapshot)s::pg_snapshot is null
-       or not pg_catalog.pg_visible_in_snapshot(l.txid, %(exported_snapshot)s::pg_snapshot))
-order by l.workspace_id, (l.created_at at time zone 'UTC')::date, l.id
-"""
+# The bounds of a reserved batch, as the reservation answers them and the rows take them.
+BOUNDS = (
+    "exported_snapshot",
+    "target_snapshot",
+    "after_txid",
+    "after_id",
+    "through_txid",
+    "through_id",
+)
 
 
 @dataclass(frozen=True)
@@ -85,37 +75,38 @@ class _Object:
 def export_pending(storage: ObjectStorage, prefix: str, limit: int) -> Exported:
     """Export at most `limit` rows not yet exported, batch after batch."""
     db = database()
-    if not isinstance(db, PostgresDatabase):
-        # The REST adapter answers one call at a time; the export streams the log.
+    if not isinstance(db, Streaming):
+        # The REST adapter answers a call's whole result at once; the export streams the log.
         cause = "the audit export streams the log: SUPABASE_URL's REST adapter cannot"
         log.error("server_misconfigured: %s", cause)
         raise ServerMisconfigured("The audit export needs DATABASE_URL (Postgres).", cause)
     rows = 0
     keys: list[str] = []
     while rows < limit:
-        claim = db.call(
-            "audit_export_claim",
+        batch = db.call(
+            "audit_export_reserve",
             {"limit": min(BATCH_ROWS, limit - rows), "lease_seconds": LEASE_SECONDS},
+            heavy=True,
         )
-        if "misconfigured" in claim:
-            log.error("server_misconfigured: %s", claim["misconfigured"])
-            raise ServerMisconfigured(claim["misconfigured"], json.dumps(claim["details"]))
-        if claim["busy"]:
+        if "misconfigured" in batch:
+            log.error("server_misconfigured: %s", batch["misconfigured"])
+            raise ServerMisconfigured(batch["misconfigured"], json.dumps(batch["details"]))
+        if batch["busy"]:
             log.info("audit-export: another run holds the batch; nothing exported by this one")
             break
-        if not claim["objects"]:
+        if not batch["objects"]:
             break
-        objects = [_object(prefix, entry) for entry in claim["objects"]]
+        objects = [_object(prefix, entry) for entry in batch["objects"]]
         try:
-            _upload(db, storage, claim, objects)
+            _upload(db, storage, batch, objects)
         except BaseException:
-            # The batch stays claimed, unchanged: the next run retries it at once.
+            # The batch stays reserved, unchanged: the next run retries it at once.
             try:
-                db.call("audit_export_release", {"token": claim["token"]})
+                db.call("audit_export_release", {"token": batch["token"]}, heavy=True)
             except Exception:
                 log.warning("audit-export: could not release the batch; its lease will expire")
             raise
-        if not _commit(db, claim["token"]):
+        if not _commit(db, batch["token"]):
             # Our lease ran out and another run took the batch over: it commits it.
             break
         rows += sum(entry.rows for entry in objects)
@@ -123,9 +114,9 @@ def export_pending(storage: ObjectStorage, prefix: str, limit: int) -> Exported:
     return Exported(rows, keys)
 
 
-def _commit(db: PostgresDatabase, token: str) -> bool:
+def _commit(db: Database, token: str) -> bool:
     """Moves the cursor past the batch; False when another run took it over meanwhile."""
-    committed: bool = db.call("audit_export_commit", {"token": token})["committed"]
+    committed: bool = db.call("audit_export_commit", {"token": token}, heavy=True)["committed"]
     return committed
 
 
@@ -143,21 +134,12 @@ def _object(prefix: str, entry: dict[str, Any]) -> _Object:
 
 
 def _upload(
-    db: PostgresDatabase, storage: ObjectStorage, claim: dict[str, Any], objects: list[_Object]
+    db: Streaming, storage: ObjectStorage, batch: dict[str, Any], objects: list[_Object]
 ) -> None:
-    names = ("exported_snapshot", "target_snapshot", "after_txid", "after_id")
-    bounds = {name: claim[name] for name in (*names, "through_txid", "through_id")}
-    with db.transaction() as connection:
-        # Transaction-local (pooler-safe): a batch's sort may outlast the per-call timeout,
-        # and fits in memory with 64 MB rather than spilling to disk.
-        connection.execute("set local statement_timeout = '10min'")
-        connection.execute("set local work_mem = '64MB'")
-        with connection.cursor(name="audit_export") as cursor:
-            cursor.itersize = FETCH_ROWS
-            cursor.execute(ROWS_QUERY, bounds)
-            stream: Iterator[tuple[int, str]] = iter(cursor)
-            for entry in objects:
-                _upload_object(storage, entry, itertools.islice(stream, entry.rows))
+    bounds = {name: batch[name] for name in BOUNDS}
+    with db.stream("audit_export_rows", bounds, fetch_rows=FETCH_ROWS) as stream:
+        for entry in objects:
+            _upload_object(storage, entry, itertools.islice(stream, entry.rows))
 
 
 def _upload_object(storage: ObjectStorage, entry: _Object, rows: Iterator[tuple[int, str]]) -> None:

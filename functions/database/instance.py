@@ -11,10 +11,10 @@ import os
 import threading
 from functools import cache
 
+from functions.database.interface import Database
+from functions.database.postgres import PostgresDatabase
 from functions.shared.config import config
-from functions.shared.dbapi import Database
 from functions.shared.errors import ApiError, ServerMisconfigured
-from functions.shared.postgres import PostgresDatabase
 
 _database: Database | None = None
 _database_lock = threading.Lock()
@@ -63,7 +63,7 @@ def _from_config() -> Database:
         return PostgresDatabase(settings.database_url)
     if settings.supabase_url and settings.supabase_service_role_key:
         # Imported only here: supabase-py is heavy, and most deployments never load it.
-        from functions.shared.supabase_rpc import SupabaseDatabase
+        from functions.database.rest import SupabaseDatabase
 
         return SupabaseDatabase(settings.supabase_url, settings.supabase_service_role_key)
     # The operator's to fix, not an outage to retry.

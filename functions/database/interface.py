@@ -1,0 +1,60 @@
+"""What every database adapter implements: call a lifecycle function, get its answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
+
+from functions.shared.errors import refusal
+
+Arguments = Mapping[str, object]
+
+
+class Database(Protocol):
+    def call(
+        self, function: str, arguments: Arguments, *, retry_safe: bool = False, heavy: bool = False
+    ) -> dict[str, Any]:
+        """Run `public.takeover_<function>` with `p_<name>` arguments; its answer, or the
+        refusal it returned raised as an ApiError; Unavailable when the database is down.
+
+        retry_safe: running the call twice does no harm (a read, a write the database
+        dedupes by message_id or Idempotency-Key), so a call whose pooled connection died
+        under it may be sent again (at most twice) instead of answering 503. A call that
+        provably was not sent, or not applied, goes again whatever this says.
+
+        heavy: a heavy read, whose cost grows with a workspace's log (a report, a listing of
+        the log, the audit export). It runs in the heavy class: on its own few connections,
+        never one the gate and the transitions need, under its own statement timeout
+        (docs/bulkheads.md). Unavailable when the class stays busy while it waits."""
+        ...
+
+    def ping(self) -> None:
+        """Raise Unavailable unless the database answers."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Streaming(Database, Protocol):
+    """A database that can also stream a set-returning function's rows, without holding
+    them all (the Postgres adapter; PostgREST answers a call's whole result at once)."""
+
+    def stream(
+        self, function: str, arguments: Arguments, *, fetch_rows: int
+    ) -> AbstractContextManager[Iterator[tuple[Any, ...]]]:
+        """The rows of the set-returning `public.takeover_<function>`, `fetch_rows` at a
+        time, read in one transaction in the heavy class; Unavailable when the database
+        is down or the class stays busy."""
+        ...
+
+
+def answer(result: Any) -> dict[str, Any]:
+    """A lifecycle function's answer; a refusal (`{"error": ...}`) is raised."""
+    if not isinstance(result, dict):
+        raise TypeError(f"a lifecycle function answered {result!r}")
+    error = result.get("error")
+    if isinstance(error, dict):
+        raise refusal(error)
+    return result
