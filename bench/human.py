@@ -1,16 +1,16 @@
-"""Measurement 10: the human side of takeover (issue 19), on the sweep's database (1M
+"""Measurement 11: the human side of takeover (issue 19), on the sweep's database (1M
 conversations, 10% paused with timers ten years away).
 
-- 10a: the gate on a paused conversation with a 2 KB draft (kept beside its log row) against
+- 11a: the gate on a paused conversation with a 2 KB draft (kept beside its log row) against
   the same gate without one, on one connection each, alternated.
-- 10b: human-reply on an active conversation (it pauses it) against pause-activate on one,
+- 11b: human-reply on an active conversation (it pauses it) against pause-activate on one,
   as the conversation's attendant, each call on a conversation not touched before.
-- 10c: the sweep deleting 100,000 drafts past their retention (calls of limit 10,000)
+- 11c: the sweep deleting 100,000 drafts past their retention (calls of limit 10,000)
   against the same calls with none to delete: Python's and the backend's memory per call,
-  and the time per deleted draft; 10d: what the draft clean-up adds to a sweep that finds
+  and the time per deleted draft; 11d: what the draft clean-up adds to a sweep that finds
   nothing (the whole sweep against its resume part alone, takeover_private.resume_expired).
 
-    BENCH_ONLY=10 make bench      (alone: builds the sweep's database only)
+    BENCH_ONLY=11 make bench      (alone: builds the sweep's database only)
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ DRAFT_2KB = " ".join(random.Random(19).choice(_SENTENCES) for _ in range(60))[:2
 
 @dataclass
 class _Standalone(Recorder):
-    """What the measurement needs of a Bench when it runs alone (BENCH_ONLY=10)."""
+    """What the measurement needs of a Bench when it runs alone (BENCH_ONLY=11)."""
 
     sweep: dataset.Built
     quick: bool
@@ -106,7 +106,7 @@ def _each_once(items: list[Any]) -> Callable[[], Any]:
 
 
 # ---------------------------------------------------------------------------------------
-# 10a. The paused gate with a 2 KB draft
+# 11a. The paused gate with a 2 KB draft
 # ---------------------------------------------------------------------------------------
 
 
@@ -156,7 +156,7 @@ def gate_with_draft(bench: Any) -> None:
     subject, baseline = samples["2 KB draft"], samples["no draft"]
     bench.add(
         Figure(
-            key="10a",
+            key="11a",
             measurement=(
                 "gate, paused conversation, with a 2 KB draft kept beside its log row,"
                 f" PostgresDatabase on 1 connection (backend CPU {_cpu(subject)} against"
@@ -181,7 +181,7 @@ def gate_with_draft(bench: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# 10b. human-reply against pause-activate, each pausing an active conversation
+# 11b. human-reply against pause-activate, each pausing an active conversation
 # ---------------------------------------------------------------------------------------
 
 
@@ -249,7 +249,7 @@ def reply_vs_activate(bench: Any) -> None:
     subject, baseline = samples["human-reply"], samples["pause-activate"]
     bench.add(
         Figure(
-            key="10b",
+            key="11b",
             measurement=(
                 "human-reply on an active conversation (with a message_id: it pauses it),"
                 f" as its attendant, PostgresDatabase on 1 connection (backend CPU"
@@ -294,7 +294,7 @@ def _resume(url: str, conversations: list[UUID]) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# 10c, 10d. The sweep's draft clean-up
+# 11c, 11d. The sweep's draft clean-up
 # ---------------------------------------------------------------------------------------
 
 
@@ -435,7 +435,7 @@ def sweep_drafts(bench: Any) -> None:
     }
     bench.add(
         Figure(
-            key="10c",
+            key="11c",
             measurement=(
                 f"sweep deleting {deleted:,} drafts past their retention, {len(deleting)} calls"
                 f" of limit {SWEEP_LIMIT:,}, time per deleted draft (over the same call with"
@@ -448,7 +448,7 @@ def sweep_drafts(bench: Any) -> None:
     )
     bench.add(
         Figure(
-            key="10c'",
+            key="11c'",
             measurement=(
                 "sweep memory per call deleting 10,000 drafts: Postgres backend private memory"
                 f" (RssAnon) peak; Python peak {max(python_peaks):,} KiB against"
@@ -467,7 +467,7 @@ def sweep_drafts(bench: Any) -> None:
     added = subject.percentile_ms(50) - baseline.percentile_ms(50)
     bench.add(
         Figure(
-            key="10d",
+            key="11d",
             measurement=(
                 f"what the draft clean-up adds to a sweep with nothing due over"
                 f" {bench.sweep.conversations:,} conversations and {DRAFTS:,} kept drafts: p50"
@@ -488,15 +488,15 @@ def sweep_drafts(bench: Any) -> None:
 
 
 def human(bench: Any) -> None:
-    """make bench's measurement 10."""
-    print("10. human side: the gate's draft, human-reply, the sweep's draft clean-up", flush=True)
+    """make bench's measurement 11."""
+    print("11. human side: the gate's draft, human-reply, the sweep's draft clean-up", flush=True)
     gate_with_draft(bench)
     reply_vs_activate(bench)
     sweep_drafts(bench)
 
 
 def main() -> None:
-    """`BENCH_ONLY=10 make bench`: this measurement alone, on the sweep's database."""
+    """`BENCH_ONLY=11 make bench`: this measurement alone, on the sweep's database."""
     server, source = dataset.server_url()
     print(f"Takeover human-side benchmarks, Postgres: {source}", flush=True)
     built = dataset.ensure_sweep(server)
