@@ -4,11 +4,11 @@ write bench/results.json.
     BENCH_SCALE=default|large   100k conversations and 1M log rows, or 1M and 10M
     DATABASE_URL                a Postgres server to build on (else the embedded one)
     BENCH_QUICK=1               shorter rounds, for trying the benchmark itself out
-    BENCH_ONLY=1,2,3,3b,4,5,7,8,9,10 only these measurements; 6 (not in the default run):
-                                what the proposed edge changes would gain; 7 (the report),
-                                8 (webhooks), 9 (the production path) and 10 (heavy reads
-                                against the gate) alone build only what they use (and leave
-                                results.json as it was)
+    BENCH_ONLY=1,2,3,3b,4,5,7,8,9,10,11 only these measurements; 6 (not in the default
+                                run): what the proposed edge changes would gain; 7 (the
+                                report), 8 (webhooks), 9 (the production path), 10 (heavy
+                                reads against the gate) and 11 (the human side) alone build
+                                only what they use (and leave results.json as it was)
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import bulkheads, cases, dataset, production, report, webhooks
+from bench import bulkheads, cases, dataset, human, production, report, webhooks
 from bench.harness import table
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -40,6 +40,7 @@ MEASUREMENTS = {
     "8": webhooks.webhooks,
     "9": production.production,
     "10": bulkheads.run,
+    "11": human.human,
 }
 # Run only when asked for (BENCH_ONLY=6): what proposed changes to other files would gain.
 OPTIONAL = {"6"}
@@ -90,6 +91,10 @@ def main() -> None:
     if only == {"10"}:
         # Heavy reads against the gate: its own database too.
         bulkheads.main()
+        return
+    if only == {"11"}:
+        # The human side's measurement uses the sweep's database only.
+        human.main()
         return
     server, source = dataset.server_url()
     print(f"Takeover benchmarks, scale {scale.name}, Postgres: {source}", flush=True)

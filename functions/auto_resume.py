@@ -1,4 +1,5 @@
-"""auto-resume: the cron ends every pause whose timer ran out, once each."""
+"""auto-resume: the cron ends every pause whose timer ran out, once each, and deletes the
+blocked drafts past their retention."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from uuid import UUID
 from pydantic import Field
 
 from functions.database.instance import database
+from functions.shared.config import config
 from functions.shared.http import Call, Function, Route
 from functions.shared.identity import SERVICE_ONLY
 from functions.shared.models import Answer
@@ -14,17 +16,27 @@ from functions.shared.models import Request as Body
 
 
 class SweepRequest(Body):
-    limit: int = Field(1000, ge=1, le=10000, description="At most this many pauses per call.")
+    limit: int = Field(
+        1000, ge=1, le=10000, description="At most this many pauses (and drafts) per call."
+    )
 
 
 class SweepAnswer(Answer):
     resumed: int
     conversation_ids: list[UUID]
+    drafts_deleted: int = Field(description="Blocked drafts past DRAFT_RETENTION_HOURS deleted.")
 
 
 def sweep(call: Call[SweepRequest]) -> SweepAnswer:
     return SweepAnswer.model_validate(
-        database().call("sweep", {"limit": call.input.limit}, retry_safe=True)
+        database().call(
+            "sweep",
+            {
+                "limit": call.input.limit,
+                "draft_retention_hours": config().draft_retention_hours,
+            },
+            retry_safe=True,
+        )
     )
 
 

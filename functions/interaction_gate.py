@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from functions.database.instance import database
 from functions.shared.http import Call, Function, Route
 from functions.shared.identity import SERVICE_ONLY
 from functions.shared.models import AgentId, AiMode, Answer, MessageId, UtcDatetime
 from functions.shared.models import Request as Body
+
+# The message the agent was about to send (the database holds 1 to 8,000 characters too).
+Draft = Annotated[str, StringConstraints(min_length=1, max_length=8000)]
 
 
 class GateRequest(Body):
@@ -19,6 +23,11 @@ class GateRequest(Body):
         None, description="The agent's id for this message: a second ask gets the same answer."
     )
     agent_id: AgentId = "ai_agent"
+    draft: Draft | None = Field(
+        None,
+        description="The message about to be sent: when refused, it is kept for the attendant "
+        "(pause-status's blocked_drafts), never in the log.",
+    )
 
 
 class GateAnswer(Answer):
@@ -36,6 +45,7 @@ def gate(call: Call[GateRequest]) -> GateAnswer:
             "conversation_id": body.conversation_id,
             "message_id": body.message_id,
             "agent_id": body.agent_id,
+            "draft": body.draft,
         },
         # The database dedupes by message_id: a second run writes no second row.
         retry_safe=body.message_id is not None,

@@ -1,15 +1,17 @@
-"""pause-activate: an attendant takes the conversation over; the AI agent stops answering."""
+"""pause-activate: an attendant takes the conversation over; the AI agent stops answering.
+The service may also pass an AI agent's `agent_id`: the AI hands the conversation to a human."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from functions.database.instance import database
+from functions.shared.errors import Forbidden
 from functions.shared.http import Call, Function, Route
-from functions.shared.identity import actor
-from functions.shared.models import Duration, PauseState, Reason
+from functions.shared.identity import CallerKind, actor
+from functions.shared.models import AgentId, Duration, PauseState, Reason
 from functions.shared.models import Request as Body
 
 
@@ -20,10 +22,23 @@ class ActivateRequest(Body):
     )
     reason: Reason | None = None
     triggered_by: UUID | None = Field(None, description="Service only: the attendant acted for.")
+    agent_id: AgentId | None = Field(
+        None,
+        description="Service only, never with triggered_by: the AI agent handing the "
+        "conversation to a human (the log row's triggered_by).",
+    )
+
+    @model_validator(mode="after")
+    def _one_actor(self) -> ActivateRequest:
+        if self.triggered_by is not None and self.agent_id is not None:
+            raise ValueError("give triggered_by (an attendant) or agent_id (an AI agent), not both")
+        return self
 
 
 def activate(call: Call[ActivateRequest]) -> PauseState:
     body = call.input
+    if body.agent_id is not None and call.caller.kind is not CallerKind.SERVICE:
+        raise Forbidden("agent_id_not_allowed", "Only the service may hand over for an AI agent.")
     state = database().call(
         "activate",
         {
@@ -32,6 +47,7 @@ def activate(call: Call[ActivateRequest]) -> PauseState:
             "duration_minutes": body.duration_minutes,
             "use_default": "duration_minutes" not in body.model_fields_set,
             "reason": body.reason,
+            "agent_id": body.agent_id,
             **call.idempotency,
         },
         # A retry with the key replays the first answer; without one it could apply twice.

@@ -42,6 +42,15 @@ class PauseMinutes(Answer):
     count: int = Field(description="How many pauses these figures describe.")
 
 
+class PausesBySource(Answer):
+    """pause_activated rows by what caused them."""
+
+    attendant: int = Field(description="An attendant paused (pause-activate).")
+    human_reply: int = Field(description="A human's reply paused the AI (reason human_replied).")
+    ai_handoff: int = Field(description="An AI agent handed over (pause-activate with agent_id).")
+    service: int = Field(description="The service paused on nobody's behalf.")
+
+
 class TeamFigures(Answer):
     team_id: UUID | None = Field(description="The conversation's team; null: no team.")
     name: str | None
@@ -73,6 +82,7 @@ class Report(Answer):
     resumes: Resumes
     extensions: int = Field(description="extend_pause rows.")
     blocked_messages: int = Field(description="interaction_blocked rows.")
+    pauses_by_source: PausesBySource
     pause_minutes: PauseMinutes
     by_team: list[TeamFigures] = Field(
         description="Teams with a pause or a blocked message in the window, most pauses first."

@@ -1,38 +1,77 @@
-"""pause-settings: the pre-selected pause duration, per workspace and per team."""
+"""pause-settings: the pre-selected pause duration and whether a human's reply pauses the AI,
+per workspace and per team, and whether the workspace keeps the AI's blocked drafts."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, StrictBool, model_validator
 
 from functions.database.instance import database
 from functions.shared.http import Call, Function, Route
 from functions.shared.models import Answer, Duration
 from functions.shared.models import Request as Body
 
+# A change carries its id and at least one setting; an absent setting is left as it is.
+_SETTINGS = frozenset(
+    {"default_duration_minutes", "inherit", "pause_on_human_reply", "keep_blocked_drafts"}
+)
+
 
 class SettingsQuery(Body):
     workspace_id: UUID
 
 
-class WorkspaceDefault(Body):
+class _Change(Body):
+    @model_validator(mode="after")
+    def _something_to_change(self) -> _Change:
+        if not self.model_fields_set & _SETTINGS:
+            settings = ", ".join(sorted(_SETTINGS & set(type(self).model_fields)))
+            raise ValueError(f"give at least one of {settings}")
+        return self
+
+
+def _not_null(value: bool | None) -> bool | None:
+    if value is None:
+        raise ValueError("a workspace's setting is true or false (null inherits, for a team)")
+    return value
+
+
+# A workspace's switch: absent leaves it as it is; null is refused.
+WorkspaceSwitch = Annotated[StrictBool | None, AfterValidator(_not_null)]
+
+
+class WorkspaceChange(_Change):
     workspace_id: UUID
-    default_duration_minutes: Duration | None = Field(description="null: indefinite.")
+    default_duration_minutes: Duration | None = Field(None, description="null: indefinite.")
+    pause_on_human_reply: WorkspaceSwitch = Field(
+        None, description="Whether a human's reply (human-reply) pauses the AI."
+    )
+    keep_blocked_drafts: WorkspaceSwitch = Field(
+        None, description="false deletes the workspace's kept drafts at once and keeps no more."
+    )
 
 
-class TeamOverride(Body):
+class TeamOverride(_Change):
     team_id: UUID
-    default_duration_minutes: Duration | None = Field(description="null: indefinite.")
+    default_duration_minutes: Duration | None = Field(
+        None, description="The team's own default; null: indefinite."
+    )
+    pause_on_human_reply: StrictBool | None = Field(
+        None, description="The team's own value; null: inherit the workspace's."
+    )
 
 
 class TeamInherit(Body):
     team_id: UUID
-    inherit: Literal[True]
+    inherit: Literal[True] = Field(description="The team takes the workspace's default again.")
+    pause_on_human_reply: StrictBool | None = Field(
+        None, description="The team's own value; null: inherit the workspace's."
+    )
 
 
-SettingsChange = WorkspaceDefault | TeamOverride | TeamInherit
+SettingsChange = WorkspaceChange | TeamOverride | TeamInherit
 
 
 class TeamSetting(Answer):
@@ -40,11 +79,16 @@ class TeamSetting(Answer):
     name: str
     default_duration_minutes: Duration | None = Field(description="The team's effective default.")
     inherits: bool
+    pause_on_human_reply: bool | None = Field(
+        description="The team's own value; null: it inherits the workspace's."
+    )
 
 
 class Settings(Answer):
     workspace_id: UUID
     default_duration_minutes: Duration | None
+    pause_on_human_reply: bool
+    keep_blocked_drafts: bool
     teams: list[TeamSetting]
 
 
@@ -59,14 +103,20 @@ def read_settings(call: Call[SettingsQuery]) -> Settings:
 
 def change_settings(call: Call[SettingsChange]) -> Settings:
     change = call.input
+    given = change.model_fields_set
+    inherit = isinstance(change, TeamInherit)
     settings = database().call(
         "update_settings",
         {
             "caller": call.caller.attendant_id,
             "workspace_id": getattr(change, "workspace_id", None),
             "team_id": getattr(change, "team_id", None),
+            "set_default": "default_duration_minutes" in given or inherit,
             "default_duration_minutes": getattr(change, "default_duration_minutes", None),
-            "inherit": isinstance(change, TeamInherit),
+            "inherit": inherit,
+            "set_pause_on_human_reply": "pause_on_human_reply" in given,
+            "pause_on_human_reply": change.pause_on_human_reply,
+            "keep_blocked_drafts": getattr(change, "keep_blocked_drafts", None),
         },
     )
     return Settings.model_validate(settings)
@@ -77,14 +127,14 @@ FUNCTION = Function(
     Route(
         "GET",
         read_settings,
-        "The default durations of a workspace",
+        "The settings of a workspace and its teams",
         who="member, service",
         source="query",
     ),
     Route(
         "PUT",
         change_settings,
-        "Change the workspace default or a team's",
+        "Change the workspace's settings or a team's",
         who="workspace admin, service",
     ),
 )

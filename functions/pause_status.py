@@ -1,12 +1,15 @@
-"""pause-status: the conversation's pause state (ending an expired pause first)."""
+"""pause-status: the conversation's pause state (ending an expired pause first), with what
+the AI would have said meanwhile."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
+from pydantic import Field
+
 from functions.database.instance import database
 from functions.shared.http import Call, Function, Route
-from functions.shared.models import PauseState
+from functions.shared.models import Answer, PauseState, UtcDatetime
 from functions.shared.models import Request as Query
 
 
@@ -14,13 +17,27 @@ class StatusQuery(Query):
     conversation_id: UUID
 
 
-def status(call: Call[StatusQuery]) -> PauseState:
+class BlockedDraft(Answer):
+    event_id: int = Field(description="The interaction_blocked row of the refusal.")
+    agent_id: str
+    message_id: str | None
+    draft: str = Field(description="The message the AI agent was about to send.")
+    created_at: UtcDatetime
+
+
+class Status(PauseState):
+    blocked_drafts: list[BlockedDraft] = Field(
+        description="The AI's refused messages kept for reuse: the 10 newest, newest first."
+    )
+
+
+def status(call: Call[StatusQuery]) -> Status:
     state = database().call(
         "status",
         {"conversation_id": call.input.conversation_id, "caller": call.caller.attendant_id},
         retry_safe=True,  # a read; its lazy expiry writes one auto_resume at most
     )
-    return PauseState.model_validate(state)
+    return Status.model_validate(state)
 
 
 FUNCTION = Function(

@@ -182,5 +182,7 @@ def snapshot(db: psycopg.Connection[Any]) -> tuple[Any, ...]:
             "select * from webhook_endpoints order by id",
             "select * from webhook_deliveries order by id",
             "select * from webhook_outbox order by log_id",
+            "select * from blocked_drafts order by conversation_id, event_id",
+            "select * from takeover_private.human_replies order by conversation_id, message_id",
         )
     )

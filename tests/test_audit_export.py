@@ -247,6 +247,32 @@ def test_every_row_of_two_workspaces_lands_in_exactly_one_object(
     assert progress(db) == EVERYTHING_EXPORTED
 
 
+def test_human_replies_and_handoffs_are_exported_and_drafts_are_not(
+    api: Api, db: psycopg.Connection[Any], s3_env: dict[str, str], bucket: str
+) -> None:
+    conversation = str(demo.FIRST_CONVERSATION_ID)
+    replied = {"conversation_id": conversation, "message_id": "wamid.1"}
+    assert api.post("human-reply", replied, token=api.attendant).status_code == 200
+    refused = {"conversation_id": conversation, "message_id": "m-1", "draft": "a refund of 42"}
+    assert api.post("interaction-gate", refused, token=api.service).get_json()["allowed"] is False
+    api.post("pause-resume", {"conversation_id": conversation}, token=api.attendant)
+    handoff = {"conversation_id": conversation, "agent_id": "support-bot", "reason": "asked"}
+    assert api.post("pause-activate", handoff, token=api.service).status_code == 200
+
+    answer = export(api)
+
+    expected = log(db)
+    assert answer["exported_rows"] == 4
+    assert by_id(exported_rows(s3_env)) == expected
+    assert [(row["action"], row["reason"], row["triggered_by"]) for row in expected] == [
+        ("pause_activated", "human_replied", str(demo.ATTENDANT_ID)),
+        ("interaction_blocked", None, "ai_agent"),
+        ("force_resume", None, str(demo.ATTENDANT_ID)),
+        ("pause_activated", "asked", "support-bot"),
+    ]
+    assert not [key for key, data in stored(s3_env).items() if b"refund" in gzip.decompress(data)]
+
+
 def test_a_rerun_exports_nothing_new_and_the_next_rows_go_to_new_objects(
     api: Api, db: psycopg.Connection[Any], s3_env: dict[str, str], bucket: str
 ) -> None:

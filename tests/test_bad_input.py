@@ -626,7 +626,7 @@ def test_the_auto_resume_limit_bounds_are_accepted(api: Api, limit: int) -> None
     answer = api.post("auto-resume", {"limit": limit}, token=api.service)
 
     assert answer.status_code == 200
-    assert answer.get_json() == {"resumed": 1, "conversation_ids": [EXPIRED]}
+    assert answer.get_json() == {"resumed": 1, "conversation_ids": [EXPIRED], "drafts_deleted": 0}
 
 
 @pytest.mark.usefixtures("scene")

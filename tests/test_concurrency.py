@@ -3,6 +3,7 @@ row with it. Threads start together at a barrier and call the functions as clien
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections import Counter
@@ -275,3 +276,73 @@ def test_a_non_member_gets_404_at_once_while_the_row_is_locked(
         answer = api.post(function, body, token=api.outsider)
 
     assert_refused(answer, 404, "conversation_not_found")
+
+
+def assert_modes_chain(rows: list[dict[str, Any]]) -> None:
+    """Each row starts in the mode the one before it left the conversation in."""
+    mode = "active"
+    for row in rows:
+        assert row["previous_ai_mode"] == mode, (row, rows)
+        mode = row["new_ai_mode"]
+
+
+def test_fifty_simultaneous_human_replies_pause_once(api: Api, db: psycopg.Connection[Any]) -> None:
+    """Fifty messages of a busy human (from the inbox and echoed from a phone) at once."""
+    api.get("pause-status", token=api.service, conversation_id=CONVERSATION)  # warm the app
+
+    answers = at_once(
+        50,
+        lambda index: api.act(
+            "human-reply",
+            CONVERSATION,
+            message_id=f"human-{index}",
+            token=api.attendant if index % 2 else api.service,
+        ),
+    )
+
+    assert {answer.status_code for answer in answers} == {200}
+    rows = log_rows(db)
+    assert [row["action"] for row in rows][:1] == ["pause_activated"]
+    assert {row["action"] for row in rows[1:]} <= {"extend_pause"}
+    assert len(rows) <= 50
+    assert {row["reason"] for row in rows} == {"human_replied"}
+    assert_modes_chain(rows)
+    bodies = [answer.get_json() for answer in answers]
+    assert sorted(body["event_id"] for body in bodies if body["changed"]) == [r["id"] for r in rows]
+    assert all(body["ai_mode"] == "paused" for body in bodies)
+    recorded = db.execute("select count(*) from takeover_private.human_replies").fetchone()
+    assert recorded == (50,)
+
+
+RESUMER = 4  # which of the racers resumes
+
+
+def test_human_replies_racing_resumes_leave_a_log_whose_modes_chain(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    """A human keeps answering while the attendant hands back: each reply either extends the
+    pause or, after the resume, pauses again; never a row that starts from the wrong mode."""
+    replies, resumes = 8, []
+    for round_ in range(3):
+        mode = db.execute("select ai_mode::text from conversations where id = %s", (CONVERSATION,))
+        if mode.fetchone() == ("active",):  # every reply of the last round came first
+            assert api.act("human-reply", CONVERSATION).get_json()["changed"] is True
+
+        def race(index: int, round_: int = round_) -> TestResponse:
+            if index == RESUMER:
+                return api.act("pause-resume", CONVERSATION, token=api.admin)
+            return api.act("human-reply", CONVERSATION, message_id=f"r{round_}-{index}")
+
+        answers = at_once(replies + 1, race)
+
+        assert {answer.status_code for answer in answers} == {200}
+        resumes.append(answers[RESUMER].get_json()["event_id"])
+
+    rows = log_rows(db)
+    assert_modes_chain(rows)
+    assert [row["id"] for row in rows if row["action"] == "force_resume"] == resumes
+    for before, after in itertools.pairwise(rows):
+        if before["action"] == "force_resume":
+            assert (after["action"], after["reason"]) == ("pause_activated", "human_replied")
+    state = db.execute("select ai_mode::text from conversations where id = %s", (CONVERSATION,))
+    assert state.fetchone() == (rows[-1]["new_ai_mode"],)

@@ -380,6 +380,7 @@ def test_admin_changes_a_team_default_and_the_modal_preselects_it(
         "name": "Support",
         "default_duration_minutes": 60,
         "inherits": False,
+        "pause_on_human_reply": None,
     }
     assert settings["default_duration_minutes"] == 30
 

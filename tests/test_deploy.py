@@ -282,6 +282,8 @@ STORY = [
     Step("webhook-dispatch", "POST", {}, SERVICE, {"delivered": 0, "failed": 0}),
     # Without a bucket, the export's own contract answer: nothing to reach.
     Step("audit-export", "POST", {}, SERVICE, {}, status=409),
+    # A human answered: the AI pauses by itself.
+    Step("human-reply", "POST", ON_IT | {"message_id": "h-1"}, ATTENDANT, {"changed": True}),
 ]
 
 
@@ -332,6 +334,7 @@ def test_every_target_as_the_buildpack_starts_it_answers_from_the_migrated_datab
             ("interaction_blocked", "ai_agent", "m-1"),
             ("interaction_blocked", "ai_agent", "m-2"),
             ("force_resume", attendant, None),
+            ("pause_activated", attendant, None),
         ]
 
         for name, server in servers.items():

@@ -247,6 +247,7 @@ def test_every_operation_is_fuzzed() -> None:
         ("POST", "/functions/v1/pause-activate"),
         ("POST", "/functions/v1/pause-extend"),
         ("POST", "/functions/v1/pause-resume"),
+        ("POST", "/functions/v1/human-reply"),
         ("POST", "/functions/v1/interaction-gate"),
         ("POST", "/functions/v1/auto-resume"),
         ("POST", "/functions/v1/audit-export"),

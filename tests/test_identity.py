@@ -726,7 +726,7 @@ def test_an_rs256_service_key_from_the_jwks_is_the_service(
     answer = api.post("auto-resume", {}, token=token)
 
     assert answer.status_code == 200
-    assert answer.get_json() == {"resumed": 0, "conversation_ids": []}
+    assert answer.get_json() == {"resumed": 0, "conversation_ids": [], "drafts_deleted": 0}
 
 
 def test_an_rs256_token_signed_by_another_key_with_the_same_kid_is_401(
@@ -1050,7 +1050,7 @@ def test_a_service_key_issued_for_ten_years_as_supabase_does_is_the_service(api:
     for claims in (issued_today, without_iat):
         answer = api.post("auto-resume", {}, token=hs256(claims, api.secret))
         assert answer.status_code == 200
-        assert answer.get_json() == {"resumed": 0, "conversation_ids": []}
+        assert answer.get_json() == {"resumed": 0, "conversation_ids": [], "drafts_deleted": 0}
 
 
 @pytest.mark.parametrize("how", ["apikey", "bearer"])
@@ -1070,7 +1070,7 @@ def test_a_secret_api_key_is_the_service(
         )
 
     assert resumed.status_code == 200
-    assert resumed.get_json() == {"resumed": 0, "conversation_ids": []}
+    assert resumed.get_json() == {"resumed": 0, "conversation_ids": [], "drafts_deleted": 0}
     assert paused.status_code == 200
     assert paused.get_json()["paused_by"] is None
 

@@ -156,6 +156,18 @@ TABLES = [
         },
     ),
     Table(
+        "blocked_drafts",
+        "event_id::text",
+        "workspace_id",
+        {
+            "insert": "insert into public.blocked_drafts (conversation_id, event_id, workspace_id,"
+            f" agent_id, draft) values ('{ACME_CONVERSATION}', 1, '{ACME}', 'forged', 'forged')",
+            "update": "update public.blocked_drafts set draft = 'rewritten'"
+            f" where workspace_id = '{ACME}'",
+            "delete": f"delete from public.blocked_drafts where workspace_id = '{ACME}'",
+        },
+    ),
+    Table(
         "idempotency_keys",
         "scope || '/' || key",
         None,
@@ -226,6 +238,8 @@ def _expected_table_cell(table: str, operation: str, role: str) -> str:
         # Written only by the lifecycle functions, as the owner; append-only: no grant to
         # update or delete, and a trigger besides.
         return DENIED
+    if table == "blocked_drafts" and operation in ("insert", "update"):
+        return DENIED  # kept by the gate alone; the service may read and delete them
     return ALLOWED
 
 
@@ -251,6 +265,7 @@ DB_FUNCTIONS = [
     "takeover_events",
     "takeover_extend",
     "takeover_gate",
+    "takeover_human_reply",
     "takeover_log_blocked",
     "takeover_report",
     "takeover_resume",
@@ -270,21 +285,26 @@ DB_FUNCTIONS = [
         PRIVATE + name
         for name in (
             "activate_transition",
+            "begin_pause",
             "block",
             "claim",
             "default_duration",
+            "drafts",
             "end_pause",
             "error",
             "extend_transition",
             "is_member",
+            "lengthen_pause",
             "log_event",
             "log_workspace",
             "not_found",
+            "pauses_on_human_reply",
             "protect_pause_columns",
             "recall",
             "refuse_actor",
             "refuse_log_change",
             "remember",
+            "resume_expired",
             "resume_transition",
             "state",
             "utc",
@@ -381,6 +401,14 @@ CALLS = [
         paused=True,
     ),
     Call("pause-resume", "POST", "pause-resume", {"conversation_id": ACME_ID}, paused=True),
+    Call("human-reply", "POST", "human-reply", {"conversation_id": ACME_ID, "message_id": "h-1"}),
+    Call(
+        "human-reply on someone's behalf",
+        "POST",
+        "human-reply",
+        {"conversation_id": ACME_ID, "triggered_by": str(demo.ATTENDANT_ID)},
+        on_behalf=True,
+    ),
     Call(
         "interaction-gate",
         "POST",
@@ -490,7 +518,9 @@ def scene(server_url: str, template: str) -> Iterator[psycopg.Connection[Any]]:
             db.execute(
                 "select public.takeover_activate(%s, null, 15, false, null, null)", (conversation,)
             )
-            db.execute("select public.takeover_gate(%s, 'm-1', 'ai_agent')", (conversation,))
+            db.execute(
+                "select public.takeover_gate(%s, 'm-1', 'ai_agent', 'a draft')", (conversation,)
+            )
         db.execute(
             "insert into public.idempotency_keys (scope, key, request_hash) values (%s, %s, 'h')",
             KEY_ROW,
@@ -538,6 +568,7 @@ RESET = [
     f" where id = '{demo.SALES_TEAM_ID}'",
     "update public.teams set inherits_default = true, default_duration_minutes = null"
     f" where id = '{demo.SUPPORT_TEAM_ID}'",
+    "delete from takeover_private.human_replies",
 ]
 
 

@@ -339,7 +339,7 @@ def test_auto_resume_ends_every_expired_pause_once(api: Api, db: psycopg.Connect
     assert sorted(first["conversation_ids"]) == sorted(
         [str(CONVERSATION), str(demo.SALES_CONVERSATION_ID)]
     )
-    assert second == {"resumed": 0, "conversation_ids": []}
+    assert second == {"resumed": 0, "conversation_ids": [], "drafts_deleted": 0}
     assert [row["action"] for row in log_rows(db) if row["action"] == "auto_resume"] == [
         "auto_resume"
     ] * 2

@@ -446,6 +446,7 @@ def test_the_api_runs_as_its_owner_and_keeps_its_grants(empty_url: str) -> None:
                     "events",
                     "extend",
                     "gate",
+                    "human_reply",
                     "log_blocked",
                     "report",
                     "resume",
@@ -530,7 +531,14 @@ def test_the_grants_hold_against_supabases_default_privileges(empty_url: str) ->
             "   and has_function_privilege(r.rolname, p.oid, 'execute')"
         ).fetchall()
 
-    ui_tables = ["ai_pause_logs", "conversations", "teams", "workspace_members", "workspaces"]
+    ui_tables = [
+        "ai_pause_logs",
+        "blocked_drafts",
+        "conversations",
+        "teams",
+        "workspace_members",
+        "workspaces",
+    ]
     assert table_privileges == [(table, "authenticated", "SELECT") for table in ui_tables]
     assert lifecycle_executable == []
 

@@ -18,7 +18,7 @@ import pytest
 from functions.local import demo
 from tests import pgbouncer
 from tests.reliability.postgres import EmbeddedPostgres
-from tests.reliability.replay import Conversation, LogRow, Shift, replay
+from tests.reliability.replay import HUMAN_REPLIED, Conversation, LogRow, Shift, replay
 from tests.reliability.report import render
 from tests.reliability.soak import Settings, run_soak
 from tests.support import Api, expire, log_rows
@@ -116,6 +116,11 @@ def _row(id_: int, action: str, minutes: int | None, at: timedelta) -> LogRow:
     return LogRow(id_, CONVERSATION, action, None, minutes, None, T0 + at)
 
 
+def _reply(id_: int, action: str, minutes: int | None, at: timedelta) -> LogRow:
+    """A row human-reply wrote."""
+    return LogRow(id_, CONVERSATION, action, HUMAN_REPLIED, minutes, None, T0 + at)
+
+
 def _state(
     ai_mode: str = "active",
     paused_at: datetime | None = None,
@@ -200,6 +205,28 @@ TRAILS: dict[str, tuple[list[LogRow], list[Shift], Conversation, set[str]]] = {
         [],
         _state("paused", T0, 30),
         {"state differs from the replayed log"},
+    ),
+    "a human's replies: the end slides to the reply plus the default, whole minutes": (
+        [
+            _reply(1, "pause_activated", 30, 0 * SECOND),
+            _reply(2, "extend_pause", 30, 10 * MINUTE + SECOND),  # ends at 41 minutes
+            _reply(3, "extend_pause", 30, 12 * MINUTE),  # ends at 42 minutes
+        ],
+        [],
+        _state("paused", T0, 42),
+        set(),
+    ),
+    "a reply that extended a pause ending later already": (
+        [
+            _reply(1, "pause_activated", 30, 0 * SECOND),
+            _reply(2, "extend_pause", 15, MINUTE),
+        ],
+        [],
+        _state("paused", T0, 30),
+        {
+            "a reply extended a pause that ended later already",
+            "state differs from the replayed log",
+        },
     ),
     "a resume logged but the conversation still paused": (
         [

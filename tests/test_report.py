@@ -131,6 +131,9 @@ def test_every_figure_of_a_known_history(api: Api) -> None:
         "resumes": {"auto": 1, "force": 2},
         "extensions": 1,
         "blocked_messages": 6,
+        # Attendants' pauses (3) and the service's (1); human replies and handoffs are in
+        # tests/test_human_replies.py.
+        "pauses_by_source": {"attendant": 3, "human_reply": 0, "ai_handoff": 0, "service": 1},
         # 20 (crossing the start), 30 (the timer, not the late row's 40), 45; percentile_cont
         "pause_minutes": {"p50": 30.0, "p90": 42.0, "max": 45.0, "count": 3},
         "by_team": [

@@ -37,6 +37,7 @@ CONTRACT_FUNCTIONS = {
     "pause-activate": ["POST"],
     "pause-extend": ["POST"],
     "pause-resume": ["POST"],
+    "human-reply": ["POST"],
     "interaction-gate": ["POST"],
     "auto-resume": ["POST"],
     "pause-logger": ["GET", "POST"],
@@ -92,7 +93,7 @@ def test_a_function_on_the_server_is_the_real_function(
 
     assert answer.status_code == 200
     assert answer.get_json()["ai_mode"] == "paused"
-    assert status.get_json() == {**answer.get_json(), "event_id": None}
+    assert status.get_json() == {**answer.get_json(), "event_id": None, "blocked_drafts": []}
     assert actions(db) == ["pause_activated"]
 
 

@@ -125,6 +125,8 @@ def test_the_service_reads_any_workspace(api: Api) -> None:
     assert globex.get_json() == {
         "workspace_id": str(demo.OTHER_WORKSPACE_ID),
         "default_duration_minutes": 60,
+        "pause_on_human_reply": True,
+        "keep_blocked_drafts": True,
         "teams": [],
     }
 

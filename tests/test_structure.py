@@ -22,6 +22,7 @@ CONTRACT_FUNCTIONS = {
     "pause-activate",
     "pause-extend",
     "pause-resume",
+    "human-reply",
     "interaction-gate",
     "pause-logger",
     "pause-status",

@@ -416,12 +416,13 @@ def test_pause_status_answers_the_state_postgrest_returned(
     postgrest: respx.MockRouter, api_on_supabase: Api
 ) -> None:
     api = api_on_supabase
-    route = postgrest.post(f"{RPC}/takeover_status").respond(200, json={**STATE, "event_id": None})
+    status = {**STATE, "event_id": None, "blocked_drafts": []}
+    route = postgrest.post(f"{RPC}/takeover_status").respond(200, json=status)
 
     answer = api.get("pause-status", token=api.attendant, conversation_id=CONVERSATION)
 
     assert answer.status_code == 200
-    assert answer.get_json() == {**STATE, "event_id": None}
+    assert answer.get_json() == status
     assert json.loads(sent(route).content) == {
         "p_conversation_id": str(CONVERSATION),
         "p_caller": str(demo.ATTENDANT_ID),
@@ -487,6 +488,7 @@ def test_the_state_answer_is_read_with_the_same_model(
             "paused_at": "2026-11-25T12:00:00+00:00",
             "paused_until": "2026-11-25T12:15:00+00:00",
             "event_id": None,
+            "blocked_drafts": [],
         },
     )
 

@@ -275,6 +275,48 @@ def test_every_log_event_is_delivered_signed_with_the_logged_event_as_data(
     assert len(hooks.received) == 6
 
 
+def test_human_replies_and_handoffs_are_delivered_and_drafts_never_are(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    draft = "Your refund was approved: 42 EUR within 3 days."
+    with receiver() as hooks:
+        endpoint = subscribe(api, hooks.url)
+        api.act("human-reply", C1, message_id="wamid.1")
+        api.act("interaction-gate", C1, message_id="m-1", draft=draft, token=api.service)
+        end_in(db, C1, 5)  # the next reply slides the end
+        api.act("human-reply", C1, message_id="wamid.2", token=api.service)
+        api.act(
+            "pause-activate",
+            C2,
+            agent_id="support-bot",
+            reason="customer_asked_for_human",
+            token=api.service,
+        )
+
+        assert dispatch(api) == {"delivered": 4, "failed": 0, "pending": 0}
+        received = hooks.wait_for(4)
+
+    events = api.get("pause-logger", token=api.service).get_json()["events"]
+    assert [(e["action"], e["reason"], e["triggered_by"]) for e in events] == [
+        ("pause_activated", "human_replied", str(demo.ATTENDANT_ID)),
+        ("interaction_blocked", None, "ai_agent"),
+        ("extend_pause", "human_replied", "service"),
+        ("pause_activated", "customer_asked_for_human", "support-bot"),
+    ]
+    payloads = [verified(endpoint["secret"], r) for r in received]
+    for payload, event in zip(payloads, events, strict=True):
+        assert payload["type"] == f"takeover.{event['action']}"
+        assert payload["data"] == event | {
+            "workspace_id": str(WORKSPACE),
+            "team_id": str(demo.SUPPORT_TEAM_ID),
+        }
+    assert not [r.body for r in received if b"refund" in r.body]
+    stored = db.execute(
+        "select count(*) from webhook_deliveries where payload::text like '%%refund%%'"
+    )
+    assert stored.fetchone() == (0,)
+
+
 def test_filters_and_disabled_endpoints(api: Api) -> None:
     with receiver() as only_resumes, receiver() as disabled, receiver() as everything:
         subscribe(api, only_resumes.url, event_types=["takeover.force_resume"])

@@ -78,6 +78,8 @@ class Config(BaseSettings):
     expiry_notice_minutes: float = _env(
         "EXPIRY_NOTICE_MINUTES", default=5, gt=0, allow_inf_nan=False
     )
+    # How long the gate keeps a refused message's draft; the sweep deletes older ones.
+    draft_retention_hours: int = _env("DRAFT_RETENTION_HOURS", default=24, ge=1, le=8760)
 
     @field_validator(
         "database_url",

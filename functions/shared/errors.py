@@ -110,6 +110,7 @@ EDGE_CODES = (
     "role_not_allowed",
     "service_only",
     "triggered_by_not_allowed",
+    "agent_id_not_allowed",
     "not_found",
     "method_not_allowed",
     "body_too_large",

@@ -132,6 +132,13 @@ alter table public.workspaces
   add column if not exists default_duration_minutes public.pause_duration default 30;
 comment on column public.workspaces.default_duration_minutes is
   'Pre-selected pause duration in minutes; null = indefinite.';
+alter table public.workspaces
+  add column if not exists pause_on_human_reply boolean not null default true,
+  add column if not exists keep_blocked_drafts boolean not null default true;
+comment on column public.workspaces.pause_on_human_reply is
+  'Whether a human''s reply (human-reply) pauses the AI, unless the team says otherwise.';
+comment on column public.workspaces.keep_blocked_drafts is
+  'Whether the gate keeps the message it refused (blocked_drafts) for the attendant to reuse.';
 
 alter table public.teams
   add column if not exists inherits_default boolean not null default true,
@@ -139,6 +146,9 @@ alter table public.teams
     check (default_duration_minutes is null or not inherits_default);
 comment on column public.teams.default_duration_minutes is
   'The team''s own default when inherits_default is false; null then means indefinite.';
+alter table public.teams add column if not exists pause_on_human_reply boolean;
+comment on column public.teams.pause_on_human_reply is
+  'The team''s own pause_on_human_reply; null inherits the workspace''s.';
 create index teams_workspace_id_idx on public.teams (workspace_id);
 
 create index workspace_members_user_id_idx on public.workspace_members (user_id);
@@ -217,6 +227,35 @@ create index ai_pause_logs_txid_id_idx on public.ai_pause_logs (txid, id);
 create unique index ai_pause_logs_message_id_key
   on public.ai_pause_logs (conversation_id, message_id) where message_id is not null;
 
+-- What the AI agent would have said: the message the gate refused, beside its log row. Not
+-- in the log, which is append-only: a draft is deleted after DRAFT_RETENTION_HOURS (by the
+-- sweep), or at once when its workspace stops keeping drafts.
+create table public.blocked_drafts (
+  conversation_id uuid not null,
+  -- No foreign key: the one writer (the gate, public.takeover_gate) writes the draft in the
+  -- transaction that wrote this row, and log rows are never deleted; the key's check (a
+  -- locking lookup of the log row) cost the paused gate a tenth of its speed
+  -- (bench/human.py).
+  event_id bigint not null,
+  workspace_id uuid not null,
+  agent_id text not null,
+  message_id text,
+  draft text not null check (char_length(draft) between 1 and 8000),
+  created_at timestamptz not null default now(),
+  -- A conversation's drafts newest first (pause-status), and one draft per log row: the
+  -- same message refused again keeps the first draft.
+  primary key (conversation_id, event_id)
+);
+comment on table public.blocked_drafts is
+  'The message the AI agent was about to send when the gate refused it (interaction_blocked), '
+  'kept for a while so the attendant can reuse it.';
+comment on column public.blocked_drafts.event_id is 'The interaction_blocked row of the refusal.';
+comment on column public.blocked_drafts.workspace_id is
+  'The conversation''s workspace when the draft was kept (for its members'' policy).';
+-- The sweep deletes the drafts past their retention, oldest first: with nothing to delete,
+-- one probe of this index.
+create index blocked_drafts_created_at_idx on public.blocked_drafts (created_at);
+
 -- Idempotency keys: a retried click gets the first answer and writes nothing new.
 create table public.idempotency_keys (
   scope text not null,
@@ -241,6 +280,22 @@ create index idempotency_keys_created_at_idx
 create schema takeover_private;
 comment on schema takeover_private is
   'Takeover''s internal helpers: called by the API functions in public, by no API role.';
+
+-- human-reply's message ids: the same message again (a retried call, a channel's echo
+-- delivered twice) gets the first answer and changes nothing, whether or not the first
+-- wrote a log row. Kept 7 days, as long as a channel retries a webhook (WhatsApp's Cloud
+-- API, 7 days); the sweep deletes older ones.
+create table takeover_private.human_replies (
+  conversation_id uuid not null,
+  message_id text not null,
+  event_id bigint,
+  created_at timestamptz not null default now(),
+  primary key (conversation_id, message_id)
+);
+comment on table takeover_private.human_replies is
+  'The message ids human-reply has seen, each with the log row its first call wrote (null: '
+  'none), for 7 days.';
+create index human_replies_created_at_idx on takeover_private.human_replies (created_at);
 
 -- ===========================================================================
 -- Append-only audit trail

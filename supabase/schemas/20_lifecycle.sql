@@ -57,6 +57,20 @@ $$;
 comment on function takeover_private.default_duration(uuid, uuid) is
   'The effective default of a conversation: its team''s override, else its workspace''s.';
 
+create function takeover_private.pauses_on_human_reply(p_workspace_id uuid, p_team_id uuid)
+returns boolean
+language sql stable
+set search_path = ''
+as $$
+  select coalesce(t.pause_on_human_reply, w.pause_on_human_reply)
+  from public.workspaces w
+  left join public.teams t on t.id = p_team_id
+  where w.id = p_workspace_id
+$$;
+comment on function takeover_private.pauses_on_human_reply(uuid, uuid) is
+  'The effective pause_on_human_reply of a conversation: its team''s own, else its '
+  'workspace''s.';
+
 create function takeover_private.state(p_conversation public.conversations, p_event_id bigint)
 returns jsonb
 language sql stable
@@ -167,6 +181,63 @@ $$;
 comment on function takeover_private.end_pause(public.conversations, public.ai_pause_action, text, text) is
   'Ends a pause (auto_resume or force_resume) and writes its log row; the caller holds the lock.';
 
+create function takeover_private.begin_pause(
+  p_conversation_id uuid,
+  p_duration_minutes integer,
+  p_paused_by uuid,
+  p_reason text,
+  p_triggered_by text,
+  out conversation public.conversations,
+  out event_id bigint
+)
+language plpgsql
+set search_path = ''
+as $$
+begin
+  update public.conversations c
+  set ai_mode = 'paused', paused_at = now(),
+      paused_until = now() + make_interval(mins => p_duration_minutes),
+      paused_by = p_paused_by, pause_duration_minutes = p_duration_minutes
+  where c.id = p_conversation_id
+  returning c.* into conversation;
+
+  event_id := takeover_private.log_event(p_conversation_id, 'pause_activated', p_reason,
+    p_duration_minutes, p_triggered_by);
+end
+$$;
+comment on function takeover_private.begin_pause(uuid, integer, uuid, text, text) is
+  'Pauses an active conversation for p_duration_minutes (null: indefinitely) and writes its '
+  'pause_activated row; the caller holds the lock.';
+
+create function takeover_private.lengthen_pause(
+  p_conversation_id uuid,
+  p_pause_minutes integer,
+  p_logged_minutes integer,
+  p_reason text,
+  p_triggered_by text,
+  out conversation public.conversations,
+  out event_id bigint
+)
+language plpgsql
+set search_path = ''
+as $$
+begin
+  -- The end follows from the whole length (conversations_pause_consistent); null makes the
+  -- pause indefinite.
+  update public.conversations c
+  set paused_until = c.paused_at + make_interval(mins => p_pause_minutes),
+      pause_duration_minutes = p_pause_minutes
+  where c.id = p_conversation_id
+  returning c.* into conversation;
+
+  event_id := takeover_private.log_event(p_conversation_id, 'extend_pause', p_reason,
+    p_logged_minutes, p_triggered_by);
+end
+$$;
+comment on function takeover_private.lengthen_pause(uuid, integer, integer, text, text) is
+  'Gives a paused conversation''s pause a new whole length in minutes from paused_at (null: '
+  'indefinite) and writes its extend_pause row with p_logged_minutes; the caller holds the lock.';
+
 create function takeover_private.claim(
   p_conversation_id uuid,
   p_caller uuid,
@@ -234,6 +305,28 @@ $$;
 comment on function takeover_private.block(uuid, integer, text, text, text) is
   'Records an AI message refused during a pause, once per message_id; the caller holds the lock.';
 
+create function takeover_private.drafts(p_conversation_id uuid)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(jsonb_build_object(
+      'event_id', d.event_id,
+      'agent_id', d.agent_id,
+      'message_id', d.message_id,
+      'draft', d.draft,
+      'created_at', takeover_private.utc(d.created_at)) order by d.event_id desc), '[]'::jsonb)
+  from (
+    select b.event_id, b.agent_id, b.message_id, b.draft, b.created_at
+    from public.blocked_drafts b
+    where b.conversation_id = p_conversation_id
+    order by b.event_id desc
+    limit 10
+  ) d
+$$;
+comment on function takeover_private.drafts(uuid) is
+  'The conversation''s kept drafts for pause-status: the 10 newest, newest first.';
+
 create function takeover_private.refuse_actor(
   p_conversation public.conversations,
   p_triggered_by uuid
@@ -264,7 +357,8 @@ create function takeover_private.activate_transition(
   p_duration_minutes integer,
   p_use_default boolean,
   p_reason text,
-  p_triggered_by uuid
+  p_triggered_by uuid,
+  p_agent_id text
 )
 returns jsonb
 language plpgsql
@@ -275,7 +369,7 @@ declare
   v_conversation public.conversations;
   v_actor uuid := coalesce(p_caller, p_triggered_by);
   v_duration integer;
-  v_event_id bigint;
+  v_paused record;
 begin
   v_conversation := (takeover_private.claim(p_conversation_id, p_caller)).conversation;
   v_refusal := takeover_private.refuse_actor(v_conversation, p_triggered_by);
@@ -291,22 +385,17 @@ begin
     then takeover_private.default_duration(v_conversation.workspace_id, v_conversation.team_id)
     else p_duration_minutes::public.pause_duration end;
 
-  update public.conversations c
-  set ai_mode = 'paused', paused_at = now(),
-      paused_until = now() + make_interval(mins => v_duration),
-      paused_by = v_actor, pause_duration_minutes = v_duration
-  where c.id = p_conversation_id
-  returning c.* into v_conversation;
+  -- An AI agent handing the conversation over (p_agent_id) pauses on nobody's behalf.
+  v_paused := takeover_private.begin_pause(p_conversation_id, v_duration, v_actor, p_reason,
+    coalesce(p_agent_id, v_actor::text, 'service'));
 
-  v_event_id := takeover_private.log_event(p_conversation_id, 'pause_activated', p_reason,
-    v_duration, coalesce(v_actor::text, 'service'));
-
-  return takeover_private.state(v_conversation, v_event_id);
+  return takeover_private.state(v_paused.conversation, v_paused.event_id);
 end
 $$;
-comment on function takeover_private.activate_transition(uuid, uuid, integer, boolean, text, uuid) is
+comment on function takeover_private.activate_transition(uuid, uuid, integer, boolean, text, uuid, text) is
   'pause-activate: active -> paused for a duration (p_use_default: the effective default). '
-  'p_caller is the attendant (null: the service); p_triggered_by whom the service acts for.';
+  'p_caller is the attendant (null: the service); p_triggered_by whom the service acts for; '
+  'p_agent_id the AI agent that hands over (the service only, never with p_triggered_by).';
 
 create function takeover_private.extend_transition(
   p_conversation_id uuid,
@@ -324,7 +413,7 @@ declare
   v_conversation public.conversations;
   v_actor uuid := coalesce(p_caller, p_triggered_by);
   v_added public.pause_duration := p_duration_minutes;
-  v_event_id bigint;
+  v_extended record;
 begin
   v_conversation := (takeover_private.claim(p_conversation_id, p_caller)).conversation;
   v_refusal := takeover_private.refuse_actor(v_conversation, p_triggered_by);
@@ -341,17 +430,12 @@ begin
       takeover_private.state(v_conversation, null));
   end if;
 
-  update public.conversations c
-  set paused_until = c.paused_until + make_interval(mins => v_added),
-      pause_duration_minutes = c.pause_duration_minutes + v_added
-  where c.id = p_conversation_id
-  returning c.* into v_conversation;
-  -- A null v_added made both null above: the pause is now indefinite.
+  -- A null v_added makes the new length null: the pause becomes indefinite.
+  v_extended := takeover_private.lengthen_pause(p_conversation_id,
+    v_conversation.pause_duration_minutes + v_added, v_added, p_reason,
+    coalesce(v_actor::text, 'service'));
 
-  v_event_id := takeover_private.log_event(p_conversation_id, 'extend_pause', p_reason,
-    v_added, coalesce(v_actor::text, 'service'));
-
-  return takeover_private.state(v_conversation, v_event_id);
+  return takeover_private.state(v_extended.conversation, v_extended.event_id);
 end
 $$;
 comment on function takeover_private.extend_transition(uuid, uuid, integer, text, uuid) is
@@ -480,6 +564,7 @@ create function public.takeover_activate(
   p_use_default boolean,
   p_reason text,
   p_triggered_by uuid,
+  p_agent_id text default null,
   p_idempotency_key text default null,
   p_request_hash text default null
 )
@@ -496,12 +581,12 @@ as $$
     else (
     select takeover_private.remember(k.scope, k.key, coalesce(k.answer,
       takeover_private.activate_transition(p_conversation_id, p_caller, p_duration_minutes,
-        p_use_default, p_reason, p_triggered_by)))
+        p_use_default, p_reason, p_triggered_by, p_agent_id)))
     from takeover_private.recall(p_caller, p_idempotency_key, p_request_hash) k
     ) end
 $$;
-comment on function public.takeover_activate(uuid, uuid, integer, boolean, text, uuid, text, text) is
-  'pause-activate, idempotent by key.';
+comment on function public.takeover_activate(uuid, uuid, integer, boolean, text, uuid, text, text, text) is
+  'pause-activate, idempotent by key; p_agent_id: an AI agent''s handoff.';
 
 create function public.takeover_extend(
   p_conversation_id uuid,
@@ -557,6 +642,78 @@ $$;
 comment on function public.takeover_resume(uuid, uuid, text, uuid, text, text) is
   'pause-resume, idempotent by key.';
 
+create function public.takeover_human_reply(
+  p_conversation_id uuid,
+  p_caller uuid,
+  p_message_id text,
+  p_triggered_by uuid
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_refusal jsonb;
+  v_conversation public.conversations;
+  v_actor uuid := coalesce(p_caller, p_triggered_by);
+  v_default integer;
+  v_changed record;
+  v_event_id bigint;
+begin
+  v_conversation := (takeover_private.claim(p_conversation_id, p_caller)).conversation;
+  v_refusal := takeover_private.refuse_actor(v_conversation, p_triggered_by);
+  if v_refusal is not null then
+    return v_refusal;
+  end if;
+
+  -- The same message again (a retry, an echo delivered twice): the first call's row (or
+  -- none) with the pause as it is now, and nothing written. The row lock above makes a
+  -- first call still in flight commit before this reads.
+  select r.event_id into v_event_id from takeover_private.human_replies r
+  where r.conversation_id = p_conversation_id and r.message_id = p_message_id;
+  if found then
+    return takeover_private.state(v_conversation, v_event_id)
+      || jsonb_build_object('changed', v_event_id is not null);
+  end if;
+
+  if takeover_private.pauses_on_human_reply(v_conversation.workspace_id, v_conversation.team_id)
+  then
+    v_default := takeover_private.default_duration(v_conversation.workspace_id,
+      v_conversation.team_id);
+    if v_conversation.ai_mode = 'active' then
+      v_changed := takeover_private.begin_pause(p_conversation_id, v_default, v_actor,
+        'human_replied', coalesce(v_actor::text, 'service'));
+      v_conversation := v_changed.conversation;
+      v_event_id := v_changed.event_id;
+    -- A timer ending before now + the default (an indefinite default: any timer). An
+    -- indefinite pause has no timer: it is left alone, like one that ends later.
+    elsif v_conversation.paused_until
+          < coalesce(now() + make_interval(mins => v_default), 'infinity')
+    then
+      -- The end becomes now + the default, rounded up to the pause's next whole minute:
+      -- its length is whole minutes (conversations_pause_consistent).
+      v_changed := takeover_private.lengthen_pause(p_conversation_id,
+        ceil(extract(epoch from now() + make_interval(mins => v_default)
+                                - v_conversation.paused_at) / 60)::integer,
+        v_default, 'human_replied', coalesce(v_actor::text, 'service'));
+      v_conversation := v_changed.conversation;
+      v_event_id := v_changed.event_id;
+    end if;
+  end if;
+
+  if p_message_id is not null then
+    insert into takeover_private.human_replies (conversation_id, message_id, event_id)
+    values (p_conversation_id, p_message_id, v_event_id);
+  end if;
+  return takeover_private.state(v_conversation, v_event_id)
+    || jsonb_build_object('changed', v_event_id is not null);
+end
+$$;
+comment on function public.takeover_human_reply(uuid, uuid, text, uuid) is
+  'human-reply: a human answered the customer; with pause_on_human_reply on, the AI pauses '
+  '(or stays paused) for at least the effective default from now. Once per message_id.';
+
 create function public.takeover_status(p_conversation_id uuid, p_caller uuid)
 returns jsonb
 language plpgsql
@@ -579,17 +736,19 @@ begin
     v_conversation := v_claim.conversation;
     v_event_id := v_claim.expiry_event_id;
   end if;
-  return takeover_private.state(v_conversation, v_event_id);
+  return takeover_private.state(v_conversation, v_event_id)
+    || jsonb_build_object('blocked_drafts', takeover_private.drafts(p_conversation_id));
 end
 $$;
 comment on function public.takeover_status(uuid, uuid) is
   'pause-status: reads without a lock; takes one only to end an expired pause '
-  '(event_id is then that auto_resume row).';
+  '(event_id is then that auto_resume row). With the conversation''s kept drafts.';
 
 create function public.takeover_gate(
   p_conversation_id uuid,
   p_message_id text,
-  p_agent_id text
+  p_agent_id text,
+  p_draft text default null
 )
 returns jsonb
 language plpgsql
@@ -639,6 +798,23 @@ begin
     if v_conversation.ai_mode = 'paused' then
       v_event_id := takeover_private.block(p_conversation_id,
         v_conversation.pause_duration_minutes, p_message_id, p_agent_id, null);
+      if p_draft is not null then
+        -- Kept beside its row unless the workspace keeps no drafts. Written out here: a
+        -- helper (a call with its own search_path) cost the gate a tenth (bench/human.py).
+        -- The lock is shared with the workspace's other drafts; switching drafts off
+        -- (takeover_update_settings) takes it exclusively, so a draft is either deleted by
+        -- the switch or sees it. Transaction-scoped: nothing outlives the call.
+        perform pg_catalog.pg_advisory_xact_lock_shared(
+          pg_catalog.hashtext('takeover_private.blocked_drafts'),
+          pg_catalog.hashtext(v_conversation.workspace_id::text));
+        insert into public.blocked_drafts
+          (conversation_id, event_id, workspace_id, agent_id, message_id, draft)
+        select p_conversation_id, v_event_id, w.id, p_agent_id, p_message_id, p_draft
+        from public.workspaces w
+        where w.id = v_conversation.workspace_id and w.keep_blocked_drafts
+        -- The same message refused at once by two calls (one log row): the first draft stays.
+        on conflict on constraint blocked_drafts_pkey do nothing;
+      end if;
       return jsonb_build_object('allowed', false, 'ai_mode', 'paused',
         'paused_until', takeover_private.utc(v_conversation.paused_until), 'event_id', v_event_id);
     end if;
@@ -648,9 +824,9 @@ begin
   return '{"allowed": true, "ai_mode": "active", "paused_until": null, "event_id": null}'::jsonb;
 end
 $$;
-comment on function public.takeover_gate(uuid, text, text) is
+comment on function public.takeover_gate(uuid, text, text, text) is
   'interaction-gate: may the AI agent send? Logs interaction_blocked (once per message_id) '
-  'while paused; never blocks past the timer.';
+  'while paused, keeping its draft beside it; never blocks past the timer.';
 
 create function public.takeover_log_blocked(
   p_conversation_id uuid,
@@ -688,12 +864,11 @@ $$;
 comment on function public.takeover_log_blocked(uuid, text, text, text) is
   'pause-logger POST: an AI send the agent refused by itself, during a pause.';
 
-create function public.takeover_sweep(p_limit integer)
+create function takeover_private.resume_expired(p_limit integer)
 returns jsonb
 -- plpgsql rather than sql: it keeps the statement's plan, so the cron's frequent sweeps
 -- that find nothing skip parsing and planning it each time.
 language plpgsql
-security definer
 set search_path = ''
 as $$
 declare
@@ -736,8 +911,47 @@ begin
   return v_answer;
 end
 $$;
-comment on function public.takeover_sweep(integer) is
-  'auto-resume (the cron): ends up to p_limit expired pauses, oldest deadline first.';
+comment on function takeover_private.resume_expired(integer) is
+  'Ends up to p_limit expired pauses, oldest deadline first, with their auto_resume rows.';
+
+create function public.takeover_sweep(p_limit integer, p_draft_retention_hours integer default 24)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_answer jsonb;
+  v_drafts_deleted integer;
+begin
+  v_answer := takeover_private.resume_expired(p_limit);
+
+  -- What is kept for a while only: drafts past their retention, human-reply message ids
+  -- past their 7 days. At most p_limit of each per run, oldest first, skipping what an
+  -- overlapping sweep holds; with nothing to delete, one index probe each.
+  delete from public.blocked_drafts d
+  where d.ctid = any (array(
+    select b.ctid from public.blocked_drafts b
+    where b.created_at < now() - make_interval(hours => p_draft_retention_hours)
+    order by b.created_at
+    limit p_limit
+    for update skip locked));
+  get diagnostics v_drafts_deleted = row_count;
+  delete from takeover_private.human_replies r
+  where r.ctid = any (array(
+    select h.ctid from takeover_private.human_replies h
+    where h.created_at < now() - interval '7 days'
+    order by h.created_at
+    limit p_limit
+    for update skip locked));
+
+  return v_answer || jsonb_build_object('drafts_deleted', v_drafts_deleted);
+end
+$$;
+comment on function public.takeover_sweep(integer, integer) is
+  'auto-resume (the cron): ends up to p_limit expired pauses, oldest deadline first, and '
+  'deletes up to p_limit drafts older than p_draft_retention_hours and as many human-reply '
+  'message ids older than 7 days.';
 
 create function public.takeover_events(
   p_caller uuid,
@@ -873,6 +1087,8 @@ as $$
     else jsonb_build_object(
       'workspace_id', w.id,
       'default_duration_minutes', w.default_duration_minutes,
+      'pause_on_human_reply', w.pause_on_human_reply,
+      'keep_blocked_drafts', w.keep_blocked_drafts,
       'teams', coalesce((
         select jsonb_agg(jsonb_build_object(
           'team_id', t.id,
@@ -880,21 +1096,27 @@ as $$
           'default_duration_minutes',
             case when t.inherits_default then w.default_duration_minutes
                  else t.default_duration_minutes end,
-          'inherits', t.inherits_default) order by t.name, t.id)
+          'inherits', t.inherits_default,
+          'pause_on_human_reply', t.pause_on_human_reply) order by t.name, t.id)
         from public.teams t where t.workspace_id = w.id), '[]'::jsonb))
   end
   from (select 1) one
   left join public.workspaces w on w.id = p_workspace_id
 $$;
 comment on function public.takeover_settings(uuid, uuid) is
-  'pause-settings GET: the workspace default and each team''s effective default.';
+  'pause-settings GET: the workspace''s settings, each team''s effective default and its own '
+  'pause_on_human_reply (null: inherits).';
 
 create function public.takeover_update_settings(
   p_caller uuid,
   p_workspace_id uuid,
   p_team_id uuid,
+  p_set_default boolean,
   p_default_duration_minutes integer,
-  p_inherit boolean
+  p_inherit boolean,
+  p_set_pause_on_human_reply boolean,
+  p_pause_on_human_reply boolean,
+  p_keep_blocked_drafts boolean
 )
 returns jsonb
 language plpgsql
@@ -927,23 +1149,45 @@ begin
     end if;
   end if;
 
+  -- Each setting changes only when given (p_set_*; p_keep_blocked_drafts null: unchanged).
   if p_team_id is not null then
     update public.teams t
-    set inherits_default = p_inherit,
-        default_duration_minutes = case when p_inherit then null
-                                        else p_default_duration_minutes::public.pause_duration end
+    set inherits_default = case when p_set_default then p_inherit else t.inherits_default end,
+        default_duration_minutes = case
+          when not p_set_default then t.default_duration_minutes
+          when p_inherit then null
+          else p_default_duration_minutes::public.pause_duration end,
+        pause_on_human_reply = case when p_set_pause_on_human_reply then p_pause_on_human_reply
+                                    else t.pause_on_human_reply end
     where t.id = p_team_id;
   else
+    if p_keep_blocked_drafts is false then
+      -- The lock every gate keeping a draft in this workspace shares (takeover_gate): waits
+      -- for the drafts being kept right now, which the delete below then sees.
+      perform pg_catalog.pg_advisory_xact_lock(
+        pg_catalog.hashtext('takeover_private.blocked_drafts'),
+        pg_catalog.hashtext(v_workspace_id::text));
+    end if;
     update public.workspaces w
-    set default_duration_minutes = p_default_duration_minutes::public.pause_duration
+    set default_duration_minutes = case when p_set_default
+          then p_default_duration_minutes::public.pause_duration
+          else w.default_duration_minutes end,
+        pause_on_human_reply = case when p_set_pause_on_human_reply then p_pause_on_human_reply
+                                    else w.pause_on_human_reply end,
+        keep_blocked_drafts = coalesce(p_keep_blocked_drafts, w.keep_blocked_drafts)
     where w.id = v_workspace_id;
     if not found then
       return takeover_private.error('workspace_not_found', 'No workspace with this id is visible to the caller.');
+    end if;
+    if p_keep_blocked_drafts is false then
+      -- Drafts switched off: the workspace's drafts go at once, and no new one is kept.
+      delete from public.blocked_drafts d where d.workspace_id = v_workspace_id;
     end if;
   end if;
 
   return public.takeover_settings(null, v_workspace_id);
 end
 $$;
-comment on function public.takeover_update_settings(uuid, uuid, uuid, integer, boolean) is
-  'pause-settings PUT: set the workspace default, or a team''s override (or inherit again).';
+comment on function public.takeover_update_settings(uuid, uuid, uuid, boolean, integer, boolean, boolean, boolean, boolean) is
+  'pause-settings PUT: the workspace''s settings, or a team''s (its default or inherit again, '
+  'its pause_on_human_reply or null to inherit); each only when given.';

@@ -10,8 +10,14 @@
 -- and only then: a table the inbox already had keeps its own.)
 alter table public.ai_pause_logs enable row level security;
 alter table public.idempotency_keys enable row level security;
+alter table public.blocked_drafts enable row level security;
+-- The service's alone, through human-reply (no policy, no grant).
+alter table takeover_private.human_replies enable row level security;
 
 create policy "Members can read their workspace's pause logs" on public.ai_pause_logs
+  for select to authenticated using (public.is_workspace_member(workspace_id));
+
+create policy "Members can read their workspace's blocked drafts" on public.blocked_drafts
   for select to authenticated using (public.is_workspace_member(workspace_id));
 
 -- ===========================================================================
@@ -26,32 +32,40 @@ grant select on table public.ai_pause_logs to service_role;
 revoke all on sequence public.ai_pause_logs_id_seq from anon, authenticated;
 revoke all on table public.idempotency_keys from anon, authenticated, service_role;
 grant select, insert, update, delete on table public.idempotency_keys to service_role;
+-- Drafts are kept by the gate only (security definer, as the owner); they may be read like
+-- the log, and the service may delete one (a customer's erasure request).
+revoke all on table public.blocked_drafts from anon, authenticated, service_role;
+grant select on table public.blocked_drafts to authenticated;
+grant select, delete on table public.blocked_drafts to service_role;
+revoke all on table takeover_private.human_replies from public, anon, authenticated, service_role;
 
 -- The API: service_role alone (the functions, the cron); is_workspace_member: the policies.
 revoke all on function
-  public.takeover_activate(uuid, uuid, integer, boolean, text, uuid, text, text),
+  public.takeover_activate(uuid, uuid, integer, boolean, text, uuid, text, text, text),
   public.takeover_extend(uuid, uuid, integer, text, uuid, text, text),
   public.takeover_resume(uuid, uuid, text, uuid, text, text),
+  public.takeover_human_reply(uuid, uuid, text, uuid),
   public.takeover_status(uuid, uuid),
-  public.takeover_gate(uuid, text, text),
+  public.takeover_gate(uuid, text, text, text),
   public.takeover_log_blocked(uuid, text, text, text),
-  public.takeover_sweep(integer),
+  public.takeover_sweep(integer, integer),
   public.takeover_events(uuid, uuid, public.ai_pause_action, timestamptz, timestamptz, bigint, integer),
   public.takeover_settings(uuid, uuid),
-  public.takeover_update_settings(uuid, uuid, uuid, integer, boolean),
+  public.takeover_update_settings(uuid, uuid, uuid, boolean, integer, boolean, boolean, boolean, boolean),
   public.is_workspace_member(uuid)
   from public, anon, authenticated;
 grant execute on function
-  public.takeover_activate(uuid, uuid, integer, boolean, text, uuid, text, text),
+  public.takeover_activate(uuid, uuid, integer, boolean, text, uuid, text, text, text),
   public.takeover_extend(uuid, uuid, integer, text, uuid, text, text),
   public.takeover_resume(uuid, uuid, text, uuid, text, text),
+  public.takeover_human_reply(uuid, uuid, text, uuid),
   public.takeover_status(uuid, uuid),
-  public.takeover_gate(uuid, text, text),
+  public.takeover_gate(uuid, text, text, text),
   public.takeover_log_blocked(uuid, text, text, text),
-  public.takeover_sweep(integer),
+  public.takeover_sweep(integer, integer),
   public.takeover_events(uuid, uuid, public.ai_pause_action, timestamptz, timestamptz, bigint, integer),
   public.takeover_settings(uuid, uuid),
-  public.takeover_update_settings(uuid, uuid, uuid, integer, boolean),
+  public.takeover_update_settings(uuid, uuid, uuid, boolean, integer, boolean, boolean, boolean, boolean),
   public.is_workspace_member(uuid)
   to service_role;
 grant execute on function public.is_workspace_member(uuid) to authenticated;

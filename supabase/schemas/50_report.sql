@@ -13,6 +13,13 @@
 create index ai_pause_logs_workspace_created_at_covering_idx
   on public.ai_pause_logs (workspace_id, created_at)
   include (conversation_id, id, action, triggered_by, duration_minutes);
+-- The pauses a human's reply caused (pauses_by_source): the covering index above has no
+-- reason, and carrying it there would make every entry wider; these rows alone, counted
+-- from their own index.
+create index ai_pause_logs_human_reply_pauses_idx
+  on public.ai_pause_logs (workspace_id, created_at)
+  include (conversation_id, triggered_by)
+  where action = 'pause_activated' and reason = 'human_replied';
 
 -- ===========================================================================
 -- Functions
@@ -131,6 +138,27 @@ begin
     group by c.team_id, t.name
     having sum(g.pauses) + sum(g.blocked) > 0
   ),
+  human_reply_pauses as (
+    -- pause_activated rows a human's reply wrote, through their partial index: an
+    -- attendant's (uuid triggered_by) or the service's on nobody's behalf.
+    select count(*) as pauses, count(*) filter (where h.triggered_by = 'service') as by_service
+    from public.ai_pause_logs h
+    where h.workspace_id = p_workspace_id
+      and h.action = 'pause_activated' and h.reason = 'human_replied'
+      and h.created_at >= p_since and h.created_at < p_until
+      and (p_team_id is null or h.conversation_id in (
+        select c.id from public.conversations c where c.team_id = p_team_id))
+  ),
+  pauses_by_actor as (
+    -- Who wrote the pause_activated rows, per actor: an attendant (a user id), the service
+    -- on nobody's behalf, else an AI agent handing over (an agent id is never a user id).
+    select coalesce(sum(g.pauses) filter (where g.triggered_by
+             ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'), 0) as attendant,
+           coalesce(sum(g.pauses) filter (where g.triggered_by = 'service'), 0) as service,
+           coalesce(sum(g.pauses), 0) as pauses
+    from counts g
+    where g.triggered_by is not null
+  ),
   by_attendant as (
     -- Attendant actions carry the attendant's id; 'service' (the service without
     -- triggered_by) is nobody's. Matched once per actor, not once per row.
@@ -163,6 +191,13 @@ begin
     'resumes', jsonb_build_object('auto', totals.auto_resumes, 'force', totals.force_resumes),
     'extensions', totals.extensions,
     'blocked_messages', totals.blocked,
+    'pauses_by_source', (
+      select jsonb_build_object(
+        'attendant', a.attendant - (h.pauses - h.by_service),
+        'human_reply', h.pauses,
+        'ai_handoff', a.pauses - a.attendant - a.service,
+        'service', a.service - h.by_service)
+      from pauses_by_actor a, human_reply_pauses h),
     'pause_minutes', (
       select jsonb_build_object(
         'p50', round((percentile_cont(0.5) within group (order by g.minutes))::numeric, 1),

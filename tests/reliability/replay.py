@@ -1,17 +1,23 @@
 """Replaying a conversation's audit trail: the state it implies must be the state it has.
 
 The log is the truth of what happened: pause_activated starts a pause of its duration,
-extend_pause adds minutes (or makes it indefinite), auto_resume and force_resume end it.
+extend_pause adds minutes (or makes it indefinite), auto_resume and force_resume end it. A
+human's reply (reason human_replied) extends differently: its duration_minutes is the
+default, and the pause then ends that long after the row, rounded up to the pause's next
+whole minute.
 The harness's clock shifts (pauses moved into the past, so they expire during a short run)
 are replayed where they happened: after the log row that was the last one when they ran.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
+
+HUMAN_REPLIED = "human_replied"  # the reason of the rows human-reply writes
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,11 @@ def replay(
                 violation("extend_pause of an indefinite pause", row)
             elif row.duration_minutes is None:
                 pause.duration = None
+            elif row.reason == HUMAN_REPLIED:
+                wanted = row.created_at + timedelta(minutes=row.duration_minutes)
+                if until is not None and until >= wanted:
+                    violation("a reply extended a pause that ended later already", row)
+                pause.duration = math.ceil((wanted - pause.paused_at) / timedelta(minutes=1))
             else:
                 pause.duration += row.duration_minutes
         elif row.action in {"auto_resume", "force_resume"}:

@@ -26,7 +26,14 @@ from tests.reliability.client import Answer, Client, ServerProcess
 from tests.reliability.faults import FaultInjector, FaultWindow
 from tests.reliability.pooler import Bouncer
 from tests.reliability.postgres import EmbeddedPostgres, add_conversations
-from tests.reliability.replay import Conversation, LogRow, Shift, Violation, replay
+from tests.reliability.replay import (
+    HUMAN_REPLIED,
+    Conversation,
+    LogRow,
+    Shift,
+    Violation,
+    replay,
+)
 
 JWT_SECRET = "reliability-secret-long-enough-for-hs256-0123456789"
 V1 = "/functions/v1"
@@ -35,6 +42,7 @@ MIX: dict[str, int] = {
     "pause-activate": 16,
     "pause-extend": 10,
     "pause-resume": 9,
+    "human-reply": 8,
     "interaction-gate": 24,
     "pause-logger POST": 6,
     "pause-logger GET": 7,
@@ -46,6 +54,7 @@ EXPECTED_STATUS: dict[str, frozenset[int]] = {
     "pause-activate": frozenset({200, 409}),
     "pause-extend": frozenset({200, 409}),
     "pause-resume": frozenset({200, 409}),
+    "human-reply": frozenset({200}),
     "interaction-gate": frozenset({200}),
     "pause-logger POST": frozenset({200, 409}),
     "pause-logger GET": frozenset({200}),
@@ -123,6 +132,8 @@ class Operation:
     query: dict[str, str] | None = None
     message_id: str | None = None
     known_event: int | None = None  # a message blocked before: the answer must repeat it
+    # human-reply of a message replied before: the answer must repeat its event_id (or null)
+    repeat: bool = False
     statuses: list[int] = field(default_factory=list)
     event_ids: set[int] = field(default_factory=set)
     due: float = 0.0
@@ -164,6 +175,8 @@ class Worker(threading.Thread):
         self.results = Results()
         self._retries: list[Operation] = []
         self._blocked: list[tuple[UUID, str, int]] = []  # message ids blocked before
+        # human messages replied before, with the event their first answer named
+        self._replied: list[tuple[UUID, str, int | None]] = []
         self._serial = 0
 
     def run(self) -> None:
@@ -216,6 +229,28 @@ class Worker(threading.Thread):
         if function == "pause-resume":
             body = {"conversation_id": target, "reason": tag}
             return new("POST", "pause-resume", anyone, body=body)
+        if function == "human-reply":
+            # A new message, or one replied before (an echo delivered twice).
+            replied: tuple[UUID, str, int | None] | None = None
+            if self._replied and self.random.random() < 0.2:
+                replied = self.random.choice(self._replied)
+            conversation, human_message, first_event = replied or (conversation, f"h-{op}", None)
+            body = {"conversation_id": str(conversation), "message_id": human_message}
+            if anyone == self.tokens.service and self.random.random() < 0.5:
+                body["triggered_by"] = str(demo.ATTENDANT_ID)
+            return Operation(
+                op,
+                function,
+                conversation,
+                tag,
+                "POST",
+                f"{V1}/human-reply",
+                anyone,
+                body=body,
+                message_id=human_message,
+                known_event=first_event,
+                repeat=replied is not None,
+            )
         if function in {"interaction-gate", "pause-logger POST"}:
             message_id: str | None = f"m-{op}"
             known: int | None = None
@@ -323,6 +358,16 @@ class Worker(threading.Thread):
                 if operation.known_event is not None and function == "interaction-gate":
                     kind = "a repeated message_id: the gate answered paused past the timer"
                 self._violation(kind, str(body))
+        if function == "human-reply":
+            if operation.repeat and body.get("event_id") != operation.known_event:
+                self._violation(
+                    "a message replied before got another answer",
+                    f"{operation.message_id}: {body} (first event {operation.known_event})",
+                )
+            if not operation.repeat and len(self._replied) < 500:
+                assert operation.message_id is not None
+                entry = (operation.conversation_id, operation.message_id, body.get("event_id"))
+                self._replied.append(entry)
         if function in {"interaction-gate", "pause-logger POST"}:
             if operation.known_event is not None and (
                 body.get("event_id") != operation.known_event or body.get("allowed") is True
@@ -595,9 +640,12 @@ def _final_sweep(server: ServerProcess, tokens: Tokens, url: str, results: Resul
     return swept_at
 
 
+Replies = dict[tuple[UUID, str], int | None]  # human-reply's message ids and their rows
+
+
 def _load(
     url: str, conversations: list[UUID]
-) -> tuple[dict[UUID, Conversation], dict[UUID, list[LogRow]], dict[UUID, list[Shift]]]:
+) -> tuple[dict[UUID, Conversation], dict[UUID, list[LogRow]], dict[UUID, list[Shift]], Replies]:
     with psycopg.connect(url, autocommit=True) as connection:
         states = {
             row[0]: Conversation(*row)
@@ -619,7 +667,13 @@ def _load(
             "select id, conversation_id, delta, after_log_id from reliability_clock_shifts"
         ):
             shifts[row[1]].append(Shift(*row))
-    return states, rows, shifts
+        replies: Replies = {
+            (row[0], row[1]): row[2]
+            for row in connection.execute(
+                "select conversation_id, message_id, event_id from takeover_private.human_replies"
+            )
+        }
+    return states, rows, shifts, replies
 
 
 def _count(report: SoakReport, violation: Violation) -> None:
@@ -639,7 +693,7 @@ def _check(
     swept_at: datetime,
     conversations: list[UUID],
 ) -> SoakReport:
-    states, trails, shifts = _load(url, conversations)
+    states, trails, shifts, replies = _load(url, conversations)
     report = SoakReport(
         settings=settings,
         elapsed_seconds=0.0,
@@ -712,6 +766,8 @@ def _check(
         row.reason for trail in trails.values() for row in trail if row.reason
     )
     for operation in results.operations:
+        if operation.function == "human-reply":
+            continue  # held against its message ids below
         expected_action = EVENT_ACTION.get(operation.function)
         for event_id in operation.event_ids:
             row = by_id.get(event_id)
@@ -748,8 +804,10 @@ def _check(
         if (
             row.action in {"pause_activated", "extend_pause", "force_resume"}
             and row.reason not in tags
+            and row.reason != HUMAN_REPLIED
         ):
             _count(report, Violation("log row no call wrote", f"{row}"))
+    _check_human_replies(report, results, by_id, replies)
     messages: Counter[tuple[UUID, str]] = Counter(
         (row.conversation_id, row.message_id) for row in by_id.values() if row.message_id
     )
@@ -781,6 +839,39 @@ def _check(
                 report.duplicated_rows += 1
             _count(report, violation)
     return report
+
+
+def _check_human_replies(
+    report: SoakReport, results: Results, by_id: dict[int, LogRow], replies: Replies
+) -> None:
+    """Each row a human's reply wrote is recorded under one message id a worker sent, and
+    each answered reply named the row its message id recorded (null: it changed nothing)."""
+    sent = {
+        (operation.conversation_id, operation.message_id)
+        for operation in results.operations
+        if operation.function == "human-reply"
+    }
+    recorded: Counter[int] = Counter(event for event in replies.values() if event is not None)
+    for row in by_id.values():
+        if row.reason != HUMAN_REPLIED:
+            continue
+        if row.action not in {"pause_activated", "extend_pause"} or recorded[row.id] != 1:
+            _count(report, Violation("a reply's row no message id recorded", f"{row}"))
+    for key, event in replies.items():
+        if key not in sent:
+            _count(report, Violation("a message id no worker sent", f"{key}"))
+        elif event is not None and by_id.get(event) is None:
+            report.lost_rows += 1
+            _count(report, Violation("a reply's recorded row missing", f"{key} {event}"))
+    for operation in results.operations:
+        if operation.function != "human-reply" or 200 not in operation.statuses:
+            continue
+        reply = (operation.conversation_id, operation.message_id or "")
+        if reply not in replies:
+            report.lost_rows += 1
+            _count(report, Violation("answered reply not recorded", f"{operation}"))
+        elif operation.event_ids != {replies[reply]} - {None}:
+            _count(report, Violation("answered reply names another row", f"{operation}"))
 
 
 def _check_request_log(report: SoakReport, server: ServerProcess) -> None:

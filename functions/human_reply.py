@@ -1,0 +1,49 @@
+"""human-reply: a human answered the customer (from the inbox, or from another client of the
+channel), so the AI must not answer too: it pauses, or stays paused, by itself."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import Field
+
+from functions.database.instance import database
+from functions.shared.http import Call, Function, Route
+from functions.shared.identity import actor
+from functions.shared.models import MessageId, PauseState
+from functions.shared.models import Request as Body
+
+
+class HumanReplyRequest(Body):
+    conversation_id: UUID
+    message_id: MessageId | None = Field(
+        None,
+        description="The channel's id of the human's message: the same one again gets the "
+        "same answer and changes nothing.",
+    )
+    triggered_by: UUID | None = Field(None, description="Service only: the attendant who replied.")
+
+
+class HumanReplyAnswer(PauseState):
+    changed: bool = Field(description="Whether this reply paused or extended (wrote event_id).")
+
+
+def human_reply(call: Call[HumanReplyRequest]) -> HumanReplyAnswer:
+    body = call.input
+    state = database().call(
+        "human_reply",
+        {
+            "conversation_id": body.conversation_id,
+            **actor(call.caller, body.triggered_by),
+            "message_id": body.message_id,
+        },
+        # The database dedupes by message_id: a second run changes nothing.
+        retry_safe=body.message_id is not None,
+    )
+    return HumanReplyAnswer.model_validate(state)
+
+
+FUNCTION = Function(
+    "human-reply",
+    Route("POST", human_reply, "A human replied to the customer: pause the AI by itself"),
+)

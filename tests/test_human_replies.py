@@ -1,0 +1,646 @@
+"""human-reply, its switch pause_on_human_reply, and the AI's handoff through pause-activate:
+each rule of the contract's "Human replies and handoffs", with the exact log rows.
+
+The demo seed: Acme's default is 30 minutes; Sales overrides it with 120, Support inherits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+import pytest
+
+from functions.local import demo
+from tests.support import Api, assert_refused, conversation, expire, log_rows, snapshot
+
+C1 = demo.FIRST_CONVERSATION_ID  # Support: inherits the workspace's 30 minutes
+SALES_CONVERSATION = demo.SALES_CONVERSATION_ID  # Sales: 120 minutes
+WORKSPACE = str(demo.WORKSPACE_ID)
+SALES = str(demo.SALES_TEAM_ID)
+SUPPORT = str(demo.SUPPORT_TEAM_ID)
+ATTENDANT = str(demo.ATTENDANT_ID)
+ADMIN = str(demo.ADMIN_ID)
+
+
+def reply(api: Api, conversation_id: UUID = C1, token: str | None = None, **fields: Any) -> Any:
+    """human-reply, as the attendant unless `token` names another caller: its answer."""
+    answer = api.act("human-reply", conversation_id, token=token, **fields)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return answer.get_json()
+
+
+def row(action: str, minutes: int | None, by: str, conversation_id: UUID = C1, **rest: Any) -> Any:
+    """A log row as log_rows gives it (but its id)."""
+    previous = "active" if action == "pause_activated" else "paused"
+    return {
+        "conversation_id": str(conversation_id),
+        "action": action,
+        "reason": "human_replied",
+        "duration_minutes": minutes,
+        "triggered_by": by,
+        "previous_ai_mode": previous,
+        "new_ai_mode": "active" if action in ("auto_resume", "force_resume") else "paused",
+        "message_id": None,
+    } | rest
+
+
+def without_ids(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{key: value for key, value in r.items() if key != "id"} for r in rows]
+
+
+def age(db: psycopg.Connection[Any], conversation_id: UUID, minutes: int) -> None:
+    """Move the running pause `minutes` into the past, keeping its length."""
+    db.execute(
+        "update conversations set paused_at = paused_at - make_interval(mins => %s),"
+        " paused_until = paused_until - make_interval(mins => %s) where id = %s",
+        (minutes, minutes, conversation_id),
+    )
+
+
+def minutes(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() / 60
+
+
+def written_at(db: psycopg.Connection[Any], event_id: int) -> str:
+    found = db.execute("select created_at from ai_pause_logs where id = %s", (event_id,)).fetchone()
+    assert found is not None
+    moment: datetime = found[0]
+    return moment.isoformat()
+
+
+def settings(api: Api, body: dict[str, Any], token: str | None = None) -> Any:
+    answer = api.put("pause-settings", body, token=token or api.admin)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return answer.get_json()
+
+
+# ---------------------------------------------------------------------------------------
+# What a reply does
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_first_reply_pauses_for_the_effective_default(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    state = reply(api)
+
+    assert state["ai_mode"] == "paused"
+    assert state["changed"] is True
+    assert (state["duration_minutes"], state["paused_by"]) == (30, ATTENDANT)
+    assert minutes(state["paused_at"], state["paused_until"]) == 30
+    assert log_rows(db) == [{"id": state["event_id"], **row("pause_activated", 30, ATTENDANT)}]
+
+
+def test_a_reply_in_a_team_with_its_own_default_pauses_for_that(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    state = reply(api, SALES_CONVERSATION)
+
+    assert state["duration_minutes"] == 120
+    assert without_ids(log_rows(db)) == [
+        row("pause_activated", 120, ATTENDANT, conversation_id=SALES_CONVERSATION)
+    ]
+
+
+def test_later_replies_slide_the_end_with_one_extend_pause_each(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    first = reply(api)
+    age(db, C1, 10)  # the pause began 10 minutes ago: it ends in 20
+
+    second = reply(api, token=api.admin)
+    age(db, C1, 25)
+    third = reply(api)
+
+    for state in (second, third):
+        assert state["changed"] is True
+        # now + the default, rounded up to the pause's next whole minute
+        until = minutes(written_at(db, state["event_id"]), state["paused_until"])
+        assert 30 <= until < 31
+        assert state["duration_minutes"] == minutes(state["paused_at"], state["paused_until"])
+        assert state["paused_by"] == ATTENDANT  # who paused, not who replied later
+    assert 40 < second["duration_minutes"] <= 41
+    assert 65 < third["duration_minutes"] <= 66
+    assert log_rows(db) == [
+        {"id": first["event_id"], **row("pause_activated", 30, ATTENDANT)},
+        {"id": second["event_id"], **row("extend_pause", 30, ADMIN)},
+        {"id": third["event_id"], **row("extend_pause", 30, ATTENDANT)},
+    ]
+    assert conversation(db, C1)["pause_duration_minutes"] == third["duration_minutes"]
+
+
+@pytest.mark.parametrize("duration", [60, None], ids=["longer", "indefinite"])
+def test_a_pause_that_lasts_longer_already_is_left_alone(
+    api: Api, db: psycopg.Connection[Any], duration: int | None
+) -> None:
+    paused = api.act("pause-activate", C1, duration_minutes=duration).get_json()
+    before = snapshot(db)
+
+    state = reply(api, token=api.admin)
+
+    assert state == {**paused, "event_id": None, "changed": False}
+    assert snapshot(db) == before
+
+
+def test_an_indefinite_default_makes_a_timed_pause_indefinite(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    settings(api, {"workspace_id": WORKSPACE, "default_duration_minutes": None})
+    api.act("pause-activate", C1, duration_minutes=120)
+
+    state = reply(api)
+
+    assert (state["paused_until"], state["duration_minutes"]) == (None, None)
+    assert log_rows(db)[-1] == {"id": state["event_id"], **row("extend_pause", None, ATTENDANT)}
+    assert conversation(db, C1)["paused_until"] is None
+
+
+def test_an_indefinite_default_pauses_an_active_conversation_indefinitely(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    settings(api, {"workspace_id": WORKSPACE, "default_duration_minutes": None})
+
+    state = reply(api)
+
+    assert (state["ai_mode"], state["paused_until"]) == ("paused", None)
+    assert log_rows(db) == [{"id": state["event_id"], **row("pause_activated", None, ATTENDANT)}]
+
+
+def test_a_pause_past_its_timer_is_ended_first_then_the_reply_pauses_again(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    api.act("pause-activate", C1, duration_minutes=15)
+    expire(db, C1)
+
+    state = reply(api)
+
+    assert state["changed"] is True
+    ended, paused = log_rows(db)[1:]
+    assert (ended["action"], ended["reason"], ended["triggered_by"]) == (
+        "auto_resume",
+        "timer_expired",
+        "system",
+    )
+    assert paused == {"id": state["event_id"], **row("pause_activated", 30, ATTENDANT)}
+
+
+# ---------------------------------------------------------------------------------------
+# The switch: pause_on_human_reply, per workspace and per team
+# ---------------------------------------------------------------------------------------
+
+
+def test_with_the_switch_off_a_reply_changes_nothing(api: Api, db: psycopg.Connection[Any]) -> None:
+    settings(api, {"workspace_id": WORKSPACE, "pause_on_human_reply": False})
+    before = snapshot(db)
+
+    state = reply(api)
+
+    assert (state["ai_mode"], state["event_id"], state["changed"]) == ("active", None, False)
+    assert snapshot(db) == before
+
+
+def test_a_paused_conversation_is_not_extended_with_the_switch_off(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    api.act("pause-activate", C1, duration_minutes=15)
+    settings(api, {"team_id": SUPPORT, "pause_on_human_reply": False})
+    before = snapshot(db)
+
+    assert reply(api)["changed"] is False
+    assert snapshot(db) == before
+
+
+def test_a_team_overrides_the_workspace_and_null_inherits_again(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    settings(api, {"workspace_id": WORKSPACE, "pause_on_human_reply": False})
+    settings(api, {"team_id": SALES, "pause_on_human_reply": True})
+
+    assert reply(api, SALES_CONVERSATION)["changed"] is True  # Sales says yes
+    assert reply(api, C1)["changed"] is False  # Support inherits the workspace's no
+    assert reply(api, demo.NO_TEAM_CONVERSATION_ID)["changed"] is False  # no team: the workspace
+
+    settings(api, {"workspace_id": WORKSPACE, "pause_on_human_reply": True})
+    settings(api, {"team_id": SUPPORT, "pause_on_human_reply": False})
+    assert reply(api, C1)["changed"] is False  # Support says no, whatever the workspace says
+
+    settings(api, {"team_id": SUPPORT, "pause_on_human_reply": None})
+    assert reply(api, C1)["changed"] is True  # inherits the workspace's yes again
+    assert [(r["conversation_id"], r["action"]) for r in log_rows(db)] == [
+        (str(SALES_CONVERSATION), "pause_activated"),
+        (str(C1), "pause_activated"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# The same message again
+# ---------------------------------------------------------------------------------------
+
+
+def test_the_same_message_again_gets_the_same_answer_and_writes_nothing(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    first = reply(api, message_id="wamid.1")
+    age(db, C1, 10)  # a later reply would extend now: a repeated one must not
+    before = snapshot(db)
+
+    again = reply(api, message_id="wamid.1", token=api.service)
+
+    assert again["event_id"] == first["event_id"]
+    assert again["changed"] is True
+    assert again["paused_until"] != first["paused_until"]  # the pause as it is now
+    assert snapshot(db) == before
+    assert len(log_rows(db)) == 1
+
+
+def test_a_message_that_changed_nothing_changes_nothing_when_repeated(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    settings(api, {"workspace_id": WORKSPACE, "pause_on_human_reply": False})
+    assert reply(api, message_id="m-1")["changed"] is False
+    settings(api, {"workspace_id": WORKSPACE, "pause_on_human_reply": True})
+    before = snapshot(db)
+
+    again = reply(api, message_id="m-1")
+
+    assert (again["ai_mode"], again["event_id"], again["changed"]) == ("active", None, False)
+    assert snapshot(db) == before
+    assert reply(api, message_id="m-2")["changed"] is True  # a new message does pause
+
+
+def test_a_repeated_message_does_not_pause_again_after_a_resume(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    first = reply(api, message_id="m-1")
+    api.act("pause-resume", C1)
+
+    again = reply(api, message_id="m-1")
+
+    assert (again["ai_mode"], again["event_id"], again["changed"]) == (
+        "active",
+        first["event_id"],
+        True,
+    )
+    assert [r["action"] for r in log_rows(db)] == ["pause_activated", "force_resume"]
+
+
+def test_message_ids_are_per_conversation_and_kept_seven_days(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    reply(api, C1, message_id="m-1")
+    assert reply(api, SALES_CONVERSATION, message_id="m-1")["changed"] is True
+    db.execute(
+        "update takeover_private.human_replies set created_at = now() - interval '7 days 1 minute'"
+        " where conversation_id = %s",
+        (C1,),
+    )
+
+    answer = api.post("auto-resume", {}, token=api.service)
+
+    assert answer.status_code == 200
+    kept = db.execute("select conversation_id from takeover_private.human_replies").fetchall()
+    assert kept == [(SALES_CONVERSATION,)]
+
+
+def test_without_a_message_id_each_call_is_a_new_reply(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    reply(api)
+    age(db, C1, 10)
+
+    assert reply(api)["changed"] is True
+    assert [r["action"] for r in log_rows(db)] == ["pause_activated", "extend_pause"]
+    assert db.execute("select count(*) from takeover_private.human_replies").fetchone() == (0,)
+
+
+# ---------------------------------------------------------------------------------------
+# Who replies, and refusals
+# ---------------------------------------------------------------------------------------
+
+
+def test_the_service_replies_for_an_attendant_or_for_nobody(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    for_admin = reply(api, token=api.service, triggered_by=ADMIN)
+    for_nobody = reply(api, SALES_CONVERSATION, token=api.service)
+
+    assert (for_admin["paused_by"], for_nobody["paused_by"]) == (ADMIN, None)
+    assert without_ids(log_rows(db)) == [
+        row("pause_activated", 30, ADMIN),
+        row("pause_activated", 120, "service", conversation_id=SALES_CONVERSATION),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("caller", "conversation_id", "fields", "status", "code"),
+    [
+        pytest.param(
+            "attendant",
+            C1,
+            {"triggered_by": ADMIN},
+            403,
+            "triggered_by_not_allowed",
+            id="attendant-on-behalf",
+        ),
+        pytest.param(
+            "service",
+            C1,
+            {"triggered_by": str(demo.OTHER_ADMIN_ID)},
+            422,
+            "triggered_by_not_member",
+            id="service-for-a-non-member",
+        ),
+        pytest.param("outsider", C1, {}, 404, "conversation_not_found", id="another-workspace"),
+        pytest.param("service", uuid4(), {}, 404, "conversation_not_found", id="unknown"),
+        pytest.param("attendant", C1, {"message_id": ""}, 422, "validation_failed", id="empty-id"),
+        pytest.param(
+            "attendant", C1, {"message_id": "m" * 201}, 422, "validation_failed", id="long-id"
+        ),
+        pytest.param("attendant", C1, {"reason": "hi"}, 422, "validation_failed", id="extra-field"),
+        pytest.param(
+            "service", C1, {"agent_id": "bot"}, 422, "validation_failed", id="agent-id-field"
+        ),
+    ],
+)
+def test_a_refused_reply_changes_nothing(
+    api: Api,
+    db: psycopg.Connection[Any],
+    caller: str,
+    conversation_id: UUID,
+    fields: dict[str, Any],
+    status: int,
+    code: str,
+) -> None:
+    before = snapshot(db)
+
+    answer = api.act("human-reply", conversation_id, token=getattr(api, caller), **fields)
+
+    assert_refused(answer, status, code)
+    assert snapshot(db) == before
+
+
+def test_human_reply_takes_only_post(api: Api) -> None:
+    answer = api.get("human-reply", token=api.attendant, conversation_id=C1)
+
+    assert_refused(answer, 405, "method_not_allowed")
+
+
+# ---------------------------------------------------------------------------------------
+# The settings
+# ---------------------------------------------------------------------------------------
+
+
+def test_settings_show_the_switches_of_the_workspace_and_the_teams_own(api: Api) -> None:
+    settings(api, {"team_id": SALES, "pause_on_human_reply": False})
+
+    answer = api.get("pause-settings", token=api.attendant, workspace_id=WORKSPACE).get_json()
+
+    assert (answer["pause_on_human_reply"], answer["keep_blocked_drafts"]) == (True, True)
+    assert {t["team_id"]: t["pause_on_human_reply"] for t in answer["teams"]} == {
+        SALES: False,
+        SUPPORT: None,
+    }
+
+
+def test_a_switch_alone_leaves_the_default_duration_as_it_was(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    workspace = settings(api, {"workspace_id": WORKSPACE, "pause_on_human_reply": False})
+    team = settings(api, {"team_id": SALES, "pause_on_human_reply": True})
+    inheriting = settings(api, {"team_id": SALES, "inherit": True, "pause_on_human_reply": None})
+
+    assert (workspace["default_duration_minutes"], workspace["pause_on_human_reply"]) == (30, False)
+    sales = {t["team_id"]: t for t in team["teams"]}[SALES]
+    assert (sales["default_duration_minutes"], sales["inherits"]) == (120, False)
+    assert sales["pause_on_human_reply"] is True
+    sales = {t["team_id"]: t for t in inheriting["teams"]}[SALES]
+    assert (sales["default_duration_minutes"], sales["inherits"]) == (30, True)
+    assert sales["pause_on_human_reply"] is None
+    assert db.execute(
+        "select inherits_default, default_duration_minutes, pause_on_human_reply from teams"
+        " where id = %s",
+        (SALES,),
+    ).fetchone() == (True, None, None)
+
+
+def test_a_switch_and_a_default_change_together(api: Api) -> None:
+    changed = settings(
+        api,
+        {"workspace_id": WORKSPACE, "default_duration_minutes": 60, "pause_on_human_reply": False},
+        api.service,
+    )
+    team = settings(
+        api, {"team_id": SUPPORT, "default_duration_minutes": 15, "pause_on_human_reply": True}
+    )
+
+    assert (changed["default_duration_minutes"], changed["pause_on_human_reply"]) == (60, False)
+    support = {t["team_id"]: t for t in team["teams"]}[SUPPORT]
+    assert (support["default_duration_minutes"], support["pause_on_human_reply"]) == (15, True)
+
+
+@pytest.mark.parametrize(
+    ("body", "token", "status", "code"),
+    [
+        pytest.param(
+            {"workspace_id": WORKSPACE, "pause_on_human_reply": False},
+            "attendant",
+            403,
+            "admin_only",
+            id="attendant",
+        ),
+        pytest.param(
+            {"team_id": SALES, "pause_on_human_reply": None},
+            "attendant",
+            403,
+            "admin_only",
+            id="attendant-team",
+        ),
+        pytest.param({"workspace_id": WORKSPACE}, "admin", 422, "validation_failed", id="nothing"),
+        pytest.param({"team_id": SALES}, "admin", 422, "validation_failed", id="nothing-team"),
+        pytest.param(
+            {"workspace_id": WORKSPACE, "pause_on_human_reply": None},
+            "admin",
+            422,
+            "validation_failed",
+            id="workspace-null",
+        ),
+        pytest.param(
+            {"workspace_id": WORKSPACE, "keep_blocked_drafts": None},
+            "admin",
+            422,
+            "validation_failed",
+            id="drafts-null",
+        ),
+        pytest.param(
+            {"workspace_id": WORKSPACE, "pause_on_human_reply": "no"},
+            "admin",
+            422,
+            "validation_failed",
+            id="not-a-boolean",
+        ),
+        pytest.param(
+            {"team_id": SALES, "keep_blocked_drafts": False},
+            "admin",
+            422,
+            "validation_failed",
+            id="drafts-of-a-team",
+        ),
+        pytest.param(
+            {"team_id": SALES, "inherit": True, "default_duration_minutes": 15},
+            "admin",
+            422,
+            "validation_failed",
+            id="inherit-and-a-default",
+        ),
+        pytest.param(
+            {"workspace_id": str(demo.OTHER_WORKSPACE_ID), "pause_on_human_reply": False},
+            "admin",
+            404,
+            "workspace_not_found",
+            id="another-workspace",
+        ),
+    ],
+)
+def test_a_refused_settings_change_changes_nothing(
+    api: Api, db: psycopg.Connection[Any], body: dict[str, Any], token: str, status: int, code: str
+) -> None:
+    before = snapshot(db)
+
+    answer = api.put("pause-settings", body, token=getattr(api, token))
+
+    assert_refused(answer, status, code)
+    assert snapshot(db) == before
+
+
+# ---------------------------------------------------------------------------------------
+# The AI's handoff: pause-activate with agent_id
+# ---------------------------------------------------------------------------------------
+
+
+def test_the_ai_hands_over_for_the_effective_default(api: Api, db: psycopg.Connection[Any]) -> None:
+    answer = api.act(
+        "pause-activate",
+        C1,
+        agent_id="support-bot",
+        reason="customer_asked_for_human",
+        token=api.service,
+    )
+
+    assert answer.status_code == 200
+    state = answer.get_json()
+    assert (state["ai_mode"], state["paused_by"], state["duration_minutes"]) == (
+        "paused",
+        None,
+        30,
+    )
+    assert log_rows(db) == [
+        {
+            "id": state["event_id"],
+            **row("pause_activated", 30, "support-bot", reason="customer_asked_for_human"),
+        }
+    ]
+
+
+def test_the_ai_hands_over_for_a_duration_it_gives(api: Api, db: psycopg.Connection[Any]) -> None:
+    state = api.act(
+        "pause-activate", C1, agent_id="support-bot", duration_minutes=None, token=api.service
+    ).get_json()
+
+    assert (state["paused_until"], state["duration_minutes"]) == (None, None)
+    assert without_ids(log_rows(db)) == [row("pause_activated", None, "support-bot", reason=None)]
+
+
+def test_a_handoff_to_a_paused_conversation_is_409(api: Api, db: psycopg.Connection[Any]) -> None:
+    api.act("pause-activate", C1)
+
+    answer = api.act("pause-activate", C1, agent_id="support-bot", token=api.service)
+
+    assert_refused(answer, 409, "already_paused")
+    assert len(log_rows(db)) == 1
+
+
+@pytest.mark.parametrize(
+    ("caller", "fields", "status", "code"),
+    [
+        pytest.param(
+            "attendant", {"agent_id": "support-bot"}, 403, "agent_id_not_allowed", id="attendant"
+        ),
+        pytest.param(
+            "service",
+            {"agent_id": "support-bot", "triggered_by": ATTENDANT},
+            422,
+            "validation_failed",
+            id="with-triggered-by",
+        ),
+        pytest.param("service", {"agent_id": "system"}, 422, "validation_failed", id="system"),
+        pytest.param("service", {"agent_id": ATTENDANT}, 422, "validation_failed", id="user-id"),
+        pytest.param("service", {"agent_id": ""}, 422, "validation_failed", id="empty"),
+    ],
+)
+def test_a_refused_handoff_changes_nothing(
+    api: Api,
+    db: psycopg.Connection[Any],
+    caller: str,
+    fields: dict[str, Any],
+    status: int,
+    code: str,
+) -> None:
+    before = snapshot(db)
+
+    answer = api.act("pause-activate", C1, token=getattr(api, caller), **fields)
+
+    assert_refused(answer, status, code)
+    assert snapshot(db) == before
+
+
+# ---------------------------------------------------------------------------------------
+# The report: pauses_by_source
+# ---------------------------------------------------------------------------------------
+
+
+def test_the_report_counts_pauses_by_what_caused_them(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    c4 = UUID("7a1c0000-0000-4000-8000-0000000000c4")
+    reply(api, C1)  # Support: a human's reply, the attendant's
+    api.act("pause-resume", C1)
+    api.act("pause-activate", C1, token=api.service, agent_id="support-bot")  # a handoff
+    api.act("pause-resume", C1)
+    reply(api, SALES_CONVERSATION, token=api.service)  # Sales: a reply, the service's
+    age(db, SALES_CONVERSATION, 100)
+    reply(api, SALES_CONVERSATION)  # an extension: not a pause
+    api.act("pause-activate", c4)  # Sales: the attendant clicks Pause AI
+    api.act("interaction-gate", c4, draft="a refund of 42", token=api.service)  # kept aside
+    api.act("pause-activate", demo.NO_TEAM_CONVERSATION_ID, token=api.service)  # the service
+
+    now = datetime.now().astimezone()
+    window = {
+        "workspace_id": WORKSPACE,
+        "since": (now - timedelta(hours=1)).isoformat(),
+        "until": (now + timedelta(hours=1)).isoformat(),
+    }
+    answer = api.get("pause-report", token=api.attendant, **window)
+    everything = answer.get_json()
+    sales = api.get("pause-report", token=api.attendant, team_id=SALES, **window).get_json()
+
+    assert (everything["pauses"], everything["blocked_messages"]) == (5, 1)
+    assert "refund" not in answer.get_data(as_text=True)  # drafts are never in the report
+    assert everything["pauses_by_source"] == {
+        "attendant": 1,
+        "human_reply": 2,
+        "ai_handoff": 1,
+        "service": 1,
+    }
+    assert sales["pauses_by_source"] == {
+        "attendant": 1,
+        "human_reply": 1,
+        "ai_handoff": 0,
+        "service": 0,
+    }
+    # The attendant's own reply and click are theirs in by_attendant; an agent is nobody.
+    assert everything["by_attendant"] == [
+        {"user_id": ATTENDANT, "pauses": 2, "force_resumes": 2, "extensions": 1}
+    ]
