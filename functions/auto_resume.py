@@ -35,13 +35,20 @@ def sweep(call: Call[SweepRequest]) -> SweepAnswer:
                 "limit": call.input.limit,
                 "draft_retention_hours": config().draft_retention_hours,
             },
-            retry_safe=True,
+            retry_safe=call.retry_safe,
         )
     )
 
 
 FUNCTION = Function(
     "auto-resume",
-    Route("POST", sweep, "End every expired pause (the cron)", callers=SERVICE_ONLY),
+    # Each expired pause is resumed once however often the sweep runs.
+    Route(
+        "POST",
+        sweep,
+        "End every expired pause (the cron)",
+        callers=SERVICE_ONLY,
+        retry_safe=True,
+    ),
     schedule="* * * * *",
 )

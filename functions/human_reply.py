@@ -37,13 +37,17 @@ def human_reply(call: Call[HumanReplyRequest]) -> HumanReplyAnswer:
             **actor(call.caller, body.triggered_by),
             "message_id": body.message_id,
         },
-        # The database dedupes by message_id: a second run changes nothing.
-        retry_safe=body.message_id is not None,
+        retry_safe=call.retry_safe,
     )
     return HumanReplyAnswer.model_validate(state)
 
 
 FUNCTION = Function(
     "human-reply",
-    Route("POST", human_reply, "A human replied to the customer: pause the AI by itself"),
+    Route(
+        "POST",
+        human_reply,
+        "A human replied to the customer: pause the AI by itself",
+        deduped_by="message_id",
+    ),
 )

@@ -47,13 +47,18 @@ def gate(call: Call[GateRequest]) -> GateAnswer:
             "agent_id": body.agent_id,
             "draft": body.draft,
         },
-        # The database dedupes by message_id: a second run writes no second row.
-        retry_safe=body.message_id is not None,
+        retry_safe=call.retry_safe,
     )
     return GateAnswer.model_validate(verdict)
 
 
 FUNCTION = Function(
     "interaction-gate",
-    Route("POST", gate, "May the AI agent send this message?", callers=SERVICE_ONLY),
+    Route(
+        "POST",
+        gate,
+        "May the AI agent send this message?",
+        callers=SERVICE_ONLY,
+        deduped_by="message_id",
+    ),
 )

@@ -48,10 +48,9 @@ def activate(call: Call[ActivateRequest]) -> PauseState:
             "use_default": "duration_minutes" not in body.model_fields_set,
             "reason": body.reason,
             "agent_id": body.agent_id,
-            **call.idempotency,
         },
-        # A retry with the key replays the first answer; without one it could apply twice.
-        retry_safe=call.idempotency["idempotency_key"] is not None,
+        retry_safe=call.retry_safe,
+        idempotency=call.idempotency,
     )
     return PauseState.model_validate(state)
 

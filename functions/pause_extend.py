@@ -31,10 +31,9 @@ def extend(call: Call[ExtendRequest]) -> PauseState:
             **actor(call.caller, body.triggered_by),
             "duration_minutes": body.duration_minutes,
             "reason": body.reason,
-            **call.idempotency,
         },
-        # A retry with the key replays the first answer; without one it could apply twice.
-        retry_safe=call.idempotency["idempotency_key"] is not None,
+        retry_safe=call.retry_safe,
+        idempotency=call.idempotency,
     )
     return PauseState.model_validate(state)
 

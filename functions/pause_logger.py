@@ -80,7 +80,7 @@ def read_events(call: Call[EventsQuery]) -> EventsPage:
             "after_id": int(query.cursor) if query.cursor else None,
             "limit": query.limit,
         },
-        retry_safe=True,
+        retry_safe=call.retry_safe,
         # One conversation's trail costs its page; a listing of whole workspaces may read
         # far more than a page (a rare action, a long window).
         heavy=query.conversation_id is None,
@@ -98,8 +98,7 @@ def record_blocked(call: Call[BlockedEvent]) -> LoggedEvent:
             "agent_id": body.agent_id,
             "reason": body.reason,
         },
-        # The database dedupes by message_id: a second run writes no second row.
-        retry_safe=body.message_id is not None,
+        retry_safe=call.retry_safe,
     )
     return LoggedEvent.model_validate(logged)
 
@@ -108,6 +107,10 @@ FUNCTION = Function(
     "pause-logger",
     Route("GET", read_events, "Read the audit trail", source="query"),
     Route(
-        "POST", record_blocked, "Record a send the agent refused by itself", callers=SERVICE_ONLY
+        "POST",
+        record_blocked,
+        "Record a send the agent refused by itself",
+        callers=SERVICE_ONLY,
+        deduped_by="message_id",
     ),
 )

@@ -121,7 +121,7 @@ def report(call: Call[ReportQuery]) -> Report:
             "since": since,
             "until": until,
         },
-        retry_safe=True,
+        retry_safe=call.retry_safe,
         # Its cost grows with the workspace's log: up to a year of it.
         heavy=True,
     )

@@ -27,10 +27,9 @@ def resume(call: Call[ResumeRequest]) -> PauseState:
             "conversation_id": body.conversation_id,
             **actor(call.caller, body.triggered_by),
             "reason": body.reason,
-            **call.idempotency,
         },
-        # A retry with the key replays the first answer; without one it could apply twice.
-        retry_safe=call.idempotency["idempotency_key"] is not None,
+        retry_safe=call.retry_safe,
+        idempotency=call.idempotency,
     )
     return PauseState.model_validate(state)
 

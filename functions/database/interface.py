@@ -4,19 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from functions.shared.errors import refusal
+
+if TYPE_CHECKING:
+    from functions.shared.http import Idempotency
 
 Arguments = Mapping[str, object]
 
 
 class Database(Protocol):
     def call(
-        self, function: str, arguments: Arguments, *, retry_safe: bool = False, heavy: bool = False
+        self,
+        function: str,
+        arguments: Arguments,
+        *,
+        retry_safe: bool = False,
+        heavy: bool = False,
+        idempotency: Idempotency | None = None,
     ) -> dict[str, Any]:
         """Run `public.takeover_<function>` with `p_<name>` arguments; its answer, or the
         refusal it returned raised as an ApiError; Unavailable when the database is down.
+
+        idempotency: the caller's Idempotency-Key, for a transition that keeps its first
+        answer under it (`with_idempotency`).
 
         retry_safe: running the call twice does no harm (a read, a write the database
         dedupes by message_id or Idempotency-Key), so a call whose pooled connection died
@@ -48,6 +60,18 @@ class Streaming(Database, Protocol):
         time, read in one transaction in the heavy class; Unavailable when the database
         is down or the class stays busy."""
         ...
+
+
+def with_idempotency(arguments: Arguments, idempotency: Idempotency | None) -> Arguments:
+    """The arguments, plus the Idempotency-Key as the transitions take it (without one, they
+    default to none)."""
+    if idempotency is None:
+        return arguments
+    return {
+        **arguments,
+        "idempotency_key": idempotency.key,
+        "request_hash": idempotency.request_hash,
+    }
 
 
 def answer(result: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import psycopg
 import psycopg_pool
@@ -21,7 +21,7 @@ from psycopg import sql
 from psycopg.abc import PQGen
 from psycopg.pq.abc import PGresult
 
-from functions.database.interface import Arguments, answer
+from functions.database.interface import Arguments, answer, with_idempotency
 from functions.shared.config import config
 from functions.shared.errors import (
     ApiError,
@@ -29,6 +29,9 @@ from functions.shared.errors import (
     Unprocessable,
     database_unavailable,
 )
+
+if TYPE_CHECKING:
+    from functions.shared.http import Idempotency
 
 # How much longer than the server's statement_timeout the client waits for an answer
 # before it gives the connection up: the server's timeout ends a lock wait cleanly; this
@@ -250,8 +253,15 @@ class PostgresDatabase:
         )
 
     def call(
-        self, function: str, arguments: Arguments, *, retry_safe: bool = False, heavy: bool = False
+        self,
+        function: str,
+        arguments: Arguments,
+        *,
+        retry_safe: bool = False,
+        heavy: bool = False,
+        idempotency: Idempotency | None = None,
     ) -> dict[str, Any]:
+        arguments = with_idempotency(arguments, idempotency)
         pool = self._heavy_pool if heavy else self._pool
         statement = _statement(function, tuple(arguments), pool.timeout_ms)
         values = tuple(arguments.values())

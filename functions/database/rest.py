@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import httpx
 from postgrest.exceptions import APIError
 from supabase import Client, ClientOptions, create_client
 
-from functions.database.interface import Arguments, answer
+from functions.database.interface import Arguments, answer, with_idempotency
 from functions.shared.config import config
 from functions.shared.errors import (
     ApiError,
@@ -24,6 +24,9 @@ from functions.shared.errors import (
     Unprocessable,
     database_unavailable,
 )
+
+if TYPE_CHECKING:
+    from functions.shared.http import Idempotency
 
 # SQLSTATE classes that mean "this value does not fit": data exceptions, constraint violations.
 _INVALID_VALUE_CLASSES = ("22", "23")
@@ -76,11 +79,20 @@ class SupabaseDatabase:
         self._status.value = response.status_code
 
     def call(
-        self, function: str, arguments: Arguments, *, retry_safe: bool = False, heavy: bool = False
+        self,
+        function: str,
+        arguments: Arguments,
+        *,
+        retry_safe: bool = False,
+        heavy: bool = False,
+        idempotency: Idempotency | None = None,
     ) -> dict[str, Any]:
         # retry_safe and heavy go unused: PostgREST holds the database connections, not us,
         # and runs every call under its own pool and the API roles' statement timeout.
-        parameters = {f"p_{name}": _json_value(value) for name, value in arguments.items()}
+        parameters = {
+            f"p_{name}": _json_value(value)
+            for name, value in with_idempotency(arguments, idempotency).items()
+        }
         self._status.value = None
         try:
             response = self._client.rpc(f"takeover_{function}", parameters).execute()

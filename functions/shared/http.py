@@ -11,6 +11,7 @@ keys, errors as JSON, one structured log line per request.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import re
@@ -18,9 +19,8 @@ import time
 import traceback
 import typing
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from flask import Request, Response
@@ -52,20 +52,27 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 Input = TypeVar("Input")
-_NO_KEY: Mapping[str, str | None] = MappingProxyType(
-    {"idempotency_key": None, "request_hash": None}
-)
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """The Idempotency-Key a caller sent, and a hash of the request it stands for (the
+    function and the fields sent): the database keeps the first answer under the key."""
+
+    key: str
+    request_hash: str
 
 
 @dataclass(frozen=True)
 class Call(Generic[Input]):
-    """What a handler receives: who calls, and what they sent, already verified and parsed."""
+    """What a handler receives: who calls, and what they sent, already verified and parsed;
+    and, by its route's rules, whether the database may be sent this call again
+    (`retry_safe`, see Route) and the caller's Idempotency-Key, if the route takes one."""
 
     caller: Caller
     input: Input
-    # The lifecycle functions' `idempotency_key`/`request_hash` arguments: both None unless
-    # the route takes an Idempotency-Key and the caller sent one.
-    idempotency: Mapping[str, str | None] = field(default_factory=lambda: _NO_KEY)
+    retry_safe: bool = False
+    idempotency: Idempotency | None = None
 
 
 Handler = Callable[[Call[Any]], BaseModel]
@@ -85,12 +92,29 @@ class Route:
     who: str | None = None
     # Where the input comes from: the JSON body, or the query string.
     source: Literal["body", "query"] = "body"
+    # Takes an Idempotency-Key: the same key and request again answers the first answer.
     idempotent: bool = False
+    # Whether a call whose database connection died under it may be sent again, because
+    # the database applies it at most once. None: a GET may (a read; a lazy expiry it does
+    # writes one auto_resume at most); any other method may
+    # when the caller sent an Idempotency-Key (idempotent routes), or the field named by
+    # `deduped_by` (the database writes one row per value: a message_id).
+    retry_safe: bool | None = None
+    deduped_by: str | None = None
+
+    def may_retry(self, parsed: Any, idempotency: Idempotency | None) -> bool:
+        """This route's retry rule for one parsed input."""
+        if self.retry_safe is not None:
+            return self.retry_safe
+        if self.method == "GET" or idempotency is not None:
+            return True
+        return self.deduped_by is not None and getattr(parsed, self.deduped_by) is not None
 
     @property
     def input_type(self) -> Any:
-        call_type = typing.get_type_hints(self.handler)["call"]
-        return typing.get_args(call_type)[0]
+        """The model in the handler's first parameter (`Call[Model]`), whatever its name."""
+        first = next(iter(inspect.signature(self.handler).parameters))
+        return typing.get_args(typing.get_type_hints(self.handler)[first])[0]
 
     @property
     def answer_type(self) -> type[BaseModel]:
@@ -154,8 +178,8 @@ class Function:
                 parsed = read_query(request, self._inputs[route.method])
             else:
                 parsed = read_body(request, self._inputs[route.method])
-            key = _idempotency(request, self.name, parsed) if route.idempotent else _NO_KEY
-            answer = route.handler(Call(caller, parsed, key))
+            key = _idempotency(request, self.name, parsed) if route.idempotent else None
+            answer = route.handler(Call(caller, parsed, route.may_retry(parsed, key), key))
             response = json_response(200, answer.model_dump_json())
         except ApiError as refused:
             error = refused
@@ -295,12 +319,12 @@ def read_query(request: Request, model: TypeAdapter[Model]) -> Model:
         raise invalid(error) from error
 
 
-def _idempotency(request: Request, function: str, body: BaseModel) -> Mapping[str, str | None]:
+def _idempotency(request: Request, function: str, body: BaseModel) -> Idempotency | None:
     """The `Idempotency-Key` header and a hash of what it stands for (the function and the
-    fields the caller sent), as lifecycle function arguments; both None without the header."""
+    fields the caller sent); None without the header."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
-        return _NO_KEY
+        return None
     if not _IDEMPOTENCY_KEY.match(key):
         raise Unprocessable(
             "invalid_idempotency_key",
@@ -310,7 +334,7 @@ def _idempotency(request: Request, function: str, body: BaseModel) -> Mapping[st
     # can mean different things (pause-activate's duration_minutes).
     sent = body.model_dump_json(exclude_unset=True)
     request_hash = hashlib.sha256(f"{function}\n{sent}".encode()).hexdigest()
-    return {"idempotency_key": key, "request_hash": request_hash}
+    return Idempotency(key, request_hash)
 
 
 def _adapter(annotation: Any) -> TypeAdapter[Any]:

@@ -1,0 +1,83 @@
+"""What a Route declares, read the way the edge reads it: the input model from the handler's
+first parameter, and the retry rule (may a call be sent to the database again after its
+connection died under it?) for one parsed input."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+from pydantic import BaseModel
+
+from functions.catalogue import functions_by_name
+from functions.shared.http import Call, Idempotency, Route
+
+KEY = Idempotency("tab-1-click-1", "0" * 64)
+
+
+def route(function: str, method: str) -> Route:
+    return functions_by_name()[function].routes[method]
+
+
+def parsed(function: str, method: str, **values: object) -> BaseModel:
+    model: type[BaseModel] = route(function, method).input_type
+    return model.model_validate(values)
+
+
+@pytest.mark.parametrize(
+    ("function", "method"),
+    [(f.name, m) for f in functions_by_name().values() for m in f.routes if m == "GET"],
+)
+def test_every_read_may_be_sent_again(function: str, method: str) -> None:
+    assert route(function, method).may_retry(None, None)
+
+
+@pytest.mark.parametrize(
+    ("function", "fields"),
+    [
+        ("interaction-gate", {}),
+        ("human-reply", {}),
+        ("pause-logger", {"action": "interaction_blocked"}),
+    ],
+)
+def test_a_write_deduped_by_message_id_may_be_sent_again_only_with_one(
+    function: str, fields: dict[str, str]
+) -> None:
+    conversation = str(uuid4())
+    with_id = parsed(function, "POST", conversation_id=conversation, message_id="m-1", **fields)
+    without = parsed(function, "POST", conversation_id=conversation, **fields)
+
+    assert route(function, "POST").may_retry(with_id, None)
+    assert not route(function, "POST").may_retry(without, None)
+
+
+@pytest.mark.parametrize("function", ["pause-activate", "pause-extend", "pause-resume"])
+def test_a_transition_may_be_sent_again_only_under_an_idempotency_key(function: str) -> None:
+    fields = {"duration_minutes": 15} if function == "pause-extend" else {}
+    body = parsed(function, "POST", conversation_id=str(uuid4()), **fields)
+
+    assert route(function, "POST").may_retry(body, KEY)
+    assert not route(function, "POST").may_retry(body, None)
+
+
+def test_the_sweep_may_always_be_sent_again() -> None:
+    assert route("auto-resume", "POST").may_retry(parsed("auto-resume", "POST"), None)
+
+
+class Question(BaseModel):
+    text: str
+
+
+class Reply(BaseModel):
+    text: str
+
+
+def answer(asked: Call[Question]) -> Reply:
+    return Reply(text=asked.input.text)
+
+
+def test_the_input_model_is_read_from_the_first_parameter_whatever_its_name() -> None:
+    declared = Route("POST", answer, "Answer a question")
+
+    assert declared.input_type is Question
+    assert declared.answer_type is Reply
