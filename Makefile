@@ -52,7 +52,7 @@ format: $(DEV)
 	$(VENV)/bin/ruff format .
 
 openapi: $(RUNTIME)  ## Regenerate the committed OpenAPI document
-	$(PYTHON) -m functions.openapi > functions/openapi.json
+	$(PYTHON) -m functions.catalogue.openapi > functions/openapi.json
 
 .PHONY: client
 client: $(DEV)  ## Regenerate the sync client (clients/python/takeover_client/_sync/) from the async one

@@ -26,7 +26,7 @@ def __getattr__(name: str) -> Any:
     if name.startswith("_"):
         raise AttributeError(name)
     if name == "app":
-        from functions.app import production_app
+        from functions.catalogue.app import production_app
 
         return production_app()
     return _target(name)

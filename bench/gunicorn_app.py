@@ -1,4 +1,4 @@
-"""What 7d serves: the production app (functions/app.py) plus a no-op function, POST
+"""What 7d serves: the production app (functions/catalogue/app.py) plus a no-op function, POST
 /functions/v1/bench-noop, that goes through the same edge as interaction-gate (method,
 token, body, answer model, log line) and answers without the database: the baseline.
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from functions.app import production_app
+from functions.catalogue.app import production_app
 from functions.interaction_gate import GateAnswer, GateRequest
 from functions.shared.http import Call, Function, Route
 from functions.shared.identity import SERVICE_ONLY

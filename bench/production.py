@@ -402,7 +402,7 @@ def gate_under_gunicorn(bench: Bench) -> None:
         Figure(
             key="9d",
             measurement=(
-                f"interaction-gate over HTTP, gunicorn functions.app:app (1 worker,"
+                f"interaction-gate over HTTP, gunicorn functions.catalogue.app:app (1 worker,"
                 f" {CLIENT_THREADS} threads), p50 {gate['p50_ms']} ms, p99 {gate['p99_ms']} ms"
                 f"{cpu_note}"
             ),

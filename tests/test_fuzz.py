@@ -152,7 +152,7 @@ def point_at_known_rows(case: AnyCase, choose: random.Random) -> None:
                 container[name] = choose.choice(known)
 
 
-# The methods the app routes to the functions (functions/app.py); any other
+# The methods the app routes to the functions (functions/catalogue/app.py); any other
 # (TRACE, QUERY, ...) it refuses before any function, without the function's Allow or a
 # request id: see test_fuzz_regressions.
 

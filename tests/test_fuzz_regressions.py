@@ -9,9 +9,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from functions.catalogue.openapi import document
 from functions.local import demo
 from functions.local.server import create_app
-from functions.openapi import document
 from tests.support import Api
 
 CONVERSATION = str(demo.FIRST_CONVERSATION_ID)

@@ -4,15 +4,18 @@ connection died under it?) for one parsed input."""
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
 from pydantic import BaseModel
 
-from functions.catalogue import functions_by_name
+from functions.catalogue import NotAFunction, declared_in, functions_by_name
 from functions.shared.http import Call, Idempotency, Route
 
 KEY = Idempotency("tab-1-click-1", "0" * 64)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def route(function: str, method: str) -> Route:
@@ -81,3 +84,22 @@ def test_the_input_model_is_read_from_the_first_parameter_whatever_its_name() ->
 
     assert declared.input_type is Question
     assert declared.answer_type is Reply
+
+
+def test_every_module_at_the_top_of_a_package_of_functions_must_declare_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "more_functions"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    with pytest.raises(NotAFunction, match=r"helpers\.py declares no FUNCTION"):
+        declared_in(importlib.import_module("more_functions"))
+
+
+def test_the_catalogue_holds_every_function_module_and_nothing_else() -> None:
+    modules = {path.stem for path in (ROOT / "functions").glob("*.py")} - {"__init__"}
+
+    assert {function.target for function in functions_by_name().values()} == modules

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from flask.testing import FlaskClient
 
-from functions import openapi
+from functions.catalogue import openapi
 from functions.database.instance import use_database
 from functions.database.postgres import PostgresDatabase
 from functions.local import demo

@@ -1,28 +1,39 @@
-"""Every deployed function, found by its module: a module at the top of `functions/` that
-declares `FUNCTION` is one. Adding a function means writing that module, nothing else."""
+"""Every deployed function, found by its module: each module at the top of `functions/` is
+one function and declares it as `FUNCTION` (the packages beside them hold what the functions
+share). What is derived from the declarations lives here too: the all-in-one app (`app`)
+and the OpenAPI document (`openapi`)."""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
 from functools import cache
+from types import ModuleType
 
 import functions
 from functions.shared.http import Function
 
-# The catalogue's own modules, which read the declarations rather than make one.
-_NOT_FUNCTIONS = {"catalogue", "openapi", "app"}
+
+class NotAFunction(TypeError):
+    """A module at the top of functions/ that declares no FUNCTION: move it into a package,
+    or declare it."""
 
 
 @cache
 def functions_by_name() -> dict[str, Function]:
     """`{"pause-activate": Function, ...}`, in a stable (alphabetical module) order."""
+    return declared_in(functions)
+
+
+def declared_in(package: ModuleType) -> dict[str, Function]:
+    """The functions the top-level modules of `package` declare, by name."""
     found: dict[str, Function] = {}
-    for module_info in sorted(pkgutil.iter_modules(functions.__path__), key=lambda m: m.name):
-        if module_info.ispkg or module_info.name in _NOT_FUNCTIONS:
+    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if module_info.ispkg:
             continue
-        module = importlib.import_module(f"functions.{module_info.name}")
+        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
         declared = getattr(module, "FUNCTION", None)
-        if isinstance(declared, Function):
-            found[declared.name] = declared
+        if not isinstance(declared, Function):
+            raise NotAFunction(f"{module.__file__} declares no FUNCTION")
+        found[declared.name] = declared
     return found

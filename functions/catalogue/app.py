@@ -23,7 +23,7 @@ from functions.shared.errors import ApiError, MethodNotAllowed, NotFound
 from functions.shared.http import Function, error_response, json_response
 from functions.shared.identity import check_configuration
 
-OPENAPI_DOCUMENT = Path(__file__).resolve().parent / "openapi.json"
+OPENAPI_DOCUMENT = Path(__file__).resolve().parents[1] / "openapi.json"
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 

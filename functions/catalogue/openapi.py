@@ -1,8 +1,8 @@
 """The OpenAPI document of every function, from the same pydantic models they parse with.
 
-python -m functions.openapi > functions/openapi.json     (make openapi)
+python -m functions.catalogue.openapi > functions/openapi.json     (make openapi)
 
-It reads every function's declaration in the catalogue (functions/catalogue.py).
+It reads every function's declaration in the catalogue (functions/catalogue/__init__.py).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.serving import make_server
 
-import functions.app
+import functions.catalogue.app
 from functions import migrations
 from functions.database.instance import database, use_database
 from functions.local import demo, embedded
@@ -35,8 +35,8 @@ for _chatty in ("pgserver", "psycopg.pool", "werkzeug"):
 
 
 def create_app() -> Flask:
-    """The production app (functions/app.py) and the console beside it."""
-    app = functions.app.create_app()
+    """The production app (functions/catalogue/app.py) and the console beside it."""
+    app = functions.catalogue.app.create_app()
     app.register_blueprint(console)
     return app
 

@@ -2,7 +2,7 @@
 
 A function module declares `FUNCTION = Function(name, Route(...), ...)`. From that alone
 come its deploy target (main.py), its route on the local server, its OpenAPI
-operations (functions/openapi.py) and its request log line. A route's handler receives a
+operations (functions/catalogue/openapi.py) and its request log line. A route's handler receives a
 `Call` (the verified caller and the parsed input) and returns its answer model; it raises
 an ApiError to refuse. The edge does the rest: methods, body limits, parsing, idempotency
 keys, errors as JSON, one structured log line per request.
