@@ -4,6 +4,8 @@ Standard Webhooks to real receivers on loopback, retried on the contract's sched
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import socket
 import threading
@@ -19,6 +21,7 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from takeover_client import webhooks as client_webhooks
 
 from functions.local import demo
 from functions.shared.config import config
@@ -819,3 +822,44 @@ def test_make_run_dispatches_on_its_interval(api: Api) -> None:
             pump.stop()
             pump.join(timeout=5)
         assert json.loads(delivery.body)["type"] == "takeover.pause_activated"
+
+
+# ---------------------------------------------------------------------------------------
+# The client's verify_webhook
+# ---------------------------------------------------------------------------------------
+
+
+def forged(body: str, key: bytes = b"", webhook_id: str = "evt_1") -> dict[str, str]:
+    """Headers of a delivery signed with `key` (by default none at all) just now."""
+    timestamp = int(time.time())
+    digest = hmac.new(key, f"{webhook_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": "v1," + base64.b64encode(digest).decode(),
+    }
+
+
+EVENT = json.dumps({"type": "takeover.pause_activated", "timestamp": "2026-01-01", "data": {}})
+
+
+@pytest.mark.parametrize("secret", ["", "whsec_", "whsec_ "])
+def test_verify_webhook_refuses_an_empty_secret(secret: str) -> None:
+    """Issue 17, finding 3: a receiver whose secret variable is missing must not accept
+    anyone's events (standardwebhooks refuses it: EmptyWebhookSecretError)."""
+    with pytest.raises(client_webhooks.WebhookVerificationError, match="secret"):
+        client_webhooks.verify_webhook(secret, EVENT, forged(EVENT))
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["webhook-signature", "webhook-id", "webhook-timestamp"],
+)
+def test_verify_webhook_refuses_headers_that_are_not_ascii(header: str) -> None:
+    key = b"k" * 32
+    secret = "whsec_" + base64.b64encode(key).decode()
+    headers = forged(EVENT, key)
+    assert client_webhooks.verify_webhook(secret, EVENT, headers).webhook_id == "evt_1"
+    headers[header] = "v1,é" if header == "webhook-signature" else headers[header] + "é"
+    with pytest.raises(client_webhooks.WebhookVerificationError):
+        client_webhooks.verify_webhook(secret, EVENT, headers)
