@@ -11,7 +11,9 @@ from functions.shared.database import database
 from functions.shared.http import Call, Function, Route
 from functions.shared.models import Answer, UtcDatetime
 from functions.shared.models import Request as Body
-from functions.shared.webhooks import MAX_URL_LENGTH, EventType, new_secret, validate_url
+from functions.webhooks.events import EventType
+from functions.webhooks.signing import new_secret
+from functions.webhooks.url_policy import MAX_URL_LENGTH, validate_url
 
 # Checked again (resolving the host) at every delivery.
 Url = Annotated[

@@ -31,10 +31,10 @@ from werkzeug.serving import make_server
 
 from functions.local import demo
 from functions.local.server import create_app
-from functions.shared import webhooks as server_webhooks
 from functions.shared.config import config
 from functions.shared.database import use_database
 from functions.shared.postgres import PostgresDatabase
+from functions.webhooks import events as server_events
 from tests.receivers import receiver
 from tests.support import Api, log_rows
 
@@ -280,4 +280,4 @@ def test_the_client_needs_nothing_of_the_server() -> None:
 
 def test_the_clients_event_types_are_the_servers() -> None:
     """The client keeps its own list (it installs without the server): it must not drift."""
-    assert frozenset(get_args(server_webhooks.EventType)) == EVENT_TYPES
+    assert frozenset(get_args(server_events.EventType)) == EVENT_TYPES

@@ -65,25 +65,43 @@ def test_importing_every_deploy_target_loads_nothing_local() -> None:
     assert [m for m in loaded if m.split(".")[0] in {"boto3", "botocore", "supabase"}] == []
 
 
-@pytest.mark.parametrize(
-    "path", sorted((FUNCTIONS_DIR / "shared").glob("*.py")), ids=lambda p: p.name
-)
-def test_shared_code_imports_no_function_module(path: Path) -> None:
-    ours = {name for name in _imports(path) if name.startswith("functions")}
-    assert all(name.startswith("functions.shared") for name in ours), ours
+# The packages below the function modules, and what each may import of ours.
+PACKAGES = {
+    "shared": ("functions.shared",),
+    "webhooks": ("functions.shared", "functions.webhooks"),
+}
 
 
 @pytest.mark.parametrize(
     "path",
-    sorted(p for p in FUNCTIONS_DIR.glob("*.py") if p.stem not in {"__init__"}),
-    ids=lambda p: p.name,
+    sorted(path for package in PACKAGES for path in (FUNCTIONS_DIR / package).glob("*.py")),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_packages_import_no_function_module(path: Path) -> None:
+    ours = {name for name in _imports(path) if name.startswith("functions")}
+    assert all(name.startswith(PACKAGES[path.parent.name]) for name in ours), ours
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        p
+        for p in FUNCTIONS_DIR.rglob("*.py")
+        if p.stem != "__init__" and "local" not in p.relative_to(FUNCTIONS_DIR).parts
+    ),
+    ids=lambda p: str(p.relative_to(FUNCTIONS_DIR)),
 )
 def test_deployed_modules_never_import_local_development(path: Path) -> None:
     assert not any(name.startswith("functions.local") for name in _imports(path))
 
 
-def test_function_modules_import_only_the_shared_package() -> None:
+def test_function_modules_import_only_the_packages() -> None:
     for name in functions_by_name():
         path = FUNCTIONS_DIR / f"{name.replace('-', '_')}.py"
         ours = {module for module in _imports(path) if module.startswith("functions")}
-        assert all(module.startswith("functions.shared") for module in ours), (path, ours)
+        assert all(
+            module.startswith(tuple(f"functions.{p}" for p in PACKAGES)) for module in ours
+        ), (
+            path,
+            ours,
+        )

@@ -25,6 +25,7 @@ from takeover_client import webhooks as client_webhooks
 
 from functions.local import demo
 from functions.shared.config import config
+from functions.webhooks.dispatcher import LEASES_PER_WORKSPACE
 from tests.receivers import Received, receiver
 from tests.support import Api, assert_refused, expire
 
@@ -47,9 +48,13 @@ def setenv(env: pytest.MonkeyPatch, name: str, value: str) -> None:
     config.cache_clear()
 
 
-def subscribe(api: Api, url: str, **fields: Any) -> dict[str, Any]:
+def subscribe(
+    api: Api, url: str, *, workspace: UUID = WORKSPACE, token: str | None = None, **fields: Any
+) -> dict[str, Any]:
     answer = api.post(
-        "webhook-endpoints", {"workspace_id": str(WORKSPACE), "url": url} | fields, token=api.admin
+        "webhook-endpoints",
+        {"workspace_id": str(workspace), "url": url} | fields,
+        token=token or api.admin,
     )
     assert answer.status_code == 200, answer.get_json()
     endpoint: dict[str, Any] = answer.get_json()
@@ -487,6 +492,143 @@ def test_an_endpoint_that_hangs_does_not_hold_up_the_others(
         rows = deliveries(db, slow["id"])
         # The first timed out; the second waits, unattempted, for the next run.
         assert [(r["attempts"], r["last_error"]) for r in rows] == [(1, "timeout"), (0, None)]
+
+
+def leases(db: psycopg.Connection[Any], workspace: UUID) -> int:
+    row = db.execute(
+        "select count(*) from webhook_endpoints where workspace_id = %s and leased_until > now()",
+        (workspace,),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_one_workspaces_endpoints_that_never_answer_hold_up_no_other_workspace(
+    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+) -> None:
+    """Issue 17, finding 1: Globex's 40 endpoints take every request and never answer
+    (here, until the test lets go). Acme's endpoint, created after them, gets its events
+    from the run that is under way and from the next one, while Globex holds only its
+    share of the leases, however many runs go on at once."""
+    setenv(env, "WEBHOOK_TIMEOUT_SECONDS", "60")  # Globex's attempts end when the test says
+    with receiver(hang=threading.Event()) as silent, receiver() as healthy:
+        for n in range(40):
+            subscribe(
+                api,
+                f"{silent.url}?n={n}",
+                workspace=demo.OTHER_WORKSPACE_ID,
+                token=api.outsider,
+            )
+        subscribe(api, healthy.url)
+        for _ in range(3):
+            api.act("pause-activate", demo.OTHER_CONVERSATION_ID, token=api.outsider)
+            api.act("pause-resume", demo.OTHER_CONVERSATION_ID, token=api.outsider)
+        activate(api)
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(dispatch, api)
+            try:
+                assert len(healthy.wait_for(1, seconds=30)) == 1
+                api.act("pause-resume", C1)
+                second = pool.submit(dispatch, api)
+                assert len(healthy.wait_for(2, seconds=30)) == 2
+                held = len(silent.received)
+                held_leases = leases(db, demo.OTHER_WORKSPACE_ID)
+            finally:
+                assert silent.hang is not None
+                silent.hang.set()
+            runs = [first.result(), second.result()]
+    assert [json.loads(r.body)["type"] for r in healthy.received] == [
+        "takeover.pause_activated",
+        "takeover.force_resume",
+    ]
+    assert held_leases == LEASES_PER_WORKSPACE
+    assert held <= LEASES_PER_WORKSPACE
+    assert sum(run["delivered"] for run in runs) == 2
+    # Each of Globex's endpoints that was tried cost one attempt, and its other events wait.
+    attempted = db.execute(
+        "select e.id, count(*) filter (where d.attempts > 0), count(*) from webhook_endpoints e"
+        " join webhook_deliveries d on d.endpoint_id = e.id"
+        " where e.workspace_id = %s group by e.id having max(d.attempts) > 0",
+        (demo.OTHER_WORKSPACE_ID,),
+    ).fetchall()
+    assert attempted
+    assert {(tried, total) for _, tried, total in attempted} == {(1, 6)}
+
+
+def test_an_endpoint_that_gives_no_answer_backs_off_alone(
+    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+) -> None:
+    """Svix-style: an endpoint that gave no answer is not tried again for a while (5 s,
+    doubling with each unanswered attempt in a row, at most 5 min), its other events waiting
+    with it; the workspace's other endpoints go on, and an answer ends the back-off."""
+    setenv(env, "WEBHOOK_TIMEOUT_SECONDS", "1")
+    with receiver(hang=threading.Event()) as flaky, receiver() as healthy:
+        down = subscribe(api, flaky.url)
+        subscribe(api, healthy.url)
+        activate(api)
+        dispatched = {"delivered": 1, "failed": 1, "pending": 1}
+        assert backs_off(api, db, down["id"], dispatched, timedelta(seconds=5)) == 1
+
+        api.act("pause-resume", C1)
+        assert dispatch(api) == {"delivered": 1, "failed": 0, "pending": 2}
+        assert [(r["attempts"], r["last_error"]) for r in deliveries(db, down["id"])] == [
+            (1, "timeout"),
+            (0, None),
+        ]
+
+        # Its back-off is over and it still does not answer: one attempt, twice the wait.
+        db.execute(
+            "update webhook_endpoints set backoff_until = now() where id = %s", (down["id"],)
+        )
+        dispatched = {"delivered": 0, "failed": 1, "pending": 2}
+        assert backs_off(api, db, down["id"], dispatched, timedelta(seconds=10)) == 2
+
+        # It answers again: the back-off ends, and each event goes on its own schedule.
+        assert flaky.hang is not None
+        flaky.hang.set()
+        flaky.hang = None
+        db.execute(
+            "update webhook_endpoints set backoff_until = now() where id = %s", (down["id"],)
+        )
+        db.execute(
+            "update webhook_deliveries set next_attempt_at = now() where endpoint_id = %s",
+            (down["id"],),
+        )
+        assert dispatch(api) == {"delivered": 2, "failed": 0, "pending": 0}
+        row = db.execute(
+            "select unanswered_attempts, backoff_until from webhook_endpoints where id = %s",
+            (down["id"],),
+        ).fetchone()
+        assert row == (0, None)
+
+
+def backs_off(
+    api: Api,
+    db: psycopg.Connection[Any],
+    endpoint_id: str,
+    dispatched: dict[str, int],
+    wait: timedelta,
+) -> int:
+    """Dispatch (answering `dispatched`), which leaves the endpoint backing off for `wait`
+    from its attempt's record; its unanswered attempts in a row."""
+    before = database_now(db)
+    assert dispatch(api) == dispatched
+    after = database_now(db)
+    row = db.execute(
+        "select unanswered_attempts, backoff_until from webhook_endpoints where id = %s",
+        (endpoint_id,),
+    ).fetchone()
+    assert row is not None
+    unanswered, until = row
+    assert before + wait <= until <= after + wait
+    return int(unanswered)
+
+
+def database_now(db: psycopg.Connection[Any]) -> datetime:
+    row = db.execute("select now()").fetchone()
+    assert row is not None
+    moment: datetime = row[0]
+    return moment
 
 
 def test_a_private_address_is_refused_when_delivering(
