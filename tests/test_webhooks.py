@@ -200,6 +200,23 @@ def test_only_admins_and_the_service_manage_endpoints(
         "https://[64:ff9b::a9fe:a9fe]/a",  # NAT64 of 169.254.169.254
         "https://[2002:a9fe:a9fe::]/a",  # 6to4 of 169.254.169.254
         "https://[2001:0:4136:e378:8000:63bf:f5fe:fefe]/a",  # Teredo, client 10.1.1.1
+        "https://[::ffff:0:7f00:1]/a",  # IPv4-translated 127.0.0.1
+        "https://[::ffff:0:a9fe:a9fe]/a",  # IPv4-translated 169.254.169.254
+        "https://[fec0::1]/a",  # deprecated site-local
+        "https://224.0.0.1/a",  # multicast
+        "https://239.255.255.250/a",
+        "https://[ff02::1]/a",
+        "https://[ff0e::1]/a",  # global-scope multicast is still multicast
+        "https://0.0.0.0/a",  # unspecified
+        "https://[::]/a",
+        "https://240.0.0.1/a",  # reserved
+        "https://255.255.255.255/a",  # broadcast
+        "https://[4000::1]/a",  # IPv6 outside 2000::/3, the global unicast space
+        "https://[5f00::1]/a",
+        "https://192.0.2.1/a",  # documentation
+        "https://[2001:db8::1]/a",
+        "https://100.64.0.1/a",  # shared address space (CGNAT)
+        "https://[64:ff9b:1::a9fe:a9fe]/a",  # local-use NAT64
         "https://localhost/a",
         "https://hooks.localhost/a",
         "https://hooks.example.com:99999/a",
@@ -218,6 +235,23 @@ def test_urls_we_must_not_send_to_are_refused(
     if not url.endswith("a" * 2030):
         assert answer.get_json()["error"]["code"] == "invalid_url"
     assert db.execute("select count(*) from webhook_endpoints").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://8.8.8.8/a",
+        "https://[2606:4700:4700::1111]/a",
+        # The IPv6 forms that reach an IPv4 address are judged by that address.
+        "https://[::ffff:8.8.8.8]/a",
+        "https://[::ffff:0:808:808]/a",  # IPv4-translated
+        "https://[64:ff9b::808:808]/a",  # NAT64
+        "https://[2002:808:808::1]/a",  # 6to4
+    ],
+)
+def test_global_unicast_addresses_are_accepted(api: Api, env: pytest.MonkeyPatch, url: str) -> None:
+    setenv(env, "WEBHOOKS_ALLOW_PRIVATE_URLS", "0")
+    assert subscribe(api, url)["url"] == url
 
 
 def test_private_urls_and_http_only_where_allowed(api: Api, env: pytest.MonkeyPatch) -> None:

@@ -1,8 +1,10 @@
 """Which URLs we send webhooks to: the URL's form, and the addresses its host resolves to.
 
-A host is resolved once per connection and the connection made to the addresses that were
-checked (transport.py), so a DNS answer that changes in between (rebinding) is never
-reached.
+One rule for addresses: only global unicast ones, unless WEBHOOKS_ALLOW_PRIVATE_URLS. An
+IPv6 address that reaches an IPv4 one (mapped, translated, compatible, NAT64, 6to4) is judged
+by that IPv4 address. A host is resolved once per connection and the connection made to the
+addresses that were checked (transport.py), so a DNS answer that changes in between
+(rebinding) is never reached.
 """
 
 from __future__ import annotations
@@ -19,45 +21,43 @@ from functions.shared.errors import Unprocessable
 MAX_URL_LENGTH = 2048
 # Saving an endpoint resolves its host at most this long.
 _SAVE_RESOLVE_SECONDS = 2.0
+# IANA's global unicast space; the special-purpose blocks inside it are not is_global.
+_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # RFC 2765's IPv4-translated
 
 
 class AddressNotAllowed(Exception):
-    """The URL's host is, or resolves to, a loopback, private or link-local address."""
+    """The URL's host is, or resolves to, an address that is not global unicast."""
 
 
 class ResolutionTimeout(OSError):
     """The host's name was not resolved in time."""
 
 
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """The IPv4 addresses an IPv6 address reaches through: mapped (::ffff:a.b.c.d),
-    compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d), 6to4 (2002:ab:cd::) and Teredo."""
-    embedded = []
+def _ipv4_reached(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address that a connection to `ip` reaches instead of an IPv6 one: mapped
+    (::ffff:a.b.c.d), translated (::ffff:0:a.b.c.d), compatible (::a.b.c.d; :: and ::1
+    too) or NAT64 (64:ff9b::a.b.c.d)."""
     if ip.ipv4_mapped is not None:
-        embedded.append(ip.ipv4_mapped)
-    if int(ip) >> 32 == 0 or ip in _NAT64:
-        embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-    if ip.sixtofour is not None:
-        embedded.append(ip.sixtofour)
-    if ip.teredo is not None:
-        embedded.extend(ip.teredo)
-    return embedded
+        return ip.ipv4_mapped
+    if int(ip) >> 32 == 0 or ip in _TRANSLATED or ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
-def _forbidden(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(ip)
-        if ip.ipv4_mapped is not None or int(ip) >> 32 == 0:
-            # Only the IPv4 address is reached (:: and ::1 unwrap to 0.0.0.0 and 0.0.0.1).
-            return any(not v4.is_global for v4 in embedded)
-        if ip in _NAT64_LOCAL or any(not v4.is_global for v4 in embedded):
-            return True
-    # Only globally routable addresses: this refuses loopback, private, link-local, CGNAT,
-    # multicast, unspecified and reserved ranges alike.
-    return not ip.is_global
+def is_global_unicast(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Globally routable and not multicast: no loopback, private, link-local, site-local,
+    shared (CGNAT), documentation, reserved, unspecified or broadcast address."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ip.is_global and not ip.is_multicast
+    reached = _ipv4_reached(ip)
+    if reached is not None:
+        return is_global_unicast(reached)
+    # 6to4 also reaches the IPv4 address it carries (a Teredo one is not is_global).
+    if ip.sixtofour is not None and not is_global_unicast(ip.sixtofour):
+        return False
+    return ip in _GLOBAL_UNICAST and ip.is_global
 
 
 def _literal(host: str) -> str | None:
@@ -85,12 +85,13 @@ def resolve(host: str, port: int, timeout: float | None) -> list[str]:
 
 
 def allowed_addresses(host: str, port: int, timeout: float | None) -> list[str]:
-    """`host`'s addresses, or AddressNotAllowed unless every one of them is public. An
+    """`host`'s addresses, or AddressNotAllowed unless every one is global unicast. An
     unresolvable host raises socket.gaierror (ResolutionTimeout when it takes too long)."""
     if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         raise AddressNotAllowed(host)
     addresses = resolve(host, port, timeout)
-    if any(_forbidden(address) for address in addresses):
+    # A zone (fe80::1%eth0) names an interface; the address decides.
+    if not all(is_global_unicast(ipaddress.ip_address(a.split("%", 1)[0])) for a in addresses):
         raise AddressNotAllowed(host)
     return addresses
 
@@ -121,7 +122,7 @@ def validate_url(url: str) -> str:
         try:
             allowed_addresses(host, port or 443, _SAVE_RESOLVE_SECONDS)
         except AddressNotAllowed as error:
-            raise refuse("points at a loopback, private or link-local address") from error
+            raise refuse("points at an address that is not public (global unicast)") from error
         except (OSError, UnicodeError):
             pass  # not resolvable now; checked again at every connection
     return url
