@@ -271,6 +271,28 @@ def test_private_urls_and_http_only_where_allowed(api: Api, env: pytest.MonkeyPa
     assert bad_type.status_code == 422
 
 
+def test_event_types_are_stored_once_each_in_the_contracts_order(api: Api) -> None:
+    endpoint = subscribe(
+        api,
+        "https://hooks.example.com/a",
+        event_types=[
+            "takeover.force_resume",
+            "takeover.pause_activated",
+            "takeover.force_resume",
+            "takeover.pause_activated",
+        ],
+    )
+    assert endpoint["event_types"] == ["takeover.pause_activated", "takeover.force_resume"]
+    changed = api.put(
+        "webhook-endpoints",
+        {"id": endpoint["id"], "event_types": ["takeover.pause_expiring"] * 3},
+        token=api.admin,
+    )
+    assert changed.get_json()["event_types"] == ["takeover.pause_expiring"]
+    listed = api.get("webhook-endpoints", token=api.admin, id=endpoint["id"]).get_json()
+    assert listed["event_types"] == ["takeover.pause_expiring"]
+
+
 # ---------------------------------------------------------------------------------------
 # Deliveries
 # ---------------------------------------------------------------------------------------
