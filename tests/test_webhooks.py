@@ -26,6 +26,7 @@ from takeover_client import webhooks as client_webhooks
 from functions.local import demo
 from functions.shared.config import config
 from functions.webhooks.dispatcher import LEASES_PER_WORKSPACE
+from functions.webhooks.signing import sign
 from tests.receivers import Received, receiver
 from tests.support import Api, assert_refused, expire
 
@@ -1023,7 +1024,7 @@ def test_make_run_dispatches_on_its_interval(api: Api) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# The client's verify_webhook
+# Signing, and the client's verify_webhook
 # ---------------------------------------------------------------------------------------
 
 
@@ -1061,3 +1062,9 @@ def test_verify_webhook_refuses_headers_that_are_not_ascii(header: str) -> None:
     headers[header] = "v1,é" if header == "webhook-signature" else headers[header] + "é"
     with pytest.raises(client_webhooks.WebhookVerificationError):
         client_webhooks.verify_webhook(secret, EVENT, headers)
+
+
+@pytest.mark.parametrize("secret", ["whsec_", "whsec_="])
+def test_the_server_signs_with_no_empty_key(secret: str) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        sign(secret, "evt_1", 1, "{}")
