@@ -31,7 +31,7 @@ from bench.harness import Figure, Recorder, alternate, table
 from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.shared.config import config
-from functions.shared.webhooks import Dispatcher
+from functions.webhooks.dispatcher import Dispatcher
 
 NAME = "takeover_bench_webhooks"
 PAUSED_PER_WORKSPACE = 2000

@@ -9,7 +9,7 @@ from functions.shared.http import Call, Function, Route
 from functions.shared.identity import SERVICE_ONLY
 from functions.shared.models import Answer
 from functions.shared.models import Request as Body
-from functions.shared.webhooks import dispatcher
+from functions.webhooks.dispatcher import dispatcher
 
 
 class DispatchRequest(Body):

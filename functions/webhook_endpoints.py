@@ -11,7 +11,9 @@ from functions.database.instance import database
 from functions.shared.http import Call, Function, Route
 from functions.shared.models import Answer, UtcDatetime
 from functions.shared.models import Request as Body
-from functions.shared.webhooks import MAX_URL_LENGTH, EventType, new_secret, validate_url
+from functions.webhooks.events import EventType, once_each
+from functions.webhooks.signing import new_secret
+from functions.webhooks.url_policy import MAX_URL_LENGTH, validate_url
 
 # Checked again (resolving the host) at every delivery.
 Url = Annotated[
@@ -21,7 +23,11 @@ Url = Annotated[
 ]
 EventTypes = Annotated[
     list[EventType] | None,
-    Field(min_length=1, description="The event types to send; null: all of them."),
+    Field(
+        min_length=1,
+        description="The event types to send, each stored once; null: all of them.",
+    ),
+    AfterValidator(once_each),
 ]
 _WHO = "workspace admin, service"
 

@@ -25,6 +25,7 @@ class Receiver:
     # What to answer: a status code, or a callable deciding from the delivery.
     status: int | Callable[[Received], int] = 204
     location: str | None = None
+    # While set to an Event, every request is taken and held, unanswered, until it is set.
     hang: threading.Event | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,11 +53,13 @@ def _handler(receiver_box: list[Receiver]) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
             delivery = Received({k.lower(): v for k, v in self.headers.items()}, body, time.time())
-            if receiver.hang is not None:
-                receiver.hang.wait(30)
-                return
             with receiver.lock:
                 receiver.received.append(delivery)
+            hang = receiver.hang
+            if hang is not None:
+                hang.wait(30)
+                self.close_connection = True  # hang up without an answer
+                return
             status = receiver.status(delivery) if callable(receiver.status) else receiver.status
             self.send_response(status)
             if receiver.location:

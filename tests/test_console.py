@@ -32,7 +32,7 @@ from werkzeug.serving import make_server
 from functions.local import demo
 from functions.local.server import create_app
 from functions.shared.config import config
-from functions.shared.webhooks import EventType
+from functions.webhooks.events import EventType
 from tests.support import Api, conversation, expire, log_rows
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -276,9 +276,9 @@ DB_FUNCTIONS = [
     "takeover_create_webhook_endpoint",
     "takeover_delete_webhook_endpoint",
     "takeover_update_webhook_endpoint",
-    "takeover_webhook_claim",
     "takeover_webhook_endpoint",
     "takeover_webhook_endpoints",
+    "takeover_webhook_lease",
     "takeover_webhook_pending",
     "takeover_webhook_record",
     *(
@@ -313,6 +313,7 @@ DB_FUNCTIONS = [
             "webhook_batch",
             "webhook_endpoint_json",
             "webhook_fan_out",
+            "webhook_queue_notices",
             "webhook_refusal",
         )
     ),

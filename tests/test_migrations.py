@@ -459,7 +459,7 @@ def test_the_api_runs_as_its_owner_and_keeps_its_grants(empty_url: str) -> None:
                     "create_webhook_endpoint",
                     "update_webhook_endpoint",
                     "delete_webhook_endpoint",
-                    "webhook_claim",
+                    "webhook_lease",
                     "webhook_record",
                     "webhook_pending",
                 ]

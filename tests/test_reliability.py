@@ -1,8 +1,8 @@
 """The reliability suite, short: a soak of every function by a dozen workers for a few
 seconds on the suite's own embedded Postgres (.data/reliability-test), while it kills every
 connection twice and stops and starts the server once; then the same through PgBouncer,
-which is also stopped and started once. `make reliability` runs the long ones;
-docs/reliability.md says what is checked.
+which is also stopped and started once; then a few workers beside a noisy neighbour.
+`make reliability` runs the long ones; docs/reliability.md says what is checked.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import psycopg
 import pytest
 
 from functions.local import demo
+from functions.webhooks.dispatcher import LEASES_PER_WORKSPACE
 from tests import pgbouncer
+from tests.reliability.neighbours import Neighbours, NeighbourSettings
 from tests.reliability.postgres import EmbeddedPostgres
 from tests.reliability.replay import HUMAN_REPLIED, Conversation, LogRow, Shift, replay
 from tests.reliability.report import render
@@ -80,6 +82,37 @@ def test_a_short_soak_through_pgbouncer_under_its_faults_keeps_every_invariant()
     assert report.unexplained_503 == 0, table
     assert sum(window.killed for window in report.faults) > 0, table
     assert report.lost_rows == report.duplicated_rows == 0, table
+
+
+NEIGHBOURS_SHORT = replace(SHORT, workers=4, kills=0, restarts=0, neighbours=True)
+QUIET_NEIGHBOUR = NeighbourSettings(
+    rows=20_000,
+    readers=4,
+    silent_endpoints=12,
+    noisy_conversations=10,
+    drain_seconds=60,
+    webhook_timeout_seconds=2,
+)
+
+
+def test_a_short_soak_beside_a_noisy_neighbour_keeps_every_invariant() -> None:
+    """Globex's silent endpoints, its events for them and its heavy readers beside Acme's
+    workers: the soak's invariants hold, every Acme log row reaches Acme's receiver (once,
+    signed, nothing of Globex's), and Globex never holds more than its share of the leases.
+    Only invariants here: the leg's timing figures are make reliability's."""
+    load = Neighbours(QUIET_NEIGHBOUR, NEIGHBOURS_SHORT.seconds)
+    report = run_soak(NEIGHBOURS_SHORT, EmbeddedPostgres("reliability-test"), load)
+    table = render([report], [])
+
+    assert report.ok, table
+    assert report.faults == [], table
+    assert report.status_counts()[200] > 50, table
+    # The storm did blow: heavy reads, Globex's events, and its silent endpoints tried.
+    assert load.calls.of("pause-report"), table
+    assert load.calls.of("pause-logger GET"), table
+    assert load.silent_attempts[0] > 0, table
+    assert 0 < load.most_leases <= LEASES_PER_WORKSPACE, table
+    assert load.attempts, table  # Acme's events were delivered
 
 
 def test_a_repeated_message_after_the_timer_gets_the_auto_resume_first(

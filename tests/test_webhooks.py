@@ -4,6 +4,8 @@ Standard Webhooks to real receivers on loopback, retried on the contract's sched
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import socket
 import threading
@@ -19,9 +21,12 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from takeover_client import webhooks as client_webhooks
 
 from functions.local import demo
 from functions.shared.config import config
+from functions.webhooks.dispatcher import LEASES_PER_WORKSPACE
+from functions.webhooks.signing import sign
 from tests.receivers import Received, receiver
 from tests.support import Api, assert_refused, expire
 
@@ -44,9 +49,13 @@ def setenv(env: pytest.MonkeyPatch, name: str, value: str) -> None:
     config.cache_clear()
 
 
-def subscribe(api: Api, url: str, **fields: Any) -> dict[str, Any]:
+def subscribe(
+    api: Api, url: str, *, workspace: UUID = WORKSPACE, token: str | None = None, **fields: Any
+) -> dict[str, Any]:
     answer = api.post(
-        "webhook-endpoints", {"workspace_id": str(WORKSPACE), "url": url} | fields, token=api.admin
+        "webhook-endpoints",
+        {"workspace_id": str(workspace), "url": url} | fields,
+        token=token or api.admin,
     )
     assert answer.status_code == 200, answer.get_json()
     endpoint: dict[str, Any] = answer.get_json()
@@ -192,6 +201,23 @@ def test_only_admins_and_the_service_manage_endpoints(
         "https://[64:ff9b::a9fe:a9fe]/a",  # NAT64 of 169.254.169.254
         "https://[2002:a9fe:a9fe::]/a",  # 6to4 of 169.254.169.254
         "https://[2001:0:4136:e378:8000:63bf:f5fe:fefe]/a",  # Teredo, client 10.1.1.1
+        "https://[::ffff:0:7f00:1]/a",  # IPv4-translated 127.0.0.1
+        "https://[::ffff:0:a9fe:a9fe]/a",  # IPv4-translated 169.254.169.254
+        "https://[fec0::1]/a",  # deprecated site-local
+        "https://224.0.0.1/a",  # multicast
+        "https://239.255.255.250/a",
+        "https://[ff02::1]/a",
+        "https://[ff0e::1]/a",  # global-scope multicast is still multicast
+        "https://0.0.0.0/a",  # unspecified
+        "https://[::]/a",
+        "https://240.0.0.1/a",  # reserved
+        "https://255.255.255.255/a",  # broadcast
+        "https://[4000::1]/a",  # IPv6 outside 2000::/3, the global unicast space
+        "https://[5f00::1]/a",
+        "https://192.0.2.1/a",  # documentation
+        "https://[2001:db8::1]/a",
+        "https://100.64.0.1/a",  # shared address space (CGNAT)
+        "https://[64:ff9b:1::a9fe:a9fe]/a",  # local-use NAT64
         "https://localhost/a",
         "https://hooks.localhost/a",
         "https://hooks.example.com:99999/a",
@@ -212,6 +238,23 @@ def test_urls_we_must_not_send_to_are_refused(
     assert db.execute("select count(*) from webhook_endpoints").fetchone() == (0,)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://8.8.8.8/a",
+        "https://[2606:4700:4700::1111]/a",
+        # The IPv6 forms that reach an IPv4 address are judged by that address.
+        "https://[::ffff:8.8.8.8]/a",
+        "https://[::ffff:0:808:808]/a",  # IPv4-translated
+        "https://[64:ff9b::808:808]/a",  # NAT64
+        "https://[2002:808:808::1]/a",  # 6to4
+    ],
+)
+def test_global_unicast_addresses_are_accepted(api: Api, env: pytest.MonkeyPatch, url: str) -> None:
+    setenv(env, "WEBHOOKS_ALLOW_PRIVATE_URLS", "0")
+    assert subscribe(api, url)["url"] == url
+
+
 def test_private_urls_and_http_only_where_allowed(api: Api, env: pytest.MonkeyPatch) -> None:
     setenv(env, "WEBHOOKS_ALLOW_PRIVATE_URLS", "1")
     assert subscribe(api, "http://127.0.0.1:9/hook")["url"] == "http://127.0.0.1:9/hook"
@@ -227,6 +270,28 @@ def test_private_urls_and_http_only_where_allowed(api: Api, env: pytest.MonkeyPa
         token=api.admin,
     )
     assert bad_type.status_code == 422
+
+
+def test_event_types_are_stored_once_each_in_the_contracts_order(api: Api) -> None:
+    endpoint = subscribe(
+        api,
+        "https://hooks.example.com/a",
+        event_types=[
+            "takeover.force_resume",
+            "takeover.pause_activated",
+            "takeover.force_resume",
+            "takeover.pause_activated",
+        ],
+    )
+    assert endpoint["event_types"] == ["takeover.pause_activated", "takeover.force_resume"]
+    changed = api.put(
+        "webhook-endpoints",
+        {"id": endpoint["id"], "event_types": ["takeover.pause_expiring"] * 3},
+        token=api.admin,
+    )
+    assert changed.get_json()["event_types"] == ["takeover.pause_expiring"]
+    listed = api.get("webhook-endpoints", token=api.admin, id=endpoint["id"]).get_json()
+    assert listed["event_types"] == ["takeover.pause_expiring"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -526,6 +591,143 @@ def test_an_endpoint_that_hangs_does_not_hold_up_the_others(
         rows = deliveries(db, slow["id"])
         # The first timed out; the second waits, unattempted, for the next run.
         assert [(r["attempts"], r["last_error"]) for r in rows] == [(1, "timeout"), (0, None)]
+
+
+def leases(db: psycopg.Connection[Any], workspace: UUID) -> int:
+    row = db.execute(
+        "select count(*) from webhook_endpoints where workspace_id = %s and leased_until > now()",
+        (workspace,),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_one_workspaces_endpoints_that_never_answer_hold_up_no_other_workspace(
+    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+) -> None:
+    """Issue 17, finding 1: Globex's 40 endpoints take every request and never answer
+    (here, until the test lets go). Acme's endpoint, created after them, gets its events
+    from the run that is under way and from the next one, while Globex holds only its
+    share of the leases, however many runs go on at once."""
+    setenv(env, "WEBHOOK_TIMEOUT_SECONDS", "60")  # Globex's attempts end when the test says
+    with receiver(hang=threading.Event()) as silent, receiver() as healthy:
+        for n in range(40):
+            subscribe(
+                api,
+                f"{silent.url}?n={n}",
+                workspace=demo.OTHER_WORKSPACE_ID,
+                token=api.outsider,
+            )
+        subscribe(api, healthy.url)
+        for _ in range(3):
+            api.act("pause-activate", demo.OTHER_CONVERSATION_ID, token=api.outsider)
+            api.act("pause-resume", demo.OTHER_CONVERSATION_ID, token=api.outsider)
+        activate(api)
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(dispatch, api)
+            try:
+                assert len(healthy.wait_for(1, seconds=30)) == 1
+                api.act("pause-resume", C1)
+                second = pool.submit(dispatch, api)
+                assert len(healthy.wait_for(2, seconds=30)) == 2
+                held = len(silent.received)
+                held_leases = leases(db, demo.OTHER_WORKSPACE_ID)
+            finally:
+                assert silent.hang is not None
+                silent.hang.set()
+            runs = [first.result(), second.result()]
+    assert [json.loads(r.body)["type"] for r in healthy.received] == [
+        "takeover.pause_activated",
+        "takeover.force_resume",
+    ]
+    assert held_leases == LEASES_PER_WORKSPACE
+    assert held <= LEASES_PER_WORKSPACE
+    assert sum(run["delivered"] for run in runs) == 2
+    # Each of Globex's endpoints that was tried cost one attempt, and its other events wait.
+    attempted = db.execute(
+        "select e.id, count(*) filter (where d.attempts > 0), count(*) from webhook_endpoints e"
+        " join webhook_deliveries d on d.endpoint_id = e.id"
+        " where e.workspace_id = %s group by e.id having max(d.attempts) > 0",
+        (demo.OTHER_WORKSPACE_ID,),
+    ).fetchall()
+    assert attempted
+    assert {(tried, total) for _, tried, total in attempted} == {(1, 6)}
+
+
+def test_an_endpoint_that_gives_no_answer_backs_off_alone(
+    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+) -> None:
+    """Svix-style: an endpoint that gave no answer is not tried again for a while (5 s,
+    doubling with each unanswered attempt in a row, at most 5 min), its other events waiting
+    with it; the workspace's other endpoints go on, and an answer ends the back-off."""
+    setenv(env, "WEBHOOK_TIMEOUT_SECONDS", "1")
+    with receiver(hang=threading.Event()) as flaky, receiver() as healthy:
+        down = subscribe(api, flaky.url)
+        subscribe(api, healthy.url)
+        activate(api)
+        dispatched = {"delivered": 1, "failed": 1, "pending": 1}
+        assert backs_off(api, db, down["id"], dispatched, timedelta(seconds=5)) == 1
+
+        api.act("pause-resume", C1)
+        assert dispatch(api) == {"delivered": 1, "failed": 0, "pending": 2}
+        assert [(r["attempts"], r["last_error"]) for r in deliveries(db, down["id"])] == [
+            (1, "timeout"),
+            (0, None),
+        ]
+
+        # Its back-off is over and it still does not answer: one attempt, twice the wait.
+        db.execute(
+            "update webhook_endpoints set backoff_until = now() where id = %s", (down["id"],)
+        )
+        dispatched = {"delivered": 0, "failed": 1, "pending": 2}
+        assert backs_off(api, db, down["id"], dispatched, timedelta(seconds=10)) == 2
+
+        # It answers again: the back-off ends, and each event goes on its own schedule.
+        assert flaky.hang is not None
+        flaky.hang.set()
+        flaky.hang = None
+        db.execute(
+            "update webhook_endpoints set backoff_until = now() where id = %s", (down["id"],)
+        )
+        db.execute(
+            "update webhook_deliveries set next_attempt_at = now() where endpoint_id = %s",
+            (down["id"],),
+        )
+        assert dispatch(api) == {"delivered": 2, "failed": 0, "pending": 0}
+        row = db.execute(
+            "select unanswered_attempts, backoff_until from webhook_endpoints where id = %s",
+            (down["id"],),
+        ).fetchone()
+        assert row == (0, None)
+
+
+def backs_off(
+    api: Api,
+    db: psycopg.Connection[Any],
+    endpoint_id: str,
+    dispatched: dict[str, int],
+    wait: timedelta,
+) -> int:
+    """Dispatch (answering `dispatched`), which leaves the endpoint backing off for `wait`
+    from its attempt's record; its unanswered attempts in a row."""
+    before = database_now(db)
+    assert dispatch(api) == dispatched
+    after = database_now(db)
+    row = db.execute(
+        "select unanswered_attempts, backoff_until from webhook_endpoints where id = %s",
+        (endpoint_id,),
+    ).fetchone()
+    assert row is not None
+    unanswered, until = row
+    assert before + wait <= until <= after + wait
+    return int(unanswered)
+
+
+def database_now(db: psycopg.Connection[Any]) -> datetime:
+    row = db.execute("select now()").fetchone()
+    assert row is not None
+    moment: datetime = row[0]
+    return moment
 
 
 def test_a_private_address_is_refused_when_delivering(
@@ -861,3 +1063,50 @@ def test_make_run_dispatches_on_its_interval(api: Api) -> None:
             pump.stop()
             pump.join(timeout=5)
         assert json.loads(delivery.body)["type"] == "takeover.pause_activated"
+
+
+# ---------------------------------------------------------------------------------------
+# Signing, and the client's verify_webhook
+# ---------------------------------------------------------------------------------------
+
+
+def forged(body: str, key: bytes = b"", webhook_id: str = "evt_1") -> dict[str, str]:
+    """Headers of a delivery signed with `key` (by default none at all) just now."""
+    timestamp = int(time.time())
+    digest = hmac.new(key, f"{webhook_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": "v1," + base64.b64encode(digest).decode(),
+    }
+
+
+EVENT = json.dumps({"type": "takeover.pause_activated", "timestamp": "2026-01-01", "data": {}})
+
+
+@pytest.mark.parametrize("secret", ["", "whsec_", "whsec_ "])
+def test_verify_webhook_refuses_an_empty_secret(secret: str) -> None:
+    """Issue 17, finding 3: a receiver whose secret variable is missing must not accept
+    anyone's events (standardwebhooks refuses it: EmptyWebhookSecretError)."""
+    with pytest.raises(client_webhooks.WebhookVerificationError, match="secret"):
+        client_webhooks.verify_webhook(secret, EVENT, forged(EVENT))
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["webhook-signature", "webhook-id", "webhook-timestamp"],
+)
+def test_verify_webhook_refuses_headers_that_are_not_ascii(header: str) -> None:
+    key = b"k" * 32
+    secret = "whsec_" + base64.b64encode(key).decode()
+    headers = forged(EVENT, key)
+    assert client_webhooks.verify_webhook(secret, EVENT, headers).webhook_id == "evt_1"
+    headers[header] = "v1,é" if header == "webhook-signature" else headers[header] + "é"
+    with pytest.raises(client_webhooks.WebhookVerificationError):
+        client_webhooks.verify_webhook(secret, EVENT, headers)
+
+
+@pytest.mark.parametrize("secret", ["whsec_", "whsec_="])
+def test_the_server_signs_with_no_empty_key(secret: str) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        sign(secret, "evt_1", 1, "{}")

@@ -1,14 +1,15 @@
--- Webhooks, as supabase/migrations/20261201120000_takeover_integrations.sql creates them:
--- endpoints, the outbox and its trigger on ai_pause_logs, deliveries, the webhook-endpoints
--- and webhook-dispatch functions, and their grants.
+-- Webhooks: endpoints, the outbox and its trigger on ai_pause_logs, deliveries, the
+-- webhook-endpoints and webhook-dispatch functions, and their grants.
 
 -- Webhooks: workspaces subscribe HTTP endpoints to lifecycle events (Standard Webhooks).
 --
 -- A transactional outbox: a trigger on ai_pause_logs queues each row some endpoint wants in
 -- webhook_outbox, in the transaction that writes the log row, so a committed row is never
 -- left undelivered and a rolled-back one is never sent. The dispatcher fans the outbox out
--- into one webhook_deliveries row per subscribed endpoint. The dispatcher (functions/webhook_dispatch.py)
--- claims due deliveries by leasing their endpoint, sends them, and records the outcome.
+-- into one webhook_deliveries row per subscribed endpoint. The dispatcher
+-- (functions/webhooks/dispatcher.py) leases endpoints with due deliveries, the workspaces
+-- taking turns, sends them, and records the outcome; an endpoint that gives no answer backs
+-- off alone.
 --
 -- ===========================================================================
 -- Tables
@@ -29,7 +30,11 @@ create table public.webhook_endpoints (
   -- A dispatcher works on one endpoint at a time: it holds the endpoint until leased_until,
   -- so each endpoint's events are first attempted in log order, once.
   leased_until timestamptz,
-  lease_token uuid
+  lease_token uuid,
+  -- An endpoint that gives no answer backs off alone: it is not leased before backoff_until,
+  -- 5 s after its first unanswered attempt in a row, doubling with each, at most 5 minutes.
+  unanswered_attempts integer not null default 0,
+  backoff_until timestamptz
 );
 comment on table public.webhook_endpoints is
   'HTTP endpoints a workspace subscribed to takeover events (Standard Webhooks).';
@@ -54,7 +59,7 @@ create table public.webhook_deliveries (
   created_at timestamptz not null default now(),
   delivered_at timestamptz,
   -- A pause_expiring notice's conversation and the pause end it announces: the notice is
-  -- sent only while this is still the conversation's end (CONTRACT.md, Webhooks).
+  -- sent only while this is still the conversation's end (docs/contract-notes.md).
   conversation_id uuid,
   pause_end timestamptz,
   check ((log_id is null) <> (payload is null)),
@@ -62,9 +67,9 @@ create table public.webhook_deliveries (
 );
 comment on table public.webhook_deliveries is
   'The outbox: one row per event and subscribed endpoint, retried until a 2xx or failed.';
--- The dispatcher looks up what is due; the console reads an endpoint's latest deliveries.
-create index webhook_deliveries_due_idx
-  on public.webhook_deliveries (next_attempt_at) where status = 'pending';
+-- The lease looks up each endpoint's oldest due delivery; the batch takes them in log order.
+create index webhook_deliveries_endpoint_due_idx
+  on public.webhook_deliveries (endpoint_id, next_attempt_at) where status = 'pending';
 create index webhook_deliveries_endpoint_pending_idx
   on public.webhook_deliveries (endpoint_id, id) where status = 'pending';
 -- The dispatcher cancels the pending notices whose pause ended or moved.
@@ -188,13 +193,13 @@ begin
   if not exists (select 1 from public.webhook_outbox) then
     return;
   end if;
-  -- Events of one endpoint are first attempted in log order (CONTRACT.md), so deliveries
-  -- must be created in log order: one fan-out at a time (a transaction lock, released at
-  -- commit, so it works through a pooler), in log id order, and only of rows whose writing
-  -- transaction is older than every one still in flight (the audit export's rule), so a
-  -- row that commits late is not overtaken by a later one already fanned out. Exact for
-  -- the events of a conversation: its writers hold its row lock, so each draws its log id
-  -- after the previous one committed. (Two overlapping transactions on different
+  -- Events of one endpoint are first attempted in log order (docs/contract-notes.md), so
+  -- deliveries must be created in log order: one fan-out at a time (a transaction lock,
+  -- released at commit, so it works through a pooler), in log id order, and only of rows
+  -- whose writing transaction is older than every one still in flight (the audit export's
+  -- rule), so a row that commits late is not overtaken by a later one already fanned out.
+  -- Exact for the events of a conversation: its writers hold its row lock, so each draws its
+  -- log id after the previous one committed. (Two overlapping transactions on different
   -- conversations can draw ids in the opposite order of their transaction ids; then the
   -- later id can go first.)
   perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('takeover_private.webhook_fan_out'));
@@ -463,28 +468,14 @@ comment on function takeover_private.webhook_batch(uuid, integer) is
   'The next due deliveries of an endpoint, in log order, as the dispatcher sends them; '
   'notices only while still due, recomputed.';
 
-create function public.takeover_webhook_claim(
-  p_limit integer,
-  p_per_endpoint integer,
-  p_lease_seconds double precision,
-  p_notice_seconds double precision,
-  p_skip uuid[]
-)
-returns jsonb
+create function takeover_private.webhook_queue_notices(p_notice_seconds double precision)
+returns void
 language plpgsql
--- security definer: the service role reaches the tables and the private helpers only
--- through these functions (Supabase RPC calls them as service_role).
-security definer
 set search_path = ''
 as $$
-declare
-  v_candidates uuid[];
-  v_claimed jsonb;
 begin
-  perform takeover_private.webhook_fan_out(10000);
-
   -- A pending notice whose pause has ended, or whose end moved, is no longer due: it is
-  -- never sent (CONTRACT.md: decided from the current paused_until each run).
+  -- never sent (docs/contract-notes.md: decided from the current paused_until each run).
   update public.webhook_deliveries d
   set status = 'failed',
       last_error = coalesce((
@@ -517,54 +508,112 @@ begin
     and e.enabled
     and (e.event_types is null or 'takeover.pause_expiring' = any (e.event_types))
   on conflict (endpoint_id, webhook_id) do nothing;
+end
+$$;
+comment on function takeover_private.webhook_queue_notices(double precision) is
+  'Drops the pending pause_expiring notices whose pause ended or moved, and queues one for '
+  'each pause that ends within p_notice_seconds, per subscribed endpoint and pause end.';
 
-  -- Lock the endpoints with due deliveries that no other dispatcher holds. `no key update`
-  -- does not block the foreign key checks of deliveries being queued.
-  select array_agg(e.id) into v_candidates
+create function public.takeover_webhook_lease(
+  p_endpoints integer,
+  p_per_workspace integer,
+  p_per_endpoint integer,
+  p_lease_seconds double precision,
+  p_notice_seconds double precision,
+  p_skip uuid[]
+)
+returns jsonb
+language plpgsql
+-- security definer: the service role reaches the tables and the private helpers only
+-- through these functions (Supabase RPC calls them as service_role).
+security definer
+set search_path = ''
+as $$
+declare
+  v_turns uuid[];
+  v_leased jsonb;
+begin
+  perform takeover_private.webhook_fan_out(10000);
+  perform takeover_private.webhook_queue_notices(p_notice_seconds);
+
+  -- One lease at a time (a transaction lock, released at commit, so it works through a
+  -- pooler): each sees the leases taken before it, so the cap per workspace holds however
+  -- many dispatchers run.
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('takeover_private.webhook_lease'));
+
+  -- Fair turns: the endpoints with a due delivery that nobody holds and that are not backing
+  -- off, the workspaces taking turns (each one's first endpoint, then each one's second, a
+  -- workspace's leases already held counting as its first turns), each turn in the order of
+  -- its endpoints' oldest due delivery; no workspace past p_per_workspace leases.
+  select array_agg(turns.id order by turns.turn, turns.oldest_due, turns.id)
+  into v_turns
   from (
-    select e.id from public.webhook_endpoints e
-    where e.enabled and (e.leased_until is null or e.leased_until <= now())
-      and not (e.id = any (p_skip))
-      -- Its oldest pending deliveries first (the index): usually the first one is due.
-      and exists (
-        select 1 from public.webhook_deliveries d
-        where d.endpoint_id = e.id and d.status = 'pending' and d.next_attempt_at <= now())
-    limit greatest(1, p_limit / p_per_endpoint)
-    for no key update skip locked
-  ) e;
-  if v_candidates is null then
+    select due.id, due.oldest_due,
+           coalesce(held.leases, 0)
+             + row_number() over (partition by due.workspace_id order by due.oldest_due, due.id)
+             as turn
+    from (
+      select e.id, e.workspace_id, (
+          select min(d.next_attempt_at) from public.webhook_deliveries d
+          where d.endpoint_id = e.id and d.status = 'pending') as oldest_due
+      from public.webhook_endpoints e
+      where e.enabled
+        and (e.leased_until is null or e.leased_until <= now())
+        and (e.backoff_until is null or e.backoff_until <= now())
+        and not (e.id = any (p_skip))
+    ) due
+    left join (
+      select e.workspace_id, count(*) as leases from public.webhook_endpoints e
+      where e.leased_until > now()
+      group by e.workspace_id
+    ) held on held.workspace_id = due.workspace_id
+    where due.oldest_due <= now()
+  ) turns
+  where turns.turn <= p_per_workspace;
+  if v_turns is null then
     return jsonb_build_object('endpoints', '[]'::jsonb);
   end if;
 
-  -- New statements, so a new snapshot: they see what a dispatcher that held these
-  -- endpoints a moment ago committed.
-  with leased as (
+  -- The first p_endpoints of them that no record holds locked, and that a late holder's
+  -- record did not keep meanwhile. `no key update` does not block the foreign key checks of
+  -- deliveries being queued.
+  with chosen as (
+    select e.id from public.webhook_endpoints e
+    join unnest(v_turns) with ordinality t(id, turn) on t.id = e.id
+    where e.leased_until is null or e.leased_until <= now()
+    order by t.turn
+    limit p_endpoints
+    for no key update of e skip locked
+  ), leased as (
     update public.webhook_endpoints e
     set leased_until = now() + make_interval(secs => p_lease_seconds),
         lease_token = gen_random_uuid()
-    where e.id = any (v_candidates)
-    returning e.*
+    from chosen
+    where e.id = chosen.id
+    returning e.id, e.url, e.secret, e.lease_token
   )
   select coalesce(jsonb_agg(jsonb_build_object(
     'id', leased.id,
     'url', leased.url,
     'secret', leased.secret,
     'lease_token', leased.lease_token)), '[]'::jsonb)
-  into v_claimed
+  into v_leased
   from leased;
 
+  -- A new statement, so a new snapshot: it sees what a dispatcher that held these endpoints
+  -- a moment ago committed.
   select coalesce(jsonb_agg(endpoint || jsonb_build_object('deliveries',
     takeover_private.webhook_batch((endpoint ->> 'id')::uuid, p_per_endpoint))), '[]'::jsonb)
-  into v_claimed
-  from jsonb_array_elements(v_claimed) endpoint;
-  return jsonb_build_object('endpoints', v_claimed);
+  into v_leased
+  from jsonb_array_elements(v_leased) endpoint;
+  return jsonb_build_object('endpoints', v_leased);
 end
 $$;
-comment on function public.takeover_webhook_claim(integer, integer, double precision, double precision, uuid[]) is
-  'webhook-dispatch: fan the outbox out, drop the notices no longer due and queue due ones, '
-  'then lease endpoints '
-  'with due deliveries (but p_skip, which did not answer in this run) and answer them with '
-  'their first p_per_endpoint due deliveries in log order.';
+comment on function public.takeover_webhook_lease(integer, integer, integer, double precision, double precision, uuid[]) is
+  'webhook-dispatch: fan the outbox out and queue the expiry notices, then lease up to '
+  'p_endpoints endpoints with due deliveries (not backing off, not in p_skip), the workspaces '
+  'taking turns by their oldest due delivery, none past p_per_workspace leases, each with its '
+  'first p_per_endpoint due deliveries in log order.';
 
 create function public.takeover_webhook_record(
   p_endpoint_id uuid,
@@ -588,6 +637,8 @@ declare
     '2 hours', '5 hours', '10 hours', '10 hours']::interval[];
   v_answer jsonb;
   v_more jsonb := '[]'::jsonb;
+  -- The batch ends at an attempt that got no answer (timeout, refused connection, ...).
+  v_unanswered boolean := p_status_codes[cardinality(p_status_codes)] is null;
 begin
   -- Only the lease's holder records. A dispatcher whose lease was taken over (it outlived
   -- it) records nothing: the new holder sends these deliveries and records them itself.
@@ -625,6 +676,16 @@ begin
   into v_answer
   from recorded;
 
+  -- An endpoint that gave no answer backs off alone: no lease for 5 s, doubling with each
+  -- unanswered attempt in a row, at most 5 minutes. Any answer ends it.
+  if cardinality(p_ids) > 0 then
+    update public.webhook_endpoints e
+    set unanswered_attempts = case when v_unanswered then e.unanswered_attempts + 1 else 0 end,
+        backoff_until = case when v_unanswered then now() + least(interval '5 minutes',
+          interval '5 seconds' * power(2, least(e.unanswered_attempts, 6))) end
+    where e.id = p_endpoint_id and (v_unanswered or e.unanswered_attempts > 0);
+  end if;
+
   -- The dispatcher may keep the endpoint for its next batch, while the lease is still its own.
   if p_more > 0 then
     update public.webhook_endpoints e
@@ -643,8 +704,9 @@ end
 $$;
 comment on function public.takeover_webhook_record(uuid, uuid, bigint[], integer[], text[], integer, double precision) is
   'webhook-dispatch: record the attempts made under a lease still held (2xx delivered, else '
-  'retried on the schedule, then failed; a lost lease records nothing: lease_lost); then hand '
-  'the holder up to p_more next due deliveries, or release the endpoint.';
+  'retried on the schedule, then failed; a lost lease records nothing: lease_lost), back the '
+  'endpoint off when the last got no answer; then hand the holder up to p_more next due '
+  'deliveries, or release the endpoint.';
 
 create function public.takeover_webhook_pending()
 returns jsonb
@@ -673,7 +735,7 @@ begin
     where p.pronamespace = 'public'::regnamespace
       and p.proname in ('takeover_webhook_endpoints', 'takeover_webhook_endpoint',
         'takeover_create_webhook_endpoint', 'takeover_update_webhook_endpoint',
-        'takeover_delete_webhook_endpoint', 'takeover_webhook_claim', 'takeover_webhook_record',
+        'takeover_delete_webhook_endpoint', 'takeover_webhook_lease', 'takeover_webhook_record',
         'takeover_webhook_pending')
   loop
     execute format('revoke all on function %s from public, anon, authenticated', v_function);
@@ -684,5 +746,6 @@ $$;
 revoke all on function takeover_private.queue_webhooks(),
   takeover_private.webhook_batch(uuid, integer),
   takeover_private.webhook_fan_out(integer),
+  takeover_private.webhook_queue_notices(double precision),
   takeover_private.webhook_endpoint_json(public.webhook_endpoints),
   takeover_private.webhook_refusal(uuid, uuid, boolean) from public;

@@ -1,14 +1,18 @@
 """`make reliability`: the soak with its faults, directly and then through PgBouncer in
-transaction mode (RELIABILITY_POOLER=0 skips that leg), then the fuzzing and the isolation
-matrix, against the harness's own embedded Postgres (.data/reliability).
+transaction mode (RELIABILITY_POOLER=0 skips that leg), then beside a noisy neighbour
+(RELIABILITY_NEIGHBOURS=0 skips that leg), then the fuzzing and the isolation matrix,
+against the harness's own embedded Postgres (.data/reliability).
 
     RELIABILITY_SECONDS=60 RELIABILITY_WORKERS=32 .venv/bin/python -m tests.reliability
 
 Other knobs: RELIABILITY_CONVERSATIONS (300), RELIABILITY_SEED (random, printed),
 RELIABILITY_DB_TIMEOUT (DATABASE_TIMEOUT_SECONDS of the function process, 3),
 RELIABILITY_OUTAGE_SECONDS (4), RELIABILITY_FUZZ_EXAMPLES (examples per operation, 100),
-RELIABILITY_POOLER=0 (no PgBouncer leg), RELIABILITY_SUITES=0 (the soak only). Exit status 0
-when everything holds.
+RELIABILITY_POOLER=0 (no PgBouncer leg), RELIABILITY_NEIGHBOURS=0 (no noisy-neighbour leg),
+RELIABILITY_NEIGHBOUR_WORKERS (the quiet tenant's workers on that leg, 8),
+RELIABILITY_NEIGHBOUR_READERS (the noisy tenant's heavy readers, 16),
+RELIABILITY_NEIGHBOUR_ROWS (the log's history, 400000), RELIABILITY_SUITES=0 (the soak
+only). Exit status 0 when everything holds.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import replace
 
 from tests import pgbouncer
 from tests.reliability.client import ROOT
+from tests.reliability.neighbours import Neighbours, NeighbourSettings
 from tests.reliability.postgres import EmbeddedPostgres
 from tests.reliability.report import SuiteResult, render
 from tests.reliability.soak import Settings, run_soak
@@ -110,6 +115,21 @@ def main() -> int:
                 flush=True,
             )
             reports.append(run_soak(pooled, postgres))
+    if os.environ.get("RELIABILITY_NEIGHBOURS", "1") != "0":
+        beside = replace(
+            settings,
+            workers=int(os.environ.get("RELIABILITY_NEIGHBOUR_WORKERS", "8")),
+            kills=0,
+            restarts=0,
+            neighbours=True,
+        )
+        print(
+            f"reliability: {settings.seconds:g} s beside a noisy neighbour ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        load = Neighbours(NeighbourSettings.from_environment(), beside.seconds)
+        reports.append(run_soak(beside, postgres, load))
     suites: list[SuiteResult] = []
     if os.environ.get("RELIABILITY_SUITES", "1") != "0":
         for name, paths in SUITES.items():

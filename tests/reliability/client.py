@@ -27,7 +27,14 @@ CLIENT_TIMEOUT_SECONDS = 30.0
 class ServerProcess:
     """`python -m tests.reliability.serve` on `database_url`, its stdout in a file."""
 
-    def __init__(self, database_url: str, jwt_secret: str, *, db_timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        jwt_secret: str,
+        *,
+        db_timeout_seconds: float,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self._directory = tempfile.TemporaryDirectory(prefix="takeover-reliability-")
         directory = Path(self._directory.name)
         self.port_file = directory / "port"
@@ -45,6 +52,7 @@ class ServerProcess:
             LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
         )
+        self.env.update(env or {})
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
 

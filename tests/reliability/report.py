@@ -1,5 +1,5 @@
 """The tables of figures `make reliability` prints (one per leg: direct, through
-PgBouncer), and its one summary line."""
+PgBouncer, noisy neighbours), and its one summary line."""
 
 from __future__ import annotations
 
@@ -34,8 +34,16 @@ def _n(value: float) -> str:
     return f"{value:,.0f}".replace(",", " ")
 
 
-def _ms(seconds: float) -> str:
+def ms(seconds: float) -> str:
+    """`850 ms`, or `12.3 s` from 10 s on."""
     return f"{seconds * 1000:,.0f} ms".replace(",", " ") if seconds < 10 else f"{seconds:.1f} s"
+
+
+_LEGS = {
+    "direct": "direct (the production pool on Postgres)",
+    "pooler": "through PgBouncer (transaction mode)",
+    "neighbours": "noisy neighbours: another tenant's storm beside these workers, no faults",
+}
 
 
 def render(reports: Sequence[SoakReport], suites: list[SuiteResult]) -> str:
@@ -59,12 +67,7 @@ def _table(report: SoakReport) -> list[str]:
     poolers = [window for window in report.faults if window.kind == RESTART_POOLER]
     fault_503 = statuses[503]
     rows: list[tuple[str, str]] = [
-        (
-            "leg",
-            "through PgBouncer (transaction mode)"
-            if s.pooler
-            else "direct (the production pool on Postgres)",
-        ),
+        ("leg", _LEGS[s.leg]),
         (
             "duration",
             f"{report.elapsed_seconds:.1f} s soak, {s.workers} workers, "
@@ -96,7 +99,7 @@ def _table(report: SoakReport) -> list[str]:
         rows.append(
             (
                 "recovery after a fault (max)",
-                f"{_ms(worst.recovery_seconds)} after {worst.kind}; function process "
+                f"{ms(worst.recovery_seconds)} after {worst.kind}; function process "
                 + ("kept its pid" if report.server_pid_kept else "DID NOT survive"),
             )
         )
@@ -105,7 +108,7 @@ def _table(report: SoakReport) -> list[str]:
             "503 answers (restarts only)",
             f"{_n(fault_503)}; {_n(report.unexplained_503)} outside a restart window (from "
             f"kills or no fault: must be 0); {report.late_503_count} sent after /health "
-            f"had recovered (latest {_ms(report.late_503)} after)",
+            f"had recovered (latest {ms(report.late_503)} after)",
         )
     )
     retries = report.retries()
@@ -119,11 +122,11 @@ def _table(report: SoakReport) -> list[str]:
     rows.append(
         (
             "latency p50 / p99 / max",
-            f"{_ms(report.latency(0.5))} / {_ms(report.latency(0.99))} / {_ms(report.latency(1))}"
+            f"{ms(report.latency(0.5))} / {ms(report.latency(0.99))} / {ms(report.latency(1))}"
             f"  (bound {s.latency_bound_seconds:g} s)",
         )
     )
-    rows.append(("latency max during faults", _ms(report.latency(1, during_faults=True))))
+    rows.append(("latency max during faults", ms(report.latency(1, during_faults=True))))
     rows.append(
         (
             "pauses expired during the run",
@@ -150,6 +153,7 @@ def _table(report: SoakReport) -> list[str]:
             f"wrong status {log['wrong_status']})",
         )
     )
+    rows += report.figures
     rows.append(("lost audit rows", _n(report.lost_rows)))
     rows.append(("duplicated audit rows", _n(report.duplicated_rows)))
     rows.append(("invariant violations", _n(sum(report.violations.values()))))
@@ -181,6 +185,7 @@ def leg_summary(report: SoakReport) -> str:
         f"{report.lost_rows} lost, {report.duplicated_rows} duplicated, "
         f"{statuses[503]} 503s ({report.unexplained_503} outside restarts), "
         f"max latency {report.latency(1):.2f} s"
+        + (f", {report.headline}" if report.headline else "")
     )
 
 

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import psycopg
@@ -93,10 +93,13 @@ class Settings:
     # which is also stopped and started `pooler_restarts` times.
     pooler: bool = False
     pooler_restarts: int = 0
+    # The noisy-neighbour leg (tests/reliability/neighbours.py): another tenant's load beside
+    # the workers, no faults.
+    neighbours: bool = False
 
     @property
     def leg(self) -> str:
-        return "pooler" if self.pooler else "direct"
+        return "neighbours" if self.neighbours else "pooler" if self.pooler else "direct"
 
     @property
     def latency_bound_seconds(self) -> float:
@@ -504,10 +507,22 @@ class SoakReport:
     late_503_count: int = 0
     # 503s outside every restart window (a kill's included): each one is a violation.
     unexplained_503: int = 0
+    # What a Load beside the workers measured: rows of the leg's table, and its summary.
+    figures: list[tuple[str, str]] = field(default_factory=list)
+    headline: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.violations
+
+    def add(self, violation: Violation) -> None:
+        """Count a violation (a known core bug apart), keeping the first few as examples."""
+        if violation.kind in KNOWN_BUGS:
+            self.known[violation.kind] += 1
+            return
+        self.violations[violation.kind] += 1
+        if len(self.examples) < 20:
+            self.examples.append(violation)
 
     def retries(self) -> Counter[str]:
         """Transitions answered 503 and sent again with their Idempotency-Key: how each
@@ -533,28 +548,55 @@ class SoakReport:
         return statistics.quantiles(values, n=100, method="inclusive")[int(quantile * 100) - 1]
 
 
-def run_soak(settings: Settings, postgres: EmbeddedPostgres) -> SoakReport:
+class Load(Protocol):
+    """Load beside the workers (another tenant's), with checks and figures of its own."""
+
+    # Variables the function process needs for it.
+    server_env: dict[str, str]
+
+    def prepare(self, url: str) -> None:
+        """Before the function process starts: its data."""
+
+    def start(self, port: int, started: float) -> None:
+        """Just before the workers start (at `started`, time.monotonic())."""
+
+    def stop(self) -> None:
+        """When the workers are told to stop."""
+
+    def check(self, report: SoakReport) -> None:
+        """After the soak's checks (the function process still up): its own, its figures."""
+
+
+def run_soak(
+    settings: Settings, postgres: EmbeddedPostgres, load: Load | None = None
+) -> SoakReport:
     """Serve the functions on a fresh database of `postgres`, run the workers, the clock and
-    the faults for `settings.seconds`, then check everything."""
+    the faults (and `load`) for `settings.seconds`, then check everything."""
     postgres.ensure_up()
     url = postgres.create_database()
+    env = load.server_env if load is not None else {}
     try:
         with psycopg.connect(url, autocommit=True) as connection:
             connection.execute(CLOCK_TABLE)
         conversations = add_conversations(url, settings.conversations)
+        if load is not None:
+            load.prepare(url)
         if not settings.pooler:
             with ServerProcess(
-                url, JWT_SECRET, db_timeout_seconds=settings.db_timeout_seconds
+                url, JWT_SECRET, db_timeout_seconds=settings.db_timeout_seconds, env=env
             ) as server:
-                return _soak(settings, postgres, url, server, conversations)
+                return _soak(settings, postgres, url, server, conversations, load=load)
         # The functions through PgBouncer; the clock, the faults and the checks directly.
         with (
             Bouncer(postgres.server_url) as bouncer,
             ServerProcess(
-                bouncer.url(url), JWT_SECRET, db_timeout_seconds=settings.db_timeout_seconds
+                bouncer.url(url),
+                JWT_SECRET,
+                db_timeout_seconds=settings.db_timeout_seconds,
+                env=env,
             ) as server,
         ):
-            return _soak(settings, postgres, url, server, conversations, bouncer)
+            return _soak(settings, postgres, url, server, conversations, bouncer, load)
     finally:
         postgres.ensure_up()
         postgres.drop_database(url)
@@ -567,10 +609,13 @@ def _soak(
     server: ServerProcess,
     conversations: list[UUID],
     bouncer: Bouncer | None = None,
+    load: Load | None = None,
 ) -> SoakReport:
     tokens = Tokens(JWT_SECRET)
     pid = server.pid
     started = time.monotonic()
+    if load is not None:
+        load.start(server.port, started)
     stop = threading.Event()
     workers = [
         Worker(index, server.port, conversations, tokens, stop, settings.seed)
@@ -585,6 +630,8 @@ def _soak(
     time.sleep(settings.seconds)
     faults.join(faults.longest_seconds())
     stop.set()
+    if load is not None:
+        load.stop()
     join_by = time.monotonic() + settings.latency_bound_seconds + 35
     for thread in [*workers, clock, faults]:
         thread.join(max(0.1, join_by - time.monotonic()))
@@ -610,8 +657,10 @@ def _soak(
     report.elapsed_seconds = elapsed
     report.server_pid_kept = server.alive() and server.pid == pid
     if not report.server_pid_kept:
-        _count(report, Violation("function process restarted or died", server.stderr()[-500:]))
+        report.add(Violation("function process restarted or died", server.stderr()[-500:]))
     _check_request_log(report, server)
+    if load is not None:
+        load.check(report)
     return report
 
 
@@ -676,15 +725,6 @@ def _load(
     return states, rows, shifts, replies
 
 
-def _count(report: SoakReport, violation: Violation) -> None:
-    if violation.kind in KNOWN_BUGS:
-        report.known[violation.kind] += 1
-        return
-    report.violations[violation.kind] += 1
-    if len(report.examples) < 20:
-        report.examples.append(violation)
-
-
 def _check(
     settings: Settings,
     url: str,
@@ -712,7 +752,7 @@ def _check(
         server_pid_kept=True,
     )
     for violation in results.violations:
-        _count(report, violation)
+        report.add(violation)
 
     # Answers: statuses, 503s only in restart windows and with Retry-After, bounded
     # latency. A kill leaves Postgres up: the functions send a call that found its
@@ -747,18 +787,18 @@ def _check(
                 report.late_503 = max(report.late_503, min(since))
                 report.late_503_count += 1
         if attempt.seconds > settings.latency_bound_seconds:
-            _count(report, Violation("answer slower than the bound", f"{attempt}"))
+            report.add(Violation("answer slower than the bound", f"{attempt}"))
         if attempt.status == 503:
             if not attempt.retry_after:
-                _count(report, Violation("503 without Retry-After", f"{attempt}"))
+                report.add(Violation("503 without Retry-After", f"{attempt}"))
             if not in_restart:
                 report.unexplained_503 += 1
                 kind = "503 from a connection kill" if during else "503 outside an injected fault"
-                _count(report, Violation(kind, f"{attempt}"))
+                report.add(Violation(kind, f"{attempt}"))
         elif attempt.status >= 500:
-            _count(report, Violation(f"{attempt.status} answer", f"{attempt}"))
+            report.add(Violation(f"{attempt.status} answer", f"{attempt}"))
         elif attempt.status and attempt.status not in EXPECTED_STATUS[attempt.function]:
-            _count(report, Violation(f"unexpected {attempt.status}", f"{attempt}"))
+            report.add(Violation(f"unexpected {attempt.status}", f"{attempt}"))
 
     # Every event answered exists once, is the row its call wrote, and no refused call wrote.
     by_id = {row.id: row for trail in trails.values() for row in trail}
@@ -773,32 +813,31 @@ def _check(
             row = by_id.get(event_id)
             if row is None:
                 report.lost_rows += 1
-                _count(report, Violation("answered event missing from the log", f"{operation}"))
+                report.add(Violation("answered event missing from the log", f"{operation}"))
             elif row.conversation_id != operation.conversation_id or row.action != expected_action:
-                _count(report, Violation("answered event is another row", f"{operation} {row}"))
+                report.add(Violation("answered event is another row", f"{operation} {row}"))
             elif operation.function != "pause-status" and operation.known_event is None:
                 if operation.message_id is not None and row.message_id != operation.message_id:
-                    _count(report, Violation("answered event is another row", f"{operation} {row}"))
+                    report.add(Violation("answered event is another row", f"{operation} {row}"))
                 if operation.function != "interaction-gate" and row.reason != operation.tag:
-                    _count(report, Violation("answered event is another row", f"{operation} {row}"))
+                    report.add(Violation("answered event is another row", f"{operation} {row}"))
         if operation.function in TRANSITIONS or operation.function == "pause-logger POST":
             written = by_tag[operation.tag]
             if 200 in operation.statuses and operation.known_event is None and written != 1:
                 if written == 0:
                     report.lost_rows += 1
-                    _count(
-                        report,
-                        Violation("answered transition missing from the log", f"{operation}"),
+                    report.add(
+                        Violation("answered transition missing from the log", f"{operation}")
                     )
                 else:
                     report.duplicated_rows += written - 1
-                    _count(report, Violation("transition written twice", f"{operation}"))
+                    report.add(Violation("transition written twice", f"{operation}"))
             elif 503 not in operation.statuses and 0 not in operation.statuses:
                 if 200 not in operation.statuses and written:
-                    _count(report, Violation("refused call wrote a row", f"{operation}"))
+                    report.add(Violation("refused call wrote a row", f"{operation}"))
             elif written > 1:
                 report.duplicated_rows += written - 1
-                _count(report, Violation("retried transition written twice", f"{operation}"))
+                report.add(Violation("retried transition written twice", f"{operation}"))
     tags = {operation.tag for operation in results.operations}
     for row in by_id.values():
         if (
@@ -806,7 +845,7 @@ def _check(
             and row.reason not in tags
             and row.reason != HUMAN_REPLIED
         ):
-            _count(report, Violation("log row no call wrote", f"{row}"))
+            report.add(Violation("log row no call wrote", f"{row}"))
     _check_human_replies(report, results, by_id, replies)
     messages: Counter[tuple[UUID, str]] = Counter(
         (row.conversation_id, row.message_id) for row in by_id.values() if row.message_id
@@ -814,7 +853,7 @@ def _check(
     for key, count in messages.items():
         if count > 1:
             report.duplicated_rows += count - 1
-            _count(report, Violation("message blocked twice", f"{key}"))
+            report.add(Violation("message blocked twice", f"{key}"))
 
     # The cron's answers: each conversation it says it resumed has that auto_resume row.
     for sent, got, resumed in results.sweeps:
@@ -824,9 +863,8 @@ def _check(
                 for row in trails[conversation]
             ):
                 report.lost_rows += 1
-                _count(
-                    report,
-                    Violation("auto-resume answered a resume not in the log", str(conversation)),
+                report.add(
+                    Violation("auto-resume answered a resume not in the log", str(conversation))
                 )
 
     # Each conversation is the replay of its log; a second auto_resume of one pause is a
@@ -837,7 +875,7 @@ def _check(
         ):
             if violation.kind == "auto_resume outside a pause":
                 report.duplicated_rows += 1
-            _count(report, violation)
+            report.add(violation)
     return report
 
 
@@ -856,22 +894,22 @@ def _check_human_replies(
         if row.reason != HUMAN_REPLIED:
             continue
         if row.action not in {"pause_activated", "extend_pause"} or recorded[row.id] != 1:
-            _count(report, Violation("a reply's row no message id recorded", f"{row}"))
+            report.add(Violation("a reply's row no message id recorded", f"{row}"))
     for key, event in replies.items():
         if key not in sent:
-            _count(report, Violation("a message id no worker sent", f"{key}"))
+            report.add(Violation("a message id no worker sent", f"{key}"))
         elif event is not None and by_id.get(event) is None:
             report.lost_rows += 1
-            _count(report, Violation("a reply's recorded row missing", f"{key} {event}"))
+            report.add(Violation("a reply's recorded row missing", f"{key} {event}"))
     for operation in results.operations:
         if operation.function != "human-reply" or 200 not in operation.statuses:
             continue
         reply = (operation.conversation_id, operation.message_id or "")
         if reply not in replies:
             report.lost_rows += 1
-            _count(report, Violation("answered reply not recorded", f"{operation}"))
+            report.add(Violation("answered reply not recorded", f"{operation}"))
         elif operation.event_ids != {replies[reply]} - {None}:
-            _count(report, Violation("answered reply names another row", f"{operation}"))
+            report.add(Violation("answered reply names another row", f"{operation}"))
 
 
 def _check_request_log(report: SoakReport, server: ServerProcess) -> None:
@@ -897,8 +935,8 @@ def _check_request_log(report: SoakReport, server: ServerProcess) -> None:
         "wrong_status": wrong,
     }
     if lost:
-        _count(report, Violation("request log line lost", f"{lost} requests"))
+        report.add(Violation("request log line lost", f"{lost} requests"))
     if duplicated:
-        _count(report, Violation("request log line duplicated", f"{duplicated} lines"))
+        report.add(Violation("request log line duplicated", f"{duplicated} lines"))
     if wrong:
-        _count(report, Violation("request log line with another status", f"{wrong} lines"))
+        report.add(Violation("request log line with another status", f"{wrong} lines"))

@@ -45,7 +45,14 @@ def verify_webhook(
     now: float | None = None,
 ) -> WebhookEvent:
     """The event, when `body` and `headers` are a delivery signed with `secret` (`whsec_...`)
-    within `tolerance_seconds` of now; else WebhookVerificationError."""
+    within `tolerance_seconds` of now; else WebhookVerificationError. An empty secret (say,
+    an unset variable) verifies nothing: anyone could sign with it."""
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise WebhookVerificationError("the secret is not whsec_ + base64") from error
+    if not key:
+        raise WebhookVerificationError("the secret is empty")
     lowered = {name.lower(): value for name, value in headers.items()}
     try:
         webhook_id = lowered["webhook-id"]
@@ -53,6 +60,8 @@ def verify_webhook(
         signatures = lowered["webhook-signature"]
     except KeyError as error:
         raise WebhookVerificationError(f"missing header {error.args[0]}") from error
+    if not (webhook_id + timestamp_text + signatures).isascii():
+        raise WebhookVerificationError("a webhook header is not ASCII")
     try:
         timestamp = int(timestamp_text)
     except ValueError as error:
@@ -60,16 +69,12 @@ def verify_webhook(
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance_seconds:
         raise WebhookVerificationError("webhook-timestamp is outside the tolerance")
-    try:
-        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise WebhookVerificationError("the secret is not whsec_ + base64") from error
     raw = body if isinstance(body, bytes) else body.encode()
     signed = f"{webhook_id}.{timestamp}.".encode() + raw
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
     for candidate in signatures.split():
         version, _, signature = candidate.partition(",")
-        if version == "v1" and hmac.compare_digest(signature, expected):
+        if version == "v1" and hmac.compare_digest(signature.encode(), expected):
             break
     else:
         raise WebhookVerificationError("no signature matches")
