@@ -565,7 +565,8 @@ def private_urls(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
                 ("http://127.0.0.1:9/hooks", "The url must start with https://. (invalid_url)"),
                 (
                     "https://127.0.0.1/hooks",
-                    "The url points at an address that is not public (global unicast). (invalid_url)",
+                    "The url points at an address that is not public (global unicast)."
+                    " (invalid_url)",
                 ),
             ],
             [],
