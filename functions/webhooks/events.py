@@ -1,4 +1,4 @@
-"""The event types an endpoint may subscribe to (docs/contract-notes.md, Webhooks)."""
+"""The event types an endpoint may subscribe to (docs/api.md, Webhooks)."""
 
 from __future__ import annotations
 

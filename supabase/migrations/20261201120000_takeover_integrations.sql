@@ -115,7 +115,7 @@ create index ai_pause_logs_txid_id_idx on public.ai_pause_logs (txid, id);
 
 -- The log is written only by the lifecycle functions (security definer, as the owner): no
 -- caller can put an event in the log, and so in the audit export and the webhooks, except
--- through the transitions that cause it (CONTRACT.md).
+-- through the transitions that cause it (docs/api.md).
 revoke insert on table public.ai_pause_logs from service_role;
 
 -- The inbox UI reads a row by its own workspace, not by joining conversations for each row.
@@ -1090,7 +1090,7 @@ create table public.webhook_deliveries (
   created_at timestamptz not null default now(),
   delivered_at timestamptz,
   -- A pause_expiring notice's conversation and the pause end it announces: the notice is
-  -- sent only while this is still the conversation's end (CONTRACT.md, Webhooks).
+  -- sent only while this is still the conversation's end (docs/api.md, Webhooks).
   conversation_id uuid,
   pause_end timestamptz,
   check ((log_id is null) <> (payload is null)),
@@ -1224,7 +1224,7 @@ begin
   if not exists (select 1 from public.webhook_outbox) then
     return;
   end if;
-  -- Events of one endpoint are first attempted in log order (CONTRACT.md), so deliveries
+  -- Events of one endpoint are first attempted in log order (docs/api.md), so deliveries
   -- must be created in log order: one fan-out at a time (a transaction lock, released at
   -- commit, so it works through a pooler), in log id order, and only of rows whose writing
   -- transaction is older than every one still in flight (the audit export's rule), so a
@@ -1520,7 +1520,7 @@ begin
   perform takeover_private.webhook_fan_out(10000);
 
   -- A pending notice whose pause has ended, or whose end moved, is no longer due: it is
-  -- never sent (CONTRACT.md: decided from the current paused_until each run).
+  -- never sent (docs/api.md: decided from the current paused_until each run).
   update public.webhook_deliveries d
   set status = 'failed',
       last_error = coalesce((

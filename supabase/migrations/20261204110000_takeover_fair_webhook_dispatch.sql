@@ -19,7 +19,7 @@ drop index public.webhook_deliveries_due_idx;
 create index webhook_deliveries_endpoint_due_idx
   on public.webhook_deliveries (endpoint_id, next_attempt_at) where status = 'pending';
 
--- Its comments point at docs/contract-notes.md now.
+-- Its comments point at docs/api.md now.
 create or replace function takeover_private.webhook_fan_out(p_limit integer)
 returns void
 language plpgsql
@@ -32,7 +32,7 @@ begin
   if not exists (select 1 from public.webhook_outbox) then
     return;
   end if;
-  -- Events of one endpoint are first attempted in log order (docs/contract-notes.md), so
+  -- Events of one endpoint are first attempted in log order (docs/api.md), so
   -- deliveries must be created in log order: one fan-out at a time (a transaction lock,
   -- released at commit, so it works through a pooler), in log id order, and only of rows
   -- whose writing transaction is older than every one still in flight (the audit export's
@@ -88,7 +88,7 @@ set search_path = ''
 as $$
 begin
   -- A pending notice whose pause has ended, or whose end moved, is no longer due: it is
-  -- never sent (docs/contract-notes.md: decided from the current paused_until each run).
+  -- never sent (docs/api.md: decided from the current paused_until each run).
   update public.webhook_deliveries d
   set status = 'failed',
       last_error = coalesce((

@@ -3,7 +3,7 @@
 -- - pause-logger GET without a conversation, for a member: each of the member's workspaces
 --   read from the (workspace_id, created_at) index, oldest first by (created_at, id), instead
 --   of the whole log's primary key (a 20-row workspace in a 1M-row log read 1M rows a page);
---   the cursor is still the id of a page's last row (docs/contract-notes.md);
+--   the cursor is still the id of a page's last row (docs/api.md);
 -- - pause-report reads the window's rows twice straight from the index (counted three ways
 --   in one pass, then the pauses' lengths) instead of storing them and reading them four
 --   times;

@@ -59,7 +59,7 @@ create table public.webhook_deliveries (
   created_at timestamptz not null default now(),
   delivered_at timestamptz,
   -- A pause_expiring notice's conversation and the pause end it announces: the notice is
-  -- sent only while this is still the conversation's end (docs/contract-notes.md).
+  -- sent only while this is still the conversation's end (docs/api.md).
   conversation_id uuid,
   pause_end timestamptz,
   check ((log_id is null) <> (payload is null)),
@@ -193,7 +193,7 @@ begin
   if not exists (select 1 from public.webhook_outbox) then
     return;
   end if;
-  -- Events of one endpoint are first attempted in log order (docs/contract-notes.md), so
+  -- Events of one endpoint are first attempted in log order (docs/api.md), so
   -- deliveries must be created in log order: one fan-out at a time (a transaction lock,
   -- released at commit, so it works through a pooler), in log id order, and only of rows
   -- whose writing transaction is older than every one still in flight (the audit export's
@@ -475,7 +475,7 @@ set search_path = ''
 as $$
 begin
   -- A pending notice whose pause has ended, or whose end moved, is no longer due: it is
-  -- never sent (docs/contract-notes.md: decided from the current paused_until each run).
+  -- never sent (docs/api.md: decided from the current paused_until each run).
   update public.webhook_deliveries d
   set status = 'failed',
       last_error = coalesce((

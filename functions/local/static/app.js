@@ -138,7 +138,7 @@ function actor(triggeredBy) {
   }
   if (triggeredBy === "system") return { name: "Takeover", id: null };
   if (triggeredBy === "service") return { name: "An integration", id: "service" };
-  // Anything else is an agent id: the gate's agent_id (CONTRACT.md, Words).
+  // Anything else is an agent id: the gate's agent_id (docs/api.md).
   const ours = triggeredBy === state.session.agent_id;
   return { name: ours ? "The AI agent" : "Another AI agent", id: `agent ${triggeredBy}` };
 }
@@ -796,7 +796,7 @@ async function saveSettings(body, said) {
 // each one's recent deliveries
 // ---------------------------------------------------------------------------
 
-// The event types an endpoint may subscribe to (CONTRACT.md, Webhooks), in its order: one
+// The event types an endpoint may subscribe to (docs/api.md, Webhooks), in its order: one
 // per log action, and the notice before a pause ends.
 const EVENT_TYPES = {
   ...Object.fromEntries(
