@@ -74,7 +74,7 @@ class AsyncTakeoverClient:
     (its tries, the waits between them, reading the answers), and reads at most
     `max_answer_bytes` of an answer. Refusals raise TakeoverError (`.status`, `.code`,
     `.details`); no answer in time, TakeoverUnavailable; an answer it cannot read,
-    UnreadableAnswer. All but gate(), which never raises."""
+    UnreadableAnswer. All but gate(), which answers all of these with "do not send"."""
 
     def __init__(
         self,
