@@ -26,10 +26,14 @@ import pytest
 import takeover_client
 from takeover_client import (
     AsyncTakeoverClient,
+    BlockedDraft,
+    PausesBySource,
     RetryPolicy,
+    Status,
     TakeoverClient,
     TakeoverError,
     TakeoverUnavailable,
+    TeamSetting,
     WebhookVerificationError,
     verify_webhook,
 )
@@ -47,8 +51,9 @@ from tests.conftest import JWT_SECRET
 from tests.receivers import receiver
 from tests.support import Api, function_app, log_rows, snapshot
 
-C1 = demo.FIRST_CONVERSATION_ID
+C1 = demo.FIRST_CONVERSATION_ID  # in Support, which inherits the workspace's 30 minutes
 WORKSPACE = demo.WORKSPACE_ID
+ATTENDANT = str(demo.ATTENDANT_ID)
 FAST = RetryPolicy(attempts=3, backoff=0.05, max_wait=0.5)
 ROOT = Path(__file__).resolve().parent.parent
 OPENAPI = json.loads((ROOT / "functions" / "openapi.json").read_text())
@@ -335,7 +340,8 @@ def test_the_backend_pauses_extends_resumes_and_reads(
     assert default.paused_by == str(demo.ATTENDANT_ID)
     extended = client.extend(C1, 15)
     assert extended.duration_minutes == 45
-    assert client.status(C1) == dataclasses.replace(extended, event_id=None)
+    as_now = dataclasses.asdict(extended) | {"event_id": None, "blocked_drafts": ()}
+    assert client.status(C1) == Status(**as_now)
     indefinite = client.extend(C1, None)
     assert indefinite.paused_until is None
     assert client.resume(C1, reason="done").ai_mode == "active"
@@ -399,6 +405,9 @@ def test_settings_and_the_report(client: TakeoverClient) -> None:
     client.resume(C1)
     report = client.report(WORKSPACE)
     assert (report.pauses, report.blocked_messages, report.resumes.force) == (1, 1, 1)
+    assert report.pauses_by_source == PausesBySource(
+        attendant=0, human_reply=0, ai_handoff=0, service=1
+    )
     assert report.pause_minutes.count == 1
     assert report.until - report.since == timedelta(days=30)
     assert report.by_day[-1].date == report.until.date()
@@ -440,14 +449,16 @@ def test_webhook_endpoints_and_dispatch(client: TakeoverClient) -> None:
 
 def test_the_crons_calls(client: TakeoverClient, db: psycopg.Connection[Any]) -> None:
     client.pause(C1, 15)
+    client.gate(C1, "m-1", draft="Here is your tracking number.")
     db.execute(
         "update conversations set paused_at = now() - interval '20 minutes',"
         " paused_until = now() - interval '5 minutes' where id = %s",
         (C1,),
     )
+    db.execute("update blocked_drafts set created_at = now() - interval '25 hours'")
     swept = client.auto_resume(limit=10)
-    assert (swept.resumed, swept.conversation_ids) == (1, (str(C1),))
-    assert client.auto_resume().resumed == 0
+    assert (swept.resumed, swept.conversation_ids, swept.drafts_deleted) == (1, (str(C1),), 1)
+    assert client.auto_resume() == takeover_client.SweepAnswer(0, (), 0)
     with pytest.raises(TakeoverError) as unconfigured:
         client.export_audit_log()
     assert (unconfigured.value.status, unconfigured.value.code) == (409, "export_not_configured")
@@ -501,23 +512,229 @@ def test_a_retried_pause_uses_one_idempotency_key_and_pauses_once(
     assert state.event_id == rows[0]["id"]
 
 
+# ---------------------------------------------------------------------------------------
+# Human replies, the AI's drafts and its handoff
+# ---------------------------------------------------------------------------------------
+
+
+def human_replied(action: str, by: str) -> dict[str, Any]:
+    """The log row (but its id) of a human's reply on C1 that paused or extended by 30 minutes."""
+    return {
+        "conversation_id": str(C1),
+        "action": action,
+        "reason": "human_replied",
+        "duration_minutes": 30,
+        "triggered_by": by,
+        "previous_ai_mode": "active" if action == "pause_activated" else "paused",
+        "new_ai_mode": "paused",
+        "message_id": None,
+    }
+
+
+def test_a_human_reply_pauses_then_slides_the_end(
+    client: TakeoverClient, db: psycopg.Connection[Any]
+) -> None:
+    first = client.human_reply(C1, "wamid-1", triggered_by=demo.ATTENDANT_ID)
+    assert (first.ai_mode, first.changed, first.duration_minutes) == ("paused", True, 30)
+    assert first.paused_by == ATTENDANT
+    db.execute(
+        "update conversations set paused_at = paused_at - interval '10 minutes',"
+        " paused_until = paused_until - interval '10 minutes' where id = %s",
+        (C1,),
+    )
+
+    echo = client.human_reply(C1, "wamid-2")  # from the phone: no attendant to name
+
+    assert (echo.ai_mode, echo.changed, echo.paused_by) == ("paused", True, ATTENDANT)
+    assert first.paused_until is not None
+    assert echo.paused_until is not None
+    assert echo.paused_until > first.paused_until
+    assert echo.duration_minutes is not None
+    assert echo.duration_minutes > 40
+    assert log_rows(db, C1) == [
+        {"id": first.event_id, **human_replied("pause_activated", ATTENDANT)},
+        {"id": echo.event_id, **human_replied("extend_pause", "service")},
+    ]
+
+
+def test_a_human_reply_is_retried_only_with_a_message_id(
+    server: str, api: Api, db: psycopg.Connection[Any]
+) -> None:
+    """The server dedupes by message_id: a retry after a lost answer gets the same answer and
+    writes nothing. Without one, a retry would be a second reply: the call is not retried."""
+    proxy = _LosingProxy(server)
+    try:
+        with TakeoverClient(proxy.url, api.service, retry=FAST) as takeover:
+            state = takeover.human_reply(C1, "wamid-1")
+            assert takeover.human_reply(C1, "wamid-1") == state
+    finally:
+        proxy.http.shutdown()
+        proxy.http.server_close()
+    assert len(proxy.keys) == 3  # the lost try, its retry, the call again
+    assert log_rows(db, C1) == [
+        {"id": state.event_id, **human_replied("pause_activated", "service")}
+    ]
+
+    sales = demo.SALES_CONVERSATION_ID
+    proxy = _LosingProxy(server)
+    try:
+        with (
+            TakeoverClient(proxy.url, api.service, retry=FAST) as takeover,
+            pytest.raises(TakeoverUnavailable),
+        ):
+            takeover.human_reply(sales)
+    finally:
+        proxy.http.shutdown()
+        proxy.http.server_close()
+    assert len(proxy.keys) == 1
+    assert [row["action"] for row in log_rows(db, sales)] == ["pause_activated"]
+
+
+def test_a_refused_gates_draft_is_shown_by_status(
+    client: TakeoverClient, db: psycopg.Connection[Any]
+) -> None:
+    assert client.gate(C1, "m-0", "bot", draft="Allowed, so not kept.").allowed is True
+    client.pause(C1)
+    # The most Takeover keeps: 8,000 characters, here of 4 bytes each in UTF-8 (12 each as
+    # the ASCII escapes of httpx before 0.28, over the server's 64 KiB body cap).
+    longest = "\N{GRINNING FACE}" * 8000
+    first = client.gate(C1, "m-1", "bot", draft=longest)
+    second = client.gate(C1, "m-2", "bot", draft="Your refund is on its way.")
+    assert (first.reason, second.reason) == ("paused", "paused")
+    assert first.event_id is not None
+    assert second.event_id is not None
+
+    kept = dict(db.execute("select event_id, created_at from blocked_drafts").fetchall())
+
+    assert client.status(C1).blocked_drafts == (
+        BlockedDraft(
+            second.event_id, "bot", "m-2", "Your refund is on its way.", kept[second.event_id]
+        ),
+        BlockedDraft(first.event_id, "bot", "m-1", longest, kept[first.event_id]),
+    )
+
+
+@pytest.mark.parametrize("draft", ["", "x" * 8001], ids=["empty", "8001-characters"])
+def test_a_draft_takeover_would_refuse_raises_before_asking(draft: str) -> None:
+    """An agent's bug, not "do not send" for a message the gate would allow: see the README."""
+    with receiver(status=503) as hooks:
+        base = hooks.url.removesuffix("/hook")
+        with (
+            TakeoverClient(base, "key") as takeover,
+            pytest.raises(ValueError, match="takes 1 to 8,000 characters"),
+        ):
+            takeover.gate(C1, "m-1", draft=draft)
+
+        async def ask() -> None:
+            async with AsyncTakeoverClient(base, "key") as takeover:
+                await takeover.gate(C1, "m-1", draft=draft)
+
+        with pytest.raises(ValueError, match="takes 1 to 8,000 characters"):
+            asyncio.run(ask())
+        assert hooks.received == []
+
+
+def test_a_handoff_writes_the_agent_id_as_triggered_by(
+    client: TakeoverClient, server: str, api: Api, db: psycopg.Connection[Any]
+) -> None:
+    before = snapshot(db)
+    with pytest.raises(
+        ValueError, match=r"triggered_by \(an attendant\) or agent_id \(an AI agent\), not both"
+    ):
+        client.pause(C1, agent_id="support-bot", triggered_by=demo.ATTENDANT_ID)
+    with (
+        TakeoverClient(server, api.attendant, retry=FAST) as attendant,
+        pytest.raises(TakeoverError) as not_theirs,
+    ):
+        attendant.pause(C1, agent_id="support-bot")
+    assert (not_theirs.value.status, not_theirs.value.code) == (403, "agent_id_not_allowed")
+    assert snapshot(db) == before
+
+    state = client.pause(C1, agent_id="support-bot", reason="customer_asked_for_human")
+
+    assert (state.ai_mode, state.paused_by, state.duration_minutes) == ("paused", None, 30)
+    assert log_rows(db, C1) == [
+        {
+            "id": state.event_id,
+            "conversation_id": str(C1),
+            "action": "pause_activated",
+            "reason": "customer_asked_for_human",
+            "duration_minutes": 30,
+            "triggered_by": "support-bot",
+            "previous_ai_mode": "active",
+            "new_ai_mode": "paused",
+            "message_id": None,
+        }
+    ]
+    assert client.report(WORKSPACE).pauses_by_source == PausesBySource(
+        attendant=0, human_reply=0, ai_handoff=1, service=0
+    )
+
+
+def test_the_human_reply_and_draft_switches_round_trip(client: TakeoverClient) -> None:
+    support = str(demo.SUPPORT_TEAM_ID)
+    before = client.settings(WORKSPACE)
+    assert (before.pause_on_human_reply, before.keep_blocked_drafts) == (True, True)
+    assert [team.pause_on_human_reply for team in before.teams] == [None, None]
+
+    off = client.change_settings(
+        workspace_id=WORKSPACE, pause_on_human_reply=False, keep_blocked_drafts=False
+    )
+
+    assert off == dataclasses.replace(before, pause_on_human_reply=False, keep_blocked_drafts=False)
+    assert client.settings(WORKSPACE) == off
+    ignored = client.human_reply(C1, "wamid-1")
+    assert (ignored.ai_mode, ignored.changed, ignored.event_id) == ("active", False, None)
+
+    own = client.change_settings(
+        team_id=support, default_duration_minutes=15, pause_on_human_reply=True
+    )
+    assert [team for team in own.teams if team.team_id == support] == [
+        TeamSetting(support, "Support", 15, inherits=False, pause_on_human_reply=True)
+    ]
+    replied = client.human_reply(C1, "wamid-2")
+    assert (replied.changed, replied.duration_minutes) == (True, 15)
+
+    # None: the team inherits the workspace's switch again; its own duration stays.
+    inheriting = client.change_settings(team_id=support, pause_on_human_reply=None)
+    assert [team for team in inheriting.teams if team.team_id == support] == [
+        TeamSetting(support, "Support", 15, inherits=False, pause_on_human_reply=None)
+    ]
+    # A duration alone leaves the switch as it is.
+    longer = client.change_settings(workspace_id=WORKSPACE, default_duration_minutes=60)
+    assert (longer.pause_on_human_reply, longer.keep_blocked_drafts) == (False, False)
+    with pytest.raises(TakeoverError) as refused:
+        client.change_settings(workspace_id=WORKSPACE, pause_on_human_reply=None)
+    assert (refused.value.status, refused.value.code) == (422, "validation_failed")
+
+
 def test_the_async_client(server: str, api: Api, db: psycopg.Connection[Any]) -> None:
     async def scenario() -> None:
         async with AsyncTakeoverClient(server, api.service, retry=FAST) as takeover:
             await takeover.check()
             assert (await takeover.gate(C1, "m-1")).allowed is True
             assert (await takeover.pause(C1, 15)).paused_until is not None
-            assert (await takeover.gate(C1, "m-2")).allowed is False
+            assert (await takeover.gate(C1, "m-2", draft="Hello!")).allowed is False
             assert await takeover.record_blocked(C1, "m-3") > 0
+            replied = await takeover.human_reply(C1, "wamid-1")  # 15 minutes left: now 30
+            assert replied.changed is True
+            assert replied.duration_minutes is not None
+            assert replied.duration_minutes > 30
             assert (await takeover.extend(C1, None)).paused_until is None
             with pytest.raises(TakeoverError) as refused:
                 await takeover.extend(C1, 15)
             assert refused.value.code == "already_indefinite"
-            assert (await takeover.status(C1)).ai_mode == "paused"
+            status = await takeover.status(C1)
+            assert status.ai_mode == "paused"
+            assert [(d.message_id, d.draft) for d in status.blocked_drafts] == [("m-2", "Hello!")]
             assert (await takeover.resume(C1)).ai_mode == "active"
+            handoff = await takeover.pause(C1, agent_id="bot", reason="customer_asked_for_human")
+            assert (handoff.ai_mode, handoff.paused_by) == ("paused", None)
             ids = [event.id async for event in takeover.iter_events(page_size=2)]
             assert ids == [row["id"] for row in log_rows(db)]
-            assert (await takeover.settings(WORKSPACE)).default_duration_minutes == 30
+            assert log_rows(db)[-1]["triggered_by"] == "bot"
+            settings = await takeover.settings(WORKSPACE)
+            assert (settings.default_duration_minutes, settings.pause_on_human_reply) == (30, True)
         async with AsyncTakeoverClient("http://127.0.0.1:9", api.service, retry=FAST) as down:
             assert (await down.gate(C1, "m-4")).reason == "unavailable"
             with pytest.raises(TakeoverUnavailable):
@@ -565,16 +782,6 @@ def _operations() -> dict[str, client_requests.Operation]:
     }
 
 
-# Issue 19's server side (human-reply; pause-status's blocked_drafts, the settings' switches,
-# the report's pauses_by_source, auto-resume's drafts_deleted) is ahead of the client, whose
-# side of the issue is a change of its own (clients/python). Strict: once the client has
-# caught up these pass, fail as unexpected passes, and the marker goes.
-CLIENT_BEHIND_ISSUE_19 = pytest.mark.xfail(
-    strict=True, reason="the client's side of issue 19 (human_reply, drafts) is not in yet"
-)
-
-
-@CLIENT_BEHIND_ISSUE_19
 def test_every_operation_of_the_openapi_document_has_a_client_method() -> None:
     """A new function (or method) without a client method fails here, by name."""
     documented = {
@@ -608,7 +815,6 @@ def _references(schema: dict[str, Any]) -> Iterator[str]:
         yield from _references(part)
 
 
-@CLIENT_BEHIND_ISSUE_19
 def test_every_answer_is_typed_as_the_openapi_document_says() -> None:
     """Every answer schema of every operation, at every depth, has the client type of the
     same name with the same fields (or, for an enum, the same values)."""

@@ -19,15 +19,15 @@ import pytest
 from takeover_client import (
     AsyncTakeoverClient,
     Decision,
-    PauseState,
     RetryPolicy,
+    Status,
     TakeoverClient,
     TakeoverError,
 )
 
 C1 = "7a1c0000-0000-4000-8000-0000000000c1"
 ALLOWED = b'{"allowed": true, "ai_mode": "active", "paused_until": null, "event_id": null}'
-PAUSED = {
+PAUSED: dict[str, Any] = {
     "conversation_id": C1,
     "ai_mode": "paused",
     "paused_at": "2026-12-01T10:00:00.000000Z",
@@ -36,6 +36,7 @@ PAUSED = {
     "duration_minutes": 15,
     "default_duration_minutes": 30,
     "event_id": None,
+    "blocked_drafts": [],
 }
 HANG_BOUND_SECONDS = 30.0  # far beyond any deadline below: only a hang reaches it
 Result = TypeVar("Result")
@@ -172,13 +173,13 @@ def async_gate(url: str, **options: Any) -> Decision:
     return asyncio.run(gate())
 
 
-def sync_status(url: str, **options: Any) -> PauseState:
+def sync_status(url: str, **options: Any) -> Status:
     with TakeoverClient(url, "key", **options) as takeover:
         return takeover.status(C1)
 
 
-def async_status(url: str, **options: Any) -> PauseState:
-    async def status() -> PauseState:
+def async_status(url: str, **options: Any) -> Status:
+    async def status() -> Status:
         async with AsyncTakeoverClient(url, "key", **options) as takeover:
             return await takeover.status(C1)
 
@@ -206,7 +207,7 @@ def test_a_dripping_server_cannot_hold_the_gate_past_its_deadline(
 
 @STATUSES
 def test_a_dripping_server_cannot_hold_any_call_past_its_deadline(
-    status: Callable[..., PauseState],
+    status: Callable[..., Status],
 ) -> None:
     with misbehaving(drip_body) as server, pytest.raises(TakeoverError) as raised:
         bounded(lambda: status(server.url, timeout=1.0))
@@ -240,7 +241,7 @@ def test_an_answer_over_the_cap_is_do_not_send_and_not_read(
 
 
 @STATUSES
-def test_any_call_refuses_an_answer_over_the_cap(status: Callable[..., PauseState]) -> None:
+def test_any_call_refuses_an_answer_over_the_cap(status: Callable[..., Status]) -> None:
     with misbehaving(huge_chunked) as server, pytest.raises(TakeoverError) as raised:
         bounded(lambda: status(server.url))
     assert (raised.value.status, raised.value.code) == (200, "answer_too_large")
@@ -249,7 +250,7 @@ def test_any_call_refuses_an_answer_over_the_cap(status: Callable[..., PauseStat
 
 
 @STATUSES
-def test_the_cap_is_the_clients_to_set(status: Callable[..., PauseState]) -> None:
+def test_the_cap_is_the_clients_to_set(status: Callable[..., Status]) -> None:
     with misbehaving(always(200, json.dumps(PAUSED).encode())) as server:
         assert bounded(lambda: status(server.url)).ai_mode == "paused"
         with pytest.raises(TakeoverError) as raised:
@@ -296,7 +297,7 @@ def test_the_gate_says_do_not_send_to_an_answer_it_cannot_read_in_full(
 
 @STATUSES
 def test_any_call_refuses_an_answer_it_cannot_read_in_full(
-    status: Callable[..., PauseState],
+    status: Callable[..., Status],
 ) -> None:
     state = PAUSED | {"paused_until": "soon"}
     body = json.dumps(state).encode()

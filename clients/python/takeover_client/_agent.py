@@ -1,5 +1,5 @@
 """The AI agent's side, without I/O: the gate's verdict (fail closed, and never silently),
-and what check() makes of its probe."""
+the draft it may carry, and what check() makes of its probe."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from takeover_client._errors import TakeoverError, TakeoverUnavailable, Unreadab
 
 log = logging.getLogger("takeover_client")
 
+# The longest draft Takeover keeps, in characters (Unicode code points, as len() counts).
+MAX_DRAFT_CHARACTERS = 8000
+
 
 def decision(answer: GateAnswer) -> Decision:
     return Decision(
@@ -21,6 +24,16 @@ def decision(answer: GateAnswer) -> Decision:
         paused_until=answer.paused_until,
         event_id=answer.event_id,
     )
+
+
+def check_draft(draft: str | None) -> None:
+    """Raise ValueError, before asking, for a draft Takeover would refuse (422): the agent's
+    bug must not turn into "do not send" for a message the gate would allow."""
+    if draft is not None and not 1 <= len(draft) <= MAX_DRAFT_CHARACTERS:
+        raise ValueError(
+            f"gate(draft=...) takes 1 to {MAX_DRAFT_CHARACTERS:,} characters, not "
+            f"{len(draft):,}: cut it (draft=reply[:{MAX_DRAFT_CHARACTERS}]) or leave it out"
+        )
 
 
 def refusal(error: Exception, conversation_id: Any, url: str) -> Decision:

@@ -22,10 +22,31 @@ class PauseState:
     ai_mode: AiMode
     paused_at: datetime | None
     paused_until: datetime | None  # None while active, or when the pause is indefinite
-    paused_by: str | None
+    paused_by: str | None  # the attendant who paused; None for the service or an AI's handoff
     duration_minutes: int | None  # the pause's configured length; None: indefinite
     default_duration_minutes: int | None  # the conversation's effective default
     event_id: int | None  # the log row this call wrote, if any
+
+
+@dataclass(frozen=True)
+class HumanReplyAnswer(PauseState):
+    changed: bool  # whether this reply paused or extended the pause (wrote event_id)
+
+
+@dataclass(frozen=True)
+class BlockedDraft:
+    """A message the AI agent was refused, kept for the attendant to reuse (never in the log)."""
+
+    event_id: int  # the refusal's interaction_blocked row
+    agent_id: str
+    message_id: str | None
+    draft: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Status(PauseState):
+    blocked_drafts: tuple[BlockedDraft, ...]  # the 10 newest kept, newest first
 
 
 @dataclass(frozen=True)
@@ -62,7 +83,9 @@ class Event:
     action: Action
     reason: str | None
     duration_minutes: int | None
-    triggered_by: str  # an attendant's id, "system" for auto_resume, or the agent's id
+    # An attendant's id; "system" for auto_resume; "service" for the service on nobody's
+    # behalf; an AI agent's id for interaction_blocked and for its handoff (pause_activated).
+    triggered_by: str
     previous_ai_mode: AiMode
     new_ai_mode: AiMode
     message_id: str | None
@@ -86,12 +109,15 @@ class TeamSetting:
     name: str
     default_duration_minutes: int | None  # the team's effective default
     inherits: bool
+    pause_on_human_reply: bool | None  # the team's own value; None: the workspace's
 
 
 @dataclass(frozen=True)
 class Settings:
     workspace_id: str
     default_duration_minutes: int | None
+    pause_on_human_reply: bool  # whether a human's reply (human_reply()) pauses the AI
+    keep_blocked_drafts: bool  # whether the gate keeps the AI's refused drafts
     teams: tuple[TeamSetting, ...]
 
 
@@ -99,6 +125,16 @@ class Settings:
 class Resumes:
     auto: int
     force: int
+
+
+@dataclass(frozen=True)
+class PausesBySource:
+    """pause_activated rows by what caused them."""
+
+    attendant: int  # an attendant's Pause AI
+    human_reply: int  # a human's reply (human_reply())
+    ai_handoff: int  # an AI agent's handoff (pause() with agent_id)
+    service: int  # the service on nobody's behalf
 
 
 @dataclass(frozen=True)
@@ -144,6 +180,7 @@ class Report:
     resumes: Resumes
     extensions: int
     blocked_messages: int
+    pauses_by_source: PausesBySource
     pause_minutes: PauseMinutes
     by_team: tuple[TeamFigures, ...]
     by_attendant: tuple[AttendantFigures, ...]
@@ -154,6 +191,7 @@ class Report:
 class SweepAnswer:
     resumed: int
     conversation_ids: tuple[str, ...]
+    drafts_deleted: int  # blocked drafts past their retention (DRAFT_RETENTION_HOURS)
 
 
 @dataclass(frozen=True)

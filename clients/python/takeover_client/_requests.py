@@ -34,6 +34,7 @@ RECORD_BLOCKED = Operation("POST", "pause-logger")  # retried only with a messag
 PAUSE = Operation("POST", "pause-activate", idempotency_key=True)
 EXTEND = Operation("POST", "pause-extend", idempotency_key=True)
 RESUME = Operation("POST", "pause-resume", idempotency_key=True)
+HUMAN_REPLY = Operation("POST", "human-reply")  # retried only with a message_id
 STATUS = Operation("GET", "pause-status")
 EVENTS = Operation("GET", "pause-logger")
 SETTINGS = Operation("GET", "pause-settings")

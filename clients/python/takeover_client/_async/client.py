@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from takeover_client._agent import checked, decision, probe, refusal
+from takeover_client._agent import check_draft, checked, decision, probe, refusal
 from takeover_client._answers import (
     Action,
     Decision,
@@ -24,10 +24,12 @@ from takeover_client._answers import (
     EventsPage,
     ExportAnswer,
     GateAnswer,
+    HumanReplyAnswer,
     LoggedEvent,
     PauseState,
     Report,
     Settings,
+    Status,
     SweepAnswer,
 )
 from takeover_client._async.transport import AsyncDeadlineTransport
@@ -44,6 +46,7 @@ from takeover_client._requests import (
     EXPORT_AUDIT_LOG,
     EXTEND,
     GATE,
+    HUMAN_REPLY,
     PAUSE,
     RECORD_BLOCKED,
     REPORT,
@@ -71,7 +74,7 @@ class AsyncTakeoverClient:
     (its tries, the waits between them, reading the answers), and reads at most
     `max_answer_bytes` of an answer. Refusals raise TakeoverError (`.status`, `.code`,
     `.details`); no answer in time, TakeoverUnavailable; an answer it cannot read,
-    UnreadableAnswer. All but gate(), which never raises."""
+    UnreadableAnswer. All but gate(), which answers all of these with "do not send"."""
 
     def __init__(
         self,
@@ -128,13 +131,24 @@ class AsyncTakeoverClient:
         checked(error, self._urls.describe(GATE.function))
 
     async def gate(
-        self, conversation_id: Id, message_id: str, agent_id: str = "ai_agent"
+        self,
+        conversation_id: Id,
+        message_id: str,
+        agent_id: str = "ai_agent",
+        *,
+        draft: str | None = None,
     ) -> Decision:
-        """May the agent send this message? Fails closed and never raises: anything but
-        Takeover's own `allowed: true`, read in full within the deadline, is "do not send"
-        (see Decision.reason), logged as a WARNING unless the reason is a pause. A refused
-        message stays refused: compose a new one with a new message_id."""
-        body = present(conversation_id=conversation_id, message_id=message_id, agent_id=agent_id)
+        """May the agent send this message? Fails closed and never raises on what Takeover
+        answers or fails to answer: anything but its own `allowed: true`, read in full within
+        the deadline, is "do not send" (see Decision.reason), logged as a WARNING unless the
+        reason is a pause. A refused message stays refused: compose a new one with a new
+        message_id. `draft`: the message about to be sent, kept for the attendant when
+        refused (status().blocked_drafts); 1 to 8,000 characters, else ValueError before
+        asking (a bug of the caller's: cut it or leave it out)."""
+        check_draft(draft)
+        body = present(
+            conversation_id=conversation_id, message_id=message_id, agent_id=agent_id, draft=draft
+        )
         try:
             return decision(await self._call(GATE, GateAnswer, body=body))
         except Exception as error:  # fail closed, whatever went wrong
@@ -156,7 +170,7 @@ class AsyncTakeoverClient:
         logged = await self._call(RECORD_BLOCKED, LoggedEvent, body=body, retry=retry)
         return logged.event_id
 
-    # A conversation's pause, for attendants (the product backend: triggered_by) ------------
+    # Pauses: attendants' (the backend's triggered_by) and the AI's handoff (agent_id) ---
 
     async def pause(
         self,
@@ -165,10 +179,22 @@ class AsyncTakeoverClient:
         *,
         reason: str | None = None,
         triggered_by: Id | None = None,
+        agent_id: str | None = None,
     ) -> PauseState:
-        """Pause the AI; `duration_minutes` absent: the effective default, None: indefinite."""
+        """Pause the AI; `duration_minutes` absent: the effective default, None: indefinite.
+        `triggered_by`: the attendant the backend acts for. `agent_id`: the AI agent hands the
+        conversation to a human, e.g. with reason "customer_asked_for_human"; the log row's
+        triggered_by is the agent's id, and the pause_activated webhook tells the inbox to
+        alert an attendant. Not both: ValueError."""
+        if triggered_by is not None and agent_id is not None:
+            raise ValueError(
+                "pause() takes triggered_by (an attendant) or agent_id (an AI agent), not both"
+            )
         body = present(
-            conversation_id=conversation_id, reason=reason, triggered_by=triggered_by
+            conversation_id=conversation_id,
+            reason=reason,
+            triggered_by=triggered_by,
+            agent_id=agent_id,
         ) | nullable(duration_minutes=duration_minutes)
         return await self._call(PAUSE, PauseState, body=body)
 
@@ -193,8 +219,27 @@ class AsyncTakeoverClient:
         body = present(conversation_id=conversation_id, reason=reason, triggered_by=triggered_by)
         return await self._call(RESUME, PauseState, body=body)
 
-    async def status(self, conversation_id: Id) -> PauseState:
-        return await self._call(STATUS, PauseState, query=present(conversation_id=conversation_id))
+    async def status(self, conversation_id: Id) -> Status:
+        """The pause state, with the AI's refused drafts kept for reuse (the 10 newest)."""
+        return await self._call(STATUS, Status, query=present(conversation_id=conversation_id))
+
+    # A human's reply (the inbox) --------------------------------------------------------
+
+    async def human_reply(
+        self, conversation_id: Id, message_id: str | None = None, *, triggered_by: Id | None = None
+    ) -> HumanReplyAnswer:
+        """A human sent the customer a message: call for every one, echoes of messages sent
+        from another client of the channel (a phone on the same WhatsApp number) included,
+        never for the AI's own (docs/inbox-integration.md). With the conversation's
+        pause_on_human_reply on, the AI pauses for the effective default, or stays paused at
+        least that long from now; `changed`: whether this call did. `message_id`: the
+        channel's id of the message; the same one again changes nothing, so the call is
+        retried only with one. `triggered_by`: the attendant who replied, if known."""
+        body = present(
+            conversation_id=conversation_id, message_id=message_id, triggered_by=triggered_by
+        )
+        retry = message_id is not None
+        return await self._call(HUMAN_REPLY, HumanReplyAnswer, body=body, retry=retry)
 
     # The audit trail --------------------------------------------------------------------
 
@@ -248,7 +293,8 @@ class AsyncTakeoverClient:
     # Settings and figures ---------------------------------------------------------------
 
     async def settings(self, workspace_id: Id) -> Settings:
-        """The workspace's default pause duration and its teams'."""
+        """The workspace's settings (default pause duration, pause_on_human_reply,
+        keep_blocked_drafts) and its teams' (default duration, pause_on_human_reply)."""
         return await self._call(SETTINGS, Settings, query=present(workspace_id=workspace_id))
 
     async def change_settings(
@@ -258,13 +304,24 @@ class AsyncTakeoverClient:
         team_id: Id | None = None,
         default_duration_minutes: int | None = UNSET,
         inherit: bool = False,
+        pause_on_human_reply: bool | None = UNSET,
+        keep_blocked_drafts: bool | None = None,
     ) -> Settings:
-        """Set the workspace's default duration (`workspace_id`) or a team's (`team_id`),
-        None: indefinite; or make a team inherit the workspace's (`team_id`,
-        `inherit=True`). A workspace admin, or the service."""
+        """Change the workspace's settings (`workspace_id`) or a team's (`team_id`); what is
+        not given stays. `default_duration_minutes`: None, indefinite; `inherit=True`: the
+        team takes the workspace's default again. `pause_on_human_reply`: whether a human's
+        reply (human_reply()) pauses the AI; a team's None inherits the workspace's.
+        `keep_blocked_drafts` (the workspace's): False deletes its kept drafts at once and
+        keeps no more. A workspace admin, or the service."""
         body = present(
-            workspace_id=workspace_id, team_id=team_id, inherit=inherit or None
-        ) | nullable(default_duration_minutes=default_duration_minutes)
+            workspace_id=workspace_id,
+            team_id=team_id,
+            inherit=inherit or None,
+            keep_blocked_drafts=keep_blocked_drafts,
+        ) | nullable(
+            default_duration_minutes=default_duration_minutes,
+            pause_on_human_reply=pause_on_human_reply,
+        )
         return await self._call(CHANGE_SETTINGS, Settings, body=body)
 
     async def report(
@@ -319,7 +376,7 @@ class AsyncTakeoverClient:
     # The cron's calls (give their client a timeout as long as each may run) -------------
 
     async def auto_resume(self, limit: int | None = None) -> SweepAnswer:
-        """End every pause whose timer ran out."""
+        """End every pause whose timer ran out; delete the drafts past their retention."""
         return await self._call(AUTO_RESUME, SweepAnswer, body=present(limit=limit))
 
     async def dispatch_webhooks(self, limit: int | None = None) -> DispatchAnswer:
