@@ -13,12 +13,11 @@ from functions.shared.identity import SERVICE_ONLY
 from functions.shared.models import (
     Action,
     AgentId,
-    AiMode,
     Answer,
+    Event,
     IsoDatetime,
     MessageId,
     Reason,
-    UtcDatetime,
 )
 from functions.shared.models import Request as Body
 
@@ -32,19 +31,6 @@ class EventsQuery(Body):
     cursor: str | None = Field(
         None, pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page."
     )
-
-
-class Event(Answer):
-    id: int
-    conversation_id: UUID
-    action: Action
-    reason: str | None
-    duration_minutes: int | None
-    triggered_by: str
-    previous_ai_mode: AiMode
-    new_ai_mode: AiMode
-    message_id: str | None
-    created_at: UtcDatetime
 
 
 class EventsPage(Answer):

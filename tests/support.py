@@ -14,6 +14,7 @@ from functions_framework import create_app
 from werkzeug.test import TestResponse
 
 from functions.local import demo
+from functions.shared.models import Event
 
 MAIN = Path(__file__).resolve().parent.parent / "main.py"
 
@@ -25,21 +26,8 @@ def function_app(name: str) -> Flask:
     return app
 
 
-# A log row as the API gives it (pause-logger's events); the audit export adds workspace_id.
-LOG_FIELDS = frozenset(
-    {
-        "id",
-        "conversation_id",
-        "action",
-        "reason",
-        "duration_minutes",
-        "triggered_by",
-        "previous_ai_mode",
-        "new_ai_mode",
-        "message_id",
-        "created_at",
-    }
-)
+# A log row as the API gives it (pause-logger's events).
+LOG_FIELDS = frozenset(Event.model_fields)
 
 
 class Api:

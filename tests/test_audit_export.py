@@ -164,9 +164,11 @@ def exported_rows(env: dict[str, str]) -> list[dict[str, Any]]:
 
 def log(db: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     """The log as the export must write it: every column but txid, times in UTC."""
-    query = """
-        select (to_jsonb(l) - 'txid' || jsonb_build_object('created_at',
-                 to_char(l.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')))::text
+    utc = """'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"""
+    query = f"""
+        select (to_jsonb(l) - 'txid' || jsonb_build_object(
+                 'created_at', to_char(l.created_at at time zone 'UTC', {utc}),
+                 'paused_until', to_char(l.paused_until at time zone 'UTC', {utc})))::text
         from ai_pause_logs l order by id
     """
     return [json.loads(row[0]) for row in db.execute(query).fetchall()]
@@ -241,9 +243,9 @@ def test_every_row_of_two_workspaces_lands_in_exactly_one_object(
         str(demo.WORKSPACE_ID),
         "7a1c0000-0000-4000-8000-000000000002",
     }
-    # Row for row, every column plus workspace_id (and not the export's own txid)
+    # Row for row, every column (and not the export's own txid)
     assert by_id(exported_rows(s3_env)) == expected
-    assert set(expected[0]) == LOG_FIELDS | {"workspace_id"}
+    assert set(expected[0]) == LOG_FIELDS | {"workspace_id", "paused_until"}
     assert progress(db) == EVERYTHING_EXPORTED
 
 

@@ -31,6 +31,7 @@ from functions.database.instance import use_database
 from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from tests.conftest import JWT_SECRET, fresh_database
+from tests.contract import DATABASE_FUNCTIONS
 from tests.support import Api, expire, log_rows, snapshot
 
 ACME = demo.WORKSPACE_ID
@@ -255,69 +256,6 @@ TABLE_MATRIX: dict[tuple[str, str], dict[str, str]] = {
 # service's; is_workspace_member is for the policies (authenticated) and the service; the
 # helpers in takeover_private are nobody's (the API runs them as their owner).
 PRIVATE = "takeover_private."
-DB_FUNCTIONS = [
-    "is_workspace_member",
-    "takeover_activate",
-    "takeover_audit_export_commit",
-    "takeover_audit_export_release",
-    "takeover_audit_export_reserve",
-    "takeover_audit_export_rows",
-    "takeover_events",
-    "takeover_extend",
-    "takeover_gate",
-    "takeover_human_reply",
-    "takeover_log_blocked",
-    "takeover_report",
-    "takeover_resume",
-    "takeover_settings",
-    "takeover_status",
-    "takeover_sweep",
-    "takeover_update_settings",
-    "takeover_create_webhook_endpoint",
-    "takeover_delete_webhook_endpoint",
-    "takeover_update_webhook_endpoint",
-    "takeover_webhook_endpoint",
-    "takeover_webhook_endpoints",
-    "takeover_webhook_lease",
-    "takeover_webhook_pending",
-    "takeover_webhook_record",
-    *(
-        PRIVATE + name
-        for name in (
-            "activate_transition",
-            "begin_pause",
-            "block",
-            "claim",
-            "default_duration",
-            "drafts",
-            "end_pause",
-            "error",
-            "extend_transition",
-            "is_member",
-            "lengthen_pause",
-            "log_event",
-            "log_workspace",
-            "not_found",
-            "pauses_on_human_reply",
-            "protect_pause_columns",
-            "recall",
-            "refuse_actor",
-            "refuse_log_change",
-            "remember",
-            "resume_expired",
-            "resume_transition",
-            "state",
-            "utc",
-            "visible",
-            "queue_webhooks",
-            "webhook_batch",
-            "webhook_endpoint_json",
-            "webhook_fan_out",
-            "webhook_queue_notices",
-            "webhook_refusal",
-        )
-    ),
-]
 
 
 def _expected_function_cell(function: str, role: str) -> str:
@@ -332,7 +270,7 @@ def _expected_function_cell(function: str, role: str) -> str:
 
 FUNCTION_MATRIX = {
     function: {role: _expected_function_cell(function, role) for role in DB_ROLES}
-    for function in DB_FUNCTIONS
+    for function in DATABASE_FUNCTIONS
 }
 
 # Through the functions ----------------------------------------------------------------
@@ -662,7 +600,7 @@ def test_table_cell(
     assert snapshot(scene) == before  # rolled back, whatever it was
 
 
-@pytest.mark.parametrize("function", DB_FUNCTIONS)
+@pytest.mark.parametrize("function", DATABASE_FUNCTIONS)
 @pytest.mark.parametrize("role", list(DB_ROLES))
 def test_database_function_cell(scene: psycopg.Connection[Any], function: str, role: str) -> None:
     """Called with null arguments: the privilege check comes before anything else, so any
@@ -699,8 +637,8 @@ def test_database_function_cell(scene: psycopg.Connection[Any], function: str, r
 
 
 def test_the_matrix_lists_every_database_function(scene: psycopg.Connection[Any]) -> None:
-    """A new function in public or takeover_private must get its row (and its grants) here
-    first."""
+    """The schema files declare every function of public and takeover_private (the matrix's
+    rows come from them, each under the rule above)."""
     names = [
         row[0]
         for row in scene.execute(
@@ -711,7 +649,7 @@ def test_the_matrix_lists_every_database_function(scene: psycopg.Connection[Any]
             " order by 1"
         )
     ]
-    assert names == sorted(DB_FUNCTIONS)
+    assert names == sorted(DATABASE_FUNCTIONS)
 
 
 def test_the_matrix_lists_every_table(scene: psycopg.Connection[Any]) -> None:

@@ -29,26 +29,10 @@ from functions.local.server import create_app
 from functions.shared.config import LOCAL_JWT_SECRET, config
 from functions.shared.errors import _REFUSALS, Conflict, NotFound
 from tests.conftest import JWT_SECRET
+from tests.contract import METHODS, ROUTES
 from tests.processes import free_port
 from tests.support import Api, actions, assert_refused, expire, log_rows
 
-# The contract's functions and the methods it gives each.
-CONTRACT_FUNCTIONS = {
-    "pause-activate": ["POST"],
-    "pause-extend": ["POST"],
-    "pause-resume": ["POST"],
-    "human-reply": ["POST"],
-    "interaction-gate": ["POST"],
-    "auto-resume": ["POST"],
-    "pause-logger": ["GET", "POST"],
-    "pause-status": ["GET"],
-    "pause-settings": ["GET", "PUT"],
-    "pause-report": ["GET"],
-    "audit-export": ["POST"],
-    "webhook-endpoints": ["GET", "POST", "PUT", "DELETE"],
-    "webhook-dispatch": ["POST"],
-}
-ROUTES = [(name, method) for name, methods in CONTRACT_FUNCTIONS.items() for method in methods]
 CONVERSATION = demo.FIRST_CONVERSATION_ID
 
 
@@ -128,7 +112,7 @@ def test_an_unknown_path_is_404_in_the_error_shape(client: FlaskClient, path: st
     assert path in error["message"]
 
 
-@pytest.mark.parametrize(("function", "methods"), CONTRACT_FUNCTIONS.items())
+@pytest.mark.parametrize(("function", "methods"), METHODS.items())
 def test_preflight_answers_204_with_cors_headers(
     client: FlaskClient, function: str, methods: list[str]
 ) -> None:

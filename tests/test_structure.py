@@ -15,24 +15,10 @@ import pytest
 import main
 from functions.catalogue import functions_by_name
 from tests import lock
+from tests.contract import CONTRACT_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
-CONTRACT_FUNCTIONS = {
-    "pause-activate",
-    "pause-extend",
-    "pause-resume",
-    "human-reply",
-    "interaction-gate",
-    "pause-logger",
-    "pause-status",
-    "pause-settings",
-    "pause-report",
-    "auto-resume",
-    "audit-export",
-    "webhook-endpoints",
-    "webhook-dispatch",
-}
 # Packages that exist for local development and tests only.
 LOCAL_ONLY = ("pgserver", "functions.local", "playwright", "schemathesis", "respx", "pytest")
 

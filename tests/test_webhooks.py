@@ -26,6 +26,7 @@ from takeover_client import webhooks as client_webhooks
 from functions.local import demo
 from functions.shared.config import config
 from functions.webhooks.dispatcher import LEASES_PER_WORKSPACE
+from functions.webhooks.events import EVENT_TYPES, payload_models
 from functions.webhooks.signing import sign
 from tests.receivers import Received, receiver
 from tests.support import Api, assert_refused, expire
@@ -304,11 +305,11 @@ def test_every_log_event_is_delivered_signed_with_the_logged_event_as_data(
 ) -> None:
     with receiver() as hooks:
         endpoint = subscribe(api, hooks.url)
-        activate(api, reason="VIP")
+        first = activate(api, reason="VIP")
         api.act("interaction-gate", C1, message_id="m-1", agent_id="bot", token=api.service)
-        api.act("pause-extend", C1, duration_minutes=15)
+        extended = api.act("pause-extend", C1, duration_minutes=15).get_json()
         api.act("pause-resume", C1)
-        activate(api)
+        second = activate(api)
         expire(db, C1)
         api.post("auto-resume", {}, token=api.service)
 
@@ -327,10 +328,14 @@ def test_every_log_event_is_delivered_signed_with_the_logged_event_as_data(
         "takeover.pause_activated",
         "takeover.auto_resume",
     ]
-    for payload, event in zip(payloads, events, strict=True):
+    # The conversation's mode and pause end right after each event.
+    ends = [first, first, extended, None, second, None]
+    for payload, event, end in zip(payloads, events, ends, strict=True):
         assert payload["data"] == event | {
             "workspace_id": str(WORKSPACE),
             "team_id": str(demo.SUPPORT_TEAM_ID),
+            "ai_mode": event["new_ai_mode"],
+            "paused_until": end and end["paused_until"],
         }
         assert payload["timestamp"] == event["created_at"]
     assert received[0].headers["content-type"] == "application/json"
@@ -340,23 +345,52 @@ def test_every_log_event_is_delivered_signed_with_the_logged_event_as_data(
     assert len(hooks.received) == 6
 
 
+def test_every_delivery_is_the_body_the_openapi_document_describes(
+    api: Api, db: psycopg.Connection[Any]
+) -> None:
+    """Each type's body validates against its model in openapi.json's webhooks, with no
+    field more or less in its data: the SQL that builds it and the document agree."""
+    with receiver() as hooks:
+        subscribe(api, hooks.url)
+        activate(api)
+        api.act("interaction-gate", C1, message_id="m-1", token=api.service)
+        api.act("pause-extend", C1, duration_minutes=15)
+        end_in(db, C1, 2)  # within the notice's lead
+        dispatch(api)
+        dispatch(api)
+        api.act("pause-resume", C1)
+        activate(api)
+        expire(db, C1)
+        api.post("auto-resume", {}, token=api.service)
+        dispatch(api)
+        received = hooks.wait_for(7)
+
+    bodies = [json.loads(delivery.body) for delivery in received]
+    assert {body["type"] for body in bodies} == set(EVENT_TYPES)
+    for body in bodies:
+        model = payload_models()[body["type"]]
+        data = model.model_validate(body).data
+        assert set(body) == set(model.model_fields)
+        assert set(body["data"]) == set(type(data).model_fields), body["type"]
+
+
 def test_human_replies_and_handoffs_are_delivered_and_drafts_never_are(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
     draft = "Your refund was approved: 42 EUR within 3 days."
     with receiver() as hooks:
         endpoint = subscribe(api, hooks.url)
-        api.act("human-reply", C1, message_id="wamid.1")
+        first = api.act("human-reply", C1, message_id="wamid.1").get_json()
         api.act("interaction-gate", C1, message_id="m-1", draft=draft, token=api.service)
         end_in(db, C1, 5)  # the next reply slides the end
-        api.act("human-reply", C1, message_id="wamid.2", token=api.service)
-        api.act(
+        slid = api.act("human-reply", C1, message_id="wamid.2", token=api.service).get_json()
+        handed = api.act(
             "pause-activate",
             C2,
             agent_id="support-bot",
             reason="customer_asked_for_human",
             token=api.service,
-        )
+        ).get_json()
 
         assert dispatch(api) == {"delivered": 4, "failed": 0, "pending": 0}
         received = hooks.wait_for(4)
@@ -369,11 +403,15 @@ def test_human_replies_and_handoffs_are_delivered_and_drafts_never_are(
         ("pause_activated", "customer_asked_for_human", "support-bot"),
     ]
     payloads = [verified(endpoint["secret"], r) for r in received]
-    for payload, event in zip(payloads, events, strict=True):
+    # The blocked send came after the first reply, and before the end was moved.
+    ends = [first, first, slid, handed]
+    for payload, event, end in zip(payloads, events, ends, strict=True):
         assert payload["type"] == f"takeover.{event['action']}"
         assert payload["data"] == event | {
             "workspace_id": str(WORKSPACE),
             "team_id": str(demo.SUPPORT_TEAM_ID),
+            "ai_mode": "paused",
+            "paused_until": end["paused_until"],
         }
     assert not [r.body for r in received if b"refund" in r.body]
     stored = db.execute(

@@ -16,6 +16,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from functions.catalogue import functions_by_name
 from functions.shared.errors import error_codes
+from functions.webhooks.events import payload_models
 
 _ERRORS = (400, 401, 403, 404, 409, 413, 422, 500, 503)
 
@@ -165,8 +166,56 @@ def _has_required_field(schema: dict[str, Any], schemas: dict[str, Any]) -> bool
     return bool(schema.get("required"))
 
 
+# What each delivery tells its receiver.
+_EVENT_SUMMARIES = {
+    "takeover.pause_activated": "A human took over: the AI agent stopped answering.",
+    "takeover.interaction_blocked": "The AI agent tried to send while paused: refused.",
+    "takeover.auto_resume": "The timer ran out: the AI agent answers again.",
+    "takeover.force_resume": "An attendant handed the conversation back to the AI agent.",
+    "takeover.extend_pause": "The pause was extended (or made indefinite).",
+    "takeover.pause_expiring": "A pause ends within EXPIRY_NOTICE_MINUTES (once per end).",
+}
+_WEBHOOK_HEADERS = [
+    {
+        "name": name,
+        "in": "header",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+    for name, description in (
+        ("webhook-id", "Stable across retries: evt_<log id>, or exp_<conversation>_<end>."),
+        ("webhook-timestamp", "When this attempt was sent, in Unix seconds."),
+        ("webhook-signature", "v1,<base64 HMAC-SHA256 of id.timestamp.body>: verify it."),
+    )
+]
+
+
+def _webhooks(refs: dict[Any, Any]) -> dict[str, Any]:
+    """One entry per event type: what an endpoint subscribed to it receives."""
+    return {
+        event_type: {
+            "post": {
+                "operationId": f"webhook_{event_type.removeprefix('takeover.')}",
+                "summary": _EVENT_SUMMARIES[event_type],
+                "description": "Signed as Standard Webhooks specify; retried until a 2xx.",
+                "parameters": _WEBHOOK_HEADERS,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": refs[(model, "serialization")]}},
+                },
+                "responses": {
+                    "2XX": {"description": "Delivered: any 2xx within WEBHOOK_TIMEOUT_SECONDS."}
+                },
+            }
+        }
+        for event_type, model in payload_models().items()
+    }
+
+
 def document() -> dict[str, Any]:
     models: set[tuple[type[BaseModel], JsonSchemaMode]] = {(ErrorAnswer, "serialization")}
+    models |= {(model, "serialization") for model in payload_models().values()}
     all_operations = operations()
     for op in all_operations:
         models.add((op.answer, "serialization"))
@@ -224,6 +273,7 @@ def document() -> dict[str, Any]:
         },
         "servers": [{"url": "http://127.0.0.1:54321"}],
         "paths": paths,
+        "webhooks": _webhooks(refs),
         "components": {
             "schemas": schemas,
             "parameters": _PARAMETERS,

@@ -127,6 +127,21 @@ class Answer(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+# The fields of takeover_private.event_json but the workspace and the pause's end, which
+# the webhooks and the export add (tests/test_shapes.py compares the two).
+class Event(Answer):
+    id: int
+    conversation_id: UUID
+    action: Action
+    reason: str | None
+    duration_minutes: int | None
+    triggered_by: str
+    previous_ai_mode: AiMode
+    new_ai_mode: AiMode
+    message_id: str | None
+    created_at: UtcDatetime
+
+
 class PauseState(Answer):
     conversation_id: UUID
     ai_mode: AiMode

@@ -195,6 +195,7 @@ create table public.ai_pause_logs (
   created_at timestamptz not null default now(),
   workspace_id uuid not null,
   txid xid8 not null default pg_catalog.pg_current_xact_id(),
+  paused_until timestamptz,
   check (
     case action
       when 'pause_activated' then previous_ai_mode = 'active' and new_ai_mode = 'paused'
@@ -217,6 +218,9 @@ comment on column public.ai_pause_logs.workspace_id is
 comment on column public.ai_pause_logs.txid is
   'The transaction that wrote the row (pg_current_xact_id()): the audit export exports the '
   'rows of each transaction once it has ended.';
+comment on column public.ai_pause_logs.paused_until is
+  'When the pause ends after this event (null: indefinite, or the AI is back); set on insert '
+  'by a trigger. Null on rows written before it was recorded.';
 create index ai_pause_logs_conversation_id_idx
   on public.ai_pause_logs (conversation_id, id);
 -- The audit export's keyset, in (txid, id) order: a batch is found without reading what
@@ -320,30 +324,30 @@ create trigger ai_pause_logs_no_truncate
   before truncate on public.ai_pause_logs
   for each statement execute function takeover_private.refuse_log_change();
 
-create function takeover_private.log_workspace() returns trigger
+create function takeover_private.stamp_log_row() returns trigger
 language plpgsql
 set search_path = ''
 as $$
 begin
-  -- The writer holds the conversation (locked, or read in the same statement): one
-  -- primary-key lookup, served from the same buffer.
-  if new.workspace_id is null then
-    select c.workspace_id into new.workspace_id
-    from public.conversations c where c.id = new.conversation_id;
-  end if;
+  -- The writer holds the conversation (locked, or read in the same statement), and has
+  -- changed it already: one primary-key lookup, served from the same buffer, reads the
+  -- workspace and the pause's end after the event (a resume's is none).
+  select c.workspace_id, case when new.new_ai_mode = 'paused' then c.paused_until end
+  into new.workspace_id, new.paused_until
+  from public.conversations c where c.id = new.conversation_id;
   -- Whoever inserts, the row carries the transaction that really wrote it: the audit
   -- export's exactly-once rule depends on it (a txid given by hand could hide a row).
   new.txid := pg_catalog.pg_current_xact_id();
   return new;
 end
 $$;
-comment on function takeover_private.log_workspace() is
-  'Sets ai_pause_logs.workspace_id (from the conversation) and txid (the writing '
-  'transaction) on every insert, whoever writes.';
+comment on function takeover_private.stamp_log_row() is
+  'Sets ai_pause_logs.workspace_id and paused_until (from the conversation) and txid (the '
+  'writing transaction) on every insert, whoever writes.';
 
-create trigger ai_pause_logs_workspace
+create trigger ai_pause_logs_stamp
   before insert on public.ai_pause_logs
-  for each row execute function takeover_private.log_workspace();
+  for each row execute function takeover_private.stamp_log_row();
 
 -- ===========================================================================
 -- The pause columns: written through Takeover's functions only

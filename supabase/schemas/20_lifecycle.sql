@@ -43,6 +43,33 @@ as $$
   select to_char(p_moment at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
 
+create function takeover_private.event_json(p_event public.ai_pause_logs)
+returns json
+language sql stable
+set search_path = ''
+as $$
+  -- The one shape of a log row outside the database: every column but txid (the audit
+  -- export's bookkeeping), in the table's order. pause-logger shows the event's own fields
+  -- (functions/pause_logger.py's Event, which a test compares with this); a webhook adds
+  -- the conversation's team and mode; the audit export writes it as it is. json, not
+  -- jsonb: it keeps this order and costs less, row by row.
+  select pg_catalog.json_build_object(
+    'id', p_event.id,
+    'conversation_id', p_event.conversation_id,
+    'action', p_event.action,
+    'reason', p_event.reason,
+    'duration_minutes', p_event.duration_minutes,
+    'triggered_by', p_event.triggered_by,
+    'previous_ai_mode', p_event.previous_ai_mode,
+    'new_ai_mode', p_event.new_ai_mode,
+    'message_id', p_event.message_id,
+    'created_at', takeover_private.utc(p_event.created_at),
+    'workspace_id', p_event.workspace_id,
+    'paused_until', takeover_private.utc(p_event.paused_until))
+$$;
+comment on function takeover_private.event_json(public.ai_pause_logs) is
+  'A log row as JSON, the one shape pause-logger, the webhooks and the audit export give.';
+
 create function takeover_private.default_duration(p_workspace_id uuid, p_team_id uuid)
 returns integer
 language sql stable
@@ -238,7 +265,7 @@ comment on function takeover_private.lengthen_pause(uuid, integer, integer, text
   'Gives a paused conversation''s pause a new whole length in minutes from paused_at (null: '
   'indefinite) and writes its extend_pause row with p_logged_minutes; the caller holds the lock.';
 
-create function takeover_private.claim(
+create function takeover_private.lock_conversation(
   p_conversation_id uuid,
   p_caller uuid,
   out conversation public.conversations,
@@ -274,11 +301,11 @@ begin
   end if;
 end
 $$;
-comment on function takeover_private.claim(uuid, uuid) is
+comment on function takeover_private.lock_conversation(uuid, uuid) is
   'Locks a conversation the caller may see (null caller: the service), and ends an expired '
   'pause first. Returns a null conversation when it does not exist or is not visible.';
 
-create function takeover_private.block(
+create function takeover_private.log_blocked_message(
   p_conversation_id uuid,
   p_duration_minutes integer,
   p_message_id text,
@@ -302,7 +329,7 @@ begin
   return v_event_id;
 end
 $$;
-comment on function takeover_private.block(uuid, integer, text, text, text) is
+comment on function takeover_private.log_blocked_message(uuid, integer, text, text, text) is
   'Records an AI message refused during a pause, once per message_id; the caller holds the lock.';
 
 create function takeover_private.drafts(p_conversation_id uuid)
@@ -345,7 +372,7 @@ as $$
   end
 $$;
 comment on function takeover_private.refuse_actor(public.conversations, uuid) is
-  'Why an attendant transition may not go ahead on this claimed conversation, or null.';
+  'Why an attendant transition may not go ahead on this locked conversation, or null.';
 
 -- ===========================================================================
 -- Transitions (one per contract function)
@@ -371,7 +398,7 @@ declare
   v_duration integer;
   v_paused record;
 begin
-  v_conversation := (takeover_private.claim(p_conversation_id, p_caller)).conversation;
+  v_conversation := (takeover_private.lock_conversation(p_conversation_id, p_caller)).conversation;
   v_refusal := takeover_private.refuse_actor(v_conversation, p_triggered_by);
   if v_refusal is not null then
     return v_refusal;
@@ -415,7 +442,7 @@ declare
   v_added public.pause_duration := p_duration_minutes;
   v_extended record;
 begin
-  v_conversation := (takeover_private.claim(p_conversation_id, p_caller)).conversation;
+  v_conversation := (takeover_private.lock_conversation(p_conversation_id, p_caller)).conversation;
   v_refusal := takeover_private.refuse_actor(v_conversation, p_triggered_by);
   if v_refusal is not null then
     return v_refusal;
@@ -457,7 +484,7 @@ declare
   v_ended record;
   v_event_id bigint;
 begin
-  v_conversation := (takeover_private.claim(p_conversation_id, p_caller)).conversation;
+  v_conversation := (takeover_private.lock_conversation(p_conversation_id, p_caller)).conversation;
   v_refusal := takeover_private.refuse_actor(v_conversation, p_triggered_by);
   if v_refusal is not null then
     return v_refusal;
@@ -482,7 +509,7 @@ comment on function takeover_private.resume_transition(uuid, uuid, text, uuid) i
 -- Idempotency keys: a retried click gets the first answer and writes nothing new
 -- ===========================================================================
 
-create function takeover_private.recall(
+create function takeover_private.take_idempotency_key(
   p_caller uuid,
   p_key text,
   p_request_hash text,
@@ -510,17 +537,17 @@ begin
   if found then
     -- A new key: forget this caller's keys past their 24 hours while we are here.
     delete from public.idempotency_keys k
-    where k.scope = recall.scope and k.created_at < now() - interval '24 hours';
+    where k.scope = take_idempotency_key.scope and k.created_at < now() - interval '24 hours';
     return;
   end if;
 
   select * into v_stored from public.idempotency_keys k
-  where k.scope = recall.scope and k.key = p_key
+  where k.scope = take_idempotency_key.scope and k.key = p_key
   for update;
   if v_stored.created_at < now() - interval '24 hours' then
     update public.idempotency_keys k
     set request_hash = p_request_hash, answer = null, created_at = now()
-    where k.scope = recall.scope and k.key = p_key;
+    where k.scope = take_idempotency_key.scope and k.key = p_key;
   elsif v_stored.request_hash <> p_request_hash then
     answer := takeover_private.error('idempotency_key_reused',
       'This Idempotency-Key was already used with a different request.');
@@ -529,11 +556,11 @@ begin
   end if;
 end
 $$;
-comment on function takeover_private.recall(uuid, text, text) is
+comment on function takeover_private.take_idempotency_key(uuid, text, text) is
   'The answer already given for this caller''s Idempotency-Key (or a refusal when the key '
   'came with another request); a null answer means: go ahead, the key is now taken.';
 
-create function takeover_private.remember(
+create function takeover_private.keep_answer(
   p_scope text,
   p_key text,
   p_answer jsonb
@@ -550,8 +577,8 @@ begin
   return p_answer;
 end
 $$;
-comment on function takeover_private.remember(text, text, jsonb) is
-  'Keeps the answer under the key taken by takeover_private.recall, in the same transaction.';
+comment on function takeover_private.keep_answer(text, text, jsonb) is
+  'Keeps the answer under the key taken by takeover_private.take_idempotency_key, in the same transaction.';
 
 -- ===========================================================================
 -- The API: what the functions call, as service_role (security definer, see the top)
@@ -577,12 +604,12 @@ as $$
   -- takes no key and waits on no lock.
   select case when not takeover_private.visible(p_conversation_id, p_caller)
     then takeover_private.not_found()
-    -- coalesce evaluates the transition only when no answer was recalled.
+    -- coalesce evaluates the transition only when no answer was kept under the key.
     else (
-    select takeover_private.remember(k.scope, k.key, coalesce(k.answer,
+    select takeover_private.keep_answer(k.scope, k.key, coalesce(k.answer,
       takeover_private.activate_transition(p_conversation_id, p_caller, p_duration_minutes,
         p_use_default, p_reason, p_triggered_by, p_agent_id)))
-    from takeover_private.recall(p_caller, p_idempotency_key, p_request_hash) k
+    from takeover_private.take_idempotency_key(p_caller, p_idempotency_key, p_request_hash) k
     ) end
 $$;
 comment on function public.takeover_activate(uuid, uuid, integer, boolean, text, uuid, text, text, text) is
@@ -607,10 +634,10 @@ as $$
   select case when not takeover_private.visible(p_conversation_id, p_caller)
     then takeover_private.not_found()
     else (
-    select takeover_private.remember(k.scope, k.key, coalesce(k.answer,
+    select takeover_private.keep_answer(k.scope, k.key, coalesce(k.answer,
       takeover_private.extend_transition(p_conversation_id, p_caller, p_duration_minutes,
         p_reason, p_triggered_by)))
-    from takeover_private.recall(p_caller, p_idempotency_key, p_request_hash) k
+    from takeover_private.take_idempotency_key(p_caller, p_idempotency_key, p_request_hash) k
     ) end
 $$;
 comment on function public.takeover_extend(uuid, uuid, integer, text, uuid, text, text) is
@@ -634,9 +661,9 @@ as $$
   select case when not takeover_private.visible(p_conversation_id, p_caller)
     then takeover_private.not_found()
     else (
-    select takeover_private.remember(k.scope, k.key, coalesce(k.answer,
+    select takeover_private.keep_answer(k.scope, k.key, coalesce(k.answer,
       takeover_private.resume_transition(p_conversation_id, p_caller, p_reason, p_triggered_by)))
-    from takeover_private.recall(p_caller, p_idempotency_key, p_request_hash) k
+    from takeover_private.take_idempotency_key(p_caller, p_idempotency_key, p_request_hash) k
     ) end
 $$;
 comment on function public.takeover_resume(uuid, uuid, text, uuid, text, text) is
@@ -661,7 +688,7 @@ declare
   v_changed record;
   v_event_id bigint;
 begin
-  v_conversation := (takeover_private.claim(p_conversation_id, p_caller)).conversation;
+  v_conversation := (takeover_private.lock_conversation(p_conversation_id, p_caller)).conversation;
   v_refusal := takeover_private.refuse_actor(v_conversation, p_triggered_by);
   if v_refusal is not null then
     return v_refusal;
@@ -722,7 +749,7 @@ set search_path = ''
 as $$
 declare
   v_conversation public.conversations;
-  v_claim record;
+  v_locked record;
   v_event_id bigint;
 begin
   select * into v_conversation from public.conversations c where c.id = p_conversation_id;
@@ -732,9 +759,9 @@ begin
     return takeover_private.not_found();
   end if;
   if v_conversation.ai_mode = 'paused' and v_conversation.paused_until <= now() then
-    v_claim := takeover_private.claim(p_conversation_id, p_caller);
-    v_conversation := v_claim.conversation;
-    v_event_id := v_claim.expiry_event_id;
+    v_locked := takeover_private.lock_conversation(p_conversation_id, p_caller);
+    v_conversation := v_locked.conversation;
+    v_event_id := v_locked.expiry_event_id;
   end if;
   return takeover_private.state(v_conversation, v_event_id)
     || jsonb_build_object('blocked_drafts', takeover_private.drafts(p_conversation_id));
@@ -777,7 +804,7 @@ begin
   -- is ended first.
   if v_blocked_before is not null then
     if v_ai_mode = 'paused' and v_paused_until <= now() then
-      v_conversation := (takeover_private.claim(p_conversation_id, null)).conversation;
+      v_conversation := (takeover_private.lock_conversation(p_conversation_id, null)).conversation;
       v_ai_mode := v_conversation.ai_mode;
       v_paused_until := v_conversation.paused_until;
     end if;
@@ -786,17 +813,18 @@ begin
   end if;
 
   if v_ai_mode = 'paused' then
-    -- Lock, so a resume cannot commit between this check and the log row: claim's lock
-    -- written out (a plpgsql call with a row argument costs), the expiry still left to it.
-    -- The row itself goes through block and the one log writer (bench/PERFORMANCE.md).
+    -- Lock, so a resume cannot commit between this check and the log row: lock_conversation's
+    -- lock written out (a plpgsql call with a row argument costs), the expiry still left to
+    -- it. The row itself goes through log_blocked_message and the one log writer
+    -- (bench/PERFORMANCE.md).
     select * into v_conversation from public.conversations c
     where c.id = p_conversation_id
     for update;
     if v_conversation.ai_mode = 'paused' and v_conversation.paused_until <= now() then
-      v_conversation := (takeover_private.claim(p_conversation_id, null)).conversation;
+      v_conversation := (takeover_private.lock_conversation(p_conversation_id, null)).conversation;
     end if;
     if v_conversation.ai_mode = 'paused' then
-      v_event_id := takeover_private.block(p_conversation_id,
+      v_event_id := takeover_private.log_blocked_message(p_conversation_id,
         v_conversation.pause_duration_minutes, p_message_id, p_agent_id, null);
       if p_draft is not null then
         -- Kept beside its row unless the workspace keeps no drafts. Written out here: a
@@ -843,7 +871,7 @@ declare
   v_conversation public.conversations;
   v_event_id bigint;
 begin
-  v_conversation := (takeover_private.claim(p_conversation_id, null)).conversation;
+  v_conversation := (takeover_private.lock_conversation(p_conversation_id, null)).conversation;
   if v_conversation.id is null then
     return takeover_private.not_found();
   end if;
@@ -855,7 +883,7 @@ begin
       return takeover_private.error('not_paused', 'The conversation is not paused.',
         takeover_private.state(v_conversation, null));
     end if;
-    v_event_id := takeover_private.block(p_conversation_id,
+    v_event_id := takeover_private.log_blocked_message(p_conversation_id,
       v_conversation.pause_duration_minutes, p_message_id, p_agent_id, p_reason);
   end if;
   return jsonb_build_object('event_id', v_event_id);
@@ -987,12 +1015,12 @@ begin
       select 1 from public.conversations c
       where c.id = p_conversation_id and c.ai_mode = 'paused' and c.paused_until <= now()
     ) then
-      perform takeover_private.claim(p_conversation_id, p_caller);
+      perform takeover_private.lock_conversation(p_conversation_id, p_caller);
     end if;
   else
     -- Every pause the caller may see that is over is ended first (the partial index on
     -- paused_until finds them), so the trail never shows a finished pause as running.
-    perform takeover_private.claim(c.id, p_caller)
+    perform takeover_private.lock_conversation(c.id, p_caller)
     from public.conversations c
     where c.ai_mode = 'paused' and c.paused_until is not null and c.paused_until <= now()
       and (p_caller is null or takeover_private.is_member(c.workspace_id, p_caller));
@@ -1015,15 +1043,15 @@ begin
           'The cursor is not the id of an event this listing can show.');
       end if;
     end if;
-    select coalesce(jsonb_agg(to_jsonb(page) order by page.created_at, page.id), '[]'::jsonb),
+    select coalesce(jsonb_agg(takeover_private.event_json(page.event)
+             order by page.created_at, page.id), '[]'::jsonb),
            count(*)
     into v_page, v_count
     from (
-      select l.*
+      select l.event, l.created_at, l.id
       from public.workspace_members m
       cross join lateral (
-        select l.id, l.conversation_id, l.action, l.reason, l.duration_minutes,
-               l.triggered_by, l.previous_ai_mode, l.new_ai_mode, l.message_id, l.created_at
+        select l as event, l.created_at, l.id
         from public.ai_pause_logs l
         where l.workspace_id = m.workspace_id
           -- Bounds without "is null or": the index takes them in a cached generic plan too.
@@ -1041,11 +1069,12 @@ begin
   else
     -- One conversation's trail (its (conversation_id, id) index), or the service's listing
     -- of every workspace (the primary key): in id order.
-    select coalesce(jsonb_agg(to_jsonb(page) order by page.id), '[]'::jsonb), count(*)
+    select coalesce(jsonb_agg(takeover_private.event_json(page.event) order by page.id),
+             '[]'::jsonb),
+           count(*)
     into v_page, v_count
     from (
-      select l.id, l.conversation_id, l.action, l.reason, l.duration_minutes, l.triggered_by,
-             l.previous_ai_mode, l.new_ai_mode, l.message_id, l.created_at
+      select l as event, l.id
       from public.ai_pause_logs l
       where (p_conversation_id is null or l.conversation_id = p_conversation_id)
         -- The row's own workspace: no join through conversations per row.

@@ -15,14 +15,28 @@
 -- Tables
 -- ===========================================================================
 
+create function public.takeover_webhook_event_types()
+returns text[]
+-- immutable, for the check below: enum values are only ever added, so a subscription once
+-- valid stays valid.
+language sql immutable
+set search_path = ''
+as $$
+  -- One type per action of the log, and the expiry notice: the enum is the one list
+  -- (functions/webhooks/events.py derives its own from the enum's Python mirror).
+  select pg_catalog.array_agg('takeover.' || action::text order by action)
+    || 'takeover.pause_expiring'::text
+  from pg_catalog.unnest(pg_catalog.enum_range(null::public.ai_pause_action)) action
+$$;
+comment on function public.takeover_webhook_event_types() is
+  'The event types a webhook endpoint may subscribe to, in the contract''s order.';
+
 create table public.webhook_endpoints (
   id uuid primary key default gen_random_uuid(),
   workspace_id uuid not null references public.workspaces (id) on delete cascade,
   url text not null check (char_length(url) <= 2048),
   -- null: every event type.
-  event_types text[] check (event_types <@ array[
-    'takeover.pause_activated', 'takeover.interaction_blocked', 'takeover.auto_resume',
-    'takeover.force_resume', 'takeover.extend_pause', 'takeover.pause_expiring']),
+  event_types text[] check (event_types <@ public.takeover_webhook_event_types()),
   enabled boolean not null default true,
   -- whsec_ + base64 of the signing key; shown to the caller only when created or rotated.
   secret text not null check (secret like 'whsec\_%'),
@@ -418,10 +432,11 @@ returns jsonb
 language sql stable
 set search_path = ''
 as $$
-  -- The body of each delivery: a log event's data is the event as pause-logger GET shows it
-  -- (the same names and time format), plus its workspace and the conversation's team. A
-  -- notice is sent only while its end is still the conversation's end and still ahead, with
-  -- the state and expires_in_seconds as they are now.
+  -- The body of each delivery: a log event's data is the log row as event_json gives it (the
+  -- event as pause-logger GET shows it, with its workspace and the pause's end after it),
+  -- plus the conversation's team and its mode after the event. A notice is sent only while
+  -- its end is still the conversation's end and still ahead, with the state and
+  -- expires_in_seconds as they are now.
   select coalesce(jsonb_agg(jsonb_build_object(
     'id', d.id,
     'webhook_id', d.webhook_id,
@@ -433,19 +448,8 @@ as $$
         'team_id', n.team_id,
         'expires_in_seconds',
           greatest(0, floor(extract(epoch from n.paused_until - now())))::integer)
-      else jsonb_build_object(
-        'id', l.id,
-        'conversation_id', l.conversation_id,
-        'action', l.action,
-        'reason', l.reason,
-        'duration_minutes', l.duration_minutes,
-        'triggered_by', l.triggered_by,
-        'previous_ai_mode', l.previous_ai_mode,
-        'new_ai_mode', l.new_ai_mode,
-        'message_id', l.message_id,
-        'created_at', takeover_private.utc(l.created_at),
-        'workspace_id', l.workspace_id,
-        'team_id', c.team_id)
+      else takeover_private.event_json(l)::jsonb
+        || jsonb_build_object('team_id', c.team_id, 'ai_mode', l.new_ai_mode)
       end
   ) order by d.id), '[]'::jsonb)
   from (
@@ -736,7 +740,7 @@ begin
       and p.proname in ('takeover_webhook_endpoints', 'takeover_webhook_endpoint',
         'takeover_create_webhook_endpoint', 'takeover_update_webhook_endpoint',
         'takeover_delete_webhook_endpoint', 'takeover_webhook_lease', 'takeover_webhook_record',
-        'takeover_webhook_pending')
+        'takeover_webhook_pending', 'takeover_webhook_event_types')
   loop
     execute format('revoke all on function %s from public, anon, authenticated', v_function);
     execute format('grant execute on function %s to service_role', v_function);

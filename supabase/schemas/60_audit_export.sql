@@ -190,20 +190,11 @@ set search_path = ''
 set work_mem = '64MB'
 as $$
 begin
-  -- Every column of the row but txid (the export's own bookkeeping), in the table's order,
-  -- created_at in UTC with microseconds whatever the session's time zone: a repeated batch
-  -- gives the same bytes. (row_to_json of the columns costs half of to_jsonb(l) - 'txid';
-  -- a test compares each line with every column of the table, so a new column is not
-  -- missed.) In object order: by workspace, UTC day, id.
+  -- Each row as event_json gives it (every column but txid, in the table's order, times in
+  -- UTC whatever the session's time zone): a repeated batch gives the same bytes. In object
+  -- order: by workspace, UTC day, id.
   return query
-  select l.id, (
-    select pg_catalog.row_to_json(r)::text from (
-      select l.id, l.conversation_id, l.action, l.reason, l.duration_minutes, l.triggered_by,
-             l.previous_ai_mode, l.new_ai_mode, l.message_id,
-             pg_catalog.to_char(l.created_at at time zone 'UTC',
-                                'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_at,
-             l.workspace_id
-    ) r)
+  select l.id, takeover_private.event_json(l)::text
   from public.ai_pause_logs l
   where (l.txid, l.id) > (p_after_txid, p_after_id)
     and (l.txid, l.id) <= (p_through_txid, p_through_id)
