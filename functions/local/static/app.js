@@ -17,7 +17,7 @@ const DURATIONS = [
   { minutes: null, label: "Indefinite" },
 ];
 
-// The log's own reasons (CONTRACT.md, Human replies and handoffs), said in words.
+// The log's own reasons (docs/api.md, Human replies and handoffs), said in words.
 const HUMAN_REPLIED = "human_replied";
 const HANDOFF_REASONS = { customer_asked_for_human: "the customer asked for a human" };
 
@@ -1589,7 +1589,7 @@ function shareBar(value, total) {
   return wrap;
 }
 
-// pauses_by_source: what started each pause (CONTRACT.md, Report), in the contract's order.
+// pauses_by_source: what started each pause (docs/api.md, Report), in its order.
 const SOURCES = [
   ["attendant", "An attendant", "Pause AI"],
   ["human_reply", "A human's reply", "human-reply"],
