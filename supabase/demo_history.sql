@@ -22,6 +22,7 @@ declare
   v_duration integer;
   v_length integer;
   v_extended boolean;
+  v_source integer;
 begin
   for v_day in reverse 28..1 loop
     -- Busier on weekdays: 1 to 5 takeovers a day.
@@ -35,10 +36,16 @@ begin
       v_length := v_lengths[1 + (v_day * 5 + v_k * 3) % 10];
       v_extended := (v_day + 2 * v_k) % 5 = 0;
 
+      -- How it began (the report's pauses_by_source): an attendant's Pause AI, most often;
+      -- a human's reply (human-reply); or the AI agent's handoff.
+      v_source := (v_day + 3 * v_k) % 6;
       insert into public.ai_pause_logs (conversation_id, action, reason, duration_minutes,
         triggered_by, previous_ai_mode, new_ai_mode, created_at)
       values (v_conversation, 'pause_activated',
-              case when v_k % 3 = 0 then 'customer asked for a human' end, v_duration, v_by,
+              case when v_source in (0, 3) then 'human_replied'
+                   when v_source = 4 then 'customer_asked_for_human'
+                   when v_k % 3 = 0 then 'customer asked for a human' end,
+              v_duration, case when v_source = 4 then 'ai_agent' else v_by end,
               'active', 'paused', v_start);
       for v_message in 1..(v_day + v_k) % 4 loop
         insert into public.ai_pause_logs (conversation_id, action, duration_minutes,

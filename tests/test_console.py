@@ -111,9 +111,20 @@ class Console:
 
     def customer_writes(self, text: str) -> Locator:
         """The customer's message, and the AI agent's answer to it (the gate decides)."""
+        return self._send("send-as-customer", text, "from-ai")
+
+    def human_replies(self, text: str) -> Locator:
+        """The signed-in person's reply ("Reply as …"), which the page reports to human-reply."""
+        return self._send("send-as-attendant", text, "from-attendant")
+
+    def _send(self, button: str, text: str, answer: str) -> Locator:
+        """Sends `text` with `button`: the message of class `answer` it brings (this one, not
+        whichever comes last later)."""
+        answers = self.page.locator(f"#messages .message.{answer}")
+        earlier = answers.count()
         self.by_id("composer-text").fill(text)
-        self.by_id("send-as-customer").click()
-        return self.page.locator("#messages .message.from-ai").last
+        self.by_id(button).click()
+        return answers.nth(earlier)
 
     def open_settings_as_admin(self) -> None:
         self.open(SUPPORT)
@@ -147,6 +158,50 @@ def _key(minutes: int | None) -> str:
 
 def actions(db: psycopg.Connection[Any], conversation_id: UUID) -> list[str]:
     return [row["action"] for row in log_rows(db, conversation_id)]
+
+
+def logged(
+    event_id: int,
+    action: str,
+    minutes: int | None,
+    by: str,
+    modes: str,
+    reason: str | None = None,
+    message_id: str | None = None,
+    conversation_id: UUID = SUPPORT,
+) -> dict[str, Any]:
+    """A whole log row as log_rows gives it; `modes` is "previous > new"."""
+    previous, new = modes.split(" > ")
+    return {
+        "id": event_id,
+        "conversation_id": str(conversation_id),
+        "action": action,
+        "reason": reason,
+        "duration_minutes": minutes,
+        "triggered_by": by,
+        "previous_ai_mode": previous,
+        "new_ai_mode": new,
+        "message_id": message_id,
+    }
+
+
+def replies_seen(db: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    """human-reply's message ids, each with the log row its call wrote (None: none)."""
+    return db.execute(
+        "select conversation_id, message_id, event_id from takeover_private.human_replies"
+        " order by created_at, event_id"
+    ).fetchall()
+
+
+def drafts_kept(db: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    """Every kept blocked draft: (conversation, event, agent, message, draft), newest first."""
+    return db.execute(
+        "select conversation_id, event_id, agent_id, message_id, draft from blocked_drafts"
+        " order by event_id desc"
+    ).fetchall()
+
+
+REPLY_ID = re.compile(r"^reply-[0-9a-f]{8}$")  # the page's message id of a human's reply
 
 
 def test_pause_with_the_default_counts_down_and_blocks_the_ai_reply(
@@ -222,6 +277,256 @@ def test_extend_then_return_to_ai(console: Console, api: Api, db: psycopg.Connec
     console.screenshot("returned-to-ai")
     assert actions(db, SUPPORT) == ["pause_activated", "extend_pause", "force_resume"]
     assert conversation(db, SUPPORT)["ai_mode"] == "active"
+
+
+def test_a_human_reply_pauses_the_ai_by_itself_and_later_replies_extend_it(
+    console: Console, db: psycopg.Connection[Any]
+) -> None:
+    console.open(SUPPORT)
+    expect(console.by_id("ai-state")).to_have_text("AI active")
+
+    first = console.human_replies("Hi Maria, I'm Alex. Sorry about the jar: let me check.")
+    expect(console.by_id("ai-state")).to_have_text("AI paused")
+    expect(console.by_id("paused-by")).to_have_text("Paused because Alex Rivera (you) replied")
+    expect(console.by_id("countdown")).to_have_text(re.compile(r"^(29:[0-5]\d|30:00) left$"))
+    paused = console.event("pause_activated")
+    expect(paused.locator(".event-detail")).to_have_text(
+        "Paused because Alex Rivera (you) replied · 30 min"
+    )
+    expect(paused.locator(".event-reason")).to_have_count(0)  # said in words, not quoted
+
+    second = console.human_replies("A new jar ships today; you'll get the tracking number.")
+    extended = console.event("extend_pause")
+    expect(extended.locator(".event-detail")).to_have_text(
+        "Alex Rivera (you) replied · the pause ends 30 min after the reply"
+    )
+    reply = console.customer_writes("Great, thank you!")
+    expect(reply).to_have_attribute("data-status", "blocked")
+    console.screenshot("human-reply-pauses")
+
+    rows = log_rows(db, SUPPORT)
+    ids = [row["id"] for row in rows]
+    assert len(ids) == 3
+    # The second reply moved the end to 30 min after it, rounded up to the pause's next
+    # whole minute: 31 from the first.
+    assert rows == [
+        logged(ids[0], "pause_activated", 30, ATTENDANT, "active > paused", "human_replied"),
+        logged(ids[1], "extend_pause", 30, ATTENDANT, "paused > paused", "human_replied"),
+        logged(
+            ids[2],
+            "interaction_blocked",
+            31,
+            "ai_agent",
+            "paused > paused",
+            message_id=rows[2]["message_id"],
+        ),
+    ]
+    assert conversation(db, SUPPORT)["paused_by"] == demo.ATTENDANT_ID
+    assert conversation(db, SUPPORT)["pause_duration_minutes"] == 31
+    # One message id per reply, each with the row it wrote.
+    seen = replies_seen(db)
+    assert [(c, event) for c, _, event in seen] == [(SUPPORT, ids[0]), (SUPPORT, ids[1])]
+    assert all(REPLY_ID.match(message) for _, message, _ in seen)
+    assert seen[0][1] != seen[1][1]
+
+    expect(first.locator(".delivery")).to_have_text(
+        re.compile(rf"^✓ Sent · AI paused until \d+:\d\d [AP]M \(log #{ids[0]}\)$")
+    )
+    expect(second.locator(".delivery")).to_contain_text(f"(log #{ids[1]})")
+    expect(paused.locator(".event-meta")).to_have_text(
+        f"active → paused · reason human_replied · log #{ids[0]}"
+    )
+
+
+def test_with_pause_on_human_reply_off_a_reply_leaves_the_ai_answering(
+    console: Console, api: Api, db: psycopg.Connection[Any]
+) -> None:
+    switched = api.put(
+        "pause-settings",
+        {"workspace_id": str(demo.WORKSPACE_ID), "pause_on_human_reply": False},
+        token=api.admin,
+    )
+    assert switched.status_code == 200
+    console.open(SUPPORT)
+
+    sent = console.human_replies("Hi Maria, checking this now.")
+    expect(sent.locator(".delivery")).to_have_text(
+        "✓ Sent · AI not paused: pausing when a human replies is off here"
+    )
+    expect(console.by_id("ai-state")).to_have_text("AI active")
+    reply = console.customer_writes("Thanks!")
+    expect(reply).to_have_attribute("data-status", "delivered")
+
+    assert log_rows(db, SUPPORT) == []
+    [(conversation_id, message_id, event_id)] = replies_seen(db)
+    assert (conversation_id, event_id) == (SUPPORT, None)
+    assert REPLY_ID.match(message_id)
+
+
+def test_the_ais_blocked_drafts_show_under_the_banner_and_one_becomes_the_attendants_reply(
+    console: Console, api: Api, db: psycopg.Connection[Any]
+) -> None:
+    assert api.act("pause-activate", SUPPORT).status_code == 200
+    console.open(SUPPORT)
+    expect(console.by_id("drafts")).to_be_hidden()  # nothing blocked yet
+
+    console.customer_writes("Hello? Is anyone there?")
+    expect(console.page.locator("#messages .message.from-ai").last).to_have_attribute(
+        "data-status", "blocked"
+    )
+    console.customer_writes("I'd like a refund instead, please.")
+    drafts = console.page.locator("#draft-list .draft")
+    expect(drafts.locator(".draft-text")).to_have_text(
+        [  # newest first: the simulated agent's two replies, passed to the gate as drafts
+            "I understand. Let me find the best option for you.",
+            "Thanks for the details! I'm looking into this for you right now.",
+        ]
+    )
+    expect(console.by_id("drafts-count")).to_have_text("2 blocked replies, newest first")
+    blocked = [row for row in log_rows(db, SUPPORT) if row["action"] == "interaction_blocked"]
+    assert drafts_kept(db) == [
+        (
+            SUPPORT,
+            blocked[1]["id"],
+            "ai_agent",
+            blocked[1]["message_id"],
+            "I understand. Let me find the best option for you.",
+        ),
+        (
+            SUPPORT,
+            blocked[0]["id"],
+            "ai_agent",
+            blocked[0]["message_id"],
+            "Thanks for the details! I'm looking into this for you right now.",
+        ),
+    ]
+
+    drafts.first.get_by_role("button", name="Use this reply").click()
+    composer = console.by_id("composer-text")
+    expect(composer).to_have_value("I understand. Let me find the best option for you.")
+    expect(composer).to_be_focused()
+    console.screenshot("blocked-drafts")
+    composer.press_sequentially(" A refund of the jar is on its way.")  # at the end
+    console.by_id("send-as-attendant").click()
+    sent = console.page.locator("#messages .message.from-attendant").last
+    expect(sent.locator(".bubble")).to_have_text(
+        "I understand. Let me find the best option for you. A refund of the jar is on its way."
+    )
+    expect(console.event("extend_pause")).to_have_count(1)
+    rows = log_rows(db, SUPPORT)
+    assert [(row["action"], row["reason"]) for row in rows] == [
+        ("pause_activated", None),
+        ("interaction_blocked", None),
+        ("interaction_blocked", None),
+        ("extend_pause", "human_replied"),
+    ]
+    assert replies_seen(db)[0][2] == rows[3]["id"]
+
+    # pause-status gives the 10 newest; the page shows those, newest first.
+    for n in range(1, 12):
+        verdict = api.act(
+            "interaction-gate",
+            SUPPORT,
+            message_id=f"bulk-{n}",
+            agent_id="ai_agent",
+            draft=f"Draft number {n}",
+            token=api.service,
+        )
+        assert verdict.status_code == 200
+    expect(drafts.locator(".draft-text")).to_have_text(
+        [f"Draft number {n}" for n in range(11, 1, -1)]
+    )
+    assert len(drafts_kept(db)) == 13
+    # No draft's text went into the append-only log.
+    reasons = db.execute(
+        "select distinct reason from ai_pause_logs where action = %s", ("interaction_blocked",)
+    )
+    assert reasons.fetchall() == [(None,)]
+
+
+def test_a_customer_asking_for_a_human_makes_the_ai_agent_hand_over(
+    console: Console, db: psycopg.Connection[Any]
+) -> None:
+    console.open(SUPPORT)
+    reply = console.customer_writes("Can I talk to a human, please?")
+    expect(reply.locator(".bubble")).to_have_text(
+        "I'm handing you over to a member of our team: they'll answer you here shortly."
+    )
+    expect(reply).to_have_attribute("data-status", "delivered")
+    expect(console.by_id("ai-state")).to_have_text("AI paused")
+    expect(console.by_id("paused-by")).to_have_text(
+        "The AI agent handed over: the customer asked for a human"
+    )
+    expect(console.by_id("countdown")).to_have_text(re.compile(r"^(29:[0-5]\d|30:00) left$"))
+    handoff = console.event("pause_activated")
+    expect(handoff.locator(".event-detail")).to_have_text(
+        "The AI agent handed over: the customer asked for a human"
+    )
+    blocked = console.customer_writes("Hello?")
+    expect(blocked).to_have_attribute("data-status", "blocked")
+    expect(console.page.locator("#draft-list .draft")).to_have_count(1)
+    console.screenshot("ai-handoff")
+
+    rows = log_rows(db, SUPPORT)
+    ids = [row["id"] for row in rows]
+    assert rows == [
+        logged(
+            ids[0], "pause_activated", 30, "ai_agent", "active > paused", "customer_asked_for_human"
+        ),
+        logged(
+            ids[1],
+            "interaction_blocked",
+            30,
+            "ai_agent",
+            "paused > paused",
+            message_id=rows[1]["message_id"],
+        ),
+    ]
+    expect(reply.locator(".delivery")).to_have_text(
+        f"✓ Delivered · handed over to a human (log #{ids[0]})"
+    )
+    expect(handoff.locator(".event-meta")).to_have_text(
+        f"active → paused · agent ai_agent · reason customer_asked_for_human · log #{ids[0]}"
+    )
+    assert conversation(db, SUPPORT)["paused_by"] is None  # no attendant paused it
+
+
+def test_the_timeline_words_a_services_human_reply_and_another_agents_handoff(
+    console: Console, api: Api, db: psycopg.Connection[Any]
+) -> None:
+    calls = [
+        api.act("human-reply", SUPPORT, message_id="wa-1", token=api.service),
+        api.act("pause-resume", SUPPORT, token=api.service),
+        api.act(
+            "pause-activate",
+            SUPPORT,
+            agent_id="billing-bot",
+            reason="refund over 500 EUR",
+            duration_minutes=15,
+            token=api.service,
+        ),
+    ]
+    assert [call.status_code for call in calls] == [200] * 3
+    ids = [row["id"] for row in log_rows(db, SUPPORT)]
+    console.open(SUPPORT)
+
+    entries = console.page.locator("#timeline li.event")
+    expect(entries.locator(".event-detail")).to_have_text(
+        [
+            "Another AI agent handed over to a human",
+            "An integration handed back to the AI agent",
+            "Paused because an integration replied · 30 min",
+        ]
+    )
+    expect(entries.first.locator(".event-reason")).to_have_text("“refund over 500 EUR”")
+    expect(entries.locator(".event-meta")).to_have_text(
+        [
+            f"active → paused · agent billing-bot · log #{ids[2]}",
+            f"paused → active · service · log #{ids[1]}",
+            f"active → paused · service · reason human_replied · log #{ids[0]}",
+        ]
+    )
+    expect(console.by_id("paused-by")).to_have_text("Another AI agent handed over to a human")
 
 
 def _write_history(db: psycopg.Connection[Any], rows: list[tuple[str, str, str, str, str]]) -> None:
@@ -364,6 +669,7 @@ def test_admin_changes_a_team_default_and_the_modal_preselects_it(
     expect(console.page.locator('tr[data-setting="team-Support"] .hint')).to_have_text(
         "Overrides the workspace's"
     )
+    console.by_id("settings-title").scroll_into_view_if_needed()  # the dialog scrolls
     console.screenshot("settings")
     console.by_id("settings-close").click()
 
@@ -406,6 +712,105 @@ def test_the_settings_dialog_is_titled_by_its_workspace_and_labels_each_team(
     expect(console.page.get_by_label("Sales team: default pause duration")).to_have_value("120")
     expect(console.page.get_by_label("Support team: default pause duration")).to_have_value(
         "inherit"
+    )
+
+
+def test_an_admin_sets_who_a_human_reply_pauses_per_team_and_turns_drafts_off(
+    console: Console, api: Api, db: psycopg.Connection[Any]
+) -> None:
+    def settings() -> Any:
+        return api.get(
+            "pause-settings", token=api.admin, workspace_id=str(demo.WORKSPACE_ID)
+        ).get_json()
+
+    # A kept draft, for the switch to delete.
+    assert api.act("pause-activate", SALES).status_code == 200
+    gate = api.act(
+        "interaction-gate",
+        SALES,
+        message_id="m-1",
+        draft="Volume pricing starts at 50 seats.",
+        token=api.service,
+    )
+    assert gate.status_code == 200
+    assert api.act("pause-resume", SALES).status_code == 200
+    console.open(SUPPORT)
+    workspace = console.page.get_by_label("Whole workspace: pause the AI when a human replies")
+    support = console.page.get_by_label("Support team: pause the AI when a human replies")
+    keep = console.page.get_by_role("switch", name="Keep the AI's blocked drafts")
+
+    console.by_id("open-settings").click()  # the attendant sees them, and cannot change them
+    expect(workspace).to_have_value("true")
+    expect(support).to_have_value("inherit")
+    expect(support.locator("option:checked")).to_have_text("Inherit workspace (On)")
+    for control in (workspace, support, keep):
+        expect(control).to_be_disabled()
+    expect(keep).to_be_checked()
+    expect(console.by_id("keep-drafts-hint")).to_contain_text("deleted 24 h after it was written")
+    console.by_id("settings-close").click()
+
+    console.by_id("identity").select_option("admin")
+    console.by_id("open-settings").click()
+    support.select_option("false")
+    expect(console.by_id("settings-status")).to_have_text(
+        "Saved. Support: a human's reply does not pause the AI."
+    )
+    rows = console.page.locator("#human-reply-rows tr[data-setting]")
+    expect(rows.locator(".hint")).to_have_text(
+        [
+            "Every team that does not override it",
+            "Uses the workspace's",
+            "Overrides the workspace's",
+        ]
+    )
+
+    # Turning drafts off says what it deletes, and deletes nothing until confirmed.
+    keep.click()  # asks first: stays on until confirmed
+    confirm = console.by_id("drafts-confirm")
+    expect(confirm).to_be_visible()
+    expect(confirm).to_contain_text(
+        "Turning this off deletes every blocked draft kept in this workspace now, and keeps "
+        "no new ones."
+    )
+    expect(keep).to_be_checked()
+    console.screenshot("settings-human-replies")
+    assert len(drafts_kept(db)) == 1
+    console.by_id("drafts-keep").click()
+    expect(confirm).to_be_hidden()
+    assert settings()["keep_blocked_drafts"] is True
+
+    keep.click()  # asks first: stays on until confirmed
+    console.by_id("drafts-delete").click()
+    expect(console.by_id("settings-status")).to_have_text(
+        "Saved. Blocked drafts are off: the kept ones were deleted."
+    )
+    expect(keep).not_to_be_checked()
+    expect(confirm).to_be_hidden()
+    assert drafts_kept(db) == []
+    now = settings()
+    assert (now["pause_on_human_reply"], now["keep_blocked_drafts"]) == (True, False)
+    assert {team["name"]: team["pause_on_human_reply"] for team in now["teams"]} == {
+        "Sales": None,
+        "Support": False,
+    }
+    console.by_id("settings-close").click()
+
+    # Support's own Off: Sam's reply leaves the AI answering; Sales inherits On: it pauses.
+    sent = console.human_replies("Hi Maria, Sam here.")
+    expect(sent.locator(".delivery")).to_contain_text("AI not paused")
+    console.item(SALES).locator("button").click()
+    console.human_replies("Hi Priya, Sam here: yes, from 50 seats.")
+    expect(console.by_id("paused-by")).to_have_text("Paused because Sam Okafor (you) replied")
+    assert log_rows(db, SUPPORT) == []
+    last = log_rows(db, SALES)[-1]
+    assert last == logged(
+        last["id"],
+        "pause_activated",
+        120,
+        ADMIN,
+        "active > paused",
+        "human_replied",
+        conversation_id=SALES,
     )
 
 
@@ -713,6 +1118,16 @@ def test_reports_show_the_demo_history_as_the_report_has_it(
             str(mine["force_resumes"]),
             str(mine["extensions"]),
         ]
+    )
+    # What started the pauses: the demo history has each of the first three sources.
+    sources = figures["pauses_by_source"]
+    assert min(sources["attendant"], sources["human_reply"], sources["ai_handoff"]) > 0
+    for key, value in sources.items():
+        expect(
+            console.page.locator(f'#report-sources tr[data-source="{key}"] td.number')
+        ).to_have_text(str(value))
+    expect(console.page.locator("#report-sources .source-label")).to_have_text(
+        ["An attendant", "A human's reply", "The AI's handoff", "An integration"]
     )
     console.screenshot("report")
 

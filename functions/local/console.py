@@ -109,6 +109,8 @@ def session() -> Response:
         # So the webhook form says which URLs this server takes (http:// and private
         # addresses only with WEBHOOKS_ALLOW_PRIVATE_URLS, make run's default).
         "webhooks_allow_private_urls": config().webhooks_allow_private_urls,
+        # So Settings says how long the AI's blocked drafts are kept.
+        "draft_retention_hours": config().draft_retention_hours,
     }
     return _same_origin_only(json_response(200, json.dumps(body), {"Cache-Control": "no-store"}))
 

@@ -1,7 +1,9 @@
 // The takeover console: a support inbox where an attendant pauses the AI agent on a
 // conversation and hands it back. It talks to the functions as the inbox product would:
 // Bearer tokens on /functions/v1/<name>. The customer and the AI agent are simulated here;
-// the agent asks interaction-gate before each reply, as a real agent must.
+// the agent asks interaction-gate before each reply, as a real agent must, and hands over
+// to a human when the customer asks for one. Each human reply is reported to human-reply,
+// so the AI pauses by itself instead of answering on top of the human.
 "use strict";
 
 const POLL_MS = 2000; // statuses and the timeline: an expired pause shows as resumed within ~2 s
@@ -14,6 +16,17 @@ const DURATIONS = [
   { minutes: 120, label: "2 h" },
   { minutes: null, label: "Indefinite" },
 ];
+
+// The log's own reasons (docs/api.md, Human replies and handoffs), said in words.
+const HUMAN_REPLIED = "human_replied";
+const HANDOFF_REASONS = { customer_asked_for_human: "the customer asked for a human" };
+
+// The simulated agent's handoff: a customer asking for a person gets this reply, then the
+// agent pauses itself (pause-activate with its agent_id).
+const ASKS_FOR_HUMAN =
+  /\b(human|real person|a person|someone real|an agent|representative|operator)\b/i;
+const HANDOFF_REPLY =
+  "I'm handing you over to a member of our team: they'll answer you here shortly.";
 
 const AI_REPLIES = [
   "Thanks for the details! I'm looking into this for you right now.",
@@ -110,6 +123,11 @@ function durationLabel(minutes) {
   return known ? known.label : `${minutes} min`;
 }
 
+// A pause's length in a log entry: its minutes, or no time limit.
+function pauseLength(minutes) {
+  return minutes === null ? "no time limit" : durationLabel(minutes);
+}
+
 // The demo member with this user id, if the console knows them.
 function member(userId) {
   for (const who of ["attendant", "admin"]) {
@@ -133,14 +151,18 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 function actor(triggeredBy) {
   if (UUID.test(triggeredBy)) {
     return member(triggeredBy)
-      ? { name: personName(triggeredBy), id: null }
+      ? { name: personName(triggeredBy), id: null, named: true }
       : { name: "Another attendant", id: `user ${triggeredBy}` };
   }
   if (triggeredBy === "system") return { name: "Takeover", id: null };
   if (triggeredBy === "service") return { name: "An integration", id: "service" };
   // Anything else is an agent id: the gate's agent_id (docs/api.md).
   const ours = triggeredBy === state.session.agent_id;
-  return { name: ours ? "The AI agent" : "Another AI agent", id: `agent ${triggeredBy}` };
+  return {
+    name: ours ? "The AI agent" : "Another AI agent",
+    id: `agent ${triggeredBy}`,
+    agent: true,
+  };
 }
 
 // Times in the user's locale and zone, as an inbox shows them: the time alone today, the
@@ -286,7 +308,10 @@ function refused(error) {
 // ---------------------------------------------------------------------------
 
 function applyStatus(status) {
-  state.status[status.conversation_id] = status;
+  // Only pause-status carries the drafts; an action's answer leaves them as they were.
+  const before = state.status[status.conversation_id];
+  const drafts = (before && before.blocked_drafts) || [];
+  state.status[status.conversation_id] = { blocked_drafts: drafts, ...status };
   renderListItem(status.conversation_id);
   if (status.conversation_id === state.selectedId) renderHeader();
 }
@@ -362,12 +387,78 @@ function renderHeader() {
   $("takeover-bar").hidden = !paused;
   $("extend").hidden = !paused || !status.paused_until; // an indefinite pause has no timer
   if (paused) {
-    $("paused-by").textContent = `Paused by ${personName(status.paused_by)}`;
+    $("paused-by").textContent = pauseHeadline(status);
     $("takeover-hint").textContent = status.paused_until
       ? `AI replies are blocked until ${when(status.paused_until)}.`
       : "AI replies are blocked until someone returns it to AI.";
   }
+  renderDrafts(paused ? status.blocked_drafts : []);
   renderCountdown();
+}
+
+// Why the conversation is paused, in words: the pause_activated row that began this pause
+// (written in the pause's own transaction, so at its paused_at) says who and why. Until the
+// timeline has it, the pause state's paused_by.
+function pauseHeadline(status) {
+  const start = state.events.find(
+    (event) =>
+      event.action === "pause_activated" &&
+      Date.parse(event.created_at) === Date.parse(status.paused_at),
+  );
+  if (start) {
+    const by = actor(start.triggered_by);
+    if (start.reason === HUMAN_REPLIED) return `Paused because ${inSentence(by)} replied`;
+    if (by.agent) return handoffText(start, by);
+  }
+  return `Paused by ${personName(status.paused_by)}`;
+}
+
+// An actor in the middle of a sentence: a person's name as it is, a description lower-cased
+// ("Paused because another attendant replied").
+function inSentence(by) {
+  return by.named ? by.name : by.name.charAt(0).toLowerCase() + by.name.slice(1);
+}
+
+function handoffText(event, by) {
+  const why = HANDOFF_REASONS[event.reason];
+  return why ? `${by.name} handed over: ${why}` : `${by.name} handed over to a human`;
+}
+
+// The AI's replies the gate blocked here (pause-status's blocked_drafts: newest first, at
+// most 10, kept for DRAFT_RETENTION_HOURS), each ready to become the attendant's own reply.
+function renderDrafts(drafts) {
+  const panel = $("drafts");
+  const shown = drafts.map((draft) => draft.event_id).join();
+  panel.hidden = !drafts.length;
+  if (panel.dataset.shown === shown) return; // a poll with the same drafts leaves them be
+  panel.dataset.shown = shown;
+  $("drafts-count").textContent =
+    `${drafts.length} blocked repl${drafts.length === 1 ? "y" : "ies"}, newest first`;
+  $("draft-list").replaceChildren(
+    ...drafts.map((draft) => {
+      const item = element("li", "draft");
+      item.dataset.event = draft.event_id;
+      const meta = element("div", "draft-meta");
+      meta.append(
+        element("span", "", actor(draft.agent_id).name),
+        timeElement("draft-time", draft.created_at),
+      );
+      const use = element("button", "button small", "Use this reply");
+      use.type = "button";
+      use.addEventListener("click", () => useDraft(draft.draft));
+      item.append(meta, element("div", "draft-text", draft.draft), use);
+      return item;
+    }),
+  );
+  $("messages").scrollTop = $("messages").scrollHeight; // the panel took room: newest in view
+}
+
+// The draft goes into the reply box, for the attendant to edit and send as their own reply.
+function useDraft(text) {
+  const box = $("composer-text");
+  box.value = text;
+  box.focus();
+  box.setSelectionRange(text.length, text.length);
 }
 
 let endingSince = 0;
@@ -398,6 +489,8 @@ function tick() {
     renderedDay = new Date().toDateString();
     renderMessages();
     renderTimeline();
+    delete $("drafts").dataset.shown;
+    if (state.selectedId) renderHeader();
   }
   for (const c of state.session.conversations) {
     const status = state.status[c.id];
@@ -498,7 +591,8 @@ function messagesOf(id) {
     for (const message of state.messages[id]) {
       if (message.status === "pending") {
         message.status = "error";
-        message.note = "the page was reloaded before the gate answered.";
+        const asked = message.from === "ai" ? "interaction-gate" : "human-reply";
+        message.note = `the page was reloaded before ${asked} answered.`;
       }
     }
   }
@@ -524,7 +618,7 @@ function renderMessages() {
       timeElement("message-time", message.at),
     );
     item.append(meta, element("div", "bubble", message.text));
-    if (message.from === "ai") item.append(element("div", "delivery", deliveryText(message)));
+    if (message.status) item.append(element("div", "delivery", deliveryText(message)));
     list.append(item);
   }
   list.scrollTop = list.scrollHeight;
@@ -533,13 +627,18 @@ function renderMessages() {
 function deliveryText(message) {
   switch (message.status) {
     case "pending":
-      return "Asking interaction-gate…";
+      return message.from === "ai" ? "Asking interaction-gate…" : "Telling human-reply…";
     case "delivered":
-      return "✓ Delivered";
+      return `✓ Delivered${message.note}`;
+    case "sent":
+      return `✓ Sent${message.note}`;
     case "blocked":
       return `⊘ Blocked: takeover active, not sent to the customer${message.note}`;
     default:
-      return `Not sent: ${message.note}`;
+      // A human's message reaches the customer whatever human-reply answers.
+      return message.from === "ai"
+        ? `Not sent: ${message.note}`
+        : `Sent, but the AI was not told: ${message.note}`;
   }
 }
 
@@ -553,14 +652,24 @@ async function sendAsCustomer(event) {
   saveMessages(id);
   renderMessages();
   await new Promise((resolve) => setTimeout(resolve, AGENT_THINKS_MS));
-  await agentReplies(id);
+  await agentReplies(id, ASKS_FOR_HUMAN.test(text));
 }
 
-// The AI agent's turn: it asks the gate before sending, with one message_id per reply.
-async function agentReplies(id) {
+// A message's answer arrived: keep it, and show it (and the log) if its conversation is open.
+async function settled(id) {
+  saveMessages(id);
+  if (id !== state.selectedId) return;
+  renderMessages();
+  await refreshTimeline().catch(() => {});
+}
+
+// The AI agent's turn: it asks the gate before sending, with one message_id per reply and
+// the reply itself as the draft (kept, if refused, for the attendant to reuse). Asked for a
+// human, it says so, then hands the conversation over.
+async function agentReplies(id, handOver) {
   const reply = {
     from: "ai",
-    text: AI_REPLIES[state.replies++ % AI_REPLIES.length],
+    text: handOver ? HANDOFF_REPLY : AI_REPLIES[state.replies++ % AI_REPLIES.length],
     at: new Date().toISOString(),
     status: "pending",
     messageId: `msg-${crypto.randomUUID().slice(0, 8)}`,
@@ -570,33 +679,92 @@ async function agentReplies(id) {
   try {
     const verdict = await call("POST", "interaction-gate", {
       token: state.session.agent_token,
-      body: { conversation_id: id, message_id: reply.messageId, agent_id: state.session.agent_id },
+      body: {
+        conversation_id: id,
+        message_id: reply.messageId,
+        agent_id: state.session.agent_id,
+        draft: reply.text,
+      },
     });
     reply.status = verdict.allowed ? "delivered" : "blocked";
     reply.note = verdict.event_id ? ` (log #${verdict.event_id})` : "";
+    // Refused, it was paused already: a human has the conversation.
+    if (verdict.allowed && handOver) reply.note = await handOff(id);
   } catch (error) {
     reply.status = "error";
     reply.note = explain(error);
   }
-  saveMessages(id);
-  if (id === state.selectedId) {
-    renderMessages();
-    await refreshTimeline().catch(() => {});
+  await settled(id);
+  // The draft it kept shows under the banner now, not at the next poll.
+  if (reply.status === "blocked") await refreshStatus(id).catch(() => {});
+}
+
+// The handoff as a real agent makes it: pause-activate with the service's key and its own
+// agent_id, the effective default duration. Its takeover.pause_activated webhook is what
+// alerts an attendant in a real inbox. What the reply's delivery line adds.
+async function handOff(id) {
+  state.changes += 1;
+  try {
+    const status = await call("POST", "pause-activate", {
+      token: state.session.agent_token,
+      body: {
+        conversation_id: id,
+        agent_id: state.session.agent_id,
+        reason: "customer_asked_for_human",
+      },
+    });
+    state.changes += 1;
+    applyStatus(status);
+    return ` · handed over to a human (log #${status.event_id})`;
+  } catch (error) {
+    state.changes += 1;
+    if (error.code === "already_paused") return " · a human had already taken over";
+    return ` · the handoff failed: ${explain(error)}`;
   }
 }
 
-function replyAsAttendant() {
+// "Reply as …": the message goes to the customer, and the inbox tells human-reply (with the
+// message's id, so a retry is not a second reply), which pauses the AI or keeps it paused
+// while the workspace's or team's pause_on_human_reply is on.
+async function replyAsAttendant() {
   const text = $("composer-text").value.trim();
   if (!text) return;
   $("composer-text").value = "";
-  messagesOf(state.selectedId).push({
+  const id = state.selectedId;
+  const reply = {
     from: "attendant",
     author: me().name,
     text,
     at: new Date().toISOString(),
-  });
-  saveMessages(state.selectedId);
+    status: "pending",
+    messageId: `reply-${crypto.randomUUID().slice(0, 8)}`,
+  };
+  messagesOf(id).push(reply);
+  saveMessages(id);
   renderMessages();
+  state.changes += 1;
+  try {
+    const answer = await call("POST", "human-reply", {
+      body: { conversation_id: id, message_id: reply.messageId },
+    });
+    state.changes += 1;
+    applyStatus(answer);
+    reply.status = "sent";
+    reply.note = humanReplyNote(answer);
+  } catch (error) {
+    state.changes += 1;
+    reply.status = "error";
+    reply.note = explain(error);
+  }
+  await settled(id);
+}
+
+// What the reply did to the AI, for its delivery line.
+function humanReplyNote(answer) {
+  const until = answer.paused_until ? `until ${when(answer.paused_until)}` : "with no time limit";
+  if (answer.changed) return ` · AI paused ${until} (log #${answer.event_id})`;
+  if (answer.ai_mode === "paused") return ` · AI already paused ${until}`;
+  return " · AI not paused: pausing when a human replies is off here";
 }
 
 // ---------------------------------------------------------------------------
@@ -627,14 +795,18 @@ async function refreshTimeline() {
   if (events.length === state.events.length && last(events) === last(state.events)) return;
   state.events = events;
   renderTimeline();
+  renderHeader(); // the banner says why from the row that began the pause
 }
 
 function eventDetail(event, by) {
+  const length = pauseLength(event.duration_minutes);
   switch (event.action) {
     case "pause_activated":
-      return event.duration_minutes === null
-        ? `${by.name} took over · no time limit`
-        : `${by.name} took over · ${durationLabel(event.duration_minutes)}`;
+      if (event.reason === HUMAN_REPLIED) {
+        return `Paused because ${inSentence(by)} replied · ${length}`;
+      }
+      if (by.agent) return handoffText(event, by);
+      return `${by.name} took over · ${length}`;
     case "interaction_blocked":
       return `${by.name}'s reply to ${conversation(event.conversation_id).title} was not sent`;
     case "auto_resume":
@@ -642,11 +814,33 @@ function eventDetail(event, by) {
     case "force_resume":
       return `${by.name} handed back to the AI agent`;
     case "extend_pause":
+      // human-reply's row holds the default the pause now runs from the reply, not minutes
+      // added.
+      if (event.reason === HUMAN_REPLIED) {
+        return event.duration_minutes === null
+          ? `${by.name} replied · the pause has no time limit now`
+          : `${by.name} replied · the pause ends ${length} after the reply`;
+      }
       return event.duration_minutes === null
         ? `${by.name} removed the time limit`
-        : `${by.name} added ${durationLabel(event.duration_minutes)}`;
+        : `${by.name} added ${length}`;
     default:
       return by.name;
+  }
+}
+
+// A reason the detail line already says in words (the log's own codes), rather than one an
+// attendant typed.
+function wordedReason(event, by) {
+  switch (event.reason) {
+    case "timer_expired":
+      return event.action === "auto_resume";
+    case HUMAN_REPLIED:
+      return true;
+    default:
+      return Boolean(
+        by.agent && event.action === "pause_activated" && HANDOFF_REASONS[event.reason],
+      );
   }
 }
 
@@ -654,6 +848,7 @@ function eventDetail(event, by) {
 function eventMeta(event, by) {
   const parts = [`${event.previous_ai_mode} → ${event.new_ai_mode}`];
   if (by.id) parts.push(by.id);
+  if (wordedReason(event, by)) parts.push(`reason ${event.reason}`);
   if (event.message_id) parts.push(`message ${event.message_id}`);
   parts.push(`log #${event.id}`);
   return parts.join(" · ");
@@ -673,8 +868,7 @@ function renderTimeline() {
       timeElement("event-time", event.created_at, { seconds: true }),
     );
     item.append(head, element("div", "event-detail", eventDetail(event, by)));
-    // auto_resume's reason is always timer_expired: the detail already says so.
-    if (event.reason && event.action !== "auto_resume") {
+    if (event.reason && !wordedReason(event, by)) {
       item.append(element("div", "event-reason", `“${event.reason}”`));
     }
     item.append(element("div", "event-meta", eventMeta(event, by)));
@@ -713,7 +907,6 @@ function durationSelect(value, { inherit } = {}) {
     select.append(new Option(duration.label, key));
   }
   select.value = value;
-  select.disabled = state.who !== "admin";
   return select;
 }
 
@@ -721,23 +914,41 @@ function settingsKey(minutes) {
   return minutes === null ? "indefinite" : String(minutes);
 }
 
+// One setting's row: who it applies to (the workspace or a team), and its control.
+function settingRow(rows, { label, hint, control, key, what }) {
+  const tr = element("tr");
+  tr.dataset.setting = key;
+  const name = element("th");
+  name.append(element("div", "", label), element("div", "hint", hint));
+  const cell = element("td");
+  control.setAttribute("aria-label", `${label}: ${what}`);
+  control.disabled = state.who !== "admin";
+  cell.append(control);
+  tr.append(name, cell);
+  rows.append(tr);
+}
+
+function perTeamHeading(rows) {
+  if (!state.settings.teams.length) return;
+  const group = element("tr", "settings-group");
+  group.append(element("th", "", "Per team"));
+  group.firstChild.colSpan = 2;
+  rows.append(group);
+}
+
 function renderSettings() {
-  const settings = state.settings;
   $("settings-title").textContent = `Settings · ${state.session.workspace_name}`;
+  renderDurationSettings();
+  renderHumanReplySettings();
+  renderDraftSetting();
+  $("settings-read-only").hidden = state.who === "admin";
+}
+
+function renderDurationSettings() {
+  const settings = state.settings;
   const rows = $("settings-rows");
   rows.replaceChildren();
-  const row = (label, hint, select, testId) => {
-    const tr = element("tr");
-    tr.dataset.setting = testId;
-    const name = element("th");
-    name.append(element("div", "", label), element("div", "hint", hint));
-    const cell = element("td");
-    select.setAttribute("aria-label", `${label}: default pause duration`);
-    cell.append(select);
-    tr.append(name, cell);
-    rows.append(tr);
-  };
-
+  const what = "default pause duration";
   const workspace = durationSelect(settingsKey(settings.default_duration_minutes));
   workspace.addEventListener("change", () =>
     saveSettings(
@@ -745,14 +956,14 @@ function renderSettings() {
       `Workspace default: ${durationLabel(fromKey(workspace.value))}.`,
     ),
   );
-  row("Whole workspace", "Every team that does not override it", workspace, "workspace");
-
-  if (settings.teams.length) {
-    const group = element("tr", "settings-group");
-    group.append(element("th", "", "Per team"));
-    group.firstChild.colSpan = 2;
-    rows.append(group);
-  }
+  settingRow(rows, {
+    label: "Whole workspace",
+    hint: "Every team that does not override it",
+    control: workspace,
+    key: "workspace",
+    what,
+  });
+  perTeamHeading(rows);
   for (const team of settings.teams) {
     const current = team.inherits ? "inherit" : settingsKey(team.default_duration_minutes);
     const select = durationSelect(current, { inherit: settings.default_duration_minutes });
@@ -767,10 +978,109 @@ function renderSettings() {
           : `${team.name}: ${durationLabel(fromKey(select.value))}.`;
       saveSettings(body, said);
     });
-    const hint = team.inherits ? "Uses the workspace's" : "Overrides the workspace's";
-    row(`${team.name} team`, hint, select, `team-${team.name}`);
+    settingRow(rows, {
+      label: `${team.name} team`,
+      hint: team.inherits ? "Uses the workspace's" : "Overrides the workspace's",
+      control: select,
+      key: `team-${team.name}`,
+      what,
+    });
   }
-  $("settings-read-only").hidden = state.who === "admin";
+}
+
+const ON_OFF = { true: "On", false: "Off" };
+
+// pause_on_human_reply: On or Off for the workspace; a team's own value, or null to inherit.
+function switchSelect(value, { inherit } = {}) {
+  const select = document.createElement("select");
+  if (inherit !== undefined) {
+    select.append(new Option(`Inherit workspace (${ON_OFF[inherit]})`, "inherit"));
+  }
+  select.append(new Option("On", "true"), new Option("Off", "false"));
+  select.value = value === null ? "inherit" : String(value);
+  return select;
+}
+
+function switchValue(select) {
+  return select.value === "inherit" ? null : select.value === "true";
+}
+
+function renderHumanReplySettings() {
+  const settings = state.settings;
+  const rows = $("human-reply-rows");
+  rows.replaceChildren();
+  const what = "pause the AI when a human replies";
+  const said = (who, on) =>
+    on === null
+      ? `${who} inherits the workspace's: ${ON_OFF[settings.pause_on_human_reply]}.`
+      : `${who}: a human's reply ${on ? "pauses" : "does not pause"} the AI.`;
+  const workspace = switchSelect(settings.pause_on_human_reply);
+  workspace.addEventListener("change", () => {
+    const on = switchValue(workspace);
+    saveSettings(
+      { workspace_id: settings.workspace_id, pause_on_human_reply: on },
+      said("Whole workspace", on),
+    );
+  });
+  settingRow(rows, {
+    label: "Whole workspace",
+    hint: "Every team that does not override it",
+    control: workspace,
+    key: "human-reply-workspace",
+    what,
+  });
+  perTeamHeading(rows);
+  for (const team of settings.teams) {
+    const select = switchSelect(team.pause_on_human_reply, {
+      inherit: settings.pause_on_human_reply,
+    });
+    select.addEventListener("change", () => {
+      const on = switchValue(select);
+      saveSettings({ team_id: team.team_id, pause_on_human_reply: on }, said(team.name, on));
+    });
+    settingRow(rows, {
+      label: `${team.name} team`,
+      hint:
+        team.pause_on_human_reply === null ? "Uses the workspace's" : "Overrides the workspace's",
+      control: select,
+      key: `human-reply-team-${team.name}`,
+      what,
+    });
+  }
+}
+
+// keep_blocked_drafts: turning it off deletes the workspace's drafts at once, so the admin
+// confirms first; turning it on needs no confirmation.
+function renderDraftSetting() {
+  const keep = $("keep-drafts");
+  keep.checked = state.settings.keep_blocked_drafts;
+  keep.disabled = state.who !== "admin";
+  $("drafts-confirm").hidden = true;
+  const hours = state.session.draft_retention_hours;
+  $("keep-drafts-hint").textContent =
+    "What the AI was about to send when a pause blocked it, shown to attendants under the " +
+    `paused banner to reuse; each draft is deleted ${hours} h after it was written.`;
+}
+
+function keepDraftsChanged() {
+  const keep = $("keep-drafts");
+  if (keep.checked) {
+    saveSettings(
+      { workspace_id: state.settings.workspace_id, keep_blocked_drafts: true },
+      "The AI's blocked drafts are kept again.",
+    );
+    return;
+  }
+  keep.checked = true; // until the admin confirms
+  $("drafts-confirm").hidden = false;
+  $("drafts-keep").focus();
+}
+
+function deleteDrafts() {
+  saveSettings(
+    { workspace_id: state.settings.workspace_id, keep_blocked_drafts: false },
+    "Blocked drafts are off: the kept ones were deleted.",
+  );
 }
 
 function fromKey(value) {
@@ -1124,6 +1434,7 @@ function renderReport() {
   renderTotals(report);
   renderChart(days);
   renderLengths(report);
+  renderSources(report.pauses_by_source);
   renderTeams(report.by_team);
   renderAttendants(report.by_attendant);
   $("reports").dataset.ready = "true";
@@ -1278,6 +1589,31 @@ function shareBar(value, total) {
   return wrap;
 }
 
+// pauses_by_source: what started each pause (docs/api.md, Report), in its order.
+const SOURCES = [
+  ["attendant", "An attendant", "Pause AI"],
+  ["human_reply", "A human's reply", "human-reply"],
+  ["ai_handoff", "The AI's handoff", "agent_id"],
+  ["service", "An integration", "service key, no attendant"],
+];
+
+function renderSources(sources) {
+  const body = $("report-sources").querySelector("tbody");
+  const total = SOURCES.reduce((sum, [key]) => sum + sources[key], 0);
+  body.replaceChildren(
+    ...SOURCES.map(([key, label, hint]) => {
+      const row = element("tr");
+      row.dataset.source = key;
+      const name = element("td");
+      name.append(element("span", "source-label", label), " ", element("span", "hint", hint));
+      const pauses = element("td", "number", String(sources[key]));
+      pauses.prepend(shareBar(sources[key], total));
+      row.append(name, pauses);
+      return row;
+    }),
+  );
+}
+
 function renderTeams(teams) {
   const body = $("report-teams").querySelector("tbody");
   body.replaceChildren();
@@ -1406,6 +1742,11 @@ async function start() {
   $("report-days").addEventListener("change", loadReport);
   $("report-team").addEventListener("change", loadReport);
   $("settings-close").addEventListener("click", () => $("settings-dialog").close());
+  $("keep-drafts").addEventListener("change", keepDraftsChanged);
+  $("drafts-keep").addEventListener("click", () => {
+    $("drafts-confirm").hidden = true;
+  });
+  $("drafts-delete").addEventListener("click", deleteDrafts);
   $("webhook-form").addEventListener("submit", addWebhook);
   $("pause-ai").addEventListener("click", () => openPauseDialog("pause"));
   $("extend").addEventListener("click", () => openPauseDialog("extend"));
