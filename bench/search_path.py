@@ -5,8 +5,8 @@
 Builds two scratch databases on the server (default: the embedded Postgres): *before*, with
 the first migration only (helpers in public, no SET clause, the log written inline), and
 *after*, with every migration. Into *after* it adds copies of the gate without its SET
-clause and security definer, and with the log row written inline, so each cost is measured
-apart. Every subject runs the same calls on one connection, in alternating rounds, with
+clause and security definer (ALTER FUNCTION on a copy, never an edit of its text), so each
+cost is measured apart. Every subject runs the same calls on one connection, in alternating rounds, with
 synchronous_commit off (so a blocked call's commit does not wait for the disk)."""
 
 from __future__ import annotations
@@ -38,55 +38,29 @@ select public.takeover_activate('{PAUSED}', null, null, false, 'bench', null);
 """
 
 
+def copy_of(connection: psycopg.Connection[Any], function: str, name: str) -> str:
+    """`function` (schema-qualified, one signature) created again as bench.<name>; the copy's
+    signature. Only the header Postgres itself writes (pg_get_functiondef's first line) is
+    renamed: the body is the function's own, whatever its text."""
+    row = connection.execute(
+        "select pg_get_functiondef(%s::regproc), %s::regproc::oid::regprocedure::text",
+        (function, function),
+    ).fetchone()
+    assert row is not None
+    header, body = row[0].split("\n", 1)
+    assert header.startswith(f"CREATE OR REPLACE FUNCTION {function}("), header
+    connection.execute(header.replace(function, f"bench.{name}", 1) + "\n" + body)
+    signature: str = row[1].replace(function, f"bench.{name}", 1)
+    return signature
+
+
 def variants(connection: psycopg.Connection[Any]) -> None:
-    """Copies of the new gate and sweep, each without one of the changes."""
-    row = connection.execute(
-        "select pg_get_functiondef('public.takeover_gate(uuid, text, text)'::regprocedure)"
-    ).fetchone()
-    assert row is not None
-    gate: str = row[0]
-    plain = gate.replace(" SECURITY DEFINER\n", "").replace(" SET search_path TO ''\n", "")
+    """Copies of the new gate, each without one of the changes, made with ALTER FUNCTION."""
     connection.execute("create schema bench")
-    connection.execute(plain.replace("public.takeover_gate(", "bench.gate_plain("))
-    connection.execute(
-        gate.replace(" SECURITY DEFINER\n", "").replace("public.takeover_gate(", "bench.gate_set(")
-    )
-    inline = gate.replace("public.takeover_gate(", "bench.gate_inline(").replace(
-        """      v_event_id := takeover_private.block(p_conversation_id,
-        v_conversation.pause_duration_minutes, p_message_id, p_agent_id, null);""",
-        """      insert into public.ai_pause_logs
-        (conversation_id, action, reason, duration_minutes, triggered_by, previous_ai_mode,
-         new_ai_mode, message_id)
-      values (p_conversation_id, 'interaction_blocked', null,
-              v_conversation.pause_duration_minutes, p_agent_id, 'paused', 'paused',
-              p_message_id)
-      on conflict (conversation_id, message_id) where message_id is not null do nothing
-      returning id into v_event_id;""",
-    )
-    assert inline != gate.replace("public.takeover_gate(", "bench.gate_inline(")
-    connection.execute(inline)
-    row = connection.execute(
-        "select pg_get_functiondef('public.takeover_sweep(integer)'::regprocedure)"
-    ).fetchone()
-    assert row is not None
-    sweep: str = row[0]
-    per_row = sweep.replace("public.takeover_sweep(", "bench.sweep_log_event(").replace(
-        """    insert into public.ai_pause_logs
-      (conversation_id, action, reason, duration_minutes, triggered_by, previous_ai_mode,
-       new_ai_mode)
-    select due.id, 'auto_resume', 'timer_expired', due.pause_duration_minutes, 'system',
-           'paused', 'active'
-    from due
-    returning conversation_id
-  )""",
-        """    select due.id as conversation_id,
-           takeover_private.log_event(due.id, 'auto_resume', 'timer_expired',
-             due.pause_duration_minutes, 'system') as event_id
-    from due
-  )""",
-    )
-    assert "log_event" in per_row
-    connection.execute(per_row)
+    plain = copy_of(connection, "public.takeover_gate", "gate_plain")
+    connection.execute(f"alter function {plain} security invoker reset search_path")
+    with_set = copy_of(connection, "public.takeover_gate", "gate_set")
+    connection.execute(f"alter function {with_set} security invoker")
 
 
 def rate(
@@ -172,12 +146,8 @@ def main() -> None:
                 "gate, paused conversation (a new message each call: one log row each)",
                 {
                     "before (no SET, invoker, inline insert)": (before, gate),
-                    "after (SET, definer, block -> log_event)": (after, gate),
+                    "after (SET, definer, log_blocked_message -> log_event)": (after, gate),
                     "after's gate without SET/definer": (after, plain),
-                    "after's gate, inline insert": (
-                        after,
-                        "select bench.gate_inline(%s, %s, 'ai_agent')::text",
-                    ),
                 },
                 calls,
                 lambda tag, i: (PAUSED, f"m-{run}-{tag}-{i}"),
@@ -194,8 +164,8 @@ def main() -> None:
 def sweep_calls(
     before: psycopg.Connection[Any], after: psycopg.Connection[Any], pauses: int
 ) -> None:
-    """One sweep of `pauses` expired pauses, in each of three ways, alternating (the rows
-    are re-expired before each sweep, outside the timing)."""
+    """One sweep of `pauses` expired pauses, before and after, alternating (the rows are
+    re-expired before each sweep, outside the timing)."""
     expire = (
         "insert into public.conversations"
         " (workspace_id, ai_mode, paused_at, paused_until, pause_duration_minutes)"
@@ -205,7 +175,6 @@ def sweep_calls(
     subjects = {
         "before (set-based insert, no SET)": (before, "select public.takeover_sweep(%s)::text"),
         "after (set-based insert, SET, definer)": (after, "select public.takeover_sweep(%s)::text"),
-        "after's sweep, log_event per row": (after, "select bench.sweep_log_event(%s)::text"),
     }
     seconds: dict[str, list[float]] = {name: [] for name in subjects}
     for _ in range(ROUNDS):

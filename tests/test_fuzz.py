@@ -153,14 +153,10 @@ def point_at_known_rows(case: AnyCase, choose: random.Random) -> None:
                 container[name] = choose.choice(known)
 
 
-# The methods the app routes to the functions (functions/catalogue/app.py); any other
-# (TRACE, QUERY, ...) it refuses before any function, without the function's Allow or a
-# request id: see test_fuzz_regressions.
-
-
 def documented(case: AnyCase) -> bool:
-    """Whether the document lists this method for this path (schemathesis also sends
-    others, to see that they are refused)."""
+    """Whether the document lists this method for this path. schemathesis also sends
+    others (TRACE, QUERY, ...), to see them refused: the function answers its own JSON 405,
+    with its Allow and a request id (test_fuzz_regressions)."""
     return case.method.lower() in SCHEMA.raw_schema["paths"][case.path]
 
 

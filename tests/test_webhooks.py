@@ -1091,7 +1091,7 @@ def test_make_run_dispatches_on_its_interval(api: Api) -> None:
     with receiver() as hooks:
         subscribe(api, hooks.url)
         pump = Schedule(
-            create_app(), api.service, "webhook-dispatch", interval=0.1, news=lambda _: None
+            create_app(), api.service, "webhook-dispatch", interval=0.1, summary=lambda _: None
         )
         pump.start()
         try:

@@ -46,9 +46,10 @@ SCHEDULE_THREAD = "schedule:"  # the name of a Schedule's threads starts so
 
 
 class Schedule(threading.Thread):
-    """Calls a service function every `interval` seconds through the app, as a cron does.
-    Up to `overlap` runs may be under way at once: a webhook-dispatch run held up by an
-    endpoint that does not answer leaves the next run to the others."""
+    """Calls a service function every `interval` seconds through the app, as a cron does,
+    and logs what `summary` makes of an answer worth telling (None: nothing happened). Up to
+    `overlap` runs may be under way at once: a webhook-dispatch run held up by an endpoint
+    that does not answer leaves the next run to the others."""
 
     def __init__(
         self,
@@ -56,7 +57,7 @@ class Schedule(threading.Thread):
         service_key: str,
         function: str,
         interval: float,
-        news: Callable[[Any], str | None],
+        summary: Callable[[Any], str | None],
         overlap: int = 1,
     ) -> None:
         super().__init__(name=f"{SCHEDULE_THREAD}{function}", daemon=True)
@@ -64,7 +65,7 @@ class Schedule(threading.Thread):
         self._headers = {"Authorization": f"Bearer {service_key}"}
         self._function = function
         self._interval = interval
-        self._news = news
+        self._summary = summary
         self._runs = threading.BoundedSemaphore(overlap)
         self._stopped = threading.Event()
 
@@ -81,8 +82,8 @@ class Schedule(threading.Thread):
             body: Any = answer.get_json()
             if answer.status_code != 200:
                 log.warning("%s answered %s: %s", self._function, answer.status_code, body)
-            elif (news := self._news(body)) is not None:
-                log.info("%s: %s", self._function, news)
+            elif (said := self._summary(body)) is not None:
+                log.info("%s: %s", self._function, said)
         finally:
             self._runs.release()
 

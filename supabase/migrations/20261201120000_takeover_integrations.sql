@@ -10,23 +10,9 @@
 -- - each ai_pause_logs row's workspace and writing transaction (workspace_id, txid);
 -- - the audit export, the pause report, and webhooks (endpoints, outbox, deliveries).
 --
--- It squashes the unreleased steps 20261201120000 to 20261201210000 (one submission, never
--- applied outside tests and development databases) into one migration: every object is
--- created once, as it ends up. supabase/schemas/ describes the same state, and
--- tests/test_migrations.py proves that the two agree. The runner refuses a database that
--- recorded those steps (functions/local/migrations.py): recreate it.
---
--- The cost of `set search_path = ''` (the core avoided it, a SET clause costing a
--- configuration save and restore per call), measured with
--- `.venv/bin/python -m bench.search_path postgresql://postgres@127.0.0.1:5432/postgres 20000`
--- (Postgres 15, 2 shared cores, 20,000 calls each, median of 5 alternating rounds): the gate
--- on an active conversation, the hot path, went from 15,390 to 14,413 calls/s (0.94x; the
--- same gate without SET and security definer, 13,581: within the noise). On a paused
--- conversation (a log row per call) from 7,584 to 5,902 calls/s (0.78x), of which the gate's
--- own SET clause is nothing (6,022 without it): the helpers with a SET clause are no longer
--- inlined (takeover_private.utc) and the row goes through log_event (6,398 written inline).
--- The 8% of log_event buys one writer on a path taken once per refused AI message; the
--- sweep keeps its one set-based insert (a log_event call per row took 2.4 times as long).
+-- It squashes ten steps of one submission into one migration: every object is created once,
+-- as it ends up. supabase/schemas/ describes the state, tests/test_migrations.py proves that
+-- the two agree, and bench/PERFORMANCE.md has what the fixed search_path costs.
 
 -- ===========================================================================
 -- The private schema

@@ -14,8 +14,8 @@
 -- service_role alone; the helpers are in takeover_private, which no API role can see. The
 -- API functions are therefore `security definer`: they run as their owner (the migrating
 -- user), who alone may execute the helpers. Every function has `set search_path = ''` and
--- qualifies every name (Supabase's lint 0011); what that costs the gate is measured in
--- supabase/migrations/20261201120000_takeover_integrations.sql (bench/search_path.py).
+-- qualifies every name (Supabase's lint 0011); what that costs the gate: bench/search_path.py
+-- (figures in bench/PERFORMANCE.md).
 
 -- ===========================================================================
 -- Helpers
