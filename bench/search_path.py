@@ -6,8 +6,9 @@ Builds two scratch databases on the server (default: the embedded Postgres): *be
 the first migration only (helpers in public, no SET clause, the log written inline), and
 *after*, with every migration. Into *after* it adds copies of the gate without its SET
 clause and security definer (ALTER FUNCTION on a copy, never an edit of its text), so each
-cost is measured apart. Every subject runs the same calls on one connection, in alternating rounds, with
-synchronous_commit off (so a blocked call's commit does not wait for the disk)."""
+cost is measured apart. Every subject runs the same calls on one connection, in alternating
+rounds, with synchronous_commit off (so a blocked call's commit does not wait for the
+disk)."""
 
 from __future__ import annotations
 
