@@ -38,7 +38,7 @@ class Database(Protocol):
         heavy: a heavy read, whose cost grows with a workspace's log (a report, a listing of
         the log, the audit export). It runs in the heavy class: on its own few connections,
         never one the gate and the transitions need, under its own statement timeout
-        (docs/bulkheads.md). Unavailable when the class stays busy while it waits."""
+        (docs/reliability.md, Heavy reads). Unavailable when the class stays busy while it waits."""
         ...
 
     def ping(self) -> None:

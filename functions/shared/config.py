@@ -51,7 +51,7 @@ class Config(BaseSettings):
     database_timeout_seconds: float = _env("DATABASE_TIMEOUT_SECONDS", default=5, gt=0, le=600)
     database_pool_size: int = _env("DATABASE_POOL_SIZE", default=10, ge=1, le=1000)
     # Heavy reads (reports, log listings, the audit export): their own connections, beside
-    # DATABASE_POOL_SIZE's, and their own statement timeout (docs/bulkheads.md).
+    # DATABASE_POOL_SIZE's, and their own statement timeout (docs/reliability.md, Heavy reads).
     heavy_read_pool_size: int = _env("HEAVY_READ_POOL_SIZE", default=2, ge=1, le=100)
     heavy_read_timeout_seconds: float = _env(
         "HEAVY_READ_TIMEOUT_SECONDS", default=30, gt=0, le=3600, allow_inf_nan=False
