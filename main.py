@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Request, Response
 
-from functions.shared.http import Function
+from functions.edge.http import Function
 
 
 def __getattr__(name: str) -> Any:
@@ -38,8 +38,8 @@ def _started() -> None:
     # deployment that can verify no credential says so. (functions-framework resolves its
     # target before it forks its server, so SystemExit ends the whole instance.)
     from functions.database.instance import open_in_forked_workers
+    from functions.edge.identity import check_configuration
     from functions.shared.config import config_or_exit
-    from functions.shared.identity import check_configuration
 
     config_or_exit()
     check_configuration()

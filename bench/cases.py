@@ -627,7 +627,7 @@ EDGE_VARIANTS: dict[str, tuple[dict[str, str], dict[str, str], str]] = {
     "6a": (
         {},
         {"LOG_LEVEL": "WARNING"},
-        "without the structured request log line (functions/shared/http.py; LOG_LEVEL=WARNING)",
+        "without the structured request log line (functions/edge/http.py; LOG_LEVEL=WARNING)",
     ),
     "6b": (
         {},

@@ -16,8 +16,8 @@ from flask import Request
 from werkzeug.test import EnvironBuilder
 
 from bench.harness import Figure, alternate, table
+from functions.edge import http
 from functions.interaction_gate import FUNCTION
-from functions.shared import http
 
 GATE = FUNCTION._inputs["POST"]
 CONVERSATION = "7a1c0000-0000-4000-8000-0000000000c1"

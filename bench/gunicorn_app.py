@@ -10,9 +10,9 @@ from __future__ import annotations
 from flask import Response, request
 
 from functions.catalogue.app import production_app
+from functions.edge.http import Call, Function, Route
+from functions.edge.identity import SERVICE_ONLY
 from functions.interaction_gate import GateAnswer, GateRequest
-from functions.shared.http import Call, Function, Route
-from functions.shared.identity import SERVICE_ONLY
 from functions.shared.models import AiMode
 
 

@@ -21,9 +21,9 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from bench.harness import serve_until_stdin_closes
 from functions.database.instance import use_database
 from functions.database.postgres import PostgresDatabase
+from functions.edge.http import json_response
 from functions.local.server import create_app
 from functions.shared.config import LOCAL_JWT_SECRET, config
-from functions.shared.http import json_response
 
 NOOP_PATH = "/bench/noop"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from functions.edge.http import Call, Function, Route
+from functions.edge.identity import SERVICE_ONLY
 from functions.shared.config import config
 from functions.shared.errors import Conflict
-from functions.shared.http import Call, Function, Route
-from functions.shared.identity import SERVICE_ONLY
 from functions.shared.models import Answer
 from functions.shared.models import Request as Body
 

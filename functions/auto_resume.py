@@ -8,9 +8,9 @@ from uuid import UUID
 from pydantic import Field
 
 from functions.database.instance import database
+from functions.edge.http import Call, Function, Route
+from functions.edge.identity import SERVICE_ONLY
 from functions.shared.config import config
-from functions.shared.http import Call, Function, Route
-from functions.shared.identity import SERVICE_ONLY
 from functions.shared.models import Answer
 from functions.shared.models import Request as Body
 

@@ -8,8 +8,8 @@ from uuid import UUID
 from pydantic import Field
 
 from functions.database.instance import database
-from functions.shared.http import Call, Function, Route
-from functions.shared.identity import actor
+from functions.edge.http import Call, Function, Route
+from functions.edge.identity import actor
 from functions.shared.models import MessageId, PauseState
 from functions.shared.models import Request as Body
 

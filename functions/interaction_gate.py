@@ -8,8 +8,8 @@ from uuid import UUID
 from pydantic import Field, StringConstraints
 
 from functions.database.instance import database
-from functions.shared.http import Call, Function, Route
-from functions.shared.identity import SERVICE_ONLY
+from functions.edge.http import Call, Function, Route
+from functions.edge.identity import SERVICE_ONLY
 from functions.shared.models import AgentId, AiMode, Answer, MessageId, UtcDatetime
 from functions.shared.models import Request as Body
 

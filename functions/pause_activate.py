@@ -8,9 +8,9 @@ from uuid import UUID
 from pydantic import Field, model_validator
 
 from functions.database.instance import database
+from functions.edge.http import Call, Function, Route
+from functions.edge.identity import CallerKind, actor
 from functions.shared.errors import Forbidden
-from functions.shared.http import Call, Function, Route
-from functions.shared.identity import CallerKind, actor
 from functions.shared.models import AgentId, Duration, PauseState, Reason
 from functions.shared.models import Request as Body
 

@@ -9,8 +9,8 @@ from uuid import UUID
 from pydantic import Field
 
 from functions.database.instance import database
+from functions.edge.http import Call, Function, Route
 from functions.shared.errors import Unprocessable
-from functions.shared.http import Call, Function, Route
 from functions.shared.models import Answer, IsoDatetime, UtcDatetime
 from functions.shared.models import Request as Query
 

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import AfterValidator, Field, StrictBool, model_validator
 
 from functions.database.instance import database
-from functions.shared.http import Call, Function, Route
+from functions.edge.http import Call, Function, Route
 from functions.shared.models import Answer, Duration
 from functions.shared.models import Request as Body
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import Field
 
 from functions.database.instance import database
-from functions.shared.http import Call, Function, Route
+from functions.edge.http import Call, Function, Route
 from functions.shared.models import Answer, PauseState, UtcDatetime
 from functions.shared.models import Request as Query
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 
 from functions.database.instance import database
-from functions.shared.http import Call, Function, Route
-from functions.shared.identity import SERVICE_ONLY
+from functions.edge.http import Call, Function, Route
+from functions.edge.identity import SERVICE_ONLY
 from functions.shared.models import Answer
 from functions.shared.models import Request as Body
 from functions.webhooks.dispatcher import dispatcher

@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import AfterValidator, Field, RootModel, StringConstraints, model_validator
 
 from functions.database.instance import database
-from functions.shared.http import Call, Function, Route
+from functions.edge.http import Call, Function, Route
 from functions.shared.models import Answer, UtcDatetime
 from functions.shared.models import Request as Body
 from functions.webhooks.events import EventType, once_each

@@ -27,9 +27,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import RSAAlgorithm
 
+from functions.edge import identity
+from functions.edge import jwks as identity_keys
 from functions.local import demo
-from functions.shared import identity, logs
-from functions.shared import jwks as identity_keys
+from functions.shared import logs
 from functions.shared.config import ConfigurationError, config
 from tests.processes import free_port
 from tests.support import (

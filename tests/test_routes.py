@@ -12,7 +12,8 @@ import pytest
 from pydantic import BaseModel
 
 from functions.catalogue import NotAFunction, declared_in, functions_by_name
-from functions.shared.http import Call, Idempotency, Route
+from functions.edge.http import Call, Route
+from functions.shared.models import Idempotency
 
 KEY = Idempotency("tab-1-click-1", "0" * 64)
 ROOT = Path(__file__).resolve().parent.parent

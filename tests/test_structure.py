@@ -65,6 +65,7 @@ LAYERS = {
     "migrations": ("functions.shared", "functions.database", "functions.migrations"),
     "webhooks": ("functions.shared", "functions.database", "functions.webhooks"),
     "export": ("functions.shared", "functions.database", "functions.export"),
+    "edge": ("functions.shared", "functions.edge"),
 }
 
 

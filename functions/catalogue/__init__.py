@@ -11,7 +11,7 @@ from functools import cache
 from types import ModuleType
 
 import functions
-from functions.shared.http import Function
+from functions.edge.http import Function
 
 
 class NotAFunction(TypeError):

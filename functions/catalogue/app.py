@@ -18,10 +18,10 @@ from werkzeug.exceptions import HTTPException
 
 from functions.catalogue import functions_by_name
 from functions.database.instance import database
+from functions.edge.http import Function, error_response, json_response
+from functions.edge.identity import check_configuration
 from functions.shared.config import config
 from functions.shared.errors import ApiError, MethodNotAllowed, NotFound
-from functions.shared.http import Function, error_response, json_response
-from functions.shared.identity import check_configuration
 
 OPENAPI_DOCUMENT = Path(__file__).resolve().parents[1] / "openapi.json"
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -21,7 +21,7 @@ from functions.webhooks.events import payload_models
 _ERRORS = (400, 401, 403, 404, 409, 413, 422, 500, 503)
 
 
-# The answer of every refusal, as functions/shared/http.py's error_response writes it:
+# The answer of every refusal, as functions/edge/http.py's error_response writes it:
 # described here, and only here, so that no function's cold start builds these models.
 class ErrorDetail(BaseModel):
     code: str = Field(description="snake_case, stable: branch on it.")

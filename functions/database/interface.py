@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from functions.shared.errors import refusal
-
-if TYPE_CHECKING:
-    from functions.shared.http import Idempotency
+from functions.shared.models import Idempotency
 
 Arguments = Mapping[str, object]
 

@@ -13,7 +13,7 @@ import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import psycopg
 import psycopg_pool
@@ -29,9 +29,7 @@ from functions.shared.errors import (
     Unprocessable,
     database_unavailable,
 )
-
-if TYPE_CHECKING:
-    from functions.shared.http import Idempotency
+from functions.shared.models import Idempotency
 
 # How much longer than the server's statement_timeout the client waits for an answer
 # before it gives the connection up: the server's timeout ends a lock wait cleanly; this

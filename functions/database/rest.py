@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -24,9 +24,7 @@ from functions.shared.errors import (
     Unprocessable,
     database_unavailable,
 )
-
-if TYPE_CHECKING:
-    from functions.shared.http import Idempotency
+from functions.shared.models import Idempotency
 
 # SQLSTATE classes that mean "this value does not fit": data exceptions, constraint violations.
 _INVALID_VALUE_CLASSES = ("22", "23")

@@ -28,6 +28,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import from_json
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from functions.edge.identity import ANYONE, Caller, CallerKind, authenticate
 from functions.shared import logs
 from functions.shared.errors import (
     ApiError,
@@ -38,7 +39,7 @@ from functions.shared.errors import (
     Unavailable,
     Unprocessable,
 )
-from functions.shared.identity import ANYONE, Caller, CallerKind, authenticate
+from functions.shared.models import Idempotency
 
 MAX_BODY_BYTES = 64 * 1024
 _CORS_HEADERS = {
@@ -52,15 +53,6 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 Input = TypeVar("Input")
-
-
-@dataclass(frozen=True)
-class Idempotency:
-    """The Idempotency-Key a caller sent, and a hash of the request it stands for (the
-    function and the fields sent): the database keeps the first answer under the key."""
-
-    key: str
-    request_hash: str
 
 
 @dataclass(frozen=True)

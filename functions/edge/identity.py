@@ -14,9 +14,9 @@ from uuid import UUID
 
 from flask import Request
 
+from functions.edge.jwks import signing_keys
 from functions.shared.config import SECRET_KEY_PREFIX, config
 from functions.shared.errors import Forbidden, ServerMisconfigured, Unauthorized
-from functions.shared.jwks import signing_keys
 
 # Asymmetric keys come from the JWKS; HS256 from the shared secret. `none` is never accepted.
 _ASYMMETRIC_ALGORITHMS = ["RS256", "ES256", "EdDSA"]

@@ -20,10 +20,10 @@ from uuid import UUID
 
 from flask import Blueprint, Response, request, send_from_directory
 
+from functions.edge.http import error_response, json_response
 from functions.local import demo
 from functions.shared.config import config
 from functions.shared.errors import Forbidden, Unavailable
-from functions.shared.http import error_response, json_response
 
 STATIC = Path(__file__).with_name("static")
 SESSION_SECONDS = 12 * 3600  # an attendant's sign-in lasts a working day

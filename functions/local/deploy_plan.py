@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from functions.catalogue import functions_by_name
-from functions.shared.http import Function
+from functions.edge.http import Function
 
 ROOT = Path(__file__).resolve().parents[2]
 # Mounted on every function: the database, and the keys callers are verified with.

@@ -29,7 +29,7 @@ from functions.shared.config import LOCAL_JWT_SECRET, config, config_or_exit
 from functions.shared.errors import Unavailable
 
 log = logging.getLogger("takeover")
-# The request log line (functions/shared/http.py) says what these would, once per request.
+# The request log line (functions/edge/http.py) says what these would, once per request.
 for _chatty in ("pgserver", "psycopg.pool", "werkzeug"):
     logging.getLogger(_chatty).setLevel(logging.WARNING)
 

@@ -5,6 +5,7 @@ The states and actions mirror the enums of supabase/migrations/*_takeover_core.s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
@@ -157,3 +158,12 @@ class PauseState(Answer):
         description="The conversation's effective default (team override, else workspace)."
     )
     event_id: int | None = Field(description="The ai_pause_logs row this call wrote, if any.")
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """The Idempotency-Key a caller sent, and a hash of the request it stands for (the
+    function and the fields sent): the database keeps the first answer under the key."""
+
+    key: str
+    request_hash: str
