@@ -46,6 +46,7 @@ from bench.cases import HttpServer, backend_cpu, gate_bodies, one_connection
 from bench.dataset import Built, Scale, connect
 from bench.harness import Figure, Recorder, alternate, percentile, table
 from functions.local import demo
+from functions.shared.models import CallOptions
 
 FORMAT = 1
 BIG_CONVERSATIONS = 1000
@@ -456,7 +457,7 @@ def report_cost(bench: Any, built: Built, t0: datetime) -> tuple[Figure, str]:
                     "since": since,
                     "until": until,
                 },
-                heavy=True,
+                CallOptions(heavy=True),
             )
 
         def read_rows() -> Any:

@@ -35,7 +35,7 @@ def sweep(call: Call[SweepRequest]) -> SweepAnswer:
                 "limit": call.input.limit,
                 "draft_retention_hours": config().draft_retention_hours,
             },
-            retry_safe=call.retry_safe,
+            call.options,
         )
     )
 

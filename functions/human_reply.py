@@ -37,7 +37,7 @@ def human_reply(call: Call[HumanReplyRequest]) -> HumanReplyAnswer:
             **actor(call.caller, body.triggered_by),
             "message_id": body.message_id,
         },
-        retry_safe=call.retry_safe,
+        call.options,
     )
     return HumanReplyAnswer.model_validate(state)
 

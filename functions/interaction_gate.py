@@ -47,7 +47,7 @@ def gate(call: Call[GateRequest]) -> GateAnswer:
             "agent_id": body.agent_id,
             "draft": body.draft,
         },
-        retry_safe=call.retry_safe,
+        call.options,
     )
     return GateAnswer.model_validate(verdict)
 

@@ -49,8 +49,7 @@ def activate(call: Call[ActivateRequest]) -> PauseState:
             "reason": body.reason,
             "agent_id": body.agent_id,
         },
-        retry_safe=call.retry_safe,
-        idempotency=call.idempotency,
+        call.options,
     )
     return PauseState.model_validate(state)
 

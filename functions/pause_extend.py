@@ -32,8 +32,7 @@ def extend(call: Call[ExtendRequest]) -> PauseState:
             "duration_minutes": body.duration_minutes,
             "reason": body.reason,
         },
-        retry_safe=call.retry_safe,
-        idempotency=call.idempotency,
+        call.options,
     )
     return PauseState.model_validate(state)
 

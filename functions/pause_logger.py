@@ -66,10 +66,9 @@ def read_events(call: Call[EventsQuery]) -> EventsPage:
             "after_id": int(query.cursor) if query.cursor else None,
             "limit": query.limit,
         },
-        retry_safe=call.retry_safe,
         # One conversation's trail costs its page; a listing of whole workspaces may read
         # far more than a page (a rare action, a long window).
-        heavy=query.conversation_id is None,
+        call.options if query.conversation_id else call.options.as_heavy_read(),
     )
     return EventsPage.model_validate(page)
 
@@ -84,7 +83,7 @@ def record_blocked(call: Call[BlockedEvent]) -> LoggedEvent:
             "agent_id": body.agent_id,
             "reason": body.reason,
         },
-        retry_safe=call.retry_safe,
+        call.options,
     )
     return LoggedEvent.model_validate(logged)
 

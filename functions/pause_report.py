@@ -121,9 +121,8 @@ def report(call: Call[ReportQuery]) -> Report:
             "since": since,
             "until": until,
         },
-        retry_safe=call.retry_safe,
         # Its cost grows with the workspace's log: up to a year of it.
-        heavy=True,
+        call.options.as_heavy_read(),
     )
     return Report.model_validate(answer)
 

@@ -28,8 +28,7 @@ def resume(call: Call[ResumeRequest]) -> PauseState:
             **actor(call.caller, body.triggered_by),
             "reason": body.reason,
         },
-        retry_safe=call.retry_safe,
-        idempotency=call.idempotency,
+        call.options,
     )
     return PauseState.model_validate(state)
 

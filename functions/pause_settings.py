@@ -96,7 +96,7 @@ def read_settings(call: Call[SettingsQuery]) -> Settings:
     settings = database().call(
         "settings",
         {"caller": call.caller.attendant_id, "workspace_id": call.input.workspace_id},
-        retry_safe=call.retry_safe,
+        call.options,
     )
     return Settings.model_validate(settings)
 

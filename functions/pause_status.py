@@ -35,7 +35,7 @@ def status(call: Call[StatusQuery]) -> Status:
     state = database().call(
         "status",
         {"conversation_id": call.input.conversation_id, "caller": call.caller.attendant_id},
-        retry_safe=call.retry_safe,
+        call.options,
     )
     return Status.model_validate(state)
 

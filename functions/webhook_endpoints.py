@@ -107,14 +107,12 @@ class Deleted(Answer):
 def read(call: Call[EndpointQuery]) -> EndpointsAnswer:
     query, caller = call.input, call.caller.attendant_id
     if query.id is not None:
-        one = database().call(
-            "webhook_endpoint", {"caller": caller, "id": query.id}, retry_safe=call.retry_safe
-        )
+        one = database().call("webhook_endpoint", {"caller": caller, "id": query.id}, call.options)
         return EndpointsAnswer(EndpointDetail.model_validate(one))
     listed = database().call(
         "webhook_endpoints",
         {"caller": caller, "workspace_id": query.workspace_id},
-        retry_safe=call.retry_safe,
+        call.options,
     )
     return EndpointsAnswer(EndpointList.model_validate(listed))
 

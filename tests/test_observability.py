@@ -114,7 +114,7 @@ def test_severity_follows_the_status(api: Api, request_log: Lines) -> None:
 
 
 class Broken:
-    def call(self, function: str, arguments: Any, **how: Any) -> Any:
+    def call(self, function: str, arguments: Any, options: Any = None) -> Any:
         raise RuntimeError("a bug of ours")
 
     def ping(self) -> None: ...

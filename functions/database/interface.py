@@ -7,36 +7,18 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from functions.shared.errors import refusal
-from functions.shared.models import Idempotency
+from functions.shared.models import ONCE, CallOptions, Idempotency
 
 Arguments = Mapping[str, object]
 
 
 class Database(Protocol):
     def call(
-        self,
-        function: str,
-        arguments: Arguments,
-        *,
-        retry_safe: bool = False,
-        heavy: bool = False,
-        idempotency: Idempotency | None = None,
+        self, function: str, arguments: Arguments, options: CallOptions = ONCE
     ) -> dict[str, Any]:
-        """Run `public.takeover_<function>` with `p_<name>` arguments; its answer, or the
-        refusal it returned raised as an ApiError; Unavailable when the database is down.
-
-        idempotency: the caller's Idempotency-Key, for a transition that keeps its first
-        answer under it (`with_idempotency`).
-
-        retry_safe: running the call twice does no harm (a read, a write the database
-        dedupes by message_id or Idempotency-Key), so a call whose pooled connection died
-        under it may be sent again (at most twice) instead of answering 503. A call that
-        provably was not sent, or not applied, goes again whatever this says.
-
-        heavy: a heavy read, whose cost grows with a workspace's log (a report, a listing of
-        the log, the audit export). It runs in the heavy class: on its own few connections,
-        never one the gate and the transitions need, under its own statement timeout
-        (docs/reliability.md, Heavy reads). Unavailable when the class stays busy while it waits."""
+        """Run `public.takeover_<function>` with `p_<name>` arguments as `options` allow; its
+        answer, or the refusal it returned raised as an ApiError; Unavailable when the
+        database is down (or a heavy read's connections stay busy while it waits)."""
         ...
 
     def ping(self) -> None:

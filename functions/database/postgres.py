@@ -29,7 +29,7 @@ from functions.shared.errors import (
     Unprocessable,
     database_unavailable,
 )
-from functions.shared.models import Idempotency
+from functions.shared.models import ONCE, CallOptions
 
 # How much longer than the server's statement_timeout the client waits for an answer
 # before it gives the connection up: the server's timeout ends a lock wait cleanly; this
@@ -251,20 +251,14 @@ class PostgresDatabase:
         )
 
     def call(
-        self,
-        function: str,
-        arguments: Arguments,
-        *,
-        retry_safe: bool = False,
-        heavy: bool = False,
-        idempotency: Idempotency | None = None,
+        self, function: str, arguments: Arguments, options: CallOptions = ONCE
     ) -> dict[str, Any]:
-        arguments = with_idempotency(arguments, idempotency)
-        pool = self._heavy_pool if heavy else self._pool
+        arguments = with_idempotency(arguments, options.idempotency)
+        pool = self._heavy_pool if options.heavy else self._pool
         statement = _statement(function, tuple(arguments), pool.timeout_ms)
         values = tuple(arguments.values())
         try:
-            row = self._run_alive(pool, statement, values, retry_safe)
+            row = self._run_alive(pool, statement, values, options.retry_safe)
         except _DeadConnection as dead:
             raise database_unavailable() from dead.error
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:

@@ -24,7 +24,7 @@ from functions.shared.errors import (
     Unprocessable,
     database_unavailable,
 )
-from functions.shared.models import Idempotency
+from functions.shared.models import ONCE, CallOptions
 
 # SQLSTATE classes that mean "this value does not fit": data exceptions, constraint violations.
 _INVALID_VALUE_CLASSES = ("22", "23")
@@ -77,19 +77,13 @@ class SupabaseDatabase:
         self._status.value = response.status_code
 
     def call(
-        self,
-        function: str,
-        arguments: Arguments,
-        *,
-        retry_safe: bool = False,
-        heavy: bool = False,
-        idempotency: Idempotency | None = None,
+        self, function: str, arguments: Arguments, options: CallOptions = ONCE
     ) -> dict[str, Any]:
-        # retry_safe and heavy go unused: PostgREST holds the database connections, not us,
-        # and runs every call under its own pool and the API roles' statement timeout.
+        # Only the Idempotency-Key is used: PostgREST holds the database connections, not
+        # us, and runs every call under its own pool and the API roles' statement timeout.
         parameters = {
             f"p_{name}": _json_value(value)
-            for name, value in with_idempotency(arguments, idempotency).items()
+            for name, value in with_idempotency(arguments, options.idempotency).items()
         }
         self._status.value = None
         try:

@@ -39,7 +39,7 @@ from functions.shared.errors import (
     Unavailable,
     Unprocessable,
 )
-from functions.shared.models import Idempotency
+from functions.shared.models import ONCE, CallOptions, Idempotency
 
 MAX_BODY_BYTES = 64 * 1024
 _CORS_HEADERS = {
@@ -58,13 +58,12 @@ Input = TypeVar("Input")
 @dataclass(frozen=True)
 class Call(Generic[Input]):
     """What a handler receives: who calls, and what they sent, already verified and parsed;
-    and, by its route's rules, whether the database may be sent this call again
-    (`retry_safe`, see Route) and the caller's Idempotency-Key, if the route takes one."""
+    and, by its route's rules, how the database may run its call: again, if its connection
+    died under it (see Route), under the caller's Idempotency-Key, if the route takes one."""
 
     caller: Caller
     input: Input
-    retry_safe: bool = False
-    idempotency: Idempotency | None = None
+    options: CallOptions = ONCE
 
 
 Handler = Callable[[Call[Any]], BaseModel]
@@ -171,7 +170,8 @@ class Function:
             else:
                 parsed = read_body(request, self._inputs[route.method])
             key = _idempotency(request, self.name, parsed) if route.idempotent else None
-            answer = route.handler(Call(caller, parsed, route.may_retry(parsed, key), key))
+            options = CallOptions(retry_safe=route.may_retry(parsed, key), idempotency=key)
+            answer = route.handler(Call(caller, parsed, options))
             response = json_response(200, answer.model_dump_json())
         except ApiError as refused:
             error = refused

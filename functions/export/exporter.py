@@ -36,10 +36,13 @@ from functions.database.instance import database
 from functions.database.interface import Database, Streaming
 from functions.export.object_storage import ObjectStorage
 from functions.shared.errors import ServerMisconfigured
+from functions.shared.models import CallOptions
 
 log = logging.getLogger("takeover")
 
 # Rows per reserved batch: bounds what a lost lease repeats and each statement's work.
+# Every call of the export reads (or keeps) the log in bulk: the heavy readers' connections.
+HEAVY = CallOptions(heavy=True)
 BATCH_ROWS = 100_000
 # How long a run holds its batch before another may take it over (a batch takes seconds).
 LEASE_SECONDS = 600
@@ -86,7 +89,7 @@ def export_pending(storage: ObjectStorage, prefix: str, limit: int) -> Exported:
         batch = db.call(
             "audit_export_reserve",
             {"limit": min(BATCH_ROWS, limit - rows), "lease_seconds": LEASE_SECONDS},
-            heavy=True,
+            HEAVY,
         )
         if "misconfigured" in batch:
             log.error("server_misconfigured: %s", batch["misconfigured"])
@@ -102,7 +105,7 @@ def export_pending(storage: ObjectStorage, prefix: str, limit: int) -> Exported:
         except BaseException:
             # The batch stays reserved, unchanged: the next run retries it at once.
             try:
-                db.call("audit_export_release", {"token": batch["token"]}, heavy=True)
+                db.call("audit_export_release", {"token": batch["token"]}, HEAVY)
             except Exception:
                 log.warning("audit-export: could not release the batch; its lease will expire")
             raise
@@ -116,7 +119,7 @@ def export_pending(storage: ObjectStorage, prefix: str, limit: int) -> Exported:
 
 def _commit(db: Database, token: str) -> bool:
     """Moves the cursor past the batch; False when another run took it over meanwhile."""
-    committed: bool = db.call("audit_export_commit", {"token": token}, heavy=True)["committed"]
+    committed: bool = db.call("audit_export_commit", {"token": token}, HEAVY)["committed"]
     return committed
 
 

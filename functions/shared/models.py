@@ -5,7 +5,7 @@ The states and actions mirror the enums of supabase/migrations/*_takeover_core.s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
@@ -167,3 +167,31 @@ class Idempotency:
 
     key: str
     request_hash: str
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """How the database may run one lifecycle call.
+
+    retry_safe: running it twice does no harm (a read; a write the database dedupes by
+    message_id or Idempotency-Key), so a call whose pooled connection died under it may be
+    sent again (at most twice) instead of answering 503. A call that provably was not sent,
+    or not applied, goes again whatever this says.
+
+    heavy: a heavy read, whose cost grows with a workspace's log (a report, a listing of the
+    log, the audit export). It runs on its own few connections, never one the gate and the
+    transitions need, under its own statement timeout (docs/reliability.md, Heavy reads).
+
+    idempotency: the caller's Idempotency-Key, for a transition that keeps its first answer
+    under it."""
+
+    retry_safe: bool = False
+    heavy: bool = False
+    idempotency: Idempotency | None = None
+
+    def as_heavy_read(self) -> CallOptions:
+        return replace(self, heavy=True)
+
+
+# A call sent once, on the gate's and the transitions' connections.
+ONCE = CallOptions()

@@ -26,6 +26,7 @@ import httpx
 
 from functions.database.interface import Database
 from functions.shared.config import config
+from functions.shared.models import CallOptions
 from functions.webhooks.attempts import Attempt, send
 from functions.webhooks.transport import new_client
 
@@ -147,7 +148,7 @@ class Dispatcher:
             },
             # A lease whose answer was lost only holds its endpoints until it runs out;
             # nothing is sent twice.
-            retry_safe=True,
+            CallOptions(retry_safe=True),
         )["endpoints"]
         return leased
 
