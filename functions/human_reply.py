@@ -30,16 +30,8 @@ class HumanReplyAnswer(PauseState):
 
 def human_reply(call: Call[HumanReplyRequest]) -> HumanReplyAnswer:
     body = call.input
-    state = database().call(
-        "human_reply",
-        {
-            "conversation_id": body.conversation_id,
-            **actor(call.caller, body.triggered_by),
-            "message_id": body.message_id,
-        },
-        call.options,
-    )
-    return HumanReplyAnswer.model_validate(state)
+    arguments = body.model_dump(exclude={"triggered_by"}) | actor(call.caller, body.triggered_by)
+    return HumanReplyAnswer.model_validate(database().call("human_reply", arguments, call.options))
 
 
 FUNCTION = Function(

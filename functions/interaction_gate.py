@@ -38,18 +38,7 @@ class GateAnswer(Answer):
 
 
 def gate(call: Call[GateRequest]) -> GateAnswer:
-    body = call.input
-    verdict = database().call(
-        "gate",
-        {
-            "conversation_id": body.conversation_id,
-            "message_id": body.message_id,
-            "agent_id": body.agent_id,
-            "draft": body.draft,
-        },
-        call.options,
-    )
-    return GateAnswer.model_validate(verdict)
+    return GateAnswer.model_validate(database().call("gate", call.input.model_dump(), call.options))
 
 
 FUNCTION = Function(

@@ -39,19 +39,10 @@ def activate(call: Call[ActivateRequest]) -> PauseState:
     body = call.input
     if body.agent_id is not None and call.caller.kind is not CallerKind.SERVICE:
         raise Forbidden("agent_id_not_allowed", "Only the service may hand over for an AI agent.")
-    state = database().call(
-        "activate",
-        {
-            "conversation_id": body.conversation_id,
-            **actor(call.caller, body.triggered_by),
-            "duration_minutes": body.duration_minutes,
-            "use_default": "duration_minutes" not in body.model_fields_set,
-            "reason": body.reason,
-            "agent_id": body.agent_id,
-        },
-        call.options,
-    )
-    return PauseState.model_validate(state)
+    # An absent duration is the effective default; null, an indefinite pause.
+    arguments = body.model_dump(exclude={"triggered_by"}) | actor(call.caller, body.triggered_by)
+    arguments["use_default"] = "duration_minutes" not in body.model_fields_set
+    return PauseState.model_validate(database().call("activate", arguments, call.options))
 
 
 FUNCTION = Function(

@@ -24,17 +24,8 @@ class ExtendRequest(Body):
 
 def extend(call: Call[ExtendRequest]) -> PauseState:
     body = call.input
-    state = database().call(
-        "extend",
-        {
-            "conversation_id": body.conversation_id,
-            **actor(call.caller, body.triggered_by),
-            "duration_minutes": body.duration_minutes,
-            "reason": body.reason,
-        },
-        call.options,
-    )
-    return PauseState.model_validate(state)
+    arguments = body.model_dump(exclude={"triggered_by"}) | actor(call.caller, body.triggered_by)
+    return PauseState.model_validate(database().call("extend", arguments, call.options))
 
 
 FUNCTION = Function(

@@ -74,18 +74,8 @@ def read_events(call: Call[EventsQuery]) -> EventsPage:
 
 
 def record_blocked(call: Call[BlockedEvent]) -> LoggedEvent:
-    body = call.input
-    logged = database().call(
-        "log_blocked",
-        {
-            "conversation_id": body.conversation_id,
-            "message_id": body.message_id,
-            "agent_id": body.agent_id,
-            "reason": body.reason,
-        },
-        call.options,
-    )
-    return LoggedEvent.model_validate(logged)
+    arguments = call.input.model_dump(exclude={"action"})
+    return LoggedEvent.model_validate(database().call("log_blocked", arguments, call.options))
 
 
 FUNCTION = Function(

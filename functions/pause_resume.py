@@ -21,16 +21,8 @@ class ResumeRequest(Body):
 
 def resume(call: Call[ResumeRequest]) -> PauseState:
     body = call.input
-    state = database().call(
-        "resume",
-        {
-            "conversation_id": body.conversation_id,
-            **actor(call.caller, body.triggered_by),
-            "reason": body.reason,
-        },
-        call.options,
-    )
-    return PauseState.model_validate(state)
+    arguments = body.model_dump(exclude={"triggered_by"}) | actor(call.caller, body.triggered_by)
+    return PauseState.model_validate(database().call("resume", arguments, call.options))
 
 
 FUNCTION = Function(
