@@ -93,12 +93,8 @@ class Settings(Answer):
 
 
 def read_settings(call: Call[SettingsQuery]) -> Settings:
-    settings = database().call(
-        "settings",
-        {"caller": call.caller.attendant_id, "workspace_id": call.input.workspace_id},
-        call.options,
-    )
-    return Settings.model_validate(settings)
+    arguments = call.input.model_dump() | {"caller": call.caller.attendant_id}
+    return Settings.model_validate(database().call("settings", arguments, call.options))
 
 
 def change_settings(call: Call[SettingsChange]) -> Settings:

@@ -32,12 +32,8 @@ class Status(PauseState):
 
 
 def status(call: Call[StatusQuery]) -> Status:
-    state = database().call(
-        "status",
-        {"conversation_id": call.input.conversation_id, "caller": call.caller.attendant_id},
-        call.options,
-    )
-    return Status.model_validate(state)
+    arguments = call.input.model_dump() | {"caller": call.caller.attendant_id}
+    return Status.model_validate(database().call("status", arguments, call.options))
 
 
 FUNCTION = Function(
