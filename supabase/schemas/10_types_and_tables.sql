@@ -1,8 +1,8 @@
 -- Takeover's schema as it is after every migration: the state, read top to bottom.
 --
 -- supabase/schemas/ holds the state (Supabase CLI declarative schemas, applied in file-name
--- order: 10 types and tables, 20 the lifecycle functions, 30 policies and grants, 40
--- webhooks, 50 the report, 60 the audit export);
+-- order: 10 types and tables, 20 the lifecycle functions, 30 policies and table grants, 40
+-- webhooks, 50 the report, 60 the audit export, 90 who may execute which function);
 -- supabase/migrations/ holds how a database gets there, one migration per change, each
 -- applied once. Every later change is a new migration plus the same edit here:
 -- tests/test_migrations.py proves that the migrations and these files give the same catalog.

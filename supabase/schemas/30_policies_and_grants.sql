@@ -39,42 +39,6 @@ grant select on table public.blocked_drafts to authenticated;
 grant select, delete on table public.blocked_drafts to service_role;
 revoke all on table takeover_private.human_replies from public, anon, authenticated, service_role;
 
--- The API: service_role alone (the functions, the cron); is_workspace_member: the policies.
-revoke all on function
-  public.takeover_activate(uuid, uuid, integer, boolean, text, uuid, text, text, text),
-  public.takeover_extend(uuid, uuid, integer, text, uuid, text, text),
-  public.takeover_resume(uuid, uuid, text, uuid, text, text),
-  public.takeover_human_reply(uuid, uuid, text, uuid),
-  public.takeover_status(uuid, uuid),
-  public.takeover_gate(uuid, text, text, text),
-  public.takeover_log_blocked(uuid, text, text, text),
-  public.takeover_sweep(integer, integer),
-  public.takeover_events(uuid, uuid, public.ai_pause_action, timestamptz, timestamptz, bigint, integer),
-  public.takeover_settings(uuid, uuid),
-  public.takeover_update_settings(uuid, uuid, uuid, boolean, integer, boolean, boolean, boolean, boolean),
-  public.is_workspace_member(uuid)
-  from public, anon, authenticated;
-grant execute on function
-  public.takeover_activate(uuid, uuid, integer, boolean, text, uuid, text, text, text),
-  public.takeover_extend(uuid, uuid, integer, text, uuid, text, text),
-  public.takeover_resume(uuid, uuid, text, uuid, text, text),
-  public.takeover_human_reply(uuid, uuid, text, uuid),
-  public.takeover_status(uuid, uuid),
-  public.takeover_gate(uuid, text, text, text),
-  public.takeover_log_blocked(uuid, text, text, text),
-  public.takeover_sweep(integer, integer),
-  public.takeover_events(uuid, uuid, public.ai_pause_action, timestamptz, timestamptz, bigint, integer),
-  public.takeover_settings(uuid, uuid),
-  public.takeover_update_settings(uuid, uuid, uuid, boolean, integer, boolean, boolean, boolean, boolean),
-  public.is_workspace_member(uuid)
-  to service_role;
-grant execute on function public.is_workspace_member(uuid) to authenticated;
-
--- The helpers: no API role may see the schema or execute what is in it (the API functions
--- call them as their owner).
-revoke all on schema takeover_private from public, anon, authenticated, service_role;
-revoke all on all functions in schema takeover_private
-  from public, anon, authenticated, service_role;
 
 -- ===========================================================================
 -- Realtime: the inbox sees a resume (by the timer too) without polling

@@ -725,31 +725,3 @@ as $$
 $$;
 comment on function public.takeover_webhook_pending() is
   'webhook-dispatch: how many deliveries are still pending, due or not.';
-
--- ===========================================================================
--- Grants: the service role alone
--- ===========================================================================
-
-do $$
-declare
-  v_function regprocedure;
-begin
-  for v_function in
-    select p.oid::regprocedure from pg_catalog.pg_proc p
-    where p.pronamespace = 'public'::regnamespace
-      and p.proname in ('takeover_webhook_endpoints', 'takeover_webhook_endpoint',
-        'takeover_create_webhook_endpoint', 'takeover_update_webhook_endpoint',
-        'takeover_delete_webhook_endpoint', 'takeover_webhook_lease', 'takeover_webhook_record',
-        'takeover_webhook_pending', 'takeover_webhook_event_types')
-  loop
-    execute format('revoke all on function %s from public, anon, authenticated', v_function);
-    execute format('grant execute on function %s to service_role', v_function);
-  end loop;
-end
-$$;
-revoke all on function takeover_private.queue_webhooks(),
-  takeover_private.webhook_batch(uuid, integer),
-  takeover_private.webhook_fan_out(integer),
-  takeover_private.webhook_queue_notices(double precision),
-  takeover_private.webhook_endpoint_json(public.webhook_endpoints),
-  takeover_private.webhook_refusal(uuid, uuid, boolean) from public;

@@ -246,7 +246,3 @@ comment on function public.takeover_report(uuid, uuid, uuid, timestamptz, timest
 -- Grants: the service alone (the function checks the attendant's membership)
 -- ===========================================================================
 
-revoke all on function public.takeover_report(uuid, uuid, uuid, timestamptz, timestamptz)
-  from public, anon, authenticated;
-grant execute on function public.takeover_report(uuid, uuid, uuid, timestamptz, timestamptz)
-  to service_role;

@@ -244,13 +244,5 @@ $$;
 comment on function public.takeover_audit_export_release(uuid) is
   'Gives back a reserved batch whose upload failed, so the next run retries it at once.';
 
-revoke all on function public.takeover_audit_export_reserve(integer, integer),
-  public.takeover_audit_export_rows(pg_snapshot, pg_snapshot, xid8, bigint, xid8, bigint),
-  public.takeover_audit_export_commit(uuid), public.takeover_audit_export_release(uuid)
-  from public, anon, authenticated;
-grant execute on function public.takeover_audit_export_reserve(integer, integer),
-  public.takeover_audit_export_rows(pg_snapshot, pg_snapshot, xid8, bigint, xid8, bigint),
-  public.takeover_audit_export_commit(uuid), public.takeover_audit_export_release(uuid)
-  to service_role;
 revoke all on table takeover_private.audit_export_state from public, anon, authenticated,
   service_role;
