@@ -1,6 +1,6 @@
 """Each shape is declared once, and the copies that must exist are checked against it: the
 Python mirrors of the database's enums, the event types, and a log row's JSON
-(takeover_private.event_json) against the models the functions answer with."""
+(takeover_private.log_events) against the models the functions answer with."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_a_log_rows_json_is_the_event_and_where_it_left_the_conversation(
 ) -> None:
     api.act("pause-activate", demo.FIRST_CONVERSATION_ID)
     row = db.execute(
-        "select takeover_private.event_json(l)::jsonb from ai_pause_logs l order by id limit 1"
+        "select event::jsonb from takeover_private.log_events order by id limit 1"
     ).fetchone()
     assert row is not None
     built = set(row[0])

@@ -128,7 +128,7 @@ class Answer(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-# The fields of takeover_private.event_json but the workspace and the pause's end, which
+# The fields of takeover_private.log_events' event but the workspace and the pause's end, which
 # the webhooks and the export add (tests/test_shapes.py compares the two).
 class Event(Answer):
     id: int

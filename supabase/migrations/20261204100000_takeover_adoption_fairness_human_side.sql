@@ -27,8 +27,8 @@
 -- pause-status shows the drafts, the sweep deletes them after DRAFT_RETENTION_HOURS, and the
 -- report counts pauses by source.
 --
--- One shape (issue 18): takeover_private.event_json builds a log row's JSON for pause-logger,
--- the webhooks and the audit export alike; each log row records the pause's end after it
+-- One shape (issue 18): the view takeover_private.log_events gives a log row's JSON to
+-- pause-logger, the webhooks and the audit export alike; each log row records the pause's end after it
 -- (paused_until); the event types come from the action enum; helpers are named for what they
 -- do (lock_conversation, take_idempotency_key, keep_answer, log_blocked_message,
 -- stamp_log_row).
@@ -141,32 +141,34 @@ alter table takeover_private.audit_export_state
 -- Helpers
 -- ===========================================================================
 
-create function takeover_private.event_json(p_event public.ai_pause_logs)
-returns json
-language sql stable
-set search_path = ''
-as $$
+create view takeover_private.log_events as
   -- The one shape of a log row outside the database: every column but txid (the audit
-  -- export's bookkeeping), in the table's order. pause-logger shows the event's own fields
-  -- (functions/pause_logger.py's Event, which a test compares with this); a webhook adds
-  -- the conversation's team and mode; the audit export writes it as it is. json, not
-  -- jsonb: it keeps this order and costs less, row by row.
-  select pg_catalog.json_build_object(
-    'id', p_event.id,
-    'conversation_id', p_event.conversation_id,
-    'action', p_event.action,
-    'reason', p_event.reason,
-    'duration_minutes', p_event.duration_minutes,
-    'triggered_by', p_event.triggered_by,
-    'previous_ai_mode', p_event.previous_ai_mode,
-    'new_ai_mode', p_event.new_ai_mode,
-    'message_id', p_event.message_id,
-    'created_at', takeover_private.utc(p_event.created_at),
-    'workspace_id', p_event.workspace_id,
-    'paused_until', takeover_private.utc(p_event.paused_until))
-$$;
-comment on function takeover_private.event_json(public.ai_pause_logs) is
-  'A log row as JSON, the one shape pause-logger, the webhooks and the audit export give.';
+  -- export's bookkeeping), in the table's order, times as takeover_private.utc writes them.
+  -- pause-logger shows the event's own fields (functions/shared/models.py's Event, which
+  -- tests/test_shapes.py compares with this); a webhook adds the conversation's team and
+  -- mode; the audit export writes it as it is. A view, not a function: the planner inlines
+  -- it into each reader's query (a function with a fixed search_path is called per row, at
+  -- several times the row's own cost); json, not jsonb: it keeps this order, for less.
+  select l.*, pg_catalog.json_build_object(
+    'id', l.id,
+    'conversation_id', l.conversation_id,
+    'action', l.action,
+    'reason', l.reason,
+    'duration_minutes', l.duration_minutes,
+    'triggered_by', l.triggered_by,
+    'previous_ai_mode', l.previous_ai_mode,
+    'new_ai_mode', l.new_ai_mode,
+    'message_id', l.message_id,
+    'created_at',
+      pg_catalog.to_char(l.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'workspace_id', l.workspace_id,
+    'paused_until',
+      pg_catalog.to_char(l.paused_until at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+  ) as event
+  from public.ai_pause_logs l;
+comment on view takeover_private.log_events is
+  'The log rows, each with its JSON (event): what pause-logger, the webhooks and the audit '
+  'export give.';
 
 create function takeover_private.stamp_log_row() returns trigger
 language plpgsql
@@ -1095,16 +1097,15 @@ begin
           'The cursor is not the id of an event this listing can show.');
       end if;
     end if;
-    select coalesce(jsonb_agg(takeover_private.event_json(page.event)
-             order by page.created_at, page.id), '[]'::jsonb),
+    select coalesce(jsonb_agg(page.event order by page.created_at, page.id), '[]'::jsonb),
            count(*)
     into v_page, v_count
     from (
       select l.event, l.created_at, l.id
       from public.workspace_members m
       cross join lateral (
-        select l as event, l.created_at, l.id
-        from public.ai_pause_logs l
+        select l.event, l.created_at, l.id
+        from takeover_private.log_events l
         where l.workspace_id = m.workspace_id
           -- Bounds without "is null or": the index takes them in a cached generic plan too.
           and (l.created_at, l.id) > (v_after_at, v_after_id)
@@ -1121,13 +1122,11 @@ begin
   else
     -- One conversation's trail (its (conversation_id, id) index), or the service's listing
     -- of every workspace (the primary key): in id order.
-    select coalesce(jsonb_agg(takeover_private.event_json(page.event) order by page.id),
-             '[]'::jsonb),
-           count(*)
+    select coalesce(jsonb_agg(page.event order by page.id), '[]'::jsonb), count(*)
     into v_page, v_count
     from (
-      select l as event, l.id
-      from public.ai_pause_logs l
+      select l.event, l.id
+      from takeover_private.log_events l
       where (p_conversation_id is null or l.conversation_id = p_conversation_id)
         -- The row's own workspace: no join through conversations per row.
         and (p_caller is null or l.workspace_id in (
@@ -1627,7 +1626,7 @@ returns jsonb
 language sql stable
 set search_path = ''
 as $$
-  -- The body of each delivery: a log event's data is the log row as event_json gives it (the
+  -- The body of each delivery: a log event's data is the log row as log_events gives it (the
   -- event as pause-logger GET shows it, with its workspace and the pause's end after it),
   -- plus the conversation's team and its mode after the event. A notice is sent only while
   -- its end is still the conversation's end and still ahead, with the state and
@@ -1643,7 +1642,7 @@ as $$
         'team_id', n.team_id,
         'expires_in_seconds',
           greatest(0, floor(extract(epoch from n.paused_until - now())))::integer)
-      else takeover_private.event_json(l)::jsonb
+      else l.event::jsonb
         || jsonb_build_object('team_id', c.team_id, 'ai_mode', l.new_ai_mode)
       end
   ) order by d.id), '[]'::jsonb)
@@ -1659,7 +1658,7 @@ as $$
     order by d.id
     limit p_limit
   ) d
-  left join public.ai_pause_logs l on l.id = d.log_id
+  left join takeover_private.log_events l on l.id = d.log_id
   left join public.conversations c on c.id = l.conversation_id
   left join public.conversations n on n.id = d.conversation_id
 $$;
@@ -2019,12 +2018,12 @@ set search_path = ''
 set work_mem = '64MB'
 as $$
 begin
-  -- Each row as event_json gives it (every column but txid, in the table's order, times in
+  -- Each row as log_events gives it (every column but txid, in the table's order, times in
   -- UTC whatever the session's time zone): a repeated batch gives the same bytes. In object
   -- order: by workspace, UTC day, id.
   return query
-  select l.id, takeover_private.event_json(l)::text
-  from public.ai_pause_logs l
+  select l.id, l.event::text
+  from takeover_private.log_events l
   where (l.txid, l.id) > (p_after_txid, p_after_id)
     and (l.txid, l.id) <= (p_through_txid, p_through_id)
     and pg_catalog.pg_visible_in_snapshot(l.txid, p_target_snapshot)

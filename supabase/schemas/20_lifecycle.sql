@@ -43,32 +43,34 @@ as $$
   select to_char(p_moment at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
 
-create function takeover_private.event_json(p_event public.ai_pause_logs)
-returns json
-language sql stable
-set search_path = ''
-as $$
+create view takeover_private.log_events as
   -- The one shape of a log row outside the database: every column but txid (the audit
-  -- export's bookkeeping), in the table's order. pause-logger shows the event's own fields
-  -- (functions/pause_logger.py's Event, which a test compares with this); a webhook adds
-  -- the conversation's team and mode; the audit export writes it as it is. json, not
-  -- jsonb: it keeps this order and costs less, row by row.
-  select pg_catalog.json_build_object(
-    'id', p_event.id,
-    'conversation_id', p_event.conversation_id,
-    'action', p_event.action,
-    'reason', p_event.reason,
-    'duration_minutes', p_event.duration_minutes,
-    'triggered_by', p_event.triggered_by,
-    'previous_ai_mode', p_event.previous_ai_mode,
-    'new_ai_mode', p_event.new_ai_mode,
-    'message_id', p_event.message_id,
-    'created_at', takeover_private.utc(p_event.created_at),
-    'workspace_id', p_event.workspace_id,
-    'paused_until', takeover_private.utc(p_event.paused_until))
-$$;
-comment on function takeover_private.event_json(public.ai_pause_logs) is
-  'A log row as JSON, the one shape pause-logger, the webhooks and the audit export give.';
+  -- export's bookkeeping), in the table's order, times as takeover_private.utc writes them.
+  -- pause-logger shows the event's own fields (functions/shared/models.py's Event, which
+  -- tests/test_shapes.py compares with this); a webhook adds the conversation's team and
+  -- mode; the audit export writes it as it is. A view, not a function: the planner inlines
+  -- it into each reader's query (a function with a fixed search_path is called per row, at
+  -- several times the row's own cost); json, not jsonb: it keeps this order, for less.
+  select l.*, pg_catalog.json_build_object(
+    'id', l.id,
+    'conversation_id', l.conversation_id,
+    'action', l.action,
+    'reason', l.reason,
+    'duration_minutes', l.duration_minutes,
+    'triggered_by', l.triggered_by,
+    'previous_ai_mode', l.previous_ai_mode,
+    'new_ai_mode', l.new_ai_mode,
+    'message_id', l.message_id,
+    'created_at',
+      pg_catalog.to_char(l.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'workspace_id', l.workspace_id,
+    'paused_until',
+      pg_catalog.to_char(l.paused_until at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+  ) as event
+  from public.ai_pause_logs l;
+comment on view takeover_private.log_events is
+  'The log rows, each with its JSON (event): what pause-logger, the webhooks and the audit '
+  'export give.';
 
 create function takeover_private.default_duration(p_workspace_id uuid, p_team_id uuid)
 returns integer
@@ -1043,16 +1045,15 @@ begin
           'The cursor is not the id of an event this listing can show.');
       end if;
     end if;
-    select coalesce(jsonb_agg(takeover_private.event_json(page.event)
-             order by page.created_at, page.id), '[]'::jsonb),
+    select coalesce(jsonb_agg(page.event order by page.created_at, page.id), '[]'::jsonb),
            count(*)
     into v_page, v_count
     from (
       select l.event, l.created_at, l.id
       from public.workspace_members m
       cross join lateral (
-        select l as event, l.created_at, l.id
-        from public.ai_pause_logs l
+        select l.event, l.created_at, l.id
+        from takeover_private.log_events l
         where l.workspace_id = m.workspace_id
           -- Bounds without "is null or": the index takes them in a cached generic plan too.
           and (l.created_at, l.id) > (v_after_at, v_after_id)
@@ -1069,13 +1070,11 @@ begin
   else
     -- One conversation's trail (its (conversation_id, id) index), or the service's listing
     -- of every workspace (the primary key): in id order.
-    select coalesce(jsonb_agg(takeover_private.event_json(page.event) order by page.id),
-             '[]'::jsonb),
-           count(*)
+    select coalesce(jsonb_agg(page.event order by page.id), '[]'::jsonb), count(*)
     into v_page, v_count
     from (
-      select l as event, l.id
-      from public.ai_pause_logs l
+      select l.event, l.id
+      from takeover_private.log_events l
       where (p_conversation_id is null or l.conversation_id = p_conversation_id)
         -- The row's own workspace: no join through conversations per row.
         and (p_caller is null or l.workspace_id in (

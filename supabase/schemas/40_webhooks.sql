@@ -432,7 +432,7 @@ returns jsonb
 language sql stable
 set search_path = ''
 as $$
-  -- The body of each delivery: a log event's data is the log row as event_json gives it (the
+  -- The body of each delivery: a log event's data is the log row as log_events gives it (the
   -- event as pause-logger GET shows it, with its workspace and the pause's end after it),
   -- plus the conversation's team and its mode after the event. A notice is sent only while
   -- its end is still the conversation's end and still ahead, with the state and
@@ -448,7 +448,7 @@ as $$
         'team_id', n.team_id,
         'expires_in_seconds',
           greatest(0, floor(extract(epoch from n.paused_until - now())))::integer)
-      else takeover_private.event_json(l)::jsonb
+      else l.event::jsonb
         || jsonb_build_object('team_id', c.team_id, 'ai_mode', l.new_ai_mode)
       end
   ) order by d.id), '[]'::jsonb)
@@ -464,7 +464,7 @@ as $$
     order by d.id
     limit p_limit
   ) d
-  left join public.ai_pause_logs l on l.id = d.log_id
+  left join takeover_private.log_events l on l.id = d.log_id
   left join public.conversations c on c.id = l.conversation_id
   left join public.conversations n on n.id = d.conversation_id
 $$;

@@ -190,12 +190,12 @@ set search_path = ''
 set work_mem = '64MB'
 as $$
 begin
-  -- Each row as event_json gives it (every column but txid, in the table's order, times in
+  -- Each row as log_events gives it (every column but txid, in the table's order, times in
   -- UTC whatever the session's time zone): a repeated batch gives the same bytes. In object
   -- order: by workspace, UTC day, id.
   return query
-  select l.id, takeover_private.event_json(l)::text
-  from public.ai_pause_logs l
+  select l.id, l.event::text
+  from takeover_private.log_events l
   where (l.txid, l.id) > (p_after_txid, p_after_id)
     and (l.txid, l.id) <= (p_through_txid, p_through_id)
     and pg_catalog.pg_visible_in_snapshot(l.txid, p_target_snapshot)
