@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import bulkheads, cases, dataset, human, production, report, webhooks
-from bench.harness import table
+from bench.harness import quick_from_environment, table
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 # Each run adds log rows (refused messages, activations, resumes; about 150k at the default
@@ -82,7 +82,7 @@ def main() -> None:
     started = time.perf_counter()
     scale = dataset.scale_from_environment()
     only = {part.strip() for part in os.environ.get("BENCH_ONLY", "").split(",") if part.strip()}
-    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    quick = quick_from_environment()
     for key, alone in ALONE.items():
         if only == {key}:
             alone()
