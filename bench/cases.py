@@ -37,7 +37,9 @@ from bench.harness import (
     alternate,
     own_cpu,
     percentile,
+    published_port,
     run_calls,
+    stop_helper,
 )
 from functions.database.postgres import PostgresDatabase
 from functions.local import demo
@@ -376,22 +378,14 @@ class HttpServer:
                 cwd=Path(__file__).resolve().parent.parent,
             )
         self.pid = self._process.pid
-        deadline = time.monotonic() + 60
-        while not port_file.exists():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit(f"the HTTP server did not start:\n{self.log.read_text()}")
-            time.sleep(0.05)
-        self.port = int(port_file.read_text())
+        port = published_port(self._process, port_file, 60)
+        if port is None:
+            self.stop()
+            raise SystemExit(f"the HTTP server did not start:\n{self.log.read_text()}")
+        self.port = port
 
     def stop(self) -> None:
-        if self._process.stdin is not None:
-            self._process.stdin.close()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=10)
+        stop_helper(self._process)
         self._directory.cleanup()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socketserver
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -301,3 +302,26 @@ def serve_until_stdin_closes(server: socketserver.BaseServer, port: int, port_fi
 def _stop_on_eof(server: socketserver.BaseServer) -> None:
     sys.stdin.read()
     server.shutdown()
+
+
+def published_port(process: subprocess.Popen[Any], port_file: Path, seconds: float) -> int | None:
+    """The port a helper process (serve_until_stdin_closes) published in `port_file`; None
+    if it exits, or `seconds` pass, first."""
+    deadline = time.monotonic() + seconds
+    while not port_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+    return int(port_file.read_text())
+
+
+def stop_helper(process: subprocess.Popen[Any]) -> None:
+    """Stop a helper process the way serve_until_stdin_closes expects: close its stdin; kill
+    it if it has not exited 10 s later."""
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

@@ -27,7 +27,15 @@ from uuid import UUID, uuid4
 
 from bench import dataset
 from bench.cases import Bench, gate_caller, one_connection
-from bench.harness import Figure, Recorder, alternate, quick_from_environment, table
+from bench.harness import (
+    Figure,
+    Recorder,
+    alternate,
+    published_port,
+    quick_from_environment,
+    stop_helper,
+    table,
+)
 from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.shared.config import config
@@ -133,16 +141,12 @@ def _receiver() -> Iterator[str]:
             stdin=subprocess.PIPE,
         )
         try:
-            deadline = time.monotonic() + 20
-            while not port_file.exists():
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise SystemExit("the webhook receiver did not start")
-                time.sleep(0.05)
-            yield f"http://127.0.0.1:{port_file.read_text()}/hook"
+            port = published_port(process, port_file, 20)
+            if port is None:
+                raise SystemExit("the webhook receiver did not start")
+            yield f"http://127.0.0.1:{port}/hook"
         finally:
-            assert process.stdin is not None
-            process.stdin.close()
-            process.wait(timeout=10)
+            stop_helper(process)
 
 
 @contextmanager
