@@ -485,11 +485,7 @@ def measure(bench: Any) -> dict[str, str]:
     server, _ = dataset.server_url()
     began = time.perf_counter()
     built, t0 = ensure(server, bench.scale)
-    print(
-        f"  dataset {built.name}: {'reused' if built.reused else 'built'} in"
-        f" {time.perf_counter() - began:.1f}s ({built.log_rows:,} log rows)",
-        flush=True,
-    )
+    built.announce(began, f"{built.log_rows:,} log rows")
     bench.add(log_page(bench, built))
     figure, plan = report_cost(bench, built, t0)
     bench.add(figure)

@@ -509,8 +509,9 @@ def main() -> None:
     """`BENCH_ONLY=11 make bench`: this measurement alone, on the sweep's database."""
     server, source = dataset.server_url()
     print(f"Takeover human-side benchmarks, Postgres: {source}", flush=True)
+    began = time.perf_counter()
     built = dataset.ensure_sweep(server)
-    print(f"  dataset {built.name}: {'reused' if built.reused else 'built'}", flush=True)
+    built.announce(began, f"{built.conversations:,} conversations")
     bench = _Standalone(sweep=built, quick=quick_from_environment())
     human(bench)
     print()

@@ -183,18 +183,10 @@ def measure(scale: Scale, quick: bool = False) -> tuple[list[Figure], dict[str, 
     workspaces = workspaces_for(scale)
     began = time.perf_counter()
     big, big_t0 = ensure(server, f"takeover_bench_report_{scale.name}", workspaces)
-    print(
-        f"  dataset {big.name}: {'reused' if big.reused else 'built'} in"
-        f" {time.perf_counter() - began:.1f}s ({workspaces} workspaces, {big.log_rows:,} log rows)",
-        flush=True,
-    )
+    big.announce(began, f"{workspaces} workspaces, {big.log_rows:,} log rows")
     began = time.perf_counter()
     small, small_t0 = ensure(server, "takeover_bench_report_small", 1)
-    print(
-        f"  dataset {small.name}: {'reused' if small.reused else 'built'} in"
-        f" {time.perf_counter() - began:.1f}s (1 workspace, {small.log_rows:,} log rows)",
-        flush=True,
-    )
+    small.announce(began, f"1 workspace, {small.log_rows:,} log rows")
     print("7. pause-report: one workspace in a big log vs alone in a small one", flush=True)
     large_db = one_connection(big.url)
     small_db = one_connection(small.url)

@@ -93,11 +93,7 @@ def main() -> None:
     def ensure(label: str, build: Any) -> dataset.Built:
         began = time.perf_counter()
         built: dataset.Built = build()
-        how = "reused" if built.reused else "built"
-        print(
-            f"  dataset {built.name}: {how} in {time.perf_counter() - began:.1f}s ({label})",
-            flush=True,
-        )
+        built.announce(began, label)
         return built
 
     main_name = f"takeover_bench_{scale.name}"
