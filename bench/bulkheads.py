@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import threading
 import time
 from collections import Counter
@@ -44,7 +43,7 @@ import psycopg
 from bench import dataset
 from bench.cases import HttpServer, backend_cpu, gate_bodies, one_connection
 from bench.dataset import Built, Scale, connect
-from bench.harness import Figure, Recorder, alternate, percentile, table
+from bench.harness import Figure, Recorder, alternate, percentile, quick_from_environment, table
 from functions.local import demo
 from functions.shared.models import CallOptions
 
@@ -73,9 +72,6 @@ class Standalone(Recorder):
     scale: Scale
     quick: bool
     figures: list[Figure]
-
-    def seconds(self, normal: float) -> float:
-        return normal / 3 if self.quick else normal
 
 
 def ensure(server: str, scale: Scale) -> tuple[Built, datetime]:
@@ -341,7 +337,6 @@ def gate_under_reports(bench: Any, built: Built, t0: datetime) -> Figure:
         unit="ms",
         baseline=base,
         baseline_label=f"the quiet gate, same server, p99 {percentile(quiet, 99) / 1e6:.1f} ms",
-        ratio=value / base,
         target="<= 5",
         details={
             "gate_calls": {"quiet": len(quiet), "storm": len(stormy)},
@@ -409,7 +404,6 @@ def log_page(bench: Any, built: Built) -> Figure:
         baseline_label=(
             f"the same page with conversation_id, p99 {baseline.percentile_ms(99):.2f} ms"
         ),
-        ratio=value / base,
         target="<= 1.5",
         details={
             "workspace_backend_cpu_us_per_call": subject.backend_cpu_us_per_call,
@@ -483,7 +477,6 @@ def report_cost(bench: Any, built: Built, t0: datetime) -> tuple[Figure, str]:
         unit="ms",
         baseline=base,
         baseline_label="counting the window's rows over the workspace's index",
-        ratio=value / base,
         details={"rows_in_window": rows[0], "report_calls": subject.calls},
     )
     return figure, plan
@@ -493,11 +486,7 @@ def measure(bench: Any) -> dict[str, str]:
     server, _ = dataset.server_url()
     began = time.perf_counter()
     built, t0 = ensure(server, bench.scale)
-    print(
-        f"  dataset {built.name}: {'reused' if built.reused else 'built'} in"
-        f" {time.perf_counter() - began:.1f}s ({built.log_rows:,} log rows)",
-        flush=True,
-    )
+    built.announce(began, f"{built.log_rows:,} log rows")
     bench.add(log_page(bench, built))
     figure, plan = report_cost(bench, built, t0)
     bench.add(figure)
@@ -513,7 +502,7 @@ def run(bench: Any) -> None:
 def main() -> None:
     bench = Standalone(
         scale=dataset.scale_from_environment(),
-        quick=os.environ.get("BENCH_QUICK", "") not in ("", "0"),
+        quick=quick_from_environment(),
         figures=[],
     )
     plans = measure(bench)

@@ -37,7 +37,9 @@ from bench.harness import (
     alternate,
     own_cpu,
     percentile,
+    published_port,
     run_calls,
+    stop_helper,
 )
 from functions.database.postgres import PostgresDatabase
 from functions.local import demo
@@ -63,9 +65,6 @@ class Bench(Recorder):
     quick: bool
     figures: list[Figure] = field(default_factory=list)
     plans: dict[str, str] = field(default_factory=dict)
-
-    def seconds(self, normal: float) -> float:
-        return normal / 3 if self.quick else normal
 
 
 def one_connection(url: str, *, durable: bool = False) -> PostgresDatabase:
@@ -190,7 +189,6 @@ def gate_vs_select_one(bench: Bench) -> None:
                 unit="calls/s",
                 baseline=baseline.rate,
                 baseline_label="select 1 via PostgresDatabase.ping, same connection",
-                ratio=subject.rate / baseline.rate,
                 target=target,
                 details=_latency_details(subject) | {"baseline": _latency_details(baseline)},
             )
@@ -207,7 +205,6 @@ def gate_vs_select_one(bench: Bench) -> None:
                 "select 1 via connection.execute (a new cursor per call, as ping did before),"
                 " same connection"
             ),
-            ratio=samples["gate"].rate / plain.rate,
             details={"baseline": _latency_details(plain)},
         )
     )
@@ -226,7 +223,6 @@ def gate_vs_select_one(bench: Bench) -> None:
                 f"same, synchronous_commit off (as every other write figure),"
                 f" p50 {base.percentile_ms(50):.2f} ms"
             ),
-            ratio=subject.rate / base.rate,
             details=_latency_details(subject) | {"baseline": _latency_details(base)},
         )
     )
@@ -309,7 +305,6 @@ def gate_latency(bench: Bench) -> None:
                     unit="ms",
                     baseline=base,
                     baseline_label="almost empty database (demo seed)",
-                    ratio=value / base,
                     target="<= 1.2",
                     details={
                         "dataset": _latency_details(subject),
@@ -383,22 +378,14 @@ class HttpServer:
                 cwd=Path(__file__).resolve().parent.parent,
             )
         self.pid = self._process.pid
-        deadline = time.monotonic() + 60
-        while not port_file.exists():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit(f"the HTTP server did not start:\n{self.log.read_text()}")
-            time.sleep(0.05)
-        self.port = int(port_file.read_text())
+        port = published_port(self._process, port_file, 60)
+        if port is None:
+            self.stop()
+            raise SystemExit(f"the HTTP server did not start:\n{self.log.read_text()}")
+        self.port = port
 
     def stop(self) -> None:
-        if self._process.stdin is not None:
-            self._process.stdin.close()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=10)
+        stop_helper(self._process)
         self._directory.cleanup()
 
 
@@ -553,10 +540,15 @@ def gate_and_noop_over_http(
     token: str,
     noop_path: str,
     server_cpu: Callable[[], Callable[[], float | None]],
-) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """The gate and a no-op route served by `server` (stopped at the end), loaded in
-    alternated rounds by CLIENT_THREADS keep-alive clients: the gate's summary, the no-op's,
-    and a note of the CPU each side spent per request."""
+    *,
+    key: str,
+    measurement: str,
+    baseline_label: str,
+    target: str,
+) -> Figure:
+    """The gate against a no-op route, both served by `server` (stopped at the end) and
+    loaded in alternated rounds by CLIENT_THREADS keep-alive clients: requests per second,
+    with each side's latencies and the CPU it spent per request beside the words given."""
     clients: list[Client] = []
     try:
         active = [c for c, _ in sample_conversations(bench.main.url, "active", 20000)]
@@ -586,36 +578,35 @@ def gate_and_noop_over_http(
         if {"server", "postgres", "client"} <= spent.keys()
         else ""
     )
-    return gate, noop, cpu_note
+    return Figure(
+        key=key,
+        measurement=(f"{measurement}, p50 {gate['p50_ms']} ms, p99 {gate['p99_ms']} ms{cpu_note}"),
+        value=gate["rate"],
+        unit="req/s",
+        baseline=noop["rate"],
+        baseline_label=f"{baseline_label}, p50 {noop['p50_ms']} ms, p99 {noop['p99_ms']} ms",
+        target=target,
+        details={"gate": gate, "noop": noop},
+    )
 
 
 def gate_over_http(bench: Bench) -> None:
     print(f"3a. gate over HTTP vs a no-op route, {CLIENT_THREADS} keep-alive clients", flush=True)
     server = HttpServer(bench.main.url)
-    gate, noop, cpu_note = gate_and_noop_over_http(
-        bench,
-        server,
-        demo.service_token(server.secret),
-        "/bench/noop",
-        lambda: BackendCpu(server.pid),
-    )
     bench.add(
-        Figure(
+        gate_and_noop_over_http(
+            bench,
+            server,
+            demo.service_token(server.secret),
+            "/bench/noop",
+            lambda: BackendCpu(server.pid),
             key="3a",
             measurement=(
                 f"interaction-gate over HTTP (werkzeug threaded, {CLIENT_THREADS} keep-alive"
-                f" clients), p50 {gate['p50_ms']} ms, p99 {gate['p99_ms']} ms{cpu_note}"
+                " clients)"
             ),
-            value=gate["rate"],
-            unit="req/s",
-            baseline=noop["rate"],
-            baseline_label=(
-                f"no-op route, same server and clients, p50 {noop['p50_ms']} ms,"
-                f" p99 {noop['p99_ms']} ms"
-            ),
-            ratio=gate["rate"] / noop["rate"],
+            baseline_label="no-op route, same server and clients",
             target=">= 0.7",
-            details={"gate": gate, "noop": noop},
         )
     )
 
@@ -701,7 +692,6 @@ def edge_variants(bench: Bench) -> None:
                     + (", `make run`'s logging" if base_environment else "")
                     + "), alternated"
                 ),
-                ratio=changed["rate"] / as_is["rate"],
                 details={
                     "changed": changed,
                     "as_is": as_is,
@@ -786,7 +776,6 @@ def gate_vs_naive(bench: Bench) -> None:
                 unit="calls/s",
                 baseline=slow.rate,
                 baseline_label=label,
-                ratio=gate.rate / slow.rate,
                 target=target,
                 details={"gate": _latency_details(gate), "naive": _latency_details(slow)},
             )
@@ -949,8 +938,8 @@ def sweep(bench: Bench) -> None:
             unit="resumed/s",
             baseline=rearm_rate,
             baseline_label="the same rows paused again by id (update + log row), same batches",
-            ratio=rate / rearm_rate,
             target=">= 20000",
+            target_on="value",
             details={
                 "expired_before": expired[0],
                 "log_rows_before": log_rows[0],
@@ -961,7 +950,6 @@ def sweep(bench: Bench) -> None:
                 "rearm_per_backend_cpu_second": (round(rearmed / rearm_cpu) if rearm_cpu else None),
             },
         ),
-        target_on="value",
     )
     growth = max(python_peaks[1:]) / python_peaks[0] if len(python_peaks) > 1 else 1.0
     backend_note = (
@@ -1004,11 +992,10 @@ def sweep(bench: Bench) -> None:
             unit="ms",
             baseline=baseline.percentile_ms(50),
             baseline_label=f"select 1 p50 (p99 {baseline.percentile_ms(99):.2f} ms)",
-            ratio=subject.percentile_ms(50) / baseline.percentile_ms(50),
             target="< 5",
+            target_on="value",
             details={"sweep": _latency_details(subject), "select 1": _latency_details(baseline)},
         ),
-        target_on="value",
     )
 
 
@@ -1096,7 +1083,6 @@ def activate_resume(bench: Bench) -> None:
                     unit="calls/s",
                     baseline=baseline.rate,
                     baseline_label=f"same with {opened[base_name][2]:,} log rows",
-                    ratio=subject.rate / baseline.rate,
                     details={
                         "subject": _latency_details(subject),
                         "baseline": _latency_details(baseline),

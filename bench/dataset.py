@@ -86,6 +86,15 @@ class Built:
     reused: bool
     build_seconds: float
 
+    def announce(self, began: float, what: str) -> None:
+        """The line a dataset gets once ready: reused or built, in the seconds since
+        `began` (perf_counter), and `what` it holds."""
+        how = "reused" if self.reused else "built"
+        print(
+            f"  dataset {self.name}: {how} in {time.perf_counter() - began:.1f}s ({what})",
+            flush=True,
+        )
+
 
 def refresh_functions(url: str) -> bool:
     """Apply pending migrations: a database built before a new migration gets it. (An

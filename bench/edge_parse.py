@@ -116,7 +116,6 @@ def compare(
         unit="CPU µs",
         baseline=baseline_us,
         baseline_label=label,
-        ratio=subject_us / baseline_us,
     )
 
 

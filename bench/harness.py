@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socketserver
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -143,7 +144,8 @@ def alternate(
 
 @dataclass
 class Figure:
-    """One line of the table: a figure, its same-run baseline and their ratio."""
+    """One line of the table: a figure, its same-run baseline and their ratio (the figure
+    over its baseline, unless the measurement defines its ratio otherwise)."""
 
     key: str
     measurement: str
@@ -154,9 +156,20 @@ class Figure:
     ratio: float | None = None
     target: str = ""
     target_on: str = "ratio"  # or "value": the figure itself
-    met: bool | None = None
     note: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.ratio is None and self.baseline is not None:
+            self.ratio = self.value / self.baseline
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the ratio (or the figure) meets the target; None without a target."""
+        if not self.target:
+            return None
+        value = self.ratio if self.target_on == "ratio" else self.value
+        return value is not None and check(value, self.target)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -249,6 +262,11 @@ def line(figure: Figure) -> str:
     )
 
 
+def quick_from_environment() -> bool:
+    """BENCH_QUICK=1: shorter rounds, for trying the benchmark itself out."""
+    return os.environ.get("BENCH_QUICK", "") not in ("", "0")
+
+
 class Recorder:
     """What a measurement needs to size its rounds and record its figures; mixed into the
     full run's Bench and into a measurement's standalone stand-in."""
@@ -259,11 +277,10 @@ class Recorder:
     def rounds(self, normal: int) -> int:
         return max(2, normal // 3) if self.quick else normal
 
-    def add(self, figure: Figure, target_on: str = "ratio") -> Figure:
-        figure.target_on = target_on
-        if figure.target:
-            value = figure.ratio if target_on == "ratio" else figure.value
-            figure.met = value is not None and check(value, figure.target)
+    def seconds(self, normal: float) -> float:
+        return normal / 3 if self.quick else normal
+
+    def add(self, figure: Figure) -> Figure:
         self.figures.append(figure)
         print(line(figure), flush=True)
         return figure
@@ -285,3 +302,26 @@ def serve_until_stdin_closes(server: socketserver.BaseServer, port: int, port_fi
 def _stop_on_eof(server: socketserver.BaseServer) -> None:
     sys.stdin.read()
     server.shutdown()
+
+
+def published_port(process: subprocess.Popen[Any], port_file: Path, seconds: float) -> int | None:
+    """The port a helper process (serve_until_stdin_closes) published in `port_file`; None
+    if it exits, or `seconds` pass, first."""
+    deadline = time.monotonic() + seconds
+    while not port_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+    return int(port_file.read_text())
+
+
+def stop_helper(process: subprocess.Popen[Any]) -> None:
+    """Stop a helper process the way serve_until_stdin_closes expects: close its stdin; kill
+    it if it has not exited 10 s later."""
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

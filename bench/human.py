@@ -16,7 +16,6 @@ conversations, 10% paused with timers ten years away).
 from __future__ import annotations
 
 import itertools
-import os
 import random
 import statistics
 import time
@@ -34,7 +33,15 @@ from bench.cases import (
     backend_cpu,
     one_connection,
 )
-from bench.harness import BackendCpu, Figure, Recorder, Sample, alternate, table
+from bench.harness import (
+    BackendCpu,
+    Figure,
+    Recorder,
+    Sample,
+    alternate,
+    quick_from_environment,
+    table,
+)
 from functions.database.postgres import PostgresDatabase
 
 RUN = random.Random().getrandbits(32)
@@ -59,9 +66,6 @@ class _Standalone(Recorder):
     quick: bool
     figures: list[Figure] = field(default_factory=list)
 
-    def seconds(self, normal: float) -> float:
-        return normal / 3 if self.quick else normal
-
 
 def _conversations(url: str, condition: str, limit: int) -> list[tuple[UUID, UUID]]:
     """Up to `limit` conversations matching `condition`, at random (none the sweep
@@ -79,11 +83,34 @@ def _conversations(url: str, condition: str, limit: int) -> list[tuple[UUID, UUI
     return [(row[0], row[1]) for row in rows]
 
 
-def _paired_ratio(subject: Sample, baseline: Sample) -> float:
-    """The median of the rounds' ratios: each round of the subject ran right beside one of
-    the baseline, so a burst of the machine's other work hits a pair, not one side."""
-    return statistics.median(
-        mine / theirs for mine, theirs in zip(subject.rates, baseline.rates, strict=True)
+def _paired_rates(
+    key: str,
+    measurement: str,
+    subject: Sample,
+    baseline: Sample,
+    baseline_label: str,
+    target: str,
+    details: dict[str, Any],
+) -> Figure:
+    """`subject`'s calls per second against `baseline`'s, each on a connection of its own,
+    alternated. The ratio is the median of the rounds' ratios: each round of the subject ran
+    right beside one of the baseline, so a burst of the machine's other work hits a pair,
+    not one side."""
+    return Figure(
+        key=key,
+        measurement=(
+            f"{measurement}, PostgresDatabase on 1 connection (backend CPU {_cpu(subject)}"
+            f" against {_cpu(baseline)} µs a call)"
+        ),
+        value=subject.rate,
+        unit="calls/s",
+        baseline=baseline.rate,
+        baseline_label=f"{baseline_label}, same run; ratio: median of the rounds' ratios",
+        ratio=statistics.median(
+            mine / theirs for mine, theirs in zip(subject.rates, baseline.rates, strict=True)
+        ),
+        target=target,
+        details={"ratio_of_medians": subject.rate / baseline.rate} | details,
     )
 
 
@@ -155,22 +182,14 @@ def gate_with_draft(bench: Any) -> None:
         without.close()
     subject, baseline = samples["2 KB draft"], samples["no draft"]
     bench.add(
-        Figure(
+        _paired_rates(
             key="11a",
-            measurement=(
-                "gate, paused conversation, with a 2 KB draft kept beside its log row,"
-                f" PostgresDatabase on 1 connection (backend CPU {_cpu(subject)} against"
-                f" {_cpu(baseline)} µs a call)"
-            ),
-            value=subject.rate,
-            unit="calls/s",
-            baseline=baseline.rate,
-            baseline_label="the same gate without a draft, same run; ratio: median of the"
-            " rounds' ratios",
-            ratio=_paired_ratio(subject, baseline),
+            measurement="gate, paused conversation, with a 2 KB draft kept beside its log row",
+            subject=subject,
+            baseline=baseline,
+            baseline_label="the same gate without a draft",
             target=">= 0.85",
             details={
-                "ratio_of_medians": subject.rate / baseline.rate,
                 "drafts_kept": kept[0] if kept else None,
                 "draft_characters": kept[1] if kept else None,
                 "with_draft": _latency_details(subject),
@@ -248,22 +267,17 @@ def reply_vs_activate(bench: Any) -> None:
         _resume(url, [conversation for conversation, _ in sampled])
     subject, baseline = samples["human-reply"], samples["pause-activate"]
     bench.add(
-        Figure(
+        _paired_rates(
             key="11b",
             measurement=(
                 "human-reply on an active conversation (with a message_id: it pauses it),"
-                f" as its attendant, PostgresDatabase on 1 connection (backend CPU"
-                f" {_cpu(subject)} against {_cpu(baseline)} µs a call)"
+                " as its attendant"
             ),
-            value=subject.rate,
-            unit="calls/s",
-            baseline=baseline.rate,
-            baseline_label="pause-activate on an active conversation, same run; ratio: median"
-            " of the rounds' ratios",
-            ratio=_paired_ratio(subject, baseline),
+            subject=subject,
+            baseline=baseline,
+            baseline_label="pause-activate on an active conversation",
             target=">= 0.9",
             details={
-                "ratio_of_medians": subject.rate / baseline.rate,
                 "human_reply": _latency_details(subject),
                 "pause_activate": _latency_details(baseline),
             },
@@ -423,9 +437,6 @@ def sweep_drafts(bench: Any) -> None:
     backend_idle = [call.backend_peak_kib for call in nothing_due if call.backend_peak_kib]
     python_peaks = [call.python_peak_kib for call in deleting]
     python_idle = [call.python_peak_kib for call in nothing_due]
-    backend_ratio = (
-        max(backend_peaks) / max(backend_idle) if backend_peaks and backend_idle else None
-    )
     details = {
         "deleting_calls": [call.__dict__ for call in deleting],
         "nothing_due_calls": [call.__dict__ for call in nothing_due],
@@ -458,7 +469,6 @@ def sweep_drafts(bench: Any) -> None:
             unit="KiB",
             baseline=max(backend_idle) if backend_idle else None,
             baseline_label="the same calls with none due",
-            ratio=backend_ratio,
             target="<= 1.2",
             details=details,
         )
@@ -479,9 +489,9 @@ def sweep_drafts(bench: Any) -> None:
             baseline_label="takeover_private.resume_expired alone, p50",
             ratio=subject.percentile_ms(50) / baseline.percentile_ms(50),
             target="< 1",
+            target_on="value",
             details={"sweep": _latency_details(subject), "resume_part": _latency_details(baseline)},
         ),
-        target_on="value",
     )
     with dataset.connect(url) as connection:
         connection.execute("delete from public.blocked_drafts")
@@ -499,9 +509,10 @@ def main() -> None:
     """`BENCH_ONLY=11 make bench`: this measurement alone, on the sweep's database."""
     server, source = dataset.server_url()
     print(f"Takeover human-side benchmarks, Postgres: {source}", flush=True)
+    began = time.perf_counter()
     built = dataset.ensure_sweep(server)
-    print(f"  dataset {built.name}: {'reused' if built.reused else 'built'}", flush=True)
-    bench = _Standalone(sweep=built, quick=os.environ.get("BENCH_QUICK", "") not in ("", "0"))
+    built.announce(began, f"{built.conversations:,} conversations")
+    bench = _Standalone(sweep=built, quick=quick_from_environment())
     human(bench)
     print()
     print(table(bench.figures))

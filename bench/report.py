@@ -18,7 +18,6 @@ pauses crossing the window's start.
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +27,7 @@ import psycopg
 from bench import dataset
 from bench.cases import backend_cpu, one_connection
 from bench.dataset import Built, Scale, connect
-from bench.harness import Figure, alternate, check, table
+from bench.harness import Figure, alternate, quick_from_environment, table
 from functions.database.postgres import PostgresDatabase
 
 FORMAT = 2
@@ -184,18 +183,10 @@ def measure(scale: Scale, quick: bool = False) -> tuple[list[Figure], dict[str, 
     workspaces = workspaces_for(scale)
     began = time.perf_counter()
     big, big_t0 = ensure(server, f"takeover_bench_report_{scale.name}", workspaces)
-    print(
-        f"  dataset {big.name}: {'reused' if big.reused else 'built'} in"
-        f" {time.perf_counter() - began:.1f}s ({workspaces} workspaces, {big.log_rows:,} log rows)",
-        flush=True,
-    )
+    big.announce(began, f"{workspaces} workspaces, {big.log_rows:,} log rows")
     began = time.perf_counter()
     small, small_t0 = ensure(server, "takeover_bench_report_small", 1)
-    print(
-        f"  dataset {small.name}: {'reused' if small.reused else 'built'} in"
-        f" {time.perf_counter() - began:.1f}s (1 workspace, {small.log_rows:,} log rows)",
-        flush=True,
-    )
+    small.announce(began, f"1 workspace, {small.log_rows:,} log rows")
     print("7. pause-report: one workspace in a big log vs alone in a small one", flush=True)
     large_db = one_connection(big.url)
     small_db = one_connection(small.url)
@@ -256,7 +247,6 @@ def measure(scale: Scale, quick: bool = False) -> tuple[list[Figure], dict[str, 
                 unit="ms",
                 baseline=base,
                 baseline_label=f"same workspace alone, {small.log_rows:,} log rows",
-                ratio=value / base,
                 target="<= 1.3",
                 details=details,
             )
@@ -290,17 +280,13 @@ def run(bench: Any) -> None:
     """make bench's measurement 7."""
     figures, plans = measure(bench.scale, bench.quick)
     for figure in figures:
-        bench.add(figure, figure.target_on)
+        bench.add(figure)
     bench.plans.update(plans)
 
 
 def main() -> None:
     scale = dataset.scale_from_environment()
-    figures, plans = measure(scale, os.environ.get("BENCH_QUICK", "") not in ("", "0"))
-    for figure in figures:
-        if figure.target:
-            value = figure.ratio if figure.target_on == "ratio" else figure.value
-            figure.met = value is not None and check(value, figure.target)
+    figures, plans = measure(scale, quick_from_environment())
     print()
     print(table(figures))
     for title, plan in plans.items():

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import bulkheads, cases, dataset, human, production, report, webhooks
-from bench.harness import table
+from bench.harness import quick_from_environment, table
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 # Each run adds log rows (refused messages, activations, resumes; about 150k at the default
@@ -44,6 +44,9 @@ MEASUREMENTS = {
 }
 # Run only when asked for (BENCH_ONLY=6): what proposed changes to other files would gain.
 OPTIONAL = {"6"}
+# Asked for alone, these build their own databases (the human side: the sweep's only) and
+# print their own table: nothing else is built, and results.json is left as it was.
+ALONE = {"7": report.main, "8": webhooks.main, "10": bulkheads.main, "11": human.main}
 
 
 def machine(url: str) -> dict[str, Any]:
@@ -79,34 +82,18 @@ def main() -> None:
     started = time.perf_counter()
     scale = dataset.scale_from_environment()
     only = {part.strip() for part in os.environ.get("BENCH_ONLY", "").split(",") if part.strip()}
-    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
-    if only == {"7"}:
-        # The report's measurement has datasets of its own: skip building the others.
-        report.main()
-        return
-    if only == {"8"}:
-        # The webhooks' measurement builds its own database: skip building the others.
-        webhooks.main()
-        return
-    if only == {"10"}:
-        # Heavy reads against the gate: its own database too.
-        bulkheads.main()
-        return
-    if only == {"11"}:
-        # The human side's measurement uses the sweep's database only.
-        human.main()
-        return
+    quick = quick_from_environment()
+    for key, alone in ALONE.items():
+        if only == {key}:
+            alone()
+            return
     server, source = dataset.server_url()
     print(f"Takeover benchmarks, scale {scale.name}, Postgres: {source}", flush=True)
 
     def ensure(label: str, build: Any) -> dataset.Built:
         began = time.perf_counter()
         built: dataset.Built = build()
-        how = "reused" if built.reused else "built"
-        print(
-            f"  dataset {built.name}: {how} in {time.perf_counter() - began:.1f}s ({label})",
-            flush=True,
-        )
+        built.announce(began, label)
         return built
 
     main_name = f"takeover_bench_{scale.name}"
@@ -116,43 +103,34 @@ def main() -> None:
             server, main_name, "conv", scale.conversations, scale.log_rows, drift=DRIFT
         ),
     )
-    # The production measurements (9) use the main dataset only: alone, build nothing else.
-    if only and only <= {"9"}:
-        bench = cases.Bench(
-            scale=scale,
-            main=main_db,
-            nolog=main_db,
-            more=None,
-            empty=main_db,
-            sweep=main_db,
-            quick=quick,
-        )
-        production.production(bench)
-        print()
-        print(table(bench.figures))
-        return
-    nolog = ensure(
-        f"{scale.conversations:,} conversations, no log rows",
-        lambda: dataset.ensure(
-            server, f"{main_name}_nolog", "conv", scale.conversations, 0, drift=DRIFT
-        ),
-    )
-    more_rows = scale.log_rows * 5
-    more = (
-        ensure(
-            f"{scale.conversations:,} conversations, {more_rows:,} log rows",
+    # The production measurements (9) use the main dataset only: alone, they build nothing
+    # else, and the main dataset stands in for the others.
+    production_alone = bool(only) and only <= {"9"}
+    if production_alone:
+        nolog, more, empty, sweep_db = main_db, None, main_db, main_db
+    else:
+        nolog = ensure(
+            f"{scale.conversations:,} conversations, no log rows",
             lambda: dataset.ensure(
-                server, f"{main_name}_morelog", "conv", scale.conversations, more_rows
+                server, f"{main_name}_nolog", "conv", scale.conversations, 0, drift=DRIFT
             ),
         )
-        if scale.name == "default"
-        else None
-    )
-    empty = ensure("demo seed", lambda: dataset.ensure_empty(server))
-    sweep_db = ensure(
-        f"{dataset.SWEEP_CONVERSATIONS:,} conversations for the sweep",
-        lambda: dataset.ensure_sweep(server),
-    )
+        more_rows = scale.log_rows * 5
+        more = (
+            ensure(
+                f"{scale.conversations:,} conversations, {more_rows:,} log rows",
+                lambda: dataset.ensure(
+                    server, f"{main_name}_morelog", "conv", scale.conversations, more_rows
+                ),
+            )
+            if scale.name == "default"
+            else None
+        )
+        empty = ensure("demo seed", lambda: dataset.ensure_empty(server))
+        sweep_db = ensure(
+            f"{dataset.SWEEP_CONVERSATIONS:,} conversations for the sweep",
+            lambda: dataset.ensure_sweep(server),
+        )
     built_seconds = time.perf_counter() - started
     bench = cases.Bench(
         scale=scale,
@@ -163,6 +141,11 @@ def main() -> None:
         sweep=sweep_db,
         quick=quick,
     )
+    if production_alone:
+        production.production(bench)
+        print()
+        print(table(bench.figures))
+        return
     info = machine(main_db.url)
     for key, measurement in MEASUREMENTS.items():
         if (only and key not in only) or (not only and key in OPTIONAL):

@@ -27,7 +27,15 @@ from uuid import UUID, uuid4
 
 from bench import dataset
 from bench.cases import Bench, gate_caller, one_connection
-from bench.harness import Figure, Recorder, alternate, table
+from bench.harness import (
+    Figure,
+    Recorder,
+    alternate,
+    published_port,
+    quick_from_environment,
+    stop_helper,
+    table,
+)
 from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.shared.config import config
@@ -119,7 +127,6 @@ def gate_with_endpoints(bench: Bench | _Standalone, url: str) -> Figure:
         baseline_label=(
             f"same gate, workspace with no endpoint, p50 {baseline.percentile_ms(50):.2f} ms"
         ),
-        ratio=subject.rate / baseline.rate,
         target=">= 0.85",
     )
 
@@ -134,16 +141,12 @@ def _receiver() -> Iterator[str]:
             stdin=subprocess.PIPE,
         )
         try:
-            deadline = time.monotonic() + 20
-            while not port_file.exists():
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise SystemExit("the webhook receiver did not start")
-                time.sleep(0.05)
-            yield f"http://127.0.0.1:{port_file.read_text()}/hook"
+            port = published_port(process, port_file, 20)
+            if port is None:
+                raise SystemExit("the webhook receiver did not start")
+            yield f"http://127.0.0.1:{port}/hook"
         finally:
-            assert process.stdin is not None
-            process.stdin.close()
-            process.wait(timeout=10)
+            stop_helper(process)
 
 
 @contextmanager
@@ -278,9 +281,9 @@ def webhooks(bench: Bench | _Standalone) -> None:
             value=alone,
             unit="deliveries/s",
             target=">= 1000",
+            target_on="value",
             details={"runs": alone_rates},
         ),
-        target_on="value",
     )
     bench.add(
         Figure(
@@ -293,7 +296,6 @@ def webhooks(bench: Bench | _Standalone) -> None:
             unit="deliveries/s",
             baseline=alone,
             baseline_label="the healthy receiver alone (8b), runs alternated",
-            ratio=beside / alone,
             target=">= 0.9",
             details={"runs": beside_rates},
         )
@@ -304,7 +306,7 @@ def main() -> None:
     """`BENCH_ONLY=8 make bench`: this measurement alone, on its own database."""
     server, source = dataset.server_url()
     print(f"Takeover webhook benchmarks, Postgres: {source}", flush=True)
-    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    quick = quick_from_environment()
     bench = _Standalone(server=server, quick=quick)
     webhooks(bench)
     print()
