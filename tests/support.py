@@ -78,6 +78,14 @@ class Api:
         caller = self.attendant if token is None else token
         return self.post(function, body, token=caller, headers=headers)
 
+    def hand_over(
+        self, conversation_id: Any, agent_id: str = "support-bot", **fields: Any
+    ) -> TestResponse:
+        """The AI's handoff: pause-activate by the service, naming the agent that hands over."""
+        return self.act(
+            "pause-activate", conversation_id, agent_id=agent_id, token=self.service, **fields
+        )
+
     def get(self, function: str, *, token: str | None = None, **query: Any) -> TestResponse:
         return self.call("GET", function, token=token, query={k: str(v) for k, v in query.items()})
 

@@ -258,8 +258,7 @@ def test_human_replies_and_handoffs_are_exported_and_drafts_are_not(
     refused = {"conversation_id": conversation, "message_id": "m-1", "draft": "a refund of 42"}
     assert api.post("interaction-gate", refused, token=api.service).get_json()["allowed"] is False
     api.post("pause-resume", {"conversation_id": conversation}, token=api.attendant)
-    handoff = {"conversation_id": conversation, "agent_id": "support-bot", "reason": "asked"}
-    assert api.post("pause-activate", handoff, token=api.service).status_code == 200
+    assert api.hand_over(conversation, reason="asked").status_code == 200
 
     answer = export(api)
 

@@ -521,13 +521,7 @@ def test_a_refused_settings_change_changes_nothing(
 
 
 def test_the_ai_hands_over_for_the_effective_default(api: Api, db: psycopg.Connection[Any]) -> None:
-    answer = api.act(
-        "pause-activate",
-        C1,
-        agent_id="support-bot",
-        reason="customer_asked_for_human",
-        token=api.service,
-    )
+    answer = api.hand_over(C1, reason="customer_asked_for_human")
 
     assert answer.status_code == 200
     state = answer.get_json()
@@ -545,9 +539,7 @@ def test_the_ai_hands_over_for_the_effective_default(api: Api, db: psycopg.Conne
 
 
 def test_the_ai_hands_over_for_a_duration_it_gives(api: Api, db: psycopg.Connection[Any]) -> None:
-    state = api.act(
-        "pause-activate", C1, agent_id="support-bot", duration_minutes=None, token=api.service
-    ).get_json()
+    state = api.hand_over(C1, duration_minutes=None).get_json()
 
     assert (state["paused_until"], state["duration_minutes"]) == (None, None)
     assert without_ids(log_rows(db)) == [row("pause_activated", None, "support-bot", reason=None)]
@@ -556,7 +548,7 @@ def test_the_ai_hands_over_for_a_duration_it_gives(api: Api, db: psycopg.Connect
 def test_a_handoff_to_a_paused_conversation_is_409(api: Api, db: psycopg.Connection[Any]) -> None:
     api.act("pause-activate", C1)
 
-    answer = api.act("pause-activate", C1, agent_id="support-bot", token=api.service)
+    answer = api.hand_over(C1)
 
     assert_refused(answer, 409, "already_paused")
     assert len(log_rows(db)) == 1
@@ -607,7 +599,7 @@ def test_the_report_counts_pauses_by_what_caused_them(
     c4 = UUID("7a1c0000-0000-4000-8000-0000000000c4")
     reply(api, C1)  # Support: a human's reply, the attendant's
     api.act("pause-resume", C1)
-    api.act("pause-activate", C1, token=api.service, agent_id="support-bot")  # a handoff
+    api.hand_over(C1)
     api.act("pause-resume", C1)
     reply(api, SALES_CONVERSATION, token=api.service)  # Sales: a reply, the service's
     age(db, SALES_CONVERSATION, 100)
