@@ -76,6 +76,11 @@ def blocked(**fields: Any) -> Bad:
     return post("pause-logger", body, caller="service")
 
 
+def unstorable(function: str, caller: str = "attendant", **fields: Any) -> Bad:
+    """Text the model lets through and Postgres cannot store: 422 invalid_value."""
+    return post(function, {"conversation_id": EXPIRED, **fields}, caller, "invalid_value")
+
+
 def query(function: str, caller: str = "attendant", **parameters: Any) -> Bad:
     return Bad("GET", function, 422, "validation_failed", query=parameters, caller=caller)
 
@@ -313,26 +318,9 @@ BAD_INPUT = [
     pytest.param(post("pause-activate", [{"a": 1}, {"a": 1}]), id="same-key-in-two-objects"),
     pytest.param(activate(a={"a": 1}), id="same-key-nested-in-itself"),
     # -- text Postgres cannot store --------------------------------------------------------
+    pytest.param(unstorable("pause-activate", reason="a\x00b"), id="reason-with-nul"),
     pytest.param(
-        Bad(
-            "POST",
-            "pause-activate",
-            422,
-            "invalid_value",
-            body={"conversation_id": EXPIRED, "reason": "a\x00b"},
-        ),
-        id="reason-with-nul",
-    ),
-    pytest.param(
-        Bad(
-            "POST",
-            "interaction-gate",
-            422,
-            "invalid_value",
-            body={"conversation_id": EXPIRED, "message_id": "m\x00"},
-            caller="service",
-        ),
-        id="message-id-with-nul",
+        unstorable("interaction-gate", "service", message_id="m\x00"), id="message-id-with-nul"
     ),
     # -- pause-logger POST: only interaction_blocked ----------------------------------------
     pytest.param(post("pause-logger", {"conversation_id": LIVE}, "service"), id="logger-no-action"),
