@@ -93,10 +93,25 @@ class Api:
         return self.call("PUT", function, token=token, body=body)
 
 
-def assert_refused(answer: TestResponse, status: int, code: str) -> None:
-    """The call was refused with this status and error code."""
-    assert answer.status_code == status
-    assert answer.get_json()["error"]["code"] == code
+def error_of(answer: TestResponse) -> dict[str, Any]:
+    """The answer's error, checked for the contract's shape: `{"error": {"code", "message",
+    "details"}}` as JSON, with a message to read."""
+    assert answer.mimetype == "application/json"
+    body = answer.get_json()
+    assert set(body) == {"error"}
+    error: dict[str, Any] = body["error"]
+    assert {"code", "message", "details"} <= set(error)
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    return error
+
+
+def assert_refused(answer: TestResponse, status: int, code: str) -> dict[str, Any]:
+    """The call was refused with this status and error code, in the error shape: the error."""
+    assert answer.status_code == status, answer.get_data(as_text=True)
+    error = error_of(answer)
+    assert error["code"] == code
+    return error
 
 
 def log_rows(
