@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from uuid import uuid4
 
@@ -25,6 +25,7 @@ from moto.server import ThreadedMotoServer
 from functions.export import exporter, object_storage
 from functions.local import demo
 from functions.shared.config import config
+from tests.local_http import LocalServer, Quiet
 from tests.support import LOG_FIELDS, Api, assert_refused
 
 OTHER_WORKSPACE_CONVERSATION = "7a1c0000-0000-4000-8000-0000000000c9"
@@ -57,10 +58,7 @@ class FailingProxy:
         upstream_host = upstream.removeprefix("http://")
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                pass
-
+        class Handler(Quiet, BaseHTTPRequestHandler):
             def _any(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 proxy.requests += 1
@@ -86,13 +84,11 @@ class FailingProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any  # noqa: N815
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._server = LocalServer(Handler)
+        self.url = self._server.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._server.close()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -32,6 +32,7 @@ from functions.edge import jwks as identity_keys
 from functions.local import demo
 from functions.shared import logs
 from functions.shared.config import ConfigurationError, config
+from tests.local_http import LocalServer, Quiet
 from tests.processes import free_port
 from tests.support import (
     Api,
@@ -604,7 +605,7 @@ class Jwks:
         self.answer.set()
         jwks = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(Quiet, BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 jwks.fetches.append(self.path)
                 jwks.answer.wait(60)
@@ -618,14 +619,8 @@ class Jwks:
                 self.end_headers()
                 self.wfile.write(document)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{port}/auth/v1/.well-known/jwks.json"
+        self._server = LocalServer(Handler)
+        self.url = f"{self._server.url}/auth/v1/.well-known/jwks.json"
 
     def add_key(self) -> tuple[rsa.RSAPrivateKey, str]:
         """A new signing key published beside the others (a rotation's standby key)."""
@@ -636,9 +631,7 @@ class Jwks:
 
     def close(self) -> None:
         self.answer.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._server.close()
 
 
 def _public_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
