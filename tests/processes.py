@@ -1,13 +1,17 @@
 """Local server processes, for the tests, the benchmark and the reliability harness: a free
-port to give one, waiting until it listens, and stopping it."""
+port to give one, waiting until it listens, stopping it, and a process the harness owns with
+its temporary directory."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import subprocess
+import tempfile
 import time
-from typing import Any
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Self
 
 
 class NotListening(RuntimeError):
@@ -44,3 +48,34 @@ def stop(process: subprocess.Popen[Any], timeout: float = 10) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout)
+
+
+class OwnedProcess(ABC):
+    """A process the harness starts, stops and may start again, with a temporary directory of
+    its own: `with` starts it, and at the end stops it and removes the directory."""
+
+    def __init__(self, prefix: str) -> None:
+        self._directory = tempfile.TemporaryDirectory(prefix=prefix)
+        self.directory = Path(self._directory.name)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start the process, and return once it serves."""
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        """SIGTERM (SIGKILL if it lingers), unless it has exited already."""
+        if self.process is not None and self.alive():
+            stop(self.process)
+        self.process = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.stop()
+        self._directory.cleanup()

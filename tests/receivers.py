@@ -7,8 +7,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.local_http import LocalServer, Quiet
 
 
 @dataclass
@@ -45,7 +47,7 @@ class Receiver:
 
 
 def _handler(receiver_box: list[Receiver]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(Quiet, BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real receivers do
 
         def do_POST(self) -> None:
@@ -67,9 +69,6 @@ def _handler(receiver_box: list[Receiver]) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
     return Handler
 
 
@@ -77,15 +76,11 @@ def _handler(receiver_box: list[Receiver]) -> type[BaseHTTPRequestHandler]:
 def receiver(**options: Any) -> Iterator[Receiver]:
     """A receiver on 127.0.0.1 on a free port, served by threads, until the block ends."""
     box: list[Receiver] = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(box))
-    server.daemon_threads = True
-    box.append(Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hook", **options))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = LocalServer(_handler(box))
+    box.append(Receiver(url=f"{server.url}/hook", **options))
     try:
         yield box[0]
     finally:
         if box[0].hang is not None:
             box[0].hang.set()
-        server.shutdown()
-        server.server_close()
+        server.close()

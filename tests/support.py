@@ -78,6 +78,14 @@ class Api:
         caller = self.attendant if token is None else token
         return self.post(function, body, token=caller, headers=headers)
 
+    def hand_over(
+        self, conversation_id: Any, agent_id: str = "support-bot", **fields: Any
+    ) -> TestResponse:
+        """The AI's handoff: pause-activate by the service, naming the agent that hands over."""
+        return self.act(
+            "pause-activate", conversation_id, agent_id=agent_id, token=self.service, **fields
+        )
+
     def get(self, function: str, *, token: str | None = None, **query: Any) -> TestResponse:
         return self.call("GET", function, token=token, query={k: str(v) for k, v in query.items()})
 
@@ -85,10 +93,25 @@ class Api:
         return self.call("PUT", function, token=token, body=body)
 
 
-def assert_refused(answer: TestResponse, status: int, code: str) -> None:
-    """The call was refused with this status and error code."""
-    assert answer.status_code == status
-    assert answer.get_json()["error"]["code"] == code
+def error_of(answer: TestResponse) -> dict[str, Any]:
+    """The answer's error, checked for the contract's shape: `{"error": {"code", "message",
+    "details"}}` as JSON, with a message to read."""
+    assert answer.mimetype == "application/json"
+    body = answer.get_json()
+    assert set(body) == {"error"}
+    error: dict[str, Any] = body["error"]
+    assert {"code", "message", "details"} <= set(error)
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    return error
+
+
+def assert_refused(answer: TestResponse, status: int, code: str) -> dict[str, Any]:
+    """The call was refused with this status and error code, in the error shape: the error."""
+    assert answer.status_code == status, answer.get_data(as_text=True)
+    error = error_of(answer)
+    assert error["code"] == code
+    return error
 
 
 def log_rows(

@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from uuid import uuid4
 
@@ -25,6 +25,7 @@ from moto.server import ThreadedMotoServer
 from functions.export import exporter, object_storage
 from functions.local import demo
 from functions.shared.config import config
+from tests.local_http import LocalServer, Quiet
 from tests.support import LOG_FIELDS, Api, assert_refused
 
 OTHER_WORKSPACE_CONVERSATION = "7a1c0000-0000-4000-8000-0000000000c9"
@@ -57,10 +58,7 @@ class FailingProxy:
         upstream_host = upstream.removeprefix("http://")
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                pass
-
+        class Handler(Quiet, BaseHTTPRequestHandler):
             def _any(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 proxy.requests += 1
@@ -86,13 +84,11 @@ class FailingProxy:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any  # noqa: N815
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._server = LocalServer(Handler)
+        self.url = self._server.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._server.close()
 
 
 @pytest.fixture
@@ -127,9 +123,10 @@ def s3_client(env: dict[str, str]) -> Any:
 
 
 @pytest.fixture
-def bucket(s3_env: dict[str, str]) -> str:
+def bucket(s3_env: dict[str, str]) -> dict[str, str]:
+    """The bucket, created: the variables that point the export at it."""
     s3_client(s3_env).create_bucket(Bucket=s3_env["AUDIT_EXPORT_BUCKET"])
-    return s3_env["AUDIT_EXPORT_BUCKET"]
+    return s3_env
 
 
 def stored(env: dict[str, str]) -> dict[str, bytes]:
@@ -144,8 +141,8 @@ def stored(env: dict[str, str]) -> dict[str, bytes]:
 
 
 def exported_rows(env: dict[str, str]) -> list[dict[str, Any]]:
-    """Every row of every object, each object checked: its rows in id order, of the key's
-    workspace and day, between its first and last id."""
+    """Every row of every object in id order, each object checked: its rows in id order, of
+    the key's workspace and day, between its first and last id."""
     rows: list[dict[str, Any]] = []
     for key, data in stored(env).items():
         match = KEY.match(key)
@@ -159,7 +156,7 @@ def exported_rows(env: dict[str, str]) -> list[dict[str, Any]]:
         assert {row["workspace_id"] for row in objects} == {match["workspace"]}, key
         assert {row["created_at"][:10] for row in objects} == {match["date"]}, key
         rows.extend(objects)
-    return rows
+    return sorted(rows, key=lambda row: row["id"])
 
 
 def log(db: psycopg.Connection[Any]) -> list[dict[str, Any]]:
@@ -209,17 +206,13 @@ NOTHING_EXPORTED = (False, 0, False)
 EVERYTHING_EXPORTED = (True, 0, False)
 
 
-def by_id(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(rows, key=lambda row: row["id"])
-
-
 # ---------------------------------------------------------------------------
 # The copy: every row, once, in order
 # ---------------------------------------------------------------------------
 
 
 def test_every_row_of_two_workspaces_lands_in_exactly_one_object(
-    api: Api, db: psycopg.Connection[Any], s3_env: dict[str, str], bucket: str
+    api: Api, db: psycopg.Connection[Any], bucket: dict[str, str]
 ) -> None:
     # Given rows written by the functions and rows of a second workspace
     conversation = str(demo.FIRST_CONVERSATION_ID)
@@ -237,20 +230,20 @@ def test_every_row_of_two_workspaces_lands_in_exactly_one_object(
 
     expected = log(db)
     assert answer["exported_rows"] == len(expected) >= 53
-    objects = stored(s3_env)
+    objects = stored(bucket)
     assert sorted(answer["objects"]) == sorted(objects)
     assert {KEY.match(key)["workspace"] for key in objects} == {  # type: ignore[index]
         str(demo.WORKSPACE_ID),
         "7a1c0000-0000-4000-8000-000000000002",
     }
     # Row for row, every column (and not the export's own txid)
-    assert by_id(exported_rows(s3_env)) == expected
+    assert exported_rows(bucket) == expected
     assert set(expected[0]) == LOG_FIELDS | {"workspace_id", "paused_until"}
     assert progress(db) == EVERYTHING_EXPORTED
 
 
 def test_human_replies_and_handoffs_are_exported_and_drafts_are_not(
-    api: Api, db: psycopg.Connection[Any], s3_env: dict[str, str], bucket: str
+    api: Api, db: psycopg.Connection[Any], bucket: dict[str, str]
 ) -> None:
     conversation = str(demo.FIRST_CONVERSATION_ID)
     replied = {"conversation_id": conversation, "message_id": "wamid.1"}
@@ -258,58 +251,56 @@ def test_human_replies_and_handoffs_are_exported_and_drafts_are_not(
     refused = {"conversation_id": conversation, "message_id": "m-1", "draft": "a refund of 42"}
     assert api.post("interaction-gate", refused, token=api.service).get_json()["allowed"] is False
     api.post("pause-resume", {"conversation_id": conversation}, token=api.attendant)
-    handoff = {"conversation_id": conversation, "agent_id": "support-bot", "reason": "asked"}
-    assert api.post("pause-activate", handoff, token=api.service).status_code == 200
+    assert api.hand_over(conversation, reason="asked").status_code == 200
 
     answer = export(api)
 
     expected = log(db)
     assert answer["exported_rows"] == 4
-    assert by_id(exported_rows(s3_env)) == expected
+    assert exported_rows(bucket) == expected
     assert [(row["action"], row["reason"], row["triggered_by"]) for row in expected] == [
         ("pause_activated", "human_replied", str(demo.ATTENDANT_ID)),
         ("interaction_blocked", None, "ai_agent"),
         ("force_resume", None, str(demo.ATTENDANT_ID)),
         ("pause_activated", "asked", "support-bot"),
     ]
-    assert not [key for key, data in stored(s3_env).items() if b"refund" in gzip.decompress(data)]
+    assert not [key for key, data in stored(bucket).items() if b"refund" in gzip.decompress(data)]
 
 
 def test_a_rerun_exports_nothing_new_and_the_next_rows_go_to_new_objects(
-    api: Api, db: psycopg.Connection[Any], s3_env: dict[str, str], bucket: str
+    api: Api, db: psycopg.Connection[Any], bucket: dict[str, str]
 ) -> None:
     add_rows(db, 10)
     first = export(api)
-    before = stored(s3_env)
+    before = stored(bucket)
 
     assert export(api) == {"exported_rows": 0, "objects": []}
-    assert stored(s3_env) == before
+    assert stored(bucket) == before
 
     add_rows(db, 5)
     second = export(api)
     assert second["exported_rows"] == 5
     assert not set(second["objects"]) & set(first["objects"])
-    assert by_id(exported_rows(s3_env)) == log(db)
+    assert exported_rows(bucket) == log(db)
     for key, data in before.items():
-        assert stored(s3_env)[key] == data
+        assert stored(bucket)[key] == data
 
 
 def test_limit_bounds_a_run_and_the_next_run_continues(
-    api: Api, db: psycopg.Connection[Any], s3_env: dict[str, str], bucket: str
+    api: Api, db: psycopg.Connection[Any], bucket: dict[str, str]
 ) -> None:
     add_rows(db, 25)
     total = len(log(db))
     assert export(api, {"limit": 10})["exported_rows"] == 10
     assert export(api, {"limit": 10})["exported_rows"] == 10
     assert export(api)["exported_rows"] == total - 20
-    assert by_id(exported_rows(s3_env)) == log(db)
+    assert exported_rows(bucket) == log(db)
 
 
 def test_a_large_object_is_uploaded_in_parts(
     api: Api,
     db: psycopg.Connection[Any],
-    s3_env: dict[str, str],
-    bucket: str,
+    bucket: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Parts of 64 KiB (S3's 5 MiB minimum lowered in moto): the same code path, less data
@@ -328,10 +319,10 @@ def test_a_large_object_is_uploaded_in_parts(
     )
     answer = export(api)
     (key,) = [key for key in answer["objects"] if str(demo.WORKSPACE_ID) in key]
-    head = s3_client(s3_env).head_object(Bucket=bucket, Key=key)
+    head = s3_client(bucket).head_object(Bucket=bucket["AUDIT_EXPORT_BUCKET"], Key=key)
     assert head["ContentLength"] > 64 * 1024
     assert re.search(r"-\d+\"$", head["ETag"]), head["ETag"]  # a multipart upload's ETag
-    assert by_id(exported_rows(s3_env)) == log(db)
+    assert exported_rows(bucket) == log(db)
 
 
 # ---------------------------------------------------------------------------
@@ -340,7 +331,7 @@ def test_a_large_object_is_uploaded_in_parts(
 
 
 def test_a_lower_id_committed_after_a_higher_one_was_exported_is_exported_once(
-    api: Api, db: psycopg.Connection[Any], db_url: str, s3_env: dict[str, str], bucket: str
+    api: Api, db: psycopg.Connection[Any], db_url: str, bucket: dict[str, str]
 ) -> None:
     add_rows(db, 3)
     export(api)
@@ -360,20 +351,20 @@ def test_a_lower_id_committed_after_a_higher_one_was_exported_is_exported_once(
         held = export(api)
         assert held["exported_rows"] == 1
         assert held["objects"][0].endswith(f"/{higher_id}-{higher_id}.jsonl.gz")
-        assert late_id not in {row["id"] for row in exported_rows(s3_env)}
+        assert late_id not in {row["id"] for row in exported_rows(bucket)}
         late.commit()
 
     after = export(api)
     assert after["exported_rows"] == 1
     assert after["objects"][0].endswith(f"/{late_id}-{late_id}.jsonl.gz")
-    ids = [row["id"] for row in exported_rows(s3_env)]
+    ids = [row["id"] for row in exported_rows(bucket)]
     assert sorted(ids) == [row["id"] for row in log(db)]  # every row, exactly once
     assert ids.count(late_id) == ids.count(higher_id) == 1
     assert export(api)["exported_rows"] == 0
 
 
 def test_a_rolled_back_row_is_never_exported_and_holds_nothing_back(
-    api: Api, db: psycopg.Connection[Any], db_url: str, s3_env: dict[str, str], bucket: str
+    api: Api, db: psycopg.Connection[Any], db_url: str, bucket: dict[str, str]
 ) -> None:
     with psycopg.connect(db_url) as aborted:
         aborted.execute(
@@ -386,11 +377,11 @@ def test_a_rolled_back_row_is_never_exported_and_holds_nothing_back(
         assert export(api)["exported_rows"] == len(log(db))
         aborted.rollback()
     assert export(api)["exported_rows"] == 0
-    assert by_id(exported_rows(s3_env)) == log(db)
+    assert exported_rows(bucket) == log(db)
 
 
 def test_rows_committed_a_moment_ago_are_exported_now(
-    api: Api, db: psycopg.Connection[Any], s3_env: dict[str, str], bucket: str
+    api: Api, db: psycopg.Connection[Any], bucket: dict[str, str]
 ) -> None:
     # Open readers hold nothing back: only transactions that write have an id.
     with psycopg.connect(db.info.dsn) as reader:
@@ -402,8 +393,7 @@ def test_rows_committed_a_moment_ago_are_exported_now(
 def test_a_run_killed_after_its_upload_is_repeated_into_the_same_keys(
     api: Api,
     db: psycopg.Connection[Any],
-    s3_env: dict[str, str],
-    bucket: str,
+    bucket: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     add_rows(db, 12)
@@ -417,8 +407,8 @@ def test_a_run_killed_after_its_upload_is_repeated_into_the_same_keys(
         patch.setattr(exporter, "_commit", killed)
         answer = api.post("audit-export", {}, token=api.service)
     assert answer.status_code == 500
-    uploaded = stored(s3_env)
-    assert by_id(exported_rows(s3_env)) == expected_first
+    uploaded = stored(bucket)
+    assert exported_rows(bucket) == expected_first
     assert progress(db) == (False, 0, True)  # uploaded, not committed: still reserved
 
     # An overlapping run while the lease holds: exports nothing
@@ -430,19 +420,18 @@ def test_a_run_killed_after_its_upload_is_repeated_into_the_same_keys(
     again = export(api)
 
     assert again["exported_rows"] == len(log(db))
-    after = stored(s3_env)
+    after = stored(bucket)
     for key, data in uploaded.items():
         assert after[key] == data  # same key, same bytes
     assert len(after) == len(uploaded) + 1  # the later rows: one new object
-    assert by_id(exported_rows(s3_env)) == log(db)  # no duplicate, no gap
+    assert exported_rows(bucket) == log(db)  # no duplicate, no gap
     assert progress(db) == EVERYTHING_EXPORTED
 
 
 def test_overlapping_runs_never_export_a_row_twice(
     api: Api,
     db: psycopg.Connection[Any],
-    s3_env: dict[str, str],
-    bucket: str,
+    bucket: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(exporter, "BATCH_ROWS", 50)
@@ -464,7 +453,7 @@ def test_overlapping_runs_never_export_a_row_twice(
     keys = [key for answer in answers for key in answer.get_json()["objects"]]
     assert len(keys) == len(set(keys))
     assert sum(answer.get_json()["exported_rows"] for answer in answers) <= len(log(db))
-    assert by_id(exported_rows(s3_env)) == log(db)
+    assert exported_rows(bucket) == log(db)
 
 
 # ---------------------------------------------------------------------------
@@ -494,14 +483,13 @@ def test_a_missing_bucket_is_a_misconfiguration_that_exports_nothing(
     # Once the bucket exists, the next run exports everything at once
     s3_client(s3_env).create_bucket(Bucket=s3_env["AUDIT_EXPORT_BUCKET"])
     assert export(api)["exported_rows"] == len(log(db))
-    assert by_id(exported_rows(s3_env)) == log(db)
+    assert exported_rows(s3_env) == log(db)
 
 
 def test_refused_credentials_are_a_misconfiguration_that_exports_nothing(
     api: Api,
     db: psycopg.Connection[Any],
-    s3_env: dict[str, str],
-    bucket: str,
+    bucket: dict[str, str],
     moto_url: str,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -517,7 +505,7 @@ def test_refused_credentials_are_a_misconfiguration_that_exports_nothing(
     assert_refused(answer, 500, "server_misconfigured")
     assert "InvalidAccessKeyId" in caplog.text
     assert progress(db)[:2] == (False, 0)
-    assert stored(s3_env) == {}
+    assert stored(bucket) == {}
 
 
 def set_moto_auth(moto_url: str, count: str) -> None:
@@ -535,8 +523,7 @@ def set_moto_auth(moto_url: str, count: str) -> None:
 def test_storage_failing_mid_batch_is_a_503_and_the_next_run_retries_it(
     api: Api,
     db: psycopg.Connection[Any],
-    s3_env: dict[str, str],
-    bucket: str,
+    bucket: dict[str, str],
     moto_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -551,14 +538,14 @@ def test_storage_failing_mid_batch_is_a_503_and_the_next_run_retries_it(
         assert_refused(answer, 503, "storage_unavailable")
         assert answer.headers["Retry-After"]
         assert progress(db)[:2] == (False, 0)
-        assert len(stored(s3_env)) == 1
+        assert len(stored(bucket)) == 1
 
         proxy.fail_after = None
         assert export(api)["exported_rows"] == len(log(db))
     finally:
         proxy.close()
-    assert len(stored(s3_env)) == 2
-    assert by_id(exported_rows(s3_env)) == log(db)
+    assert len(stored(bucket)) == 2
+    assert exported_rows(bucket) == log(db)
 
 
 # ---------------------------------------------------------------------------
@@ -567,27 +554,27 @@ def test_storage_failing_mid_batch_is_a_503_and_the_next_run_retries_it(
 
 
 def test_only_the_service_may_export(
-    api: Api, db: psycopg.Connection[Any], s3_env: dict[str, str], bucket: str
+    api: Api, db: psycopg.Connection[Any], bucket: dict[str, str]
 ) -> None:
     add_rows(db, 2)
     assert api.post("audit-export", {}, token=api.admin).status_code == 403
     assert api.post("audit-export", {}).status_code == 401
-    assert stored(s3_env) == {}
+    assert stored(bucket) == {}
 
 
 @pytest.mark.parametrize("body", [{"limit": 0}, {"limit": 10_000_001}, {"limit": "x"}, {"x": 1}])
 def test_bad_input_is_a_422_that_exports_nothing(
-    api: Api, db: psycopg.Connection[Any], s3_env: dict[str, str], bucket: str, body: Any
+    api: Api, db: psycopg.Connection[Any], bucket: dict[str, str], body: Any
 ) -> None:
     add_rows(db, 2)
     answer = api.post("audit-export", body, token=api.service)
     assert answer.status_code == 422
-    assert stored(s3_env) == {}
+    assert stored(bucket) == {}
     assert progress(db) == NOTHING_EXPORTED
 
 
 def test_through_the_rest_adapter_it_is_a_misconfiguration(
-    api: Api, s3_env: dict[str, str], bucket: str
+    api: Api, bucket: dict[str, str]
 ) -> None:
     # PostgREST answers one call at a time; the export streams the log: DATABASE_URL only.
     from functions.database.instance import use_database
@@ -611,8 +598,7 @@ def test_through_the_rest_adapter_it_is_a_misconfiguration(
 def test_the_local_server_exports_on_its_interval(
     api: Api,
     db: psycopg.Connection[Any],
-    s3_env: dict[str, str],
-    bucket: str,
+    bucket: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from functions.local.server import create_app, schedules
@@ -630,11 +616,11 @@ def test_the_local_server_exports_on_its_interval(
     finally:
         exporter.stop()
         exporter.join(timeout=20)
-    assert by_id(exported_rows(s3_env)) == log(db)
+    assert exported_rows(bucket) == log(db)
 
 
 def test_transaction_ids_behind_the_export_stop_it_rather_than_skip_rows(
-    api: Api, db: psycopg.Connection[Any], s3_env: dict[str, str], bucket: str
+    api: Api, db: psycopg.Connection[Any], bucket: dict[str, str]
 ) -> None:
     # As after a restore into another cluster: the exported snapshot is ahead of the ids.
     add_rows(db, 3)
@@ -644,12 +630,12 @@ def test_transaction_ids_behind_the_export_stop_it_rather_than_skip_rows(
         " set exported_snapshot = '9000000000:9000000000:'"
     )
     add_rows(db, 2)
-    before = stored(s3_env)
+    before = stored(bucket)
 
     answer = api.post("audit-export", {}, token=api.service)
 
     assert_refused(answer, 500, "server_misconfigured")
-    assert stored(s3_env) == before
+    assert stored(bucket) == before
 
 
 def test_a_reservation_inside_a_transaction_that_wrote_is_refused(
@@ -682,7 +668,7 @@ def test_an_object_lock_bucket_keeps_every_object_write_once(
 
     (key,) = export(api)["objects"]
 
-    assert by_id(exported_rows(s3_env)) == log(db)
+    assert exported_rows(s3_env) == log(db)
     versions = client.list_object_versions(Bucket=name)["Versions"]
     with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
         client.delete_object(Bucket=name, Key=key, VersionId=versions[0]["VersionId"])

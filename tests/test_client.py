@@ -15,8 +15,9 @@ import threading
 import time
 import tomllib
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, get_args
 
@@ -48,6 +49,7 @@ from functions.local import demo
 from functions.local.server import create_app
 from functions.shared.config import config
 from tests.conftest import JWT_SECRET
+from tests.local_http import LocalServer, Quiet
 from tests.receivers import receiver
 from tests.support import Api, function_app, log_rows, snapshot
 
@@ -472,7 +474,7 @@ class _LosingProxy:
         self.keys: list[str | None] = []
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(Quiet, BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
@@ -486,24 +488,21 @@ class _LosingProxy:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+        self._server = LocalServer(Handler)
+        self.url = self._server.url
 
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
+    def close(self) -> None:
+        self._server.close()
 
 
 def test_a_retried_pause_uses_one_idempotency_key_and_pauses_once(
     server: str, api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    proxy = _LosingProxy(server)
-    try:
-        with TakeoverClient(proxy.url, api.service, retry=FAST) as takeover:
-            state = takeover.pause(C1, 15)
-    finally:
-        proxy.http.shutdown()
-        proxy.http.server_close()
+    with (
+        closing(_LosingProxy(server)) as proxy,
+        TakeoverClient(proxy.url, api.service, retry=FAST) as takeover,
+    ):
+        state = takeover.pause(C1, 15)
     assert len(proxy.keys) == 2
     assert proxy.keys[0] is not None
     assert proxy.keys[0] == proxy.keys[1]
@@ -562,30 +561,24 @@ def test_a_human_reply_is_retried_only_with_a_message_id(
 ) -> None:
     """The server dedupes by message_id: a retry after a lost answer gets the same answer and
     writes nothing. Without one, a retry would be a second reply: the call is not retried."""
-    proxy = _LosingProxy(server)
-    try:
-        with TakeoverClient(proxy.url, api.service, retry=FAST) as takeover:
-            state = takeover.human_reply(C1, "wamid-1")
-            assert takeover.human_reply(C1, "wamid-1") == state
-    finally:
-        proxy.http.shutdown()
-        proxy.http.server_close()
+    with (
+        closing(_LosingProxy(server)) as proxy,
+        TakeoverClient(proxy.url, api.service, retry=FAST) as takeover,
+    ):
+        state = takeover.human_reply(C1, "wamid-1")
+        assert takeover.human_reply(C1, "wamid-1") == state
     assert len(proxy.keys) == 3  # the lost try, its retry, the call again
     assert log_rows(db, C1) == [
         {"id": state.event_id, **human_replied("pause_activated", "service")}
     ]
 
     sales = demo.SALES_CONVERSATION_ID
-    proxy = _LosingProxy(server)
-    try:
-        with (
-            TakeoverClient(proxy.url, api.service, retry=FAST) as takeover,
-            pytest.raises(TakeoverUnavailable),
-        ):
-            takeover.human_reply(sales)
-    finally:
-        proxy.http.shutdown()
-        proxy.http.server_close()
+    with (
+        closing(_LosingProxy(server)) as proxy,
+        TakeoverClient(proxy.url, api.service, retry=FAST) as takeover,
+        pytest.raises(TakeoverUnavailable),
+    ):
+        takeover.human_reply(sales)
     assert len(proxy.keys) == 1
     assert [row["action"] for row in log_rows(db, sales)] == ["pause_activated"]
 

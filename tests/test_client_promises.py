@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 
 import pytest
@@ -24,6 +24,8 @@ from takeover_client import (
     TakeoverClient,
     TakeoverError,
 )
+
+from tests.local_http import LocalServer, Quiet
 
 C1 = "7a1c0000-0000-4000-8000-0000000000c1"
 ALLOWED = b'{"allowed": true, "ai_mode": "active", "paused_until": null, "event_id": null}'
@@ -59,7 +61,7 @@ Answer = Callable[[BaseHTTPRequestHandler, Misbehaving], None]
 def misbehaving(answer: Answer) -> Iterator[Misbehaving]:
     box: list[Misbehaving] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(Quiet, BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
@@ -70,19 +72,13 @@ def misbehaving(answer: Answer) -> Iterator[Misbehaving]:
         def do_POST(self) -> None:
             self.do_GET()
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    http.daemon_threads = True
-    box.append(Misbehaving(f"http://127.0.0.1:{http.server_address[1]}"))
-    threading.Thread(target=http.serve_forever, args=(0.05,), daemon=True).start()
+    server = LocalServer(Handler)
+    box.append(Misbehaving(server.url))
     try:
         yield box[0]
     finally:
         box[0].stop.set()
-        http.shutdown()
-        http.server_close()
+        server.close()
 
 
 def head(status: int = 200, **headers: str) -> bytes:

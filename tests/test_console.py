@@ -497,14 +497,7 @@ def test_the_timeline_words_a_services_human_reply_and_another_agents_handoff(
     calls = [
         api.act("human-reply", SUPPORT, message_id="wa-1", token=api.service),
         api.act("pause-resume", SUPPORT, token=api.service),
-        api.act(
-            "pause-activate",
-            SUPPORT,
-            agent_id="billing-bot",
-            reason="refund over 500 EUR",
-            duration_minutes=15,
-            token=api.service,
-        ),
+        api.hand_over(SUPPORT, "billing-bot", reason="refund over 500 EUR", duration_minutes=15),
     ]
     assert [call.status_code for call in calls] == [200] * 3
     ids = [row["id"] for row in log_rows(db, SUPPORT)]

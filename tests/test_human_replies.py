@@ -7,7 +7,7 @@ The demo seed: Acme's default is 30 minutes; Sales overrides it with 120, Suppor
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
 import psycopg
@@ -69,6 +69,16 @@ def written_at(db: psycopg.Connection[Any], event_id: int) -> str:
     assert found is not None
     moment: datetime = found[0]
     return moment.isoformat()
+
+
+class Refusal(NamedTuple):
+    """`caller` (an Api attribute) sends `fields` and is refused with this status and code."""
+
+    case: str
+    caller: str
+    fields: dict[str, Any]
+    status: int = 422
+    code: str = "validation_failed"
 
 
 def settings(api: Api, body: dict[str, Any], token: str | None = None) -> Any:
@@ -334,52 +344,24 @@ def test_the_service_replies_for_an_attendant_or_for_nobody(
     ]
 
 
-@pytest.mark.parametrize(
-    ("caller", "conversation_id", "fields", "status", "code"),
-    [
-        pytest.param(
-            "attendant",
-            C1,
-            {"triggered_by": ADMIN},
-            403,
-            "triggered_by_not_allowed",
-            id="attendant-on-behalf",
-        ),
-        pytest.param(
-            "service",
-            C1,
-            {"triggered_by": str(demo.OTHER_ADMIN_ID)},
-            422,
-            "triggered_by_not_member",
-            id="service-for-a-non-member",
-        ),
-        pytest.param("outsider", C1, {}, 404, "conversation_not_found", id="another-workspace"),
-        pytest.param("service", uuid4(), {}, 404, "conversation_not_found", id="unknown"),
-        pytest.param("attendant", C1, {"message_id": ""}, 422, "validation_failed", id="empty-id"),
-        pytest.param(
-            "attendant", C1, {"message_id": "m" * 201}, 422, "validation_failed", id="long-id"
-        ),
-        pytest.param("attendant", C1, {"reason": "hi"}, 422, "validation_failed", id="extra-field"),
-        pytest.param(
-            "service", C1, {"agent_id": "bot"}, 422, "validation_failed", id="agent-id-field"
-        ),
-    ],
-)
-def test_a_refused_reply_changes_nothing(
-    api: Api,
-    db: psycopg.Connection[Any],
-    caller: str,
-    conversation_id: UUID,
-    fields: dict[str, Any],
-    status: int,
-    code: str,
-) -> None:
-    before = snapshot(db)
-
-    answer = api.act("human-reply", conversation_id, token=getattr(api, caller), **fields)
-
-    assert_refused(answer, status, code)
-    assert snapshot(db) == before
+REFUSED_REPLIES = [
+    Refusal(
+        "attendant-on-behalf", "attendant", {"triggered_by": ADMIN}, 403, "triggered_by_not_allowed"
+    ),
+    Refusal(
+        "service-for-a-non-member",
+        "service",
+        {"triggered_by": str(demo.OTHER_ADMIN_ID)},
+        422,
+        "triggered_by_not_member",
+    ),
+    Refusal("another-workspace", "outsider", {}, 404, "conversation_not_found"),
+    Refusal("unknown", "service", {"conversation_id": str(uuid4())}, 404, "conversation_not_found"),
+    Refusal("empty-id", "attendant", {"message_id": ""}),
+    Refusal("long-id", "attendant", {"message_id": "m" * 201}),
+    Refusal("extra-field", "attendant", {"reason": "hi"}),
+    Refusal("agent-id-field", "service", {"agent_id": "bot"}),
+]
 
 
 def test_human_reply_takes_only_post(api: Api) -> None:
@@ -441,78 +423,40 @@ def test_a_switch_and_a_default_change_together(api: Api) -> None:
     assert (support["default_duration_minutes"], support["pause_on_human_reply"]) == (15, True)
 
 
-@pytest.mark.parametrize(
-    ("body", "token", "status", "code"),
-    [
-        pytest.param(
-            {"workspace_id": WORKSPACE, "pause_on_human_reply": False},
-            "attendant",
-            403,
-            "admin_only",
-            id="attendant",
-        ),
-        pytest.param(
-            {"team_id": SALES, "pause_on_human_reply": None},
-            "attendant",
-            403,
-            "admin_only",
-            id="attendant-team",
-        ),
-        pytest.param({"workspace_id": WORKSPACE}, "admin", 422, "validation_failed", id="nothing"),
-        pytest.param({"team_id": SALES}, "admin", 422, "validation_failed", id="nothing-team"),
-        pytest.param(
-            {"workspace_id": WORKSPACE, "pause_on_human_reply": None},
-            "admin",
-            422,
-            "validation_failed",
-            id="workspace-null",
-        ),
-        pytest.param(
-            {"workspace_id": WORKSPACE, "keep_blocked_drafts": None},
-            "admin",
-            422,
-            "validation_failed",
-            id="drafts-null",
-        ),
-        pytest.param(
-            {"workspace_id": WORKSPACE, "pause_on_human_reply": "no"},
-            "admin",
-            422,
-            "validation_failed",
-            id="not-a-boolean",
-        ),
-        pytest.param(
-            {"team_id": SALES, "keep_blocked_drafts": False},
-            "admin",
-            422,
-            "validation_failed",
-            id="drafts-of-a-team",
-        ),
-        pytest.param(
-            {"team_id": SALES, "inherit": True, "default_duration_minutes": 15},
-            "admin",
-            422,
-            "validation_failed",
-            id="inherit-and-a-default",
-        ),
-        pytest.param(
-            {"workspace_id": str(demo.OTHER_WORKSPACE_ID), "pause_on_human_reply": False},
-            "admin",
-            404,
-            "workspace_not_found",
-            id="another-workspace",
-        ),
-    ],
-)
-def test_a_refused_settings_change_changes_nothing(
-    api: Api, db: psycopg.Connection[Any], body: dict[str, Any], token: str, status: int, code: str
-) -> None:
-    before = snapshot(db)
-
-    answer = api.put("pause-settings", body, token=getattr(api, token))
-
-    assert_refused(answer, status, code)
-    assert snapshot(db) == before
+REFUSED_SETTINGS = [
+    Refusal(
+        "attendant",
+        "attendant",
+        {"workspace_id": WORKSPACE, "pause_on_human_reply": False},
+        403,
+        "admin_only",
+    ),
+    Refusal(
+        "attendant-team",
+        "attendant",
+        {"team_id": SALES, "pause_on_human_reply": None},
+        403,
+        "admin_only",
+    ),
+    Refusal("nothing", "admin", {"workspace_id": WORKSPACE}),
+    Refusal("nothing-team", "admin", {"team_id": SALES}),
+    Refusal("workspace-null", "admin", {"workspace_id": WORKSPACE, "pause_on_human_reply": None}),
+    Refusal("drafts-null", "admin", {"workspace_id": WORKSPACE, "keep_blocked_drafts": None}),
+    Refusal("not-a-boolean", "admin", {"workspace_id": WORKSPACE, "pause_on_human_reply": "no"}),
+    Refusal("drafts-of-a-team", "admin", {"team_id": SALES, "keep_blocked_drafts": False}),
+    Refusal(
+        "inherit-and-a-default",
+        "admin",
+        {"team_id": SALES, "inherit": True, "default_duration_minutes": 15},
+    ),
+    Refusal(
+        "another-workspace",
+        "admin",
+        {"workspace_id": str(demo.OTHER_WORKSPACE_ID), "pause_on_human_reply": False},
+        404,
+        "workspace_not_found",
+    ),
+]
 
 
 # ---------------------------------------------------------------------------------------
@@ -521,13 +465,7 @@ def test_a_refused_settings_change_changes_nothing(
 
 
 def test_the_ai_hands_over_for_the_effective_default(api: Api, db: psycopg.Connection[Any]) -> None:
-    answer = api.act(
-        "pause-activate",
-        C1,
-        agent_id="support-bot",
-        reason="customer_asked_for_human",
-        token=api.service,
-    )
+    answer = api.hand_over(C1, reason="customer_asked_for_human")
 
     assert answer.status_code == 200
     state = answer.get_json()
@@ -545,9 +483,7 @@ def test_the_ai_hands_over_for_the_effective_default(api: Api, db: psycopg.Conne
 
 
 def test_the_ai_hands_over_for_a_duration_it_gives(api: Api, db: psycopg.Connection[Any]) -> None:
-    state = api.act(
-        "pause-activate", C1, agent_id="support-bot", duration_minutes=None, token=api.service
-    ).get_json()
+    state = api.hand_over(C1, duration_minutes=None).get_json()
 
     assert (state["paused_until"], state["duration_minutes"]) == (None, None)
     assert without_ids(log_rows(db)) == [row("pause_activated", None, "support-bot", reason=None)]
@@ -556,43 +492,45 @@ def test_the_ai_hands_over_for_a_duration_it_gives(api: Api, db: psycopg.Connect
 def test_a_handoff_to_a_paused_conversation_is_409(api: Api, db: psycopg.Connection[Any]) -> None:
     api.act("pause-activate", C1)
 
-    answer = api.act("pause-activate", C1, agent_id="support-bot", token=api.service)
+    answer = api.hand_over(C1)
 
     assert_refused(answer, 409, "already_paused")
     assert len(log_rows(db)) == 1
 
 
+REFUSED_HANDOFFS = [
+    Refusal("attendant", "attendant", {"agent_id": "support-bot"}, 403, "agent_id_not_allowed"),
+    Refusal("with-triggered-by", "service", {"agent_id": "support-bot", "triggered_by": ATTENDANT}),
+    Refusal("system", "service", {"agent_id": "system"}),
+    Refusal("user-id", "service", {"agent_id": ATTENDANT}),
+    Refusal("empty", "service", {"agent_id": ""}),
+]
+
+
 @pytest.mark.parametrize(
-    ("caller", "fields", "status", "code"),
+    ("function", "refusal"),
     [
-        pytest.param(
-            "attendant", {"agent_id": "support-bot"}, 403, "agent_id_not_allowed", id="attendant"
-        ),
-        pytest.param(
-            "service",
-            {"agent_id": "support-bot", "triggered_by": ATTENDANT},
-            422,
-            "validation_failed",
-            id="with-triggered-by",
-        ),
-        pytest.param("service", {"agent_id": "system"}, 422, "validation_failed", id="system"),
-        pytest.param("service", {"agent_id": ATTENDANT}, 422, "validation_failed", id="user-id"),
-        pytest.param("service", {"agent_id": ""}, 422, "validation_failed", id="empty"),
+        pytest.param(function, refusal, id=f"{function}-{refusal.case}")
+        for function, refusals in (
+            ("human-reply", REFUSED_REPLIES),
+            ("pause-settings", REFUSED_SETTINGS),
+            ("pause-activate", REFUSED_HANDOFFS),
+        )
+        for refusal in refusals
     ],
 )
-def test_a_refused_handoff_changes_nothing(
-    api: Api,
-    db: psycopg.Connection[Any],
-    caller: str,
-    fields: dict[str, Any],
-    status: int,
-    code: str,
+def test_a_refused_reply_settings_change_or_handoff_changes_nothing(
+    api: Api, db: psycopg.Connection[Any], function: str, refusal: Refusal
 ) -> None:
     before = snapshot(db)
+    token = getattr(api, refusal.caller)
 
-    answer = api.act("pause-activate", C1, token=getattr(api, caller), **fields)
+    if function == "pause-settings":
+        answer = api.put(function, refusal.fields, token=token)
+    else:  # about the Support conversation, unless the fields name another
+        answer = api.post(function, {"conversation_id": str(C1), **refusal.fields}, token=token)
 
-    assert_refused(answer, status, code)
+    assert_refused(answer, refusal.status, refusal.code)
     assert snapshot(db) == before
 
 
@@ -607,7 +545,7 @@ def test_the_report_counts_pauses_by_what_caused_them(
     c4 = UUID("7a1c0000-0000-4000-8000-0000000000c4")
     reply(api, C1)  # Support: a human's reply, the attendant's
     api.act("pause-resume", C1)
-    api.act("pause-activate", C1, token=api.service, agent_id="support-bot")  # a handoff
+    api.hand_over(C1)
     api.act("pause-resume", C1)
     reply(api, SALES_CONVERSATION, token=api.service)  # Sales: a reply, the service's
     age(db, SALES_CONVERSATION, 100)

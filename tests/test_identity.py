@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -32,11 +32,13 @@ from functions.edge import jwks as identity_keys
 from functions.local import demo
 from functions.shared import logs
 from functions.shared.config import ConfigurationError, config
+from tests.local_http import LocalServer, Quiet
 from tests.processes import free_port
 from tests.support import (
     Api,
     assert_refused,
     conversation,
+    error_of,
     log_rows,
     pause_live_and_expired,
     snapshot,
@@ -92,14 +94,6 @@ def hmac_signed(claims: dict[str, Any], key: bytes) -> str:
     signing_input = f"{_segment({'alg': 'HS256', 'typ': 'JWT'})}.{_segment(claims)}"
     signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{_segment(signature)}"
-
-
-def error_of(answer: Any) -> dict[str, Any]:
-    body = answer.get_json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) >= {"code", "message", "details"}
-    error: dict[str, Any] = body["error"]
-    return error
 
 
 def without_request_id(answer: Any) -> dict[str, Any]:
@@ -192,8 +186,7 @@ def assert_refused_unchanged(
 
     answer = send(api, call, token=token)
 
-    assert answer.status_code == status
-    assert error_of(answer)["code"] == code
+    assert_refused(answer, status, code)
     assert snapshot(db) == before
 
 
@@ -237,8 +230,7 @@ def test_a_malformed_authorization_header_is_401(
 
     answer = status_authorized_by(api, authorization, EXPIRED)
 
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == code
+    assert_refused(answer, 401, code)
     assert snapshot(db) == before
 
 
@@ -247,8 +239,7 @@ def test_a_token_without_the_bearer_scheme_is_401_missing_token(api: Api) -> Non
 
     answer = status_authorized_by(api, token, ACTIVE)
 
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "missing_token"
+    assert_refused(answer, 401, "missing_token")
 
 
 def test_the_bearer_scheme_is_case_insensitive(api: Api) -> None:
@@ -269,9 +260,8 @@ def test_a_token_signed_with_another_secret_is_401(api: Api, db: psycopg.Connect
     status = status_of(api, forged_attendant, EXPIRED)
     sweep = api.post("auto-resume", {}, token=forged_service)
 
-    assert (status.status_code, sweep.status_code) == (401, 401)
-    assert error_of(status)["code"] == "invalid_token"
-    assert error_of(sweep)["code"] == "invalid_token"
+    assert_refused(status, 401, "invalid_token")
+    assert_refused(sweep, 401, "invalid_token")
     assert snapshot(db) == before
 
 
@@ -281,8 +271,7 @@ def test_a_token_whose_payload_was_edited_after_signing_is_401(api: Api) -> None
 
     answer = api.post("auto-resume", {}, token=edited)
 
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "invalid_token"
+    assert_refused(answer, 401, "invalid_token")
 
 
 @pytest.mark.usefixtures("scene")
@@ -293,8 +282,7 @@ def test_an_expired_token_is_401_token_expired(api: Api, db: psycopg.Connection[
 
     answer = status_of(api, token, EXPIRED)
 
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "token_expired"
+    assert_refused(answer, 401, "token_expired")
     assert snapshot(db) == before
 
 
@@ -303,8 +291,7 @@ def test_an_expired_service_key_is_401_token_expired(api: Api) -> None:
 
     answer = api.post("auto-resume", {}, token=hs256(claims, api.secret))
 
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "token_expired"
+    assert_refused(answer, 401, "token_expired")
 
 
 def test_a_token_not_valid_yet_is_401(api: Api) -> None:
@@ -312,8 +299,7 @@ def test_a_token_not_valid_yet_is_401(api: Api) -> None:
 
     answer = status_of(api, token)
 
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "invalid_token"
+    assert_refused(answer, 401, "invalid_token")
 
 
 @pytest.mark.usefixtures("scene")
@@ -342,8 +328,7 @@ def test_an_rs256_token_without_a_jwks_configured_is_500_server_misconfigured(ap
 
     answer = status_of(api, token)
 
-    assert answer.status_code == 500
-    assert error_of(answer)["code"] == "server_misconfigured"
+    assert_refused(answer, 500, "server_misconfigured")
     assert "Retry-After" not in answer.headers
 
 
@@ -364,8 +349,7 @@ def test_the_anon_key_is_403_everywhere(api: Api, db: psycopg.Connection[Any], c
 
     answer = send(api, call, token=anon)
 
-    assert answer.status_code == 403
-    assert error_of(answer)["code"] == "role_not_allowed"
+    assert_refused(answer, 403, "role_not_allowed")
     assert snapshot(db) == before
 
 
@@ -374,8 +358,7 @@ def test_a_token_without_a_role_is_403(api: Api) -> None:
 
     answer = status_of(api, token)
 
-    assert answer.status_code == 403
-    assert error_of(answer)["code"] == "role_not_allowed"
+    assert_refused(answer, 403, "role_not_allowed")
 
 
 _MISSING = object()  # the claim left out of the token
@@ -408,8 +391,7 @@ def test_an_attendant_token_without_aud_authenticated_or_a_user_id_is_401(
 
     answer = status_of(api, hs256(claims, api.secret), EXPIRED)
 
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "invalid_token"
+    assert_refused(answer, 401, "invalid_token")
     assert snapshot(db) == before
 
 
@@ -587,8 +569,7 @@ def test_an_acme_attendant_gets_404_on_the_globex_conversation(
 
     answer = api.act("pause-activate", demo.OTHER_CONVERSATION_ID, token=api.admin)
 
-    assert answer.status_code == 404
-    assert error_of(answer)["code"] == "conversation_not_found"
+    assert_refused(answer, 404, "conversation_not_found")
     assert snapshot(db) == before
 
 
@@ -624,7 +605,7 @@ class Jwks:
         self.answer.set()
         jwks = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(Quiet, BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 jwks.fetches.append(self.path)
                 jwks.answer.wait(60)
@@ -638,14 +619,8 @@ class Jwks:
                 self.end_headers()
                 self.wfile.write(document)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{port}/auth/v1/.well-known/jwks.json"
+        self._server = LocalServer(Handler)
+        self.url = f"{self._server.url}/auth/v1/.well-known/jwks.json"
 
     def add_key(self) -> tuple[rsa.RSAPrivateKey, str]:
         """A new signing key published beside the others (a rotation's standby key)."""
@@ -656,9 +631,7 @@ class Jwks:
 
     def close(self) -> None:
         self.answer.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._server.close()
 
 
 def _public_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
@@ -739,8 +712,7 @@ def test_an_rs256_token_signed_by_another_key_with_the_same_kid_is_401(
 
     answer = api.act("pause-activate", ACTIVE, token=token)
 
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "invalid_token"
+    assert_refused(answer, 401, "invalid_token")
     assert snapshot(db) == before
 
 
@@ -749,8 +721,7 @@ def test_an_rs256_token_with_an_unknown_kid_is_401(api: Api, jwks: Jwks) -> None
 
     answer = status_of(api, token)
 
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "invalid_token"
+    assert_refused(answer, 401, "invalid_token")
 
 
 def test_an_expired_rs256_token_is_401_token_expired(api: Api, jwks: Jwks) -> None:
@@ -759,8 +730,7 @@ def test_an_expired_rs256_token_is_401_token_expired(api: Api, jwks: Jwks) -> No
 
     answer = status_of(api, token)
 
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "token_expired"
+    assert_refused(answer, 401, "token_expired")
 
 
 def test_the_hs256_secret_still_works_beside_the_jwks(api: Api, jwks: Jwks) -> None:
@@ -783,8 +753,7 @@ def test_an_hs256_token_keyed_with_the_jwks_public_key_is_401(
 
     answer = api.post("auto-resume", {}, token=token)
 
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "invalid_token"
+    assert_refused(answer, 401, "invalid_token")
     assert snapshot(db) == before
 
 
@@ -796,8 +765,7 @@ def test_an_rs256_token_with_role_anon_is_403(api: Api, jwks: Jwks) -> None:
 
     answer = status_of(api, token)
 
-    assert answer.status_code == 403
-    assert error_of(answer)["code"] == "role_not_allowed"
+    assert_refused(answer, 403, "role_not_allowed")
 
 
 def test_a_token_whose_alg_does_not_fit_the_jwks_key_is_401(
@@ -809,8 +777,7 @@ def test_a_token_whose_alg_does_not_fit_the_jwks_key_is_401(
 
     answer = api.post("auto-resume", {}, token=token)
 
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "invalid_token"
+    assert_refused(answer, 401, "invalid_token")
     assert snapshot(db) == before
 
 
@@ -944,8 +911,8 @@ def test_an_attendant_token_not_from_the_projects_auth_is_401_and_changes_nothin
     with environment(monkeypatch, SUPABASE_JWT_ISSUER=ISSUER):
         answer = api.act("pause-activate", ACTIVE, token=hs256(claims, api.secret))
 
-    assert_refused(answer, 401, "invalid_token")
-    assert error_of(answer)["message"] == "The token was not issued by this project's Auth."
+    error = assert_refused(answer, 401, "invalid_token")
+    assert error["message"] == "The token was not issued by this project's Auth."
     assert snapshot(db) == before
 
 
@@ -1009,9 +976,8 @@ def test_a_token_without_exp_is_401_invalid_token(
 
     answer = api.act("pause-activate", ACTIVE, token=token)
 
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "invalid_token"
-    assert "exp" in error_of(answer)["message"]
+    error = assert_refused(answer, 401, "invalid_token")
+    assert "exp" in error["message"]
     assert snapshot(db) == before
 
 
@@ -1035,9 +1001,8 @@ def test_a_token_that_expires_more_than_ten_years_from_now_is_401(
 
     answer = api.act("pause-activate", ACTIVE, token=token)
 
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "invalid_token"
-    assert "10 years" in error_of(answer)["message"]
+    error = assert_refused(answer, 401, "invalid_token")
+    assert "10 years" in error["message"]
     assert snapshot(db) == before
 
 
@@ -1086,8 +1051,7 @@ def test_a_secret_key_not_configured_is_401(
     with environment(monkeypatch, SUPABASE_SECRET_KEYS=SECRET_KEY):
         answer = api.call("POST", "auto-resume", token=None, body={}, headers={"apikey": key})
 
-    assert answer.status_code == 401
-    assert error_of(answer)["code"] == "invalid_token"
+    assert_refused(answer, 401, "invalid_token")
     assert snapshot(db) == before
 
 
@@ -1101,8 +1065,7 @@ def test_the_authorization_header_wins_over_an_apikey(
             "POST", "auto-resume", token=api.attendant, body={}, headers={"apikey": SECRET_KEY}
         )
 
-    assert answer.status_code == 403
-    assert error_of(answer)["code"] == "service_only"
+    assert_refused(answer, 403, "service_only")
 
 
 def test_a_secret_key_without_secret_keys_configured_is_500(
@@ -1111,8 +1074,7 @@ def test_a_secret_key_without_secret_keys_configured_is_500(
     before = snapshot(db)
     answer = api.call("POST", "auto-resume", token=None, body={}, headers={"apikey": SECRET_KEY})
 
-    assert answer.status_code == 500
-    assert error_of(answer)["code"] == "server_misconfigured"
+    assert_refused(answer, 500, "server_misconfigured")
     assert "Retry-After" not in answer.headers
     assert "SUPABASE_SECRET_KEYS" in caplog.text
     assert SECRET_KEY not in caplog.text
@@ -1151,8 +1113,7 @@ def test_the_service_key_on_a_jwks_only_deployment_is_500_not_503(
     ):
         answer = api.post("auto-resume", {}, token=api.service)
 
-    assert answer.status_code == 500
-    assert error_of(answer)["code"] == "server_misconfigured"
+    assert_refused(answer, 500, "server_misconfigured")
     assert "SUPABASE_JWT_SECRET" in caplog.text
 
 
@@ -1164,8 +1125,7 @@ def test_nothing_to_verify_with_is_500_server_misconfigured_everywhere(
     with environment(monkeypatch, SUPABASE_JWT_SECRET=None, SUPABASE_JWKS_URL=None):
         answer = send(api, call, token=api.service)
 
-    assert answer.status_code == 500
-    assert error_of(answer)["code"] == "server_misconfigured"
+    assert_refused(answer, 500, "server_misconfigured")
     assert snapshot(db) == before
 
 

@@ -318,6 +318,14 @@ class Call:
 
 
 ACME_ID = str(ACME_CONVERSATION)
+
+
+def on_behalf(function: str) -> Call:
+    """`function` on Acme's conversation, naming the attendant as the one who acted."""
+    body = {"conversation_id": ACME_ID, "triggered_by": str(demo.ATTENDANT_ID)}
+    return Call(f"{function} on someone's behalf", "POST", function, body, on_behalf=True)
+
+
 CALLS = [
     Call(
         "pause-activate",
@@ -325,13 +333,7 @@ CALLS = [
         "pause-activate",
         {"conversation_id": ACME_ID, "duration_minutes": 15},
     ),
-    Call(
-        "pause-activate on someone's behalf",
-        "POST",
-        "pause-activate",
-        {"conversation_id": ACME_ID, "triggered_by": str(demo.ATTENDANT_ID)},
-        on_behalf=True,
-    ),
+    on_behalf("pause-activate"),
     Call(
         "pause-extend",
         "POST",
@@ -341,13 +343,7 @@ CALLS = [
     ),
     Call("pause-resume", "POST", "pause-resume", {"conversation_id": ACME_ID}, paused=True),
     Call("human-reply", "POST", "human-reply", {"conversation_id": ACME_ID, "message_id": "h-1"}),
-    Call(
-        "human-reply on someone's behalf",
-        "POST",
-        "human-reply",
-        {"conversation_id": ACME_ID, "triggered_by": str(demo.ATTENDANT_ID)},
-        on_behalf=True,
-    ),
+    on_behalf("human-reply"),
     Call(
         "interaction-gate",
         "POST",

@@ -122,6 +122,13 @@ def empty_url(new_database: Callable[[], str]) -> str:
     return new_database()
 
 
+@pytest.fixture
+def migrated_url(empty_url: str) -> str:
+    """A new database with every migration applied."""
+    migrations.apply(empty_url)
+    return empty_url
+
+
 def test_apply_on_an_empty_database_applies_every_migration_then_none(empty_url: str) -> None:
     first = migrations.apply(empty_url)
     second = migrations.apply(empty_url)
@@ -132,13 +139,12 @@ def test_apply_on_an_empty_database_applies_every_migration_then_none(empty_url:
     assert [row[0] for row in catalog(empty_url)["versions"]] == first
 
 
-def test_apply_twice_changes_no_catalog_entry(empty_url: str) -> None:
-    migrations.apply(empty_url)
-    before = catalog(empty_url)
+def test_apply_twice_changes_no_catalog_entry(migrated_url: str) -> None:
+    before = catalog(migrated_url)
 
-    migrations.apply(empty_url)
+    migrations.apply(migrated_url)
 
-    assert catalog(empty_url) == before
+    assert catalog(migrated_url) == before
 
 
 def test_a_database_from_before_a_squash_is_refused_with_what_to_do(empty_url: str) -> None:
@@ -203,12 +209,11 @@ def test_the_core_migrations_log_rows_get_their_workspace_and_are_exported(
     assert sum(exported["rows"] for exported in batch["objects"]) == len(rows)
 
 
-def test_running_the_runner_again_keeps_every_row(empty_url: str) -> None:
+def test_running_the_runner_again_keeps_every_row(migrated_url: str) -> None:
     """Each migration is applied once (no re-run guards): a second run of the runner, as
     `make run` does at every start, applies none and changes no row."""
-    migrations.apply(empty_url)
-    demo.seed_if_empty(empty_url)
-    with psycopg.connect(empty_url, autocommit=True) as connection:
+    demo.seed_if_empty(migrated_url)
+    with psycopg.connect(migrated_url, autocommit=True) as connection:
         # Changed settings, a paused conversation and its log row: the re-run keeps them.
         connection.execute("update public.workspaces set default_duration_minutes = null")
         connection.execute(
@@ -218,32 +223,30 @@ def test_running_the_runner_again_keeps_every_row(empty_url: str) -> None:
             "select public.takeover_activate(id, null, 60, false, 'before re-run', null)"
             " from public.conversations order by id limit 1"
         )
-    schema_before, rows_before = catalog(empty_url), data(empty_url)
+    schema_before, rows_before = catalog(migrated_url), data(migrated_url)
     assert rows_before["ai_pause_logs"]
 
-    assert migrations.apply(empty_url) == []
+    assert migrations.apply(migrated_url) == []
 
-    assert catalog(empty_url) == schema_before
-    assert data(empty_url) == rows_before
+    assert catalog(migrated_url) == schema_before
+    assert data(migrated_url) == rows_before
 
 
-def test_a_migration_run_raw_a_second_time_fails_loudly(empty_url: str) -> None:
+def test_a_migration_run_raw_a_second_time_fails_loudly(migrated_url: str) -> None:
     """Without re-run guards, applying a migration by hand twice is refused, not half-done."""
-    migrations.apply(empty_url)
-    before = catalog(empty_url)
+    before = catalog(migrated_url)
 
     with pytest.raises(psycopg.errors.DuplicateObject):
-        run_raw(empty_url, sorted(migrations.MIGRATIONS.glob("*.sql"))[0])
+        run_raw(migrated_url, sorted(migrations.MIGRATIONS.glob("*.sql"))[0])
 
-    assert catalog(empty_url) == before
+    assert catalog(migrated_url) == before
 
 
-def test_the_catalog_snapshot_sees_a_changed_definition(empty_url: str) -> None:
+def test_the_catalog_snapshot_sees_a_changed_definition(migrated_url: str) -> None:
     """The comparison above would notice a re-run that redefines something."""
-    migrations.apply(empty_url)
-    before = catalog(empty_url)
+    before = catalog(migrated_url)
 
-    with psycopg.connect(empty_url, autocommit=True) as connection:
+    with psycopg.connect(migrated_url, autocommit=True) as connection:
         connection.execute(
             "create or replace function takeover_private.error("
             " p_code text, p_message text, p_details jsonb default null)"
@@ -251,7 +254,7 @@ def test_the_catalog_snapshot_sees_a_changed_definition(empty_url: str) -> None:
             " as $$ select null::jsonb $$"
         )
 
-    changed = catalog(empty_url)
+    changed = catalog(migrated_url)
     assert changed["functions"] != before["functions"]
     assert {key for key in CATALOG if changed[key] != before[key]} == {"functions"}
 
@@ -330,10 +333,8 @@ def test_a_publication_for_all_tables_is_left_as_it_is(empty_url: str) -> None:
     assert "ai_pause_logs" in published
 
 
-def test_no_publication_is_created_where_there_is_none(empty_url: str) -> None:
-    migrations.apply(empty_url)
-
-    assert catalog(empty_url)["publication"] == []
+def test_no_publication_is_created_where_there_is_none(migrated_url: str) -> None:
+    assert catalog(migrated_url)["publication"] == []
 
 
 SCHEMA_FILES = sorted((migrations.ROOT / "supabase" / "schemas").glob("*.sql"))
@@ -386,10 +387,8 @@ def test_the_schema_files_and_the_migrations_agree_on_a_realtime_project(
 API_ROLES = ("anon", "authenticated", "service_role")
 
 
-def test_no_api_role_may_use_the_private_schema_or_its_functions(empty_url: str) -> None:
-    migrations.apply(empty_url)
-
-    with psycopg.connect(empty_url) as connection:
+def test_no_api_role_may_use_the_private_schema_or_its_functions(migrated_url: str) -> None:
+    with psycopg.connect(migrated_url) as connection:
         usage = connection.execute(
             "select r from unnest(%s::text[]) r"
             " where has_schema_privilege(r, 'takeover_private', 'usage')",
@@ -410,7 +409,7 @@ def test_no_api_role_may_use_the_private_schema_or_its_functions(empty_url: str)
     assert helpers[0] >= 15
 
     for role in API_ROLES:
-        with psycopg.connect(empty_url) as connection:
+        with psycopg.connect(migrated_url) as connection:
             connection.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
             with pytest.raises(
                 psycopg.errors.InsufficientPrivilege,
@@ -419,12 +418,10 @@ def test_no_api_role_may_use_the_private_schema_or_its_functions(empty_url: str)
                 connection.execute("select takeover_private.error('x', 'y')")
 
 
-def test_the_api_runs_as_its_owner_and_keeps_its_grants(empty_url: str) -> None:
+def test_the_api_runs_as_its_owner_and_keeps_its_grants(migrated_url: str) -> None:
     """service_role calls the API; the API calls the helpers as the migrating user."""
-    migrations.apply(empty_url)
-
     api = fetch(
-        empty_url,
+        migrated_url,
         "select p.proname, p.prosecdef,"
         " array(select r from unnest(%s::text[]) r"
         "       where has_function_privilege(r, p.oid, 'execute'))"
@@ -471,12 +468,10 @@ def test_the_api_runs_as_its_owner_and_keeps_its_grants(empty_url: str) -> None:
     ]
 
 
-def test_every_function_has_a_fixed_search_path(empty_url: str) -> None:
+def test_every_function_has_a_fixed_search_path(migrated_url: str) -> None:
     """Supabase's Security Advisor lint 0011 (function_search_path_mutable)."""
-    migrations.apply(empty_url)
-
     mutable = fetch(
-        empty_url,
+        migrated_url,
         "select p.oid::regprocedure::text from pg_proc p"
         " where p.pronamespace in ('public'::regnamespace, 'takeover_private'::regnamespace)"
         "   and not coalesce(p.proconfig, '{}') @> array['search_path=\"\"']"

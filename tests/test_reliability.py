@@ -22,7 +22,7 @@ from tests.reliability.neighbours import Neighbours, NeighbourSettings
 from tests.reliability.postgres import EmbeddedPostgres
 from tests.reliability.replay import HUMAN_REPLIED, Conversation, LogRow, Shift, replay
 from tests.reliability.report import render
-from tests.reliability.soak import Settings, run_soak
+from tests.reliability.soak import Load, Settings, SoakReport, run_soak
 from tests.support import Api, expire, log_rows
 
 SHORT = Settings(
@@ -38,25 +38,33 @@ SHORT = Settings(
 )
 
 
-def test_a_short_soak_under_database_faults_keeps_every_invariant() -> None:
-    report = run_soak(SHORT, EmbeddedPostgres("reliability-test"))
-    table = render([report], [])
+def soak(settings: Settings, load: Load | None = None) -> tuple[SoakReport, str]:
+    """A soak on the suite's embedded Postgres: its report, and the report as a table for
+    the assertions' messages."""
+    report = run_soak(settings, EmbeddedPostgres("reliability-test"), load)
+    return report, render([report], [])
 
+
+def assert_came_through(report: SoakReport, table: str, faults: list[str]) -> None:
+    """The soak kept every invariant through these faults, in this order: it did work, it
+    killed connections, and no call that found its connection dead failed for it (a 503
+    outside a fault's window); the function process was never replaced; no log row was
+    lost or written twice."""
     assert report.ok, table
-    assert [window.kind for window in report.faults] == [
-        "kill backends",
-        "restart server",
-        "kill backends",
-    ], table
+    assert [window.kind for window in report.faults] == faults, table
     assert report.server_pid_kept, table
-    statuses = report.status_counts()
-    assert statuses[200] > 100, table  # it did work
-    assert statuses[503] > 0, table  # and the restart did bite
-    # The kills did not: a call that found its connection dead went again.
+    assert report.status_counts()[200] > 100, table
     assert report.unexplained_503 == 0, table
     assert sum(window.killed for window in report.faults) > 0, table
-    assert report.audit_rows["auto_resume"] > 0, table  # pauses ran out during the run
     assert report.lost_rows == report.duplicated_rows == 0, table
+
+
+def test_a_short_soak_under_database_faults_keeps_every_invariant() -> None:
+    report, table = soak(SHORT)
+
+    assert_came_through(report, table, ["kill backends", "restart server", "kill backends"])
+    assert report.status_counts()[503] > 0, table  # the restart did bite
+    assert report.audit_rows["auto_resume"] > 0, table  # pauses ran out during the run
     assert report.latency(1) <= SHORT.latency_bound_seconds, table
 
 
@@ -67,21 +75,11 @@ def test_a_short_soak_through_pgbouncer_under_its_faults_keeps_every_invariant()
     """The functions through PgBouncer in transaction mode, while its server connections
     are killed, it is stopped and started, and Postgres behind it is too."""
     pgbouncer.require()
-    report = run_soak(POOLER_SHORT, EmbeddedPostgres("reliability-test"))
-    table = render([report], [])
+    report, table = soak(POOLER_SHORT)
 
-    assert report.ok, table
-    assert [window.kind for window in report.faults] == [
-        "kill backends",
-        "restart pooler",
-        "restart server",
-        "kill backends",
-    ], table
-    assert report.server_pid_kept, table
-    assert report.status_counts()[200] > 100, table
-    assert report.unexplained_503 == 0, table
-    assert sum(window.killed for window in report.faults) > 0, table
-    assert report.lost_rows == report.duplicated_rows == 0, table
+    assert_came_through(
+        report, table, ["kill backends", "restart pooler", "restart server", "kill backends"]
+    )
 
 
 NEIGHBOURS_SHORT = replace(SHORT, workers=4, kills=0, restarts=0, neighbours=True)
@@ -101,8 +99,7 @@ def test_a_short_soak_beside_a_noisy_neighbour_keeps_every_invariant() -> None:
     signed, nothing of Globex's), and Globex never holds more than its share of the leases.
     Only invariants here: the leg's timing figures are make reliability's."""
     load = Neighbours(QUIET_NEIGHBOUR, NEIGHBOURS_SHORT.seconds)
-    report = run_soak(NEIGHBOURS_SHORT, EmbeddedPostgres("reliability-test"), load)
-    table = render([report], [])
+    report, table = soak(NEIGHBOURS_SHORT, load)
 
     assert report.ok, table
     assert report.faults == [], table

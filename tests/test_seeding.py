@@ -43,39 +43,28 @@ def migrated(url: str) -> bool:
     return bool(found and found[0])
 
 
-def test_a_database_url_is_migrated_but_not_seeded(
-    new_database: Callable[[], str], env: Callable[..., None]
+@pytest.mark.parametrize(
+    ("seed_demo", "workspace_count"),
+    [
+        pytest.param({}, 0, id="unset-not-seeded"),
+        pytest.param({"TAKEOVER_SEED_DEMO": "1"}, 2, id="1-seeded"),
+        pytest.param({"TAKEOVER_SEED_DEMO": "0"}, 0, id="0-not-seeded"),
+    ],
+)
+def test_a_database_url_is_migrated_and_seeded_only_if_takeover_seed_demo_says_1(
+    new_database: Callable[[], str],
+    env: Callable[..., None],
+    seed_demo: dict[str, str],
+    workspace_count: int,
 ) -> None:
     url = new_database()
-    env(DATABASE_URL=url)
+    env(DATABASE_URL=url, **seed_demo)
 
     assert server._prepare_database() == url
-
-    assert migrated(url)
-    assert workspaces(url) == []
-
-
-def test_takeover_seed_demo_seeds_an_new_database(
-    new_database: Callable[[], str], env: Callable[..., None]
-) -> None:
-    url = new_database()
-    env(DATABASE_URL=url, TAKEOVER_SEED_DEMO="1")
-
-    server._prepare_database()
     server._prepare_database()  # a restart seeds nothing twice
 
-    assert len(workspaces(url)) == 2
-
-
-def test_takeover_seed_demo_0_is_no(
-    new_database: Callable[[], str], env: Callable[..., None]
-) -> None:
-    url = new_database()
-    env(DATABASE_URL=url, TAKEOVER_SEED_DEMO="0")
-
-    server._prepare_database()
-
-    assert workspaces(url) == []
+    assert migrated(url)
+    assert len(workspaces(url)) == workspace_count
 
 
 def test_the_embedded_database_is_seeded(

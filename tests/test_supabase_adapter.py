@@ -257,28 +257,25 @@ def test_every_refusal_code_maps_the_same_as_on_postgres(
     assert raised.value.code == code
 
 
+def recorded(case: str, status: int, code: str, message: str) -> Any:
+    """PostgREST's error answer as a test's parameter, its id the status and `case`."""
+    return pytest.param(postgrest_error(status, code, message), id=f"{status}-{case}")
+
+
+def naming_its_code(case: str, status: int, code: str, message: str) -> Any:
+    """PostgREST's error answer, and what the cause must name: its code."""
+    return pytest.param(postgrest_error(status, code, message), code, id=f"{status}-{case}")
+
+
 # PostgREST's and Supabase's gateway's error answers, as recorded from a project.
 INVALID_VALUE = [
-    pytest.param(
-        postgrest_error(400, "22P02", 'invalid input syntax for type uuid: "nope"'),
-        id="400-invalid-uuid",
-    ),
-    pytest.param(
-        postgrest_error(400, "23514", 'value for domain pause_duration violates check "x"'),
-        id="400-check-violation",
-    ),
+    recorded("invalid-uuid", 400, "22P02", 'invalid input syntax for type uuid: "nope"'),
+    recorded("check-violation", 400, "23514", 'value for domain pause_duration violates check "x"'),
 ]
+# ... and what the cause must name: PostgREST's code, or the gateway's message.
 MISCONFIGURED = [
-    pytest.param(
-        postgrest_error(401, "PGRST301", "JWSError JWSInvalidSignature"),
-        "PGRST301",
-        id="401-wrong-service-key",
-    ),
-    pytest.param(
-        postgrest_error(401, "PGRST302", "Anonymous access is disabled"),
-        "PGRST302",
-        id="401-no-key",
-    ),
+    naming_its_code("wrong-service-key", 401, "PGRST301", "JWSError JWSInvalidSignature"),
+    naming_its_code("no-key", 401, "PGRST302", "Anonymous access is disabled"),
     pytest.param(
         httpx.Response(
             401,
@@ -290,43 +287,26 @@ MISCONFIGURED = [
         "Invalid API key",
         id="401-gateway-invalid-api-key",
     ),
-    pytest.param(
-        postgrest_error(403, "42501", "permission denied for function takeover_activate"),
-        "42501",
-        id="403-permission-denied",
+    naming_its_code(
+        "permission-denied", 403, "42501", "permission denied for function takeover_activate"
     ),
-    pytest.param(
-        postgrest_error(
-            404,
-            "PGRST202",
-            "Could not find the function public.takeover_activate(...) in the schema cache",
-        ),
+    naming_its_code(
+        "function-not-found",
+        404,
         "PGRST202",
-        id="404-function-not-found",
+        "Could not find the function public.takeover_activate(...) in the schema cache",
     ),
-    pytest.param(
-        postgrest_error(500, "PGRST300", "Server lacks JWT secret"),
-        "PGRST300",
-        id="500-server-lacks-jwt-secret",
-    ),
+    naming_its_code("server-lacks-jwt-secret", 500, "PGRST300", "Server lacks JWT secret"),
 ]
 OUTAGE = [
-    pytest.param(
-        postgrest_error(503, "PGRST001", "Database client error. Retrying the connection."),
-        id="503-database-down",
-    ),
-    pytest.param(
-        postgrest_error(503, "PGRST000", "Could not connect with the database."), id="503-no-db"
-    ),
+    recorded("database-down", 503, "PGRST001", "Database client error. Retrying the connection."),
+    recorded("no-db", 503, "PGRST000", "Could not connect with the database."),
     pytest.param(httpx.Response(503, text="<html>upstream connect error</html>"), id="503-page"),
     pytest.param(httpx.Response(502, text="Bad Gateway"), id="502"),
     pytest.param(httpx.Response(504, text="Gateway Timeout"), id="504"),
     pytest.param(httpx.Response(520, text=""), id="520"),
     pytest.param(httpx.Response(429, json={"message": "Too many requests"}), id="429"),
-    pytest.param(
-        postgrest_error(500, "57014", "canceling statement due to statement timeout"),
-        id="500-statement-timeout",
-    ),
+    recorded("statement-timeout", 500, "57014", "canceling statement due to statement timeout"),
 ]
 
 Refusal = TypeVar("Refusal", bound=ApiError)

@@ -384,13 +384,7 @@ def test_human_replies_and_handoffs_are_delivered_and_drafts_never_are(
         api.act("interaction-gate", C1, message_id="m-1", draft=draft, token=api.service)
         end_in(db, C1, 5)  # the next reply slides the end
         slid = api.act("human-reply", C1, message_id="wamid.2", token=api.service).get_json()
-        handed = api.act(
-            "pause-activate",
-            C2,
-            agent_id="support-bot",
-            reason="customer_asked_for_human",
-            token=api.service,
-        ).get_json()
+        handed = api.hand_over(C2, reason="customer_asked_for_human").get_json()
 
         assert dispatch(api) == {"delivered": 4, "failed": 0, "pending": 0}
         received = hooks.wait_for(4)

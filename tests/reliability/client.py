@@ -8,12 +8,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLIENT_TIMEOUT_SECONDS = 30.0
 
 
-class ServerProcess:
+class ServerProcess(processes.OwnedProcess):
     """`python -m tests.reliability.serve` on `database_url`, its stdout in a file."""
 
     def __init__(
@@ -35,11 +33,10 @@ class ServerProcess:
         db_timeout_seconds: float,
         env: dict[str, str] | None = None,
     ) -> None:
-        self._directory = tempfile.TemporaryDirectory(prefix="takeover-reliability-")
-        directory = Path(self._directory.name)
-        self.port_file = directory / "port"
-        self.stdout_path = directory / "stdout.jsonl"
-        self.stderr_path = directory / "stderr.log"
+        super().__init__("takeover-reliability-")
+        self.port_file = self.directory / "port"
+        self.stdout_path = self.directory / "stdout.jsonl"
+        self.stderr_path = self.directory / "stderr.log"
         self.env = {
             key: value
             for key, value in os.environ.items()
@@ -53,21 +50,7 @@ class ServerProcess:
             PYTHONUNBUFFERED="1",
         )
         self.env.update(env or {})
-        self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
-
-    def __enter__(self) -> ServerProcess:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-        self._directory.cleanup()
 
     def start(self, wait_seconds: float = 30.0) -> None:
         with self.stdout_path.open("wb") as stdout, self.stderr_path.open("wb") as stderr:
@@ -94,16 +77,6 @@ class ServerProcess:
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            processes.stop(self.process)
-        self.process = None
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""

@@ -4,9 +4,6 @@ port (tests/pgbouncer.py writes its config), in front of a Postgres it may also 
 from __future__ import annotations
 
 import subprocess
-import tempfile
-from pathlib import Path
-from types import TracebackType
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -18,14 +15,14 @@ from tests import pgbouncer, processes
 _LOGIN_RETRY_SECONDS = 1
 
 
-class Bouncer:
+class Bouncer(processes.OwnedProcess):
     """PgBouncer in front of `server_url`'s server; `url(database)` reaches a database
-    through it."""
+    through it. Stopping it is a SIGTERM: PgBouncer closes every client and server connection
+    and exits."""
 
     def __init__(self, server_url: str) -> None:
+        super().__init__("pgbouncer-")
         self._host, port = pgbouncer.target_of(server_url)
-        self._directory = tempfile.TemporaryDirectory(prefix="pgbouncer-")
-        self.directory = Path(self._directory.name)
         self.port = pgbouncer.write_config(self.directory, self._host, port)
         ini = self.directory / "pgbouncer.ini"
         ini.write_text(
@@ -33,7 +30,6 @@ class Bouncer:
                 "[pgbouncer]\n", f"[pgbouncer]\nserver_login_retry = {_LOGIN_RETRY_SECONDS}\n"
             )
         )
-        self.process: subprocess.Popen[bytes] | None = None
 
     def url(self, database_url: str) -> str:
         """The same database and user as `database_url`, through this PgBouncer."""
@@ -48,29 +44,10 @@ class Bouncer:
         )
         pgbouncer._wait_for(self.port, self.process, self.directory)
 
-    def stop(self) -> None:
-        """SIGTERM: PgBouncer closes every client and server connection and exits."""
-        if self.process is not None and self.process.poll() is None:
-            processes.stop(self.process)
-        self.process = None
-
     def restart(self) -> None:
         self.stop()
         self.start()
 
     def ensure_up(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        if not self.alive():
             self.start()
-
-    def __enter__(self) -> Bouncer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-        self._directory.cleanup()

@@ -1,0 +1,35 @@
+"""HTTP servers the tests stand up in threads on 127.0.0.1: webhook receivers, proxies that
+lose or refuse on purpose, a JWKS endpoint, servers that misbehave."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Quiet:
+    """Mixed in before BaseHTTPRequestHandler: logs nothing, as a test asserts on the requests
+    it cares about."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class LocalServer:
+    """`handler` on a free port of 127.0.0.1, each request in a daemon thread, until closed."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        # Polled every 50 ms, so that closing it takes no longer than that.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
