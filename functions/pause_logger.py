@@ -55,22 +55,14 @@ class LoggedEvent(Answer):
 
 def read_events(call: Call[EventsQuery]) -> EventsPage:
     query = call.input
-    page = database().call(
-        "events",
-        {
-            "caller": call.caller.attendant_id,
-            "conversation_id": query.conversation_id,
-            "action": query.action,
-            "since": query.since,
-            "until": query.until,
-            "after_id": int(query.cursor) if query.cursor else None,
-            "limit": query.limit,
-        },
-        # One conversation's trail costs its page; a listing of whole workspaces may read
-        # far more than a page (a rare action, a long window).
-        call.options if query.conversation_id else call.options.as_heavy_read(),
-    )
-    return EventsPage.model_validate(page)
+    arguments = query.model_dump(exclude={"cursor"}) | {
+        "caller": call.caller.attendant_id,
+        "after_id": int(query.cursor) if query.cursor else None,
+    }
+    # One conversation's trail costs its page; a listing of whole workspaces may read far
+    # more than a page (a rare action, a long window).
+    options = call.options if query.conversation_id else call.options.as_heavy_read()
+    return EventsPage.model_validate(database().call("events", arguments, options))
 
 
 def record_blocked(call: Call[BlockedEvent]) -> LoggedEvent:

@@ -118,43 +118,27 @@ def read(call: Call[EndpointQuery]) -> EndpointsAnswer:
 
 
 def create(call: Call[NewEndpoint]) -> EndpointWithSecret:
-    body = call.input
-    created = database().call(
-        "create_webhook_endpoint",
-        {
-            "caller": call.caller.attendant_id,
-            "workspace_id": body.workspace_id,
-            "url": body.url,
-            "event_types": body.event_types,
-            "secret": new_secret(),
-        },
-    )
-    return EndpointWithSecret.model_validate(created)
+    arguments = call.input.model_dump() | {
+        "caller": call.caller.attendant_id,
+        "secret": new_secret(),
+    }
+    return EndpointWithSecret.model_validate(database().call("create_webhook_endpoint", arguments))
 
 
 def change(call: Call[EndpointChange]) -> EndpointWithSecret:
     body = call.input
-    changed = database().call(
-        "update_webhook_endpoint",
-        {
-            "caller": call.caller.attendant_id,
-            "id": body.id,
-            "url": body.url,
-            # Absent keeps the types; null subscribes to all of them.
-            "change_event_types": "event_types" in body.model_fields_set,
-            "event_types": body.event_types,
-            "enabled": body.enabled,
-            "secret": new_secret() if body.rotate_secret else None,
-        },
-    )
-    return EndpointWithSecret.model_validate(changed)
+    arguments = body.model_dump(exclude={"rotate_secret"}) | {
+        "caller": call.caller.attendant_id,
+        # Absent keeps the types; null subscribes to all of them.
+        "change_event_types": "event_types" in body.model_fields_set,
+        "secret": new_secret() if body.rotate_secret else None,
+    }
+    return EndpointWithSecret.model_validate(database().call("update_webhook_endpoint", arguments))
 
 
 def delete(call: Call[EndpointId]) -> Deleted:
-    deleted = database().call(
-        "delete_webhook_endpoint", {"caller": call.caller.attendant_id, "id": call.input.id}
-    )
-    return Deleted.model_validate(deleted)
+    arguments = call.input.model_dump() | {"caller": call.caller.attendant_id}
+    return Deleted.model_validate(database().call("delete_webhook_endpoint", arguments))
 
 
 FUNCTION = Function(

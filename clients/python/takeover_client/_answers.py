@@ -10,6 +10,39 @@ from typing import Literal
 
 from takeover_client.webhooks import EventType
 
+# Every answer type, as the package exports them (takeover_client/__init__.py).
+__all__ = [
+    "Action",
+    "AiMode",
+    "AttendantFigures",
+    "BlockedDraft",
+    "DayFigures",
+    "Decision",
+    "Deleted",
+    "Delivery",
+    "DispatchAnswer",
+    "Endpoint",
+    "EndpointDetail",
+    "EndpointList",
+    "EndpointWithSecret",
+    "Event",
+    "EventsPage",
+    "ExportAnswer",
+    "GateAnswer",
+    "HumanReplyAnswer",
+    "LoggedEvent",
+    "PauseMinutes",
+    "PauseState",
+    "PausesBySource",
+    "Report",
+    "Resumes",
+    "Settings",
+    "Status",
+    "SweepAnswer",
+    "TeamFigures",
+    "TeamSetting",
+]
+
 AiMode = Literal["active", "paused"]
 Action = Literal[
     "pause_activated", "interaction_blocked", "auto_resume", "force_resume", "extend_pause"
