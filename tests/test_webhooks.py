@@ -23,9 +23,13 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from takeover_client import webhooks as client_webhooks
 
+from functions.database.instance import database
+from functions.database.interface import Database
 from functions.local import demo
 from functions.shared.config import config
-from functions.webhooks.dispatcher import LEASES_PER_WORKSPACE
+from functions.shared.errors import Unavailable, database_unavailable
+from functions.shared.models import ONCE, CallOptions
+from functions.webhooks.dispatcher import LEASES_PER_WORKSPACE, Dispatcher
 from functions.webhooks.events import EVENT_TYPES, payload_models
 from functions.webhooks.signing import sign
 from tests.receivers import Received, receiver
@@ -941,6 +945,38 @@ def test_a_rotated_secret_signs_from_then_on(api: Api) -> None:
         assert verified(rotated["secret"], delivery)["type"] == "takeover.pause_activated"
         with pytest.raises(WebhookVerificationError):
             verified(endpoint["secret"], delivery)
+
+
+class LeaseFailsOnce:
+    """The functions' database, but its first webhook_lease fails as an outage would."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.failed = False
+
+    def call(self, function: str, arguments: Any, options: CallOptions = ONCE) -> Any:
+        if function == "webhook_lease" and not self.failed:
+            self.failed = True
+            raise database_unavailable()
+        return self.database.call(function, arguments, options)
+
+
+def test_a_lease_that_fails_leaves_the_dispatchers_threads_to_its_next_run(api: Api) -> None:
+    """A failed lease once kept the threads it had taken: that instance never leased again."""
+    dispatcher = Dispatcher()
+    flaky = LeaseFailsOnce(database())
+    with receiver() as hooks:
+        subscribe(api, hooks.url)
+        activate(api)
+
+        with pytest.raises(Unavailable):
+            dispatcher.run(flaky, 100)
+        result = dispatcher.run(flaky, 100)
+
+        assert (result.delivered, result.failed) == (1, 0)
+        events = api.get("pause-logger", token=api.service, conversation_id=C1).get_json()
+        assert hooks.ids() == [f"evt_{events['events'][0]['id']}"]
+    dispatcher.close()
 
 
 def test_overlapping_dispatchers_deliver_each_event_once(api: Api) -> None:

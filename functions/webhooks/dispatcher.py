@@ -119,8 +119,13 @@ class Dispatcher:
             threads = self._threads.take(work.attempts.left)
             if threads:
                 leased_at = time.monotonic()
-                leased = self._lease(work, threads, done)
-                self._threads.give_back(threads - len(leased))
+                leased: list[dict[str, Any]] = []
+                try:
+                    leased = self._lease(work, threads, done)
+                finally:
+                    # The threads no endpoint was leased for, all of them if the lease failed,
+                    # are free again: the instance's next run may use them.
+                    self._threads.give_back(threads - len(leased))
                 for endpoint in leased:
                     future = self._pool.submit(self._work, work, endpoint, leased_at)
                     running[future] = endpoint["id"]
