@@ -960,6 +960,12 @@ class LeaseFailsOnce:
             raise database_unavailable()
         return self.database.call(function, arguments, options)
 
+    def ping(self) -> None:
+        self.database.ping()
+
+    def close(self) -> None:
+        self.database.close()
+
 
 def test_a_lease_that_fails_leaves_the_dispatchers_threads_to_its_next_run(api: Api) -> None:
     """A failed lease once kept the threads it had taken: that instance never leased again."""
