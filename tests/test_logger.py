@@ -499,6 +499,22 @@ def test_a_filter_that_hides_the_expiry_still_writes_it(
     assert actions(db) == ["pause_activated", "auto_resume"]
 
 
+@pytest.mark.parametrize("caller", ["attendant", "service"])
+def test_a_listing_of_whole_workspaces_ends_no_pause(
+    api: Api, db: psycopg.Connection[Any], caller: str
+) -> None:
+    """A heavy read that ended expired pauses held their row locks as long as it ran, and
+    the gate waited on them: the listing writes nothing, the sweep ends them."""
+    activate(api, CONVERSATION, api.attendant, duration_minutes=15)
+    expire(db, CONVERSATION)
+    before = snapshot(db)
+
+    page = events(api, getattr(api, caller))
+
+    assert [event["action"] for event in page["events"]] == ["pause_activated"]
+    assert snapshot(db) == before
+
+
 def test_a_live_pause_is_not_ended_by_reading(api: Api, db: psycopg.Connection[Any]) -> None:
     activate(api, CONVERSATION, api.attendant, duration_minutes=15)
     before = snapshot(db)

@@ -1071,14 +1071,10 @@ begin
     ) then
       perform takeover_private.lock_conversation(p_conversation_id, p_caller);
     end if;
-  else
-    -- Every pause the caller may see that is over is ended first (the partial index on
-    -- paused_until finds them), so the trail never shows a finished pause as running.
-    perform takeover_private.lock_conversation(c.id, p_caller)
-    from public.conversations c
-    where c.ai_mode = 'paused' and c.paused_until is not null and c.paused_until <= now()
-      and (p_caller is null or takeover_private.is_member(c.workspace_id, p_caller));
   end if;
+  -- A listing of whole workspaces writes nothing: ending their expired pauses here would
+  -- hold those conversations' locks for as long as the heavy read runs (the gate would wait
+  -- on them); the sweep writes those auto_resume rows within its minute.
 
   if p_conversation_id is null and p_caller is not null then
     -- A member's listing: each of the member's workspaces read from its (workspace_id,
