@@ -21,6 +21,7 @@ from psycopg.conninfo import make_conninfo
 from functions import migrations
 from functions.database.instance import use_database
 from functions.database.postgres import PostgresDatabase
+from functions.export import object_storage
 from functions.local import demo, embedded
 from functions.shared import logs
 from functions.shared.config import config
@@ -224,3 +225,58 @@ def upload(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def image(tmp_path_factory: pytest.TempPathFactory, venv: Path) -> deployed.Image:
     context = deployed.without_ignored(deployed.tracked_files(), ".dockerignore")
     return deployed.build_image(context, tmp_path_factory.mktemp("image"), venv)
+
+
+# A local S3: moto in server mode, real HTTP on 127.0.0.1 (the audit export's storage).
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    # Imported here: moto and boto3 cost every test worker's start what only a few use.
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(monkeypatch: pytest.MonkeyPatch, moto_url: str) -> Iterator[dict[str, str]]:
+    """A fresh bucket and the variables that point the export at it."""
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": moto_url,
+        "AUDIT_EXPORT_BUCKET": f"audit-{uuid4().hex[:12]}",
+    }
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AUDIT_EXPORT_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    config.cache_clear()
+    object_storage.forget_clients()
+    yield env
+    config.cache_clear()
+    object_storage.forget_clients()
+
+
+def s3_client(env: dict[str, str]) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL_S3"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+
+
+@pytest.fixture
+def bucket(s3_env: dict[str, str]) -> dict[str, str]:
+    """The bucket, created: the variables that point the export at it."""
+    s3_client(s3_env).create_bucket(Bucket=s3_env["AUDIT_EXPORT_BUCKET"])
+    return s3_env

@@ -10,21 +10,18 @@ import re
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from uuid import uuid4
 
-import boto3
 import botocore.exceptions
 import psycopg
 import pytest
 import respx
-from moto.server import ThreadedMotoServer
 
 from functions.export import exporter, object_storage
 from functions.local import demo
 from functions.shared.config import config
+from tests.conftest import s3_client
 from tests.local_http import LocalServer, Quiet
 from tests.support import LOG_FIELDS, Api, assert_refused
 
@@ -38,15 +35,6 @@ KEY = re.compile(
 # ---------------------------------------------------------------------------
 # A local S3, and a proxy in front of it that can fail
 # ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 class FailingProxy:
@@ -89,44 +77,6 @@ class FailingProxy:
 
     def close(self) -> None:
         self._server.close()
-
-
-@pytest.fixture
-def s3_env(monkeypatch: pytest.MonkeyPatch, moto_url: str) -> Iterator[dict[str, str]]:
-    """A fresh bucket and the variables that point the export at it."""
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL_S3": moto_url,
-        "AUDIT_EXPORT_BUCKET": f"audit-{uuid4().hex[:12]}",
-    }
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AUDIT_EXPORT_PREFIX"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    config.cache_clear()
-    object_storage.forget_clients()
-    yield env
-    config.cache_clear()
-    object_storage.forget_clients()
-
-
-def s3_client(env: dict[str, str]) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL_S3"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
-
-
-@pytest.fixture
-def bucket(s3_env: dict[str, str]) -> dict[str, str]:
-    """The bucket, created: the variables that point the export at it."""
-    s3_client(s3_env).create_bucket(Bucket=s3_env["AUDIT_EXPORT_BUCKET"])
-    return s3_env
 
 
 def stored(env: dict[str, str]) -> dict[str, bytes]:

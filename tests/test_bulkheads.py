@@ -1,6 +1,7 @@
 """Bulkheads: heavy reads (reports, log listings, the audit export) run on their own few
 connections under their own statement timeout, so whatever they do the gate and the
-transitions find a connection. Slow readers are made by holding a row lock they wait on."""
+transitions find a connection. Slow readers are audit exports waiting on the export's state
+row, which the test holds (the gate and the transitions never touch it)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,9 @@ from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.shared.config import ConfigurationError, config
 from tests.conftest import JWT_SECRET
-from tests.support import Api, assert_refused, expire, log_rows, snapshot
+from tests.support import Api, assert_refused, snapshot
 
 CONVERSATION = demo.FIRST_CONVERSATION_ID
-EXPIRED = demo.SALES_CONVERSATION_ID
 OTHER = demo.NO_TEAM_CONVERSATION_ID
 HEAVY_CONNECTIONS = 2
 
@@ -61,16 +61,31 @@ def bulkheaded(
 
 
 @pytest.fixture
-def expired_and_held(api: Api, db: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
-    """A pause whose timer ran out, on a conversation whose row another transaction holds:
-    a member's listing of the log, which ends every expired pause it may see first, waits
-    until that transaction ends."""
-    assert api.act("pause-activate", EXPIRED, duration_minutes=15).status_code == 200
-    expire(db, EXPIRED)
+def export_held(db: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+    """The audit export's state row, held by another transaction: an export run's first
+    statement (its reservation locks that row) waits, on a heavy connection, until that
+    transaction ends."""
+    db.execute(
+        "insert into takeover_private.audit_export_state default values on conflict do nothing"
+    )
     with psycopg.connect(db.info.dsn) as holder:
-        holder.execute("select 1 from conversations where id = %s for update", (EXPIRED,))
+        holder.execute("select 1 from takeover_private.audit_export_state for update")
         yield holder
         holder.rollback()
+
+
+def exports(api: Api) -> TestResponse:
+    return api.post("audit-export", {}, token=api.service)
+
+
+def export_state(db: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    return db.execute("select * from takeover_private.audit_export_state").fetchall()
+
+
+def log_size(db: psycopg.Connection[Any]) -> int:
+    row = db.execute("select count(*) from ai_pause_logs").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def waiting_on_locks(db: psycopg.Connection[Any]) -> int:
@@ -101,14 +116,13 @@ def in_threads(count: int, call: Callable[[], TestResponse]) -> tuple[list[Any],
 def test_slow_heavy_readers_hold_only_their_own_connections(
     bulkheaded: Callable[..., Api],
     db: psycopg.Connection[Any],
-    expired_and_held: psycopg.Connection[Any],
+    bucket: dict[str, str],
+    export_held: psycopg.Connection[Any],
 ) -> None:
     api = bulkheaded(DATABASE_TIMEOUT_SECONDS="1", HEAVY_READ_TIMEOUT_SECONDS="60")
 
     # Given as many slow heavy readers as the heavy class has connections, each holding one
-    readers, answers = in_threads(
-        HEAVY_CONNECTIONS, lambda: api.get("pause-logger", token=api.attendant)
-    )
+    readers, answers = in_threads(HEAVY_CONNECTIONS, lambda: exports(api))
     wait_until(lambda: waiting_on_locks(db) == HEAVY_CONNECTIONS)
 
     # Another heavy read finds none free: 503, after waiting DATABASE_TIMEOUT_SECONDS for one
@@ -126,33 +140,35 @@ def test_slow_heavy_readers_hold_only_their_own_connections(
     assert all(reader.is_alive() for reader in readers)
     assert answers == []
 
-    # Once the lock goes, the readers answer, and the expired pause ended once
-    expired_and_held.rollback()
+    # Once the lock goes, the readers answer, and between them export each row once
+    export_held.rollback()
     for reader in readers:
         reader.join(timeout=30)
     assert [answer.status_code for answer in answers] == [200] * HEAVY_CONNECTIONS
-    ended = [row for row in log_rows(db, EXPIRED) if row["action"] == "auto_resume"]
-    assert len(ended) == 1
+    assert sum(answer.get_json()["exported_rows"] for answer in answers) == log_size(db)
 
 
 def test_a_heavy_read_past_its_statement_timeout_is_a_503_that_changes_nothing(
     bulkheaded: Callable[..., Api],
     db: psycopg.Connection[Any],
-    expired_and_held: psycopg.Connection[Any],
+    bucket: dict[str, str],
+    export_held: psycopg.Connection[Any],
 ) -> None:
     api = bulkheaded(HEAVY_READ_TIMEOUT_SECONDS="0.5")
-    before = snapshot(db)
+    assert api.act("pause-activate", CONVERSATION, duration_minutes=15).status_code == 200
+    before = snapshot(db), export_state(db)
 
-    # The listing waits on the held row past HEAVY_READ_TIMEOUT_SECONDS
-    answer = api.get("pause-logger", token=api.attendant)
+    # The export waits on the held row past HEAVY_READ_TIMEOUT_SECONDS
+    answer = exports(api)
 
     assert_refused(answer, 503, "database_unavailable")
     assert answer.headers["Retry-After"]
-    # The expiry it had begun to write was rolled back with it
-    assert snapshot(db) == before
-    expired_and_held.rollback()
-    assert api.get("pause-logger", token=api.attendant).status_code == 200
-    assert [row["action"] for row in log_rows(db, EXPIRED)] == ["pause_activated", "auto_resume"]
+    assert (snapshot(db), export_state(db)) == before
+    # The next run, unhindered, exports what that one could not
+    export_held.rollback()
+    answer = exports(api)
+    assert answer.status_code == 200
+    assert answer.get_json()["exported_rows"] == log_size(db) == 1
 
 
 @pytest.mark.parametrize(
