@@ -29,9 +29,10 @@ from functions.local import demo
 from functions.shared.config import config
 from functions.shared.errors import Unavailable, database_unavailable
 from functions.shared.models import ONCE, CallOptions
-from functions.webhooks.dispatcher import LEASES_PER_WORKSPACE, Dispatcher
+from functions.webhooks.dispatcher import LEASES_PER_WORKSPACE, THREADS, Dispatcher
 from functions.webhooks.events import EVENT_TYPES, payload_models
 from functions.webhooks.signing import sign
+from functions.webhooks.url_policy import ResolutionTimeout, resolve
 from tests.receivers import Received, receiver
 from tests.support import Api, assert_refused, expire
 
@@ -931,6 +932,28 @@ def test_a_delivery_connects_to_the_address_that_was_checked(
     (row,) = deliveries(db, endpoint["id"])
     assert row["attempts"] == 1
     assert row["last_error"] in {"timeout", "connection_failed: ConnectError"}
+
+
+def test_hung_name_lookups_do_not_hold_up_another_hosts(env: pytest.MonkeyPatch) -> None:
+    """One tenant's names that never resolve (a lookup the resolver never answers) must not
+    queue everyone else's lookups behind them."""
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def lookups(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(host).startswith("hung-"):
+            release.wait(30)
+            raise socket.gaierror("the resolver gave up")
+        return real("93.184.216.34", *args, **kwargs)
+
+    env.setattr(socket, "getaddrinfo", lookups)
+    try:
+        for n in range(THREADS):
+            with pytest.raises(ResolutionTimeout):
+                resolve(f"hung-{n}.example", 443, 0.01)
+        assert resolve("public.example", 443, 5) == ["93.184.216.34"]
+    finally:
+        release.set()
 
 
 def test_a_rotated_secret_signs_from_then_on(api: Api) -> None:

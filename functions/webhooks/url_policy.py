@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+import threading
 from urllib.parse import urlsplit
 
 from functions.shared.config import config
@@ -67,21 +66,33 @@ def _literal(host: str) -> str | None:
         return None
 
 
-_resolver = ThreadPoolExecutor(max_workers=8, thread_name_prefix="webhook-dns")
-
-
 def resolve(host: str, port: int, timeout: float | None) -> list[str]:
     """The addresses of `host`, in the resolver's order, within `timeout` seconds (the
     system resolver itself has no deadline). Unresolvable: socket.gaierror."""
     literal = _literal(host)
     if literal is not None:
         return [literal]
-    lookup = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
-    try:
-        infos = lookup.result(timeout=timeout)
-    except FutureTimeout as error:
-        raise ResolutionTimeout(host) from error
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+    # A thread of its own per lookup, not a shared pool: one tenant's hung names would take
+    # every worker of a pool, and everyone's lookups would queue behind them. A lookup given
+    # up on ends with the system resolver's own timeout; the dispatcher's threads bound how
+    # many run at once.
+    answer: list[list[str] | OSError | UnicodeError] = []
+
+    def look_up() -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            answer.append(list(dict.fromkeys(str(info[4][0]) for info in infos)))
+        except (OSError, UnicodeError) as error:
+            answer.append(error)
+
+    lookup = threading.Thread(target=look_up, name="webhook-dns", daemon=True)
+    lookup.start()
+    lookup.join(timeout)
+    if not answer:
+        raise ResolutionTimeout(host)
+    if isinstance(answer[0], BaseException):
+        raise answer[0]
+    return answer[0]
 
 
 def allowed_addresses(host: str, port: int, timeout: float | None) -> list[str]:
