@@ -28,6 +28,7 @@ import takeover_client
 from takeover_client import (
     AsyncTakeoverClient,
     BlockedDraft,
+    Decision,
     PausesBySource,
     RetryPolicy,
     Status,
@@ -607,24 +608,42 @@ def test_a_refused_gates_draft_is_shown_by_status(
     )
 
 
-@pytest.mark.parametrize("draft", ["", "x" * 8001], ids=["empty", "8001-characters"])
-def test_a_draft_takeover_would_refuse_raises_before_asking(draft: str) -> None:
-    """An agent's bug, not "do not send" for a message the gate would allow: see the README."""
-    with receiver(status=503) as hooks:
-        base = hooks.url.removesuffix("/hook")
-        with (
-            TakeoverClient(base, "key") as takeover,
-            pytest.raises(ValueError, match="takes 1 to 8,000 characters"),
-        ):
-            takeover.gate(C1, "m-1", draft=draft)
+@pytest.mark.parametrize(
+    ("draft", "kept"),
+    [
+        ("", None),
+        ("\x00", None),
+        ("x" * 8001, "x" * 8000),
+        ("a\x00b", "ab"),
+        ("half a pair: \ud800", "half a pair: ?"),
+    ],
+    ids=["empty", "only-nul", "8001-characters", "nul", "unpaired-surrogate"],
+)
+def test_a_draft_takeover_would_refuse_never_changes_the_gates_answer(
+    server: str,
+    api: Api,
+    db: psycopg.Connection[Any],
+    caplog: pytest.LogCaptureFixture,
+    draft: str,
+    kept: str | None,
+) -> None:
+    """The draft is the attendant's copy: sent as Takeover can keep it, never a 422 that
+    would read as "do not send" for a message the gate allows."""
 
-        async def ask() -> None:
-            async with AsyncTakeoverClient(base, "key") as takeover:
-                await takeover.gate(C1, "m-1", draft=draft)
+    async def ask(message_id: str) -> Decision:
+        async with AsyncTakeoverClient(server, api.service, retry=FAST) as takeover:
+            return await takeover.gate(C1, message_id, "bot", draft=draft)
 
-        with pytest.raises(ValueError, match="takes 1 to 8,000 characters"):
-            asyncio.run(ask())
-        assert hooks.received == []
+    with TakeoverClient(server, api.service, retry=FAST) as takeover:
+        assert takeover.gate(C1, "m-0", "bot", draft=draft).reason == "allowed"
+        takeover.pause(C1)
+        refused = [takeover.gate(C1, "m-1", "bot", draft=draft), asyncio.run(ask("m-2"))]
+
+    assert [decision.reason for decision in refused] == ["paused", "paused"]
+    drafts = db.execute("select draft from blocked_drafts order by event_id").fetchall()
+    assert drafts == ([] if kept is None else [(kept,), (kept,)])
+    cut = [r for r in caplog.records if "keeps its first 8,000" in r.getMessage()]
+    assert len(cut) == (3 if len(draft) > 8000 else 0)
 
 
 def test_a_handoff_writes_the_agent_id_as_triggered_by(

@@ -26,14 +26,21 @@ def decision(answer: GateAnswer) -> Decision:
     )
 
 
-def check_draft(draft: str | None) -> None:
-    """Raise ValueError, before asking, for a draft Takeover would refuse (422): the agent's
-    bug must not turn into "do not send" for a message the gate would allow."""
-    if draft is not None and not 1 <= len(draft) <= MAX_DRAFT_CHARACTERS:
-        raise ValueError(
-            f"gate(draft=...) takes 1 to {MAX_DRAFT_CHARACTERS:,} characters, not "
-            f"{len(draft):,}: cut it (draft=reply[:{MAX_DRAFT_CHARACTERS}]) or leave it out"
+def keepable_draft(draft: str | None) -> str | None:
+    """The draft as Takeover keeps it: without NUL characters and unpaired surrogates
+    (which Postgres cannot store), at most MAX_DRAFT_CHARACTERS, None when nothing is left.
+    Whatever the agent passes, the draft never becomes a 422, which the gate would read as
+    "do not send" for a message Takeover allows: it is only the attendant's copy."""
+    if draft is None:
+        return None
+    storable = draft.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if len(storable) > MAX_DRAFT_CHARACTERS:
+        log.warning(
+            "takeover: a draft of %s characters keeps its first %s for the attendant",
+            f"{len(storable):,}",
+            f"{MAX_DRAFT_CHARACTERS:,}",
         )
+    return storable[:MAX_DRAFT_CHARACTERS] or None
 
 
 def refusal(error: Exception, conversation_id: Any, url: str) -> Decision:

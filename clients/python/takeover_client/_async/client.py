@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from takeover_client._agent import check_draft, checked, decision, probe, refusal
+from takeover_client._agent import checked, decision, keepable_draft, probe, refusal
 from takeover_client._answers import (
     Action,
     Decision,
@@ -143,11 +143,13 @@ class AsyncTakeoverClient:
         the deadline, is "do not send" (see Decision.reason), logged as a WARNING unless the
         reason is a pause. A refused message stays refused: compose a new one with a new
         message_id. `draft`: the message about to be sent, kept for the attendant when
-        refused (status().blocked_drafts); 1 to 8,000 characters, else ValueError before
-        asking (a bug of the caller's: cut it or leave it out)."""
-        check_draft(draft)
+        refused (status().blocked_drafts): its first 8,000 characters (a WARNING says when
+        it is cut), without what Postgres cannot store; an empty one is left out."""
         body = present(
-            conversation_id=conversation_id, message_id=message_id, agent_id=agent_id, draft=draft
+            conversation_id=conversation_id,
+            message_id=message_id,
+            agent_id=agent_id,
+            draft=keepable_draft(draft),
         )
         try:
             return decision(await self._call(GATE, GateAnswer, body=body))
