@@ -49,23 +49,15 @@ def _started() -> None:
 
 def _target(target: str) -> Callable[[Request], Response]:
     """Only the target's own module is imported (functions/<target>.py, where the catalogue
-    would find it): a cold start pays for one function, not every one."""
+    finds it): a cold start pays for one function, not every one."""
     _started()
     try:
         module = importlib.import_module(f"functions.{target}")
-    except ModuleNotFoundError:
-        module = None
+    except ModuleNotFoundError as error:
+        if error.name != f"functions.{target}":
+            raise  # the function's module is there and one it imports is not: say which
+        raise AttributeError(target) from None
     declared = getattr(module, "FUNCTION", None)
-    if not (isinstance(declared, Function) and declared.target == target):
-        declared = _from_catalogue(target)
+    if not isinstance(declared, Function):
+        raise AttributeError(target)
     return declared.serve
-
-
-def _from_catalogue(target: str) -> Function:
-    # Imported only here: the catalogue imports every function module.
-    from functions.catalogue import functions_by_name
-
-    for function in functions_by_name().values():
-        if function.target == target:
-            return function
-    raise AttributeError(target)

@@ -114,6 +114,7 @@ def change_settings(call: Call[SettingsChange]) -> Settings:
             "pause_on_human_reply": change.pause_on_human_reply,
             "keep_blocked_drafts": getattr(change, "keep_blocked_drafts", None),
         },
+        call.options,
     )
     return Settings.model_validate(settings)
 

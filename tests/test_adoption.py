@@ -90,6 +90,10 @@ create table public.messages (
   author text not null,
   body text not null
 );
+-- The inbox's own function: everyone may execute it (PostgreSQL's default).
+create function public.message_count(p_conversation_id uuid) returns bigint
+language sql stable
+as 'select count(*) from public.messages where conversation_id = p_conversation_id';
 
 insert into public.workspaces (id, name, plan, is_public) values
   ('{ACME}', 'Acme', 'pro', true), ('{GLOBEX}', 'Globex', 'free', false);
@@ -165,6 +169,7 @@ grant select, insert, update on table public.conversations to {INBOX_BACKEND};
 """
 
 INBOX_TABLES = ("workspaces", "teams", "workspace_members", "conversations", "messages")
+INBOX_FUNCTIONS = ("message_count",)
 
 # Who looks and acts: the database role and the claims PostgREST would set.
 PEOPLE: dict[str, tuple[str, dict[str, Any]]] = {
@@ -406,15 +411,23 @@ SECURITY: dict[str, str] = {
         from pg_attribute a join pg_class c on c.oid = a.attrelid, aclexplode(a.attacl) g
         where c.relnamespace = 'public'::regnamespace and c.relname = any(%(tables)s)
         order by 1, 2, 3, 4""",
+    # Grantee 0 is PUBLIC; a null ACL, the default grants, is spelled out.
+    "function grants": """
+        select p.oid::regprocedure::text, a.grantee::regrole::text, a.privilege_type,
+               a.is_grantable, a.grantor::regrole::text
+        from pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+        where p.pronamespace = 'public'::regnamespace and p.proname = any(%(functions)s)
+        order by 1, 2, 3""",
 }
 
 
 def security(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """The RLS switch, owner, grants (tables and columns) and policies of the inbox's tables."""
+    """The RLS switch, owner, grants (tables and columns) and policies of the inbox's tables,
+    and who may execute its functions."""
+    objects = {"tables": list(INBOX_TABLES), "functions": list(INBOX_FUNCTIONS)}
     with psycopg.connect(url) as connection:
         return {
-            name: connection.execute(query, {"tables": list(INBOX_TABLES)}).fetchall()
-            for name, query in SECURITY.items()
+            name: connection.execute(query, objects).fetchall() for name, query in SECURITY.items()
         }
 
 
@@ -464,6 +477,8 @@ def test_the_inbox_tables_keep_their_rows_rls_switch_policies_and_grants(inbox: 
     assert grantees == {INBOX_OWNER, INBOX_BACKEND, *API_ROLES}
     assert len(security_before["column grants"]) == 3  # authenticated's update of 3 columns
     assert len(security_before["policies"]) == 9
+    executors = {row[1] for row in security_before["function grants"]}
+    assert executors == {INBOX_OWNER, "-"}  # its owner and PUBLIC
     # Takeover's columns come after the inbox's, and its rows take their defaults.
     after = inbox_columns(inbox)
     assert {table: names[: len(columns[table])] for table, names in after.items()} == columns

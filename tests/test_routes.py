@@ -11,6 +11,8 @@ from uuid import uuid4
 import pytest
 from pydantic import BaseModel
 
+import functions
+import main
 from functions.catalogue import NotAFunction, declared_in, functions_by_name
 from functions.edge.http import Call, Route
 from functions.shared.models import Idempotency
@@ -98,6 +100,39 @@ def test_every_module_at_the_top_of_a_package_of_functions_must_declare_one(
 
     with pytest.raises(NotAFunction, match=r"helpers\.py declares no FUNCTION"):
         declared_in(importlib.import_module("more_functions"))
+
+
+def test_a_module_must_be_named_for_the_function_it_declares(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "misnamed_functions"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "gate.py").write_text(
+        "from functions.edge.http import Function\nFUNCTION = Function('interaction-gate')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    with pytest.raises(NotAFunction, match=r"gate\.py declares interaction-gate: name it"):
+        declared_in(importlib.import_module("misnamed_functions"))
+
+
+def test_the_entry_point_names_what_a_target_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unknown target is functions-framework's "no such function"; a function whose own
+    import fails says which module is missing, never "no such function"."""
+    (tmp_path / "broken_import.py").write_text("import a_package_nobody_installed\n")
+    monkeypatch.setattr(functions, "__path__", [*functions.__path__, str(tmp_path)])
+
+    with pytest.raises(AttributeError, match="no_such_function"):
+        main.__getattr__("no_such_function")
+    with pytest.raises(AttributeError, match="edge"):
+        main.__getattr__("edge")  # a package of helpers, no FUNCTION
+    with pytest.raises(ModuleNotFoundError) as missing:
+        main.__getattr__("broken_import")
+    assert missing.value.name == "a_package_nobody_installed"
+    assert callable(main.__getattr__("pause_activate"))
 
 
 def test_the_catalogue_holds_every_function_module_and_nothing_else() -> None:

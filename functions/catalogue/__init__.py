@@ -15,8 +15,8 @@ from functions.edge.http import Function
 
 
 class NotAFunction(TypeError):
-    """A module at the top of functions/ that declares no FUNCTION: move it into a package,
-    or declare it."""
+    """A module at the top of functions/ that declares no FUNCTION (move it into a package,
+    or declare it), or declares one its name does not give."""
 
 
 @cache
@@ -35,5 +35,10 @@ def declared_in(package: ModuleType) -> dict[str, Function]:
         declared = getattr(module, "FUNCTION", None)
         if not isinstance(declared, Function):
             raise NotAFunction(f"{module.__file__} declares no FUNCTION")
+        # The deployed entry point (main.py) finds a target by its module's name alone.
+        if declared.target != module_info.name:
+            raise NotAFunction(
+                f"{module.__file__} declares {declared.name}: name it {declared.target}.py"
+            )
         found[declared.name] = declared
     return found

@@ -38,7 +38,7 @@ from functions.export.object_storage import ObjectStorage
 from functions.shared.errors import ServerMisconfigured
 from functions.shared.models import CallOptions
 
-log = logging.getLogger("takeover")
+log = logging.getLogger("takeover.export")
 
 # Rows per reserved batch: bounds what a lost lease repeats and each statement's work.
 # Every call of the export reads (or keeps) the log in bulk: the heavy readers' connections.

@@ -27,7 +27,7 @@ from botocore.exceptions import (
 from functions.shared.config import config
 from functions.shared.errors import ServerMisconfigured, Unavailable
 
-log = logging.getLogger("takeover")
+log = logging.getLogger("takeover.export")
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

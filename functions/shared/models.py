@@ -68,7 +68,7 @@ def _iso_utc(moment: datetime) -> str:
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-# Answers are in UTC with microseconds, as the database writes them (takeover_utc), four
+# Answers are in UTC with microseconds, as the database writes them (takeover_private.utc), four
 # digits of year always (0001-01-01T00:00:00.000000Z); a query time without an offset is
 # read as UTC.
 UtcDatetime = Annotated[

@@ -35,7 +35,11 @@
 --
 -- New parameters of existing API functions have defaults where functions deployed before
 -- this migration call them (takeover_activate, takeover_gate, takeover_sweep, the in-database
--- cron's takeover_sweep(1000)), so those keep working until they are replaced.
+-- cron's takeover_sweep(1000)), so those keep working until they are replaced. Three could
+-- not be kept: takeover_update_settings (pause-settings PUT), takeover_webhook_claim
+-- (webhook-dispatch) and the audit export's claim (audit-export, whose batch state changed
+-- shape): the functions deployed before this migration answer those with 500 until they are
+-- redeployed. Migrate, then redeploy at once (docs/inbox-integration.md#upgrading).
 
 -- ===========================================================================
 -- Tables and columns
@@ -2110,3 +2114,9 @@ grant execute on function
   to service_role;
 revoke all on all functions in schema takeover_private
   from public, anon, authenticated, service_role;
+
+-- What duration_minutes holds on a human reply's extension (takeover_human_reply).
+comment on column public.ai_pause_logs.duration_minutes is
+  'Configured duration: of the pause for activate and resumes, the minutes added for '
+  'extend_pause (null there = made indefinite); for an extend_pause by a human''s reply '
+  '(reason human_replied), the default the pause runs for from that reply.';

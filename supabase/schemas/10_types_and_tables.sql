@@ -211,7 +211,8 @@ comment on table public.ai_pause_logs is
   'Append-only audit trail of every step of the takeover lifecycle.';
 comment on column public.ai_pause_logs.duration_minutes is
   'Configured duration: of the pause for activate and resumes, the minutes added for '
-  'extend_pause (null there = made indefinite).';
+  'extend_pause (null there = made indefinite); for an extend_pause by a human''s reply '
+  '(reason human_replied), the default the pause runs for from that reply.';
 comment on column public.ai_pause_logs.message_id is
   'The AI agent''s message id for interaction_blocked; one row per message.';
 comment on column public.ai_pause_logs.workspace_id is

@@ -4,7 +4,8 @@
 --
 -- Every transition is one function that locks the conversation, applies lazy expiry first,
 -- refuses what is not allowed, and writes the conversation and its ai_pause_logs row (through
--- takeover_private.log_event, the one writer of that table) in the same transaction.
+-- takeover_private.log_event; the sweep's one set-based insert is the only other writer of
+-- that table) in the same transaction.
 --
 -- Refusals are returned as values (`{"error": {code, message, details}}`), not raised:
 -- a refusal that comes after a lazy expiry must not roll that auto_resume back. The

@@ -1,5 +1,6 @@
--- Who may execute what, for every function at once (the schema files before this one create
--- them; no function grants are made anywhere else):
+-- Who may execute what, for every function of Takeover's at once (the schema files before
+-- this one create them; no function grants are made anywhere else). Only Takeover's: the
+-- inbox's own functions in public keep their grants (docs/inbox-integration.md).
 -- - the API (public.takeover_*): service_role alone (the functions, the cron);
 -- - public.is_workspace_member: also authenticated, whose policies call it;
 -- - the helpers in takeover_private: nobody; the API functions call them as their owner.
@@ -12,6 +13,7 @@ begin
   for v_function in
     select p.oid::regprocedure from pg_catalog.pg_proc p
     where p.pronamespace = 'public'::regnamespace
+      and (p.proname like 'takeover\_%' or p.proname = 'is_workspace_member')
   loop
     execute format('revoke all on function %s from public, anon, authenticated', v_function);
     execute format('grant execute on function %s to service_role', v_function);

@@ -56,7 +56,7 @@ class Urls:
     - a project's base URL (`https://<ref>.supabase.co`, `make run`'s
       `http://127.0.0.1:54321`, the container's): `<base>/functions/v1/<name>`;
     - a template with `{name}` (`pause-activate`) or `{target}` (`pause_activate`), for one
-      URL per function: `https://REGION-PROJECT.cloudfunctions.net/{target}`;
+      URL per function: `https://REGION-PROJECT.cloudfunctions.net/{name}`;
     - a mapping from function name (`interaction-gate`) to its URL."""
 
     def __init__(self, where: str | Mapping[str, str]) -> None:

@@ -88,7 +88,7 @@ class TakeoverClient:
     ) -> None:
         """`url`: the project's base URL (`https://<ref>.supabase.co`, `make run`'s
         `http://127.0.0.1:54321`); or, where each function has its own URL, a template
-        with `{name}` or `{target}` (`https://REGION-PROJECT.cloudfunctions.net/{target}`)
+        with `{name}` or `{target}` (`https://REGION-PROJECT.cloudfunctions.net/{name}`)
         or a mapping from function name (`interaction-gate`) to URL. `service_key`: the
         project's service-role JWT or one of its `sb_secret_...` keys."""
         self._urls = Urls(url)
