@@ -61,10 +61,12 @@ def bulkheaded(
 
 
 @pytest.fixture
-def export_held(db: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
-    """The audit export's state row, held by another transaction: an export run's first
-    statement (its reservation locks that row) waits, on a heavy connection, until that
-    transaction ends."""
+def export_held(
+    db: psycopg.Connection[Any], bucket: dict[str, str]
+) -> Iterator[psycopg.Connection[Any]]:
+    """An export's bucket, and its state row held by another transaction: an export run's
+    first statement (its reservation locks that row) waits, on a heavy connection, until
+    that transaction ends."""
     db.execute(
         "insert into takeover_private.audit_export_state default values on conflict do nothing"
     )
@@ -116,7 +118,6 @@ def in_threads(count: int, call: Callable[[], TestResponse]) -> tuple[list[Any],
 def test_slow_heavy_readers_hold_only_their_own_connections(
     bulkheaded: Callable[..., Api],
     db: psycopg.Connection[Any],
-    bucket: dict[str, str],
     export_held: psycopg.Connection[Any],
 ) -> None:
     api = bulkheaded(DATABASE_TIMEOUT_SECONDS="1", HEAVY_READ_TIMEOUT_SECONDS="60")
@@ -151,7 +152,6 @@ def test_slow_heavy_readers_hold_only_their_own_connections(
 def test_a_heavy_read_past_its_statement_timeout_is_a_503_that_changes_nothing(
     bulkheaded: Callable[..., Api],
     db: psycopg.Connection[Any],
-    bucket: dict[str, str],
     export_held: psycopg.Connection[Any],
 ) -> None:
     api = bulkheaded(HEAVY_READ_TIMEOUT_SECONDS="0.5")

@@ -89,32 +89,29 @@ def test_the_input_model_is_read_from_the_first_parameter_whatever_its_name() ->
     assert declared.answer_type is Reply
 
 
-def test_every_module_at_the_top_of_a_package_of_functions_must_declare_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("module", "source", "refusal"),
+    [
+        ("helpers", "VALUE = 1\n", r"helpers\.py declares no FUNCTION"),
+        (
+            "gate",
+            "from functions.edge.http import Function\nFUNCTION = Function('interaction-gate')\n",
+            r"gate\.py declares interaction-gate: name it interaction_gate\.py",
+        ),
+    ],
+    ids=["declares-none", "misnamed"],
+)
+def test_every_module_at_the_top_of_a_package_of_functions_declares_the_one_it_is_named_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str, source: str, refusal: str
 ) -> None:
-    package = tmp_path / "more_functions"
+    package = tmp_path / f"functions_{module}"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "helpers.py").write_text("VALUE = 1\n")
+    (package / f"{module}.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
 
-    with pytest.raises(NotAFunction, match=r"helpers\.py declares no FUNCTION"):
-        declared_in(importlib.import_module("more_functions"))
-
-
-def test_a_module_must_be_named_for_the_function_it_declares(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    package = tmp_path / "misnamed_functions"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "gate.py").write_text(
-        "from functions.edge.http import Function\nFUNCTION = Function('interaction-gate')\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-
-    with pytest.raises(NotAFunction, match=r"gate\.py declares interaction-gate: name it"):
-        declared_in(importlib.import_module("misnamed_functions"))
+    with pytest.raises(NotAFunction, match=refusal):
+        declared_in(importlib.import_module(f"functions_{module}"))
 
 
 def test_the_entry_point_names_what_a_target_lacks(
