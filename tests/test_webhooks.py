@@ -785,6 +785,28 @@ def test_a_private_address_is_refused_when_delivering(
             assert row["attempts"] == 1
 
 
+def test_a_plain_http_name_is_refused_without_a_lookup(
+    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+) -> None:
+    """Nothing is sent to an http:// URL where only https is allowed, so nothing is looked
+    up either: a name that never resolves costs the dispatcher nothing."""
+    endpoint = subscribe(api, "http://hooks.example:8080/hook")  # saved while allowed
+    setenv(env, "WEBHOOKS_ALLOW_PRIVATE_URLS", "0")
+    looked_up: list[str] = []
+    real = socket.getaddrinfo
+
+    def recording(host: Any, *args: Any, **kwargs: Any) -> Any:
+        looked_up.append(str(host))
+        return real(host, *args, **kwargs)
+
+    env.setattr(socket, "getaddrinfo", recording)
+    activate(api)
+    assert dispatch(api)["failed"] == 1
+    (row,) = deliveries(db, endpoint["id"])
+    assert (row["last_error"], row["attempts"]) == ("https_required", 1)
+    assert "hooks.example" not in looked_up
+
+
 @contextmanager
 def dripping(answer: bytes, at_once: int, every: float) -> Iterator[str]:
     """A raw HTTP server on loopback that reads a request, then sends `answer`: its first

@@ -13,7 +13,7 @@ import httpx
 from functions.shared.config import config
 from functions.webhooks.signing import sign
 from functions.webhooks.transport import deadline, drain
-from functions.webhooks.url_policy import AddressNotAllowed, ResolutionTimeout, allowed_addresses
+from functions.webhooks.url_policy import AddressNotAllowed, ResolutionTimeout, refused_by_its_form
 
 
 @dataclass(frozen=True)
@@ -50,14 +50,9 @@ def send(
     }
     parts = urlsplit(url)
     if not config().webhooks_allow_private_urls and parts.scheme != "https":
-        # Nothing is sent; the address only says which refusal it is.
-        try:
-            allowed_addresses(parts.hostname or "", parts.port or 80, timeout)
-        except AddressNotAllowed:
-            return Attempt(delivery["id"], None, "address_not_allowed")
-        except (OSError, UnicodeError):
-            pass
-        return Attempt(delivery["id"], None, "https_required")
+        # Nothing is sent, so nothing is looked up: the host's form alone names the refusal.
+        refused = refused_by_its_form(parts.hostname or "")
+        return Attempt(delivery["id"], None, "address_not_allowed" if refused else "https_required")
     # Every connection's addresses are checked when it is made (transport._PinnedBackend).
     try:
         with (

@@ -95,10 +95,19 @@ def resolve(host: str, port: int, timeout: float | None) -> list[str]:
     return answer[0]
 
 
+def refused_by_its_form(host: str) -> bool:
+    """What is refused without a lookup: `localhost` and its subdomains, and an address
+    literal that is not global unicast."""
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    literal = _literal(host)
+    return literal is not None and not is_global_unicast(ipaddress.ip_address(literal))
+
+
 def allowed_addresses(host: str, port: int, timeout: float | None) -> list[str]:
     """`host`'s addresses, or AddressNotAllowed unless every one is global unicast. An
     unresolvable host raises socket.gaierror (ResolutionTimeout when it takes too long)."""
-    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+    if refused_by_its_form(host):
         raise AddressNotAllowed(host)
     addresses = resolve(host, port, timeout)
     # A zone (fe80::1%eth0) names an interface; the address decides.
