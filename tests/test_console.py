@@ -330,7 +330,11 @@ def test_a_human_reply_pauses_the_ai_by_itself_and_later_replies_extend_it(
     assert seen[0][1] != seen[1][1]
 
     expect(first.locator(".delivery")).to_have_text(
-        re.compile(rf"^✓ Sent · AI paused until \d+:\d\d [AP]M \(log #{ids[0]}\)$")
+        # The time alone when the pause ends today; with its date after midnight.
+        re.compile(
+            rf"^✓ Sent · AI paused until ([A-Z][a-z]{{2}} \d{{1,2}}, )?\d+:\d\d [AP]M"
+            rf" \(log #{ids[0]}\)$"
+        )
     )
     expect(second.locator(".delivery")).to_contain_text(f"(log #{ids[1]})")
     expect(paused.locator(".event-meta")).to_have_text(
