@@ -74,8 +74,8 @@ def resolve(host: str, port: int, timeout: float | None) -> list[str]:
         return [literal]
     # A thread of its own per lookup, not a shared pool: one tenant's hung names would take
     # every worker of a pool, and everyone's lookups would queue behind them. A lookup given
-    # up on ends with the system resolver's own timeout; the dispatcher's threads bound how
-    # many run at once.
+    # up on runs on, as a daemon thread, until the system resolver's own timeout
+    # (resolv.conf's, seconds).
     answer: list[list[str] | OSError | UnicodeError] = []
 
     def look_up() -> None:
