@@ -897,7 +897,8 @@ declare
   v_blocked_before bigint;
   v_event_id bigint;
 begin
-  -- The common case, an active conversation, costs one index lookup and writes nothing.
+  -- The common case, an active conversation, costs two index lookups (the conversation,
+  -- the message among its log rows) and writes nothing.
   select c.ai_mode, c.paused_until, l.id into v_ai_mode, v_paused_until, v_blocked_before
   from public.conversations c
   left join public.ai_pause_logs l
@@ -921,15 +922,16 @@ begin
   end if;
 
   if v_ai_mode = 'paused' then
-    -- Lock, so a resume cannot commit between this check and the log row: lock_conversation's
-    -- lock written out (a plpgsql call with a row argument costs), the expiry still left to
-    -- it. The row itself goes through log_blocked_message and the one log writer
-    -- (bench/PERFORMANCE.md).
+    -- Lock, so a resume cannot commit between this check and the log row: lock_conversation
+    -- written out (a plpgsql call with a row argument costs; the service sees every
+    -- conversation), its lazy expiry too. The row itself goes through log_blocked_message and
+    -- log_event (bench/PERFORMANCE.md).
     select * into v_conversation from public.conversations c
     where c.id = p_conversation_id
     for update;
     if v_conversation.ai_mode = 'paused' and v_conversation.paused_until <= now() then
-      v_conversation := (takeover_private.lock_conversation(p_conversation_id, null)).conversation;
+      v_conversation := (takeover_private.end_pause(v_conversation, 'auto_resume',
+        'timer_expired', 'system')).conversation;
     end if;
     if v_conversation.ai_mode = 'paused' then
       v_event_id := takeover_private.log_blocked_message(p_conversation_id,
@@ -1923,14 +1925,15 @@ begin
     loop
       if v_state.target_snapshot is null then
         v_state.target_snapshot := v_now;
-        v_state.position_txid := '0';
+        -- Every transaction before the exported snapshot's xmin had ended in it, so its
+        -- rows are exported: the walk starts there, not at the log's first row.
+        v_state.position_txid := coalesce(pg_snapshot_xmin(v_state.exported_snapshot), '0');
         v_state.position_id := 0;
       end if;
       select last.txid, last.id into v_end_txid, v_end_id
       from (
         select l.txid, l.id from public.ai_pause_logs l
         where (l.txid, l.id) > (v_state.position_txid, v_state.position_id)
-          and l.txid >= coalesce(pg_snapshot_xmin(v_state.exported_snapshot), '0')
           and l.txid < pg_snapshot_xmax(v_state.target_snapshot)
           -- Written by a transaction that had ended in the target snapshot, and not yet
           -- in the exported one (txid is the top-level transaction, as snapshots list).
@@ -1976,7 +1979,6 @@ begin
     from public.ai_pause_logs l
     where (l.txid, l.id) > (v_state.position_txid, v_state.position_id)
       and (l.txid, l.id) <= (v_end_txid, v_end_id)
-      and l.txid >= coalesce(pg_snapshot_xmin(v_state.exported_snapshot), '0')
       and pg_visible_in_snapshot(l.txid, v_state.target_snapshot)
       and (v_state.exported_snapshot is null
            or not pg_visible_in_snapshot(l.txid, v_state.exported_snapshot))
@@ -2120,3 +2122,9 @@ comment on column public.ai_pause_logs.duration_minutes is
   'Configured duration: of the pause for activate and resumes, the minutes added for '
   'extend_pause (null there = made indefinite); for an extend_pause by a human''s reply '
   '(reason human_replied), the default the pause runs for from that reply.';
+
+-- The sweep writes the log too (takeover_sweep's set-based insert).
+comment on function takeover_private.log_event(uuid, public.ai_pause_action, text, integer, text, text) is
+  'Writes one ai_pause_logs row, its previous/new ai_mode derived from the action: the log''s '
+  'writer, but for the sweep''s set-based insert. Null when the message_id was logged before '
+  '(nothing is written).';

@@ -183,8 +183,9 @@ begin
 end
 $$;
 comment on function takeover_private.log_event(uuid, public.ai_pause_action, text, integer, text, text) is
-  'Writes one ai_pause_logs row, its previous/new ai_mode derived from the action; the one '
-  'writer of the log. Null when the message_id was logged before (nothing is written).';
+  'Writes one ai_pause_logs row, its previous/new ai_mode derived from the action: the log''s '
+  'writer, but for the sweep''s set-based insert. Null when the message_id was logged before '
+  '(nothing is written).';
 
 create function takeover_private.end_pause(
   p_conversation public.conversations,
@@ -792,7 +793,8 @@ declare
   v_blocked_before bigint;
   v_event_id bigint;
 begin
-  -- The common case, an active conversation, costs one index lookup and writes nothing.
+  -- The common case, an active conversation, costs two index lookups (the conversation,
+  -- the message among its log rows) and writes nothing.
   select c.ai_mode, c.paused_until, l.id into v_ai_mode, v_paused_until, v_blocked_before
   from public.conversations c
   left join public.ai_pause_logs l
@@ -816,15 +818,16 @@ begin
   end if;
 
   if v_ai_mode = 'paused' then
-    -- Lock, so a resume cannot commit between this check and the log row: lock_conversation's
-    -- lock written out (a plpgsql call with a row argument costs), the expiry still left to
-    -- it. The row itself goes through log_blocked_message and the one log writer
-    -- (bench/PERFORMANCE.md).
+    -- Lock, so a resume cannot commit between this check and the log row: lock_conversation
+    -- written out (a plpgsql call with a row argument costs; the service sees every
+    -- conversation), its lazy expiry too. The row itself goes through log_blocked_message and
+    -- log_event (bench/PERFORMANCE.md).
     select * into v_conversation from public.conversations c
     where c.id = p_conversation_id
     for update;
     if v_conversation.ai_mode = 'paused' and v_conversation.paused_until <= now() then
-      v_conversation := (takeover_private.lock_conversation(p_conversation_id, null)).conversation;
+      v_conversation := (takeover_private.end_pause(v_conversation, 'auto_resume',
+        'timer_expired', 'system')).conversation;
     end if;
     if v_conversation.ai_mode = 'paused' then
       v_event_id := takeover_private.log_blocked_message(p_conversation_id,

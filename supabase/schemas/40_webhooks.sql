@@ -1,5 +1,5 @@
--- Webhooks: endpoints, the outbox and its trigger on ai_pause_logs, deliveries, the
--- webhook-endpoints and webhook-dispatch functions, and their grants.
+-- Webhooks: endpoints, the outbox and its trigger on ai_pause_logs, deliveries, their table
+-- grants, and the webhook-endpoints and webhook-dispatch functions.
 
 -- Webhooks: workspaces subscribe HTTP endpoints to lifecycle events (Standard Webhooks).
 --
@@ -108,7 +108,8 @@ revoke all on table public.webhook_endpoints, public.webhook_deliveries, public.
 grant select, insert, update, delete on table public.webhook_endpoints,
   public.webhook_deliveries, public.webhook_outbox to service_role;
 revoke all on sequence public.webhook_deliveries_id_seq from anon, authenticated;
--- The outbox trigger runs as whoever writes the log row (the service role on Supabase).
+-- The outbox trigger runs as whoever writes the log row: the owner of the lifecycle
+-- functions (security definer), the log's only writers.
 
 -- ===========================================================================
 -- The outbox trigger

@@ -1,4 +1,5 @@
--- pause-report: the covering index on the log, the report function and its grants.
+-- pause-report: the covering index on the log and the report function (its grant:
+-- 90_function_grants.sql).
 
 -- ===========================================================================
 -- Indexes
@@ -241,8 +242,3 @@ end
 $$;
 comment on function public.takeover_report(uuid, uuid, uuid, timestamptz, timestamptz) is
   'pause-report: a workspace''s (or one team''s) takeover figures for since <= created_at < until.';
-
--- ===========================================================================
--- Grants: the service alone (the function checks the attendant's membership)
--- ===========================================================================
-

@@ -95,14 +95,15 @@ begin
     loop
       if v_state.target_snapshot is null then
         v_state.target_snapshot := v_now;
-        v_state.position_txid := '0';
+        -- Every transaction before the exported snapshot's xmin had ended in it, so its
+        -- rows are exported: the walk starts there, not at the log's first row.
+        v_state.position_txid := coalesce(pg_snapshot_xmin(v_state.exported_snapshot), '0');
         v_state.position_id := 0;
       end if;
       select last.txid, last.id into v_end_txid, v_end_id
       from (
         select l.txid, l.id from public.ai_pause_logs l
         where (l.txid, l.id) > (v_state.position_txid, v_state.position_id)
-          and l.txid >= coalesce(pg_snapshot_xmin(v_state.exported_snapshot), '0')
           and l.txid < pg_snapshot_xmax(v_state.target_snapshot)
           -- Written by a transaction that had ended in the target snapshot, and not yet
           -- in the exported one (txid is the top-level transaction, as snapshots list).
@@ -148,7 +149,6 @@ begin
     from public.ai_pause_logs l
     where (l.txid, l.id) > (v_state.position_txid, v_state.position_id)
       and (l.txid, l.id) <= (v_end_txid, v_end_id)
-      and l.txid >= coalesce(pg_snapshot_xmin(v_state.exported_snapshot), '0')
       and pg_visible_in_snapshot(l.txid, v_state.target_snapshot)
       and (v_state.exported_snapshot is null
            or not pg_visible_in_snapshot(l.txid, v_state.exported_snapshot))
