@@ -25,6 +25,7 @@ RUN python -m compileall -q main.py functions \
 USER takeover
 
 # One process, threads for concurrency: each request mostly waits on Postgres. Each
-# instance opens at most DATABASE_POOL_SIZE (10) database connections. Cloud Run's
+# instance opens at most DATABASE_POOL_SIZE (10) database connections, plus
+# HEAVY_READ_POOL_SIZE (2) for heavy reads. Cloud Run's
 # --concurrency is these threads (make deploy-plan reads them here).
 CMD ["sh", "-c", "exec gunicorn main:app --bind 0.0.0.0:${PORT} --workers 1 --threads 8 --timeout 0"]

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from functions.database.instance import database
 from functions.edge.http import Call, Function, Route
-from functions.edge.identity import actor
+from functions.edge.identity import transition_arguments
 from functions.shared.models import MessageId, PauseState
 from functions.shared.models import Request as Body
 
@@ -29,8 +29,7 @@ class HumanReplyAnswer(PauseState):
 
 
 def human_reply(call: Call[HumanReplyRequest]) -> HumanReplyAnswer:
-    body = call.input
-    arguments = body.model_dump(exclude={"triggered_by"}) | actor(call.caller, body.triggered_by)
+    arguments = transition_arguments(call.caller, call.input)
     return HumanReplyAnswer.model_validate(database().call("human_reply", arguments, call.options))
 
 

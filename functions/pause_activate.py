@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from functions.database.instance import database
 from functions.edge.http import Call, Function, Route
-from functions.edge.identity import CallerKind, actor
+from functions.edge.identity import CallerKind, transition_arguments
 from functions.shared.errors import Forbidden
 from functions.shared.models import AgentId, Duration, PauseState, Reason
 from functions.shared.models import Request as Body
@@ -40,7 +40,7 @@ def activate(call: Call[ActivateRequest]) -> PauseState:
     if body.agent_id is not None and call.caller.kind is not CallerKind.SERVICE:
         raise Forbidden("agent_id_not_allowed", "Only the service may hand over for an AI agent.")
     # An absent duration is the effective default; null, an indefinite pause.
-    arguments = body.model_dump(exclude={"triggered_by"}) | actor(call.caller, body.triggered_by)
+    arguments = transition_arguments(call.caller, body)
     arguments["use_default"] = "duration_minutes" not in body.model_fields_set
     return PauseState.model_validate(database().call("activate", arguments, call.options))
 

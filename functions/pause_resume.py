@@ -8,7 +8,7 @@ from pydantic import Field
 
 from functions.database.instance import database
 from functions.edge.http import Call, Function, Route
-from functions.edge.identity import actor
+from functions.edge.identity import transition_arguments
 from functions.shared.models import PauseState, Reason
 from functions.shared.models import Request as Body
 
@@ -20,8 +20,7 @@ class ResumeRequest(Body):
 
 
 def resume(call: Call[ResumeRequest]) -> PauseState:
-    body = call.input
-    arguments = body.model_dump(exclude={"triggered_by"}) | actor(call.caller, body.triggered_by)
+    arguments = transition_arguments(call.caller, call.input)
     return PauseState.model_validate(database().call("resume", arguments, call.options))
 
 

@@ -7,7 +7,7 @@ from pydantic import Field
 from functions.database.instance import database
 from functions.edge.http import Call, Function, Route
 from functions.edge.identity import SERVICE_ONLY
-from functions.shared.models import Answer, CallOptions
+from functions.shared.models import RETRY_SAFE, Answer
 from functions.shared.models import Request as Body
 from functions.webhooks.dispatcher import dispatcher
 
@@ -25,7 +25,7 @@ class DispatchAnswer(Answer):
 def dispatch(call: Call[DispatchRequest]) -> DispatchAnswer:
     db = database()
     result = dispatcher().run(db, call.input.limit)
-    pending = db.call("webhook_pending", {}, CallOptions(retry_safe=True))["pending"]
+    pending = db.call("webhook_pending", {}, RETRY_SAFE)["pending"]
     return DispatchAnswer(delivered=result.delivered, failed=result.failed, pending=pending)
 
 

@@ -122,7 +122,9 @@ def create(call: Call[NewEndpoint]) -> EndpointWithSecret:
         "caller": call.caller.attendant_id,
         "secret": new_secret(),
     }
-    return EndpointWithSecret.model_validate(database().call("create_webhook_endpoint", arguments))
+    return EndpointWithSecret.model_validate(
+        database().call("create_webhook_endpoint", arguments, call.options)
+    )
 
 
 def change(call: Call[EndpointChange]) -> EndpointWithSecret:
@@ -133,12 +135,16 @@ def change(call: Call[EndpointChange]) -> EndpointWithSecret:
         "change_event_types": "event_types" in body.model_fields_set,
         "secret": new_secret() if body.rotate_secret else None,
     }
-    return EndpointWithSecret.model_validate(database().call("update_webhook_endpoint", arguments))
+    return EndpointWithSecret.model_validate(
+        database().call("update_webhook_endpoint", arguments, call.options)
+    )
 
 
 def delete(call: Call[EndpointId]) -> Deleted:
     arguments = call.input.model_dump() | {"caller": call.caller.attendant_id}
-    return Deleted.model_validate(database().call("delete_webhook_endpoint", arguments))
+    return Deleted.model_validate(
+        database().call("delete_webhook_endpoint", arguments, call.options)
+    )
 
 
 FUNCTION = Function(

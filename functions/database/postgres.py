@@ -26,8 +26,8 @@ from functions.shared.config import config
 from functions.shared.errors import (
     ApiError,
     ServerMisconfigured,
-    Unprocessable,
     database_unavailable,
+    invalid_value,
 )
 from functions.shared.models import ONCE, CallOptions
 
@@ -48,6 +48,12 @@ _MISCONFIGURED = (
     psycopg.errors.UndefinedTable,
     psycopg.errors.InsufficientPrivilege,
 )
+
+
+def _misconfigured(cause: str) -> ServerMisconfigured:
+    return ServerMisconfigured(
+        "The functions cannot use their database as it is; its operator must fix it.", cause
+    )
 
 
 # How Postgres (and PgBouncer, for a database it does not list) refuses a connection to a
@@ -241,7 +247,8 @@ class PostgresDatabase:
             max_size=max_size or settings.database_pool_size,
             statement_timeout=settings.database_timeout_seconds,
         )
-        # Opened on first use: most instances (a deploy target of its own) never read heavily.
+        # No connection until the first heavy read: most instances (a deploy target of its
+        # own) never read heavily.
         self._heavy_pool = _Pool(
             url,
             "takeover-heavy",
@@ -257,8 +264,17 @@ class PostgresDatabase:
         pool = self._heavy_pool if options.heavy else self._pool
         statement = _statement(function, tuple(arguments), pool.timeout_ms)
         values = tuple(arguments.values())
-        try:
+        with self._answering(f"takeover_{function}"):
             row = self._run_alive(pool, statement, values, options.retry_safe)
+        assert row is not None
+        return answer(None if row[0] is None else json.loads(row[0]))
+
+    @contextmanager
+    def _answering(self, statement: str) -> Iterator[None]:
+        """What a failure of `statement` means for the caller: an outage (503), the
+        operator's to fix (500 server_misconfigured), or the caller's value (422)."""
+        try:
+            yield
         except _DeadConnection as dead:
             raise database_unavailable() from dead.error
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
@@ -268,15 +284,12 @@ class PostgresDatabase:
         except _MISCONFIGURED as error:
             # A migration not applied, or a role without the grant: the operator's to fix.
             diagnostic = error.diag.message_primary or str(error)
-            raise ServerMisconfigured(
-                "The functions cannot use their database as it is; its operator must fix it.",
-                f"Postgres answered takeover_{function} with {error.sqlstate}: {diagnostic}",
+            raise _misconfigured(
+                f"Postgres answered {statement} with {error.sqlstate}: {diagnostic}"
             ) from error
         except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as error:
             # The edge validates first; this guards what slips past it (say, a domain check).
-            raise Unprocessable("invalid_value", "A value is out of its allowed range.") from error
-        assert row is not None
-        return answer(None if row[0] is None else json.loads(row[0]))
+            raise invalid_value() from error
 
     def _run_alive(
         self, pool: _Pool, statement: bytes, values: tuple[object, ...], retry_safe: bool
@@ -338,25 +351,22 @@ class PostgresDatabase:
         call = sql.SQL("select * from {}({})").format(
             sql.Identifier("public", f"takeover_{function}"), _named(tuple(arguments))
         )
-        try:
-            with pool.connections.connection() as connection, connection.transaction():
-                connection.execute(
-                    sql.SQL("set local statement_timeout = {}").format(sql.Literal(pool.timeout_ms))
-                )
-                with connection.cursor(name=f"takeover_{function}") as cursor:
-                    cursor.itersize = fetch_rows
-                    cursor.execute(call, tuple(arguments.values()))
-                    yield iter(cursor)
-        except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
-            raise self._unreachable() from error
+        with (
+            self._answering(f"takeover_{function}"),
+            pool.connections.connection() as connection,
+            connection.transaction(),
+        ):
+            connection.execute(
+                sql.SQL("set local statement_timeout = {}").format(sql.Literal(pool.timeout_ms))
+            )
+            with connection.cursor(name=f"takeover_{function}") as cursor:
+                cursor.itersize = fetch_rows
+                cursor.execute(call, tuple(arguments.values()))
+                yield iter(cursor)
 
     def ping(self) -> None:
-        try:
+        with self._answering("select 1"):
             self._run_alive(self._pool, b"select 1", (), retry_safe=True)
-        except _DeadConnection as dead:
-            raise database_unavailable() from dead.error
-        except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as error:
-            raise self._unreachable() from error
 
     def _unreachable(self) -> ApiError:
         """No answer from the database: 503, unless its server said the database does not
@@ -364,10 +374,9 @@ class PostgresDatabase:
         missing = _missing_databases.get(self._url)
         if missing is None:
             return database_unavailable()
-        return ServerMisconfigured(
-            "The functions cannot use their database as it is; its operator must fix it.",
+        return _misconfigured(
             f'the server of DATABASE_URL has no database "{missing}": create it and apply the'
-            " migrations (python -m functions.migrations), or correct DATABASE_URL",
+            " migrations (python -m functions.migrations), or correct DATABASE_URL"
         )
 
     def close(self) -> None:

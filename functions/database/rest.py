@@ -21,8 +21,8 @@ from functions.shared.config import config
 from functions.shared.errors import (
     ApiError,
     ServerMisconfigured,
-    Unprocessable,
     database_unavailable,
+    invalid_value,
 )
 from functions.shared.models import ONCE, CallOptions
 
@@ -100,7 +100,7 @@ class SupabaseDatabase:
         code = error.code or ""
         status: int | None = getattr(self._status, "value", None)
         if code.startswith(_INVALID_VALUE_CLASSES):
-            return Unprocessable("invalid_value", "A value is out of its allowed range.")
+            return invalid_value()
         misconfigured = code in _MISCONFIGURED_CODES or (
             status is not None and 400 <= status < 500 and status not in _RETRYABLE_STATUSES
         )

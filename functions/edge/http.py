@@ -39,7 +39,7 @@ from functions.shared.errors import (
     Unavailable,
     Unprocessable,
 )
-from functions.shared.models import ONCE, CallOptions, Idempotency
+from functions.shared.models import CallOptions, Idempotency
 
 MAX_BODY_BYTES = 64 * 1024
 _CORS_HEADERS = {
@@ -63,7 +63,7 @@ class Call(Generic[Input]):
 
     caller: Caller
     input: Input
-    options: CallOptions = ONCE
+    options: CallOptions
 
 
 Handler = Callable[[Call[Any]], BaseModel]

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from flask import Request
+from pydantic import BaseModel
 
 from functions.edge.jwks import signing_keys
 from functions.shared.config import SECRET_KEY_PREFIX, config
@@ -75,8 +76,7 @@ _verified = _VerifiedTokens()
 def check_configuration() -> bool:
     """Say in the log, at start, when this deployment can verify no credential at all;
     whether it can verify some."""
-    settings = config()
-    if settings.jwt_secret or settings.jwks_url or settings.secret_keys:
+    if config().verifies_credentials:
         return True
     log.error(
         "server_misconfigured: no SUPABASE_JWT_SECRET, SUPABASE_JWKS_URL or"
@@ -95,7 +95,7 @@ def authenticate(request: Request, allow: frozenset[CallerKind]) -> Caller:
 
 def identify(token: str) -> Caller:
     settings = config()
-    if not (settings.jwt_secret or settings.jwks_url or settings.secret_keys):
+    if not settings.verifies_credentials:
         raise _misconfigured("a credential but no way to verify any is configured")
     if token.startswith(SECRET_KEY_PREFIX):
         return _secret_key_caller(token)
@@ -246,12 +246,16 @@ def _caller_from(claims: dict[str, Any]) -> Caller:
     raise Forbidden("role_not_allowed", "Only attendants and the service role may call Takeover.")
 
 
-def actor(caller: Caller, triggered_by: UUID | None) -> dict[str, UUID | None]:
-    """Who a transition is written as: the lifecycle functions' `caller` (the attendant,
-    whose membership they check) and `triggered_by` (whom the service acts for). An
-    attendant never names someone else."""
+def transition_arguments(caller: Caller, body: BaseModel) -> dict[str, Any]:
+    """A transition's arguments: the body's fields, and who it is written as, the lifecycle
+    functions' `caller` (the attendant, whose membership they check) and `triggered_by`
+    (whom the service acts for). An attendant never names someone else."""
+    triggered_by: UUID | None = getattr(body, "triggered_by", None)
     if triggered_by is not None and caller.kind is not CallerKind.SERVICE:
         raise Forbidden(
             "triggered_by_not_allowed", "Only the service may act on an attendant's behalf."
         )
-    return {"caller": caller.attendant_id, "triggered_by": triggered_by}
+    return body.model_dump(exclude={"triggered_by"}) | {
+        "caller": caller.attendant_id,
+        "triggered_by": triggered_by,
+    }

@@ -36,13 +36,13 @@ from functions.database.instance import database
 from functions.database.interface import Database, Streaming
 from functions.export.object_storage import ObjectStorage
 from functions.shared.errors import ServerMisconfigured
-from functions.shared.models import CallOptions
+from functions.shared.models import ONCE
 
 log = logging.getLogger("takeover.export")
 
-# Rows per reserved batch: bounds what a lost lease repeats and each statement's work.
 # Every call of the export reads (or keeps) the log in bulk: the heavy readers' connections.
-HEAVY = CallOptions(heavy=True)
+HEAVY = ONCE.as_heavy_read()
+# Rows per reserved batch: bounds what a lost lease repeats and each statement's work.
 BATCH_ROWS = 100_000
 # How long a run holds its batch before another may take it over (a batch takes seconds).
 LEASE_SECONDS = 600

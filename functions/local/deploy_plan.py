@@ -9,12 +9,11 @@ output; tests/test_deploy_plan.py keeps the two equal.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from functions.catalogue import functions_by_name
 from functions.edge.http import Function
+from functions.migrations import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 # Mounted on every function: the database, and the keys callers are verified with.
 COMMON_SECRETS = {
     "DATABASE_URL": "takeover-database-url",

@@ -7,7 +7,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-DATA_DIR = Path(__file__).resolve().parents[2] / ".data"
+from functions.migrations import ROOT
+
+DATA_DIR = ROOT / ".data"
 
 _servers: dict[Path, Any] = {}
 

@@ -205,7 +205,6 @@ def main() -> None:
                 "no SUPABASE_JWT_SECRET, SUPABASE_JWKS_URL or SUPABASE_SECRET_KEYS: signing"
                 " demo tokens with the Supabase CLI's public local secret"
             )
-        config.cache_clear()
     # Local endpoints (http://127.0.0.1:...) are what one tries webhooks with here; an
     # explicit 0 is respected.
     os.environ.setdefault("WEBHOOKS_ALLOW_PRIVATE_URLS", "1")

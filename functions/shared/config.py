@@ -122,6 +122,11 @@ class Config(BaseSettings):
         return value
 
     @property
+    def verifies_credentials(self) -> bool:
+        """Whether any credential can be verified: a JWT secret, a JWKS or secret keys."""
+        return bool(self.jwt_secret or self.jwks_url or self.secret_keys)
+
+    @property
     def auth_issuer(self) -> str | None:
         """The issuer of the project's user tokens, when known: SUPABASE_JWT_ISSUER, else
         the Auth of a `https://<ref>.supabase.co` JWKS URL (a custom domain keeps that

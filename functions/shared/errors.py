@@ -99,7 +99,7 @@ _REFUSALS: dict[str, type[ApiError]] = {
 
 
 # The codes the edge answers by itself, before or around a lifecycle function (the OpenAPI
-# description lists them with the refusals above; tests/test_deploy.py keeps it complete).
+# description lists them with the refusals above; tests/test_docs.py keeps it complete).
 EDGE_CODES = (
     "invalid_json",
     "invalid_body",
@@ -140,3 +140,8 @@ def refusal(error: dict[str, Any]) -> ApiError:
 
 def database_unavailable() -> Unavailable:
     return Unavailable("database_unavailable", "The database is not answering; retry shortly.")
+
+
+def invalid_value() -> Unprocessable:
+    """A value the database refused (a domain check, say) that slipped past the edge."""
+    return Unprocessable("invalid_value", "A value is out of its allowed range.")

@@ -195,3 +195,5 @@ class CallOptions:
 
 # A call sent once, on the gate's and the transitions' connections.
 ONCE = CallOptions()
+# A read, or a write the database dedupes: sent again when its connection died under it.
+RETRY_SAFE = CallOptions(retry_safe=True)

@@ -23,10 +23,6 @@ class Attempt:
     error: str | None
 
     @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-    @property
     def unanswered(self) -> bool:
         """No answer at all: the endpoint's batch ends and the endpoint backs off."""
         return self.status_code is None

@@ -26,7 +26,7 @@ import httpx
 
 from functions.database.interface import Database
 from functions.shared.config import config
-from functions.shared.models import CallOptions
+from functions.shared.models import RETRY_SAFE
 from functions.webhooks.attempts import Attempt, send
 from functions.webhooks.transport import new_client
 
@@ -153,7 +153,7 @@ class Dispatcher:
             },
             # A lease whose answer was lost only holds its endpoints until it runs out;
             # nothing is sent twice.
-            CallOptions(retry_safe=True),
+            RETRY_SAFE,
         )["endpoints"]
         return leased
 

@@ -59,11 +59,15 @@ def is_global_unicast(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool
     return ip in _GLOBAL_UNICAST and ip.is_global
 
 
-def _literal(host: str) -> str | None:
+def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return str(ipaddress.ip_address(host))
+        return ipaddress.ip_address(host)
     except ValueError:
         return None
+
+
+def _local_name(host: str) -> bool:
+    return host.lower() == "localhost" or host.lower().endswith(".localhost")
 
 
 def resolve(host: str, port: int, timeout: float | None) -> list[str]:
@@ -71,7 +75,7 @@ def resolve(host: str, port: int, timeout: float | None) -> list[str]:
     system resolver itself has no deadline). Unresolvable: socket.gaierror."""
     literal = _literal(host)
     if literal is not None:
-        return [literal]
+        return [str(literal)]
     # A thread of its own per lookup, not a shared pool: one tenant's hung names would take
     # every worker of a pool, and everyone's lookups would queue behind them. A lookup given
     # up on runs on, as a daemon thread, until the system resolver's own timeout
@@ -98,20 +102,19 @@ def resolve(host: str, port: int, timeout: float | None) -> list[str]:
 def refused_by_its_form(host: str) -> bool:
     """What is refused without a lookup: `localhost` and its subdomains, and an address
     literal that is not global unicast."""
-    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
-        return True
     literal = _literal(host)
-    return literal is not None and not is_global_unicast(ipaddress.ip_address(literal))
+    return _local_name(host) or (literal is not None and not is_global_unicast(literal))
 
 
 def allowed_addresses(host: str, port: int, timeout: float | None) -> list[str]:
     """`host`'s addresses, or AddressNotAllowed unless every one is global unicast. An
     unresolvable host raises socket.gaierror (ResolutionTimeout when it takes too long)."""
-    if refused_by_its_form(host):
+    if _local_name(host):
         raise AddressNotAllowed(host)
     addresses = resolve(host, port, timeout)
-    # A zone (fe80::1%eth0) names an interface; the address decides.
-    if not all(is_global_unicast(ipaddress.ip_address(a.split("%", 1)[0])) for a in addresses):
+    # A literal is judged here like a resolved address; a zone (fe80::1%eth0) names an
+    # interface, and ip_address keeps it apart from the address that decides.
+    if not all(is_global_unicast(ipaddress.ip_address(a)) for a in addresses):
         raise AddressNotAllowed(host)
     return addresses
 
