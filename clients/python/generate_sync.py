@@ -77,14 +77,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only say whether _sync/ is current")
     arguments = parser.parse_args()
-    stale = [
-        path for path, text in generated().items() if not path.exists() or path.read_text() != text
-    ]
+    files = generated()
     if arguments.check:
+        stale = [
+            path for path, text in files.items() if not path.exists() or path.read_text() != text
+        ]
         for path in stale:
             print(f"{path} is not what _async/ generates: run make client", file=sys.stderr)
         return 1 if stale else 0
-    for path, text in generated().items():
+    for path, text in files.items():
         path.write_text(text)
     return 0
 

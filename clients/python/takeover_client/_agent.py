@@ -46,15 +46,16 @@ def keepable_draft(draft: str | None) -> str | None:
 def refusal(error: Exception, conversation_id: Any, url: str) -> Decision:
     """The gate's "do not send" when Takeover could not say "allowed", with a WARNING: an
     agent that never sends because it is misconfigured must not be silent."""
+    why: object = error
     if isinstance(error, UnreadableAnswer):
         verdict = Decision(False, "unreadable", error=error.code)
     elif isinstance(error, TakeoverUnavailable):
         verdict = Decision(False, "unavailable", error=error.code)
     elif isinstance(error, TakeoverError):
         verdict = Decision(False, "refused", error=error.code)
+        why = diagnosis(error, url)
     else:  # a failure of the client itself: still "do not send"
         verdict = Decision(False, "unavailable", error=type(error).__name__)
-    why = diagnosis(error, url) if verdict.reason == "refused" else error
     log.warning(
         "gate: do not send (%s) on conversation %s: %s",
         verdict.reason,
@@ -87,10 +88,8 @@ def checked(error: TakeoverError | None, url: str) -> None:
     raise kind(error.status, error.code, diagnosis(error, url), error.details) from error
 
 
-def diagnosis(error: Exception, url: str) -> str:
+def diagnosis(error: TakeoverError, url: str) -> str:
     """What a failed call to `url` says about the client's configuration."""
-    if not isinstance(error, TakeoverError):
-        return f"The client failed: {type(error).__name__}: {error}"
     status, code, said = error.status, error.code, f"{error.status} {error.code}: {error.message}"
     if isinstance(error, TakeoverUnavailable):
         return f"No answer from {url} in time ({said}): is the URL right, and Takeover up?"

@@ -94,10 +94,13 @@ class GateAnswer:
 class Decision:
     """The gate's verdict: `allowed` is True only when Takeover said so, in an answer read in
     full. `reason`: "allowed"; "paused" (a human has the conversation: the refusal is
-    logged); "unavailable" (no answer in time); "refused" (Takeover refused the request: a
-    bad key, not the service key, an unknown conversation or URL, a misconfigured
-    deployment); "unreadable" (an answer the client cannot read). `error` says which code
-    when Takeover could not say yes."""
+    logged); "unavailable" (no answer in time, or a failure inside the client); "refused"
+    (Takeover refused the request: a bad key, not the service key, an unknown conversation
+    or URL, a misconfigured deployment; or the client has no URL for the gate, `no_url`);
+    "unreadable" (an answer the client cannot read). `error` says which code when Takeover
+    could not say yes: Takeover's, the client's (`timeout`, `connection_failed`, `no_url`,
+    `unreadable_answer`, `answer_too_large`), `http_error` for an error answer that is not
+    Takeover's JSON, or the exception's class name for a failure inside the client."""
 
     allowed: bool
     reason: Literal["allowed", "paused", "unavailable", "refused", "unreadable"]

@@ -5,6 +5,7 @@ additions do not break an older client."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 from datetime import date, datetime
 from functools import cache
@@ -15,8 +16,12 @@ from takeover_client._errors import UnreadableAnswer
 Answer = TypeVar("Answer")
 
 
-def decode(kind: type[Answer], value: Any) -> Answer:
-    """`value` (parsed JSON) as the dataclass `kind`."""
+def decode(kind: type[Answer], body: bytes) -> Answer:
+    """`body`, a 200's JSON text, as the dataclass `kind`."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: nested past any stack
+        raise _unreadable("answer", "not JSON") from None
     decoded: Answer = _decode(kind, value, "answer")
     return decoded
 

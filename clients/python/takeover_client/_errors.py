@@ -12,7 +12,9 @@ RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
 class TakeoverError(Exception):
     """A refusal from Takeover (`status` 4xx/5xx, `code` as in its error answer), or from
-    the client itself (`status` 0)."""
+    the client itself: `status` 0 when no answer came (`no_url`, `timeout`,
+    `connection_failed`), else the status of the answer it refused (`unreadable_answer`,
+    `answer_too_large`, `not_takeover`)."""
 
     def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
         super().__init__(f"{status} {code}: {message}")

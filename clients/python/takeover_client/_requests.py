@@ -23,6 +23,9 @@ class Operation:
     function: str
     # Retried after a failure that may have acted: the server acts once, or answers the same.
     retry: bool = True
+    # Retried only when the body has this field: the server writes one row per value of it
+    # (as the server's Route.deduped_by).
+    deduped_by: str | None = None
     # One Idempotency-Key across the tries of a call: a repeat gets the first answer.
     idempotency_key: bool = False
 
@@ -30,11 +33,11 @@ class Operation:
 # Every operation of Takeover's functions; tests/test_client.py checks them against the
 # OpenAPI document, and that a method of each client calls each.
 GATE = Operation("POST", "interaction-gate")
-RECORD_BLOCKED = Operation("POST", "pause-logger")  # retried only with a message_id
+RECORD_BLOCKED = Operation("POST", "pause-logger", deduped_by="message_id")
 PAUSE = Operation("POST", "pause-activate", idempotency_key=True)
 EXTEND = Operation("POST", "pause-extend", idempotency_key=True)
 RESUME = Operation("POST", "pause-resume", idempotency_key=True)
-HUMAN_REPLY = Operation("POST", "human-reply")  # retried only with a message_id
+HUMAN_REPLY = Operation("POST", "human-reply", deduped_by="message_id")
 STATUS = Operation("GET", "pause-status")
 EVENTS = Operation("GET", "pause-logger")
 SETTINGS = Operation("GET", "pause-settings")

@@ -3,14 +3,12 @@ rule, the one deadline of a call, and what an answer may be."""
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
@@ -74,7 +72,8 @@ def within(timeout: float | None, expired: type[Exception]) -> float | None:
 
 class Tries:
     """A call's tries without the I/O, so that the retry rule is written once: each client
-    sends each try inside `attempt()`, hands the outcome to `settle` and waits what it says."""
+    sends each try inside `attempt()`, hands a try that got no 200 to `settle` and waits what
+    it says."""
 
     def __init__(self, policy: RetryPolicy, timeout: float, retry: bool) -> None:
         self._policy = policy
@@ -94,23 +93,22 @@ class Tries:
         finally:
             _deadline.reset(token)
 
-    def settle(self, outcome: Reply | httpx.TransportError) -> dict[str, Any] | float:
-        """A 200's JSON object, or the seconds to wait before the next try after a retryable
-        failure; raises any other failure, and the last one when no try or no time is left."""
+    def settle(self, failure: Reply | httpx.TransportError) -> float:
+        """The seconds to wait before the next try after a retryable failure (an answer
+        other than 200, or none); raises any other failure, and the last one when no try or
+        no time is left."""
         self._tried += 1
-        if isinstance(outcome, httpx.TransportError):
-            failure: TakeoverError = _unavailable(outcome)
+        if isinstance(failure, httpx.TransportError):
+            error: TakeoverError = _unavailable(failure)
             retry_after = None
-        elif outcome.status == 200:
-            return _json_object(outcome.body)
         else:
-            failure = error_from(outcome.status, outcome.body)
-            if not isinstance(failure, TakeoverUnavailable):
-                raise failure
-            retry_after = _retry_after(outcome.headers)
+            error = error_from(failure.status, failure.body)
+            if not isinstance(error, TakeoverUnavailable):
+                raise error
+            retry_after = _retry_after(failure.headers)
         wait = self._policy.wait(self._tried, retry_after)
         if self._tried >= self._attempts or wait >= self._deadline - time.monotonic():
-            raise failure
+            raise error
         return wait
 
 
@@ -126,24 +124,15 @@ def _retry_after(headers: httpx.Headers) -> float | None:
         return None
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+def declared_size(response: httpx.Response) -> int:
+    """The answer's Content-Length, 0 when it has none that is a number."""
     try:
-        answer = json.loads(body)
-    except (ValueError, RecursionError):
-        raise UnreadableAnswer(200, "unreadable_answer", "The answer is not JSON.") from None
-    if not isinstance(answer, dict):
-        raise UnreadableAnswer(200, "unreadable_answer", "The answer is not a JSON object.")
-    return answer
-
-
-def check_size(response: httpx.Response, read: int, limit: int) -> None:
-    """Refuse an answer over the cap: by its Content-Length before reading it, or by what
-    was read so far."""
-    try:
-        declared = int(response.headers.get("content-length", "0"))
+        return int(response.headers.get("content-length", "0"))
     except ValueError:
-        declared = 0
-    if max(declared, read) > limit:
-        raise UnreadableAnswer(
-            response.status_code, "answer_too_large", f"The answer is over {limit} bytes."
-        )
+        return 0
+
+
+def too_large(response: httpx.Response, limit: int) -> UnreadableAnswer:
+    return UnreadableAnswer(
+        response.status_code, "answer_too_large", f"The answer is over {limit} bytes."
+    )

@@ -60,6 +60,7 @@ def verify_webhook(
         signatures = lowered["webhook-signature"]
     except KeyError as error:
         raise WebhookVerificationError(f"missing header {error.args[0]}") from error
+    # compare_digest raises TypeError on a non-ASCII str, and int() reads non-ASCII digits.
     if not (webhook_id + timestamp_text + signatures).isascii():
         raise WebhookVerificationError("a webhook header is not ASCII")
     try:
@@ -71,10 +72,10 @@ def verify_webhook(
         raise WebhookVerificationError("webhook-timestamp is outside the tolerance")
     raw = body if isinstance(body, bytes) else body.encode()
     signed = f"{webhook_id}.{timestamp}.".encode() + raw
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
     for candidate in signatures.split():
         version, _, signature = candidate.partition(",")
-        if version == "v1" and hmac.compare_digest(signature.encode(), expected):
+        if version == "v1" and hmac.compare_digest(signature, expected):
             break
     else:
         raise WebhookVerificationError("no signature matches")

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -33,7 +33,7 @@ from takeover_client._answers import (
     SweepAnswer,
 )
 from takeover_client._async.transport import AsyncDeadlineTransport
-from takeover_client._decoding import decode
+from takeover_client._decoding import Answer, decode
 from takeover_client._errors import TakeoverError, UnreadableAnswer
 from takeover_client._requests import (
     AUTO_RESUME,
@@ -63,10 +63,15 @@ from takeover_client._requests import (
     present,
     request_headers,
 )
-from takeover_client._tries import MAX_ANSWER_BYTES, Reply, RetryPolicy, Tries, check_size
+from takeover_client._tries import (
+    MAX_ANSWER_BYTES,
+    Reply,
+    RetryPolicy,
+    Tries,
+    declared_size,
+    too_large,
+)
 from takeover_client.webhooks import EventType
-
-Answer = TypeVar("Answer")
 
 
 class AsyncTakeoverClient:
@@ -168,8 +173,7 @@ class AsyncTakeoverClient:
         body = {"action": "interaction_blocked"} | present(
             conversation_id=conversation_id, message_id=message_id, agent_id=agent_id, reason=reason
         )
-        retry = message_id is not None
-        logged = await self._call(RECORD_BLOCKED, LoggedEvent, body=body, retry=retry)
+        logged = await self._call(RECORD_BLOCKED, LoggedEvent, body=body)
         return logged.event_id
 
     # Pauses: attendants' (the backend's triggered_by) and the AI's handoff (agent_id) ---
@@ -240,8 +244,7 @@ class AsyncTakeoverClient:
         body = present(
             conversation_id=conversation_id, message_id=message_id, triggered_by=triggered_by
         )
-        retry = message_id is not None
-        return await self._call(HUMAN_REPLY, HumanReplyAnswer, body=body, retry=retry)
+        return await self._call(HUMAN_REPLY, HumanReplyAnswer, body=body)
 
     # The audit trail --------------------------------------------------------------------
 
@@ -398,18 +401,20 @@ class AsyncTakeoverClient:
         *,
         body: dict[str, Any] | None = None,
         query: dict[str, Any] | None = None,
-        retry: bool | None = None,
     ) -> Answer:
         url = self._urls(operation.function)
         headers = request_headers(self._auth, operation)
-        tries = Tries(self._retry, self._timeout, operation.retry if retry is None else retry)
+        # A write deduped by a field is safe to send again only with that field.
+        retry = operation.retry and (
+            operation.deduped_by is None or (body or {}).get(operation.deduped_by) is not None
+        )
+        tries = Tries(self._retry, self._timeout, retry)
         while True:
             with tries.attempt() as left:
                 outcome = await self._send(operation.method, url, headers, body, query, left)
-            wait = tries.settle(outcome)
-            if isinstance(wait, dict):
-                return decode(answer, wait)
-            await asyncio.sleep(wait)
+            if isinstance(outcome, Reply) and outcome.status == 200:
+                return decode(answer, outcome.body)
+            await asyncio.sleep(tries.settle(outcome))
 
     async def _send(
         self,
@@ -430,13 +435,16 @@ class AsyncTakeoverClient:
 
     async def _read(self, response: httpx.Response) -> bytes:
         """The answer's body; over the size cap, refused without reading the rest."""
+        limit = self._max_answer_bytes
+        if declared_size(response) > limit:
+            raise too_large(response, limit)
         chunks: list[bytes] = []
         read = 0
-        check_size(response, read, self._max_answer_bytes)
         try:
             async for chunk in response.aiter_bytes():
                 read += len(chunk)
-                check_size(response, read, self._max_answer_bytes)
+                if read > limit:
+                    raise too_large(response, limit)
                 chunks.append(chunk)
         except httpx.DecodingError as error:
             raise UnreadableAnswer(response.status_code, "unreadable_answer", str(error)) from error

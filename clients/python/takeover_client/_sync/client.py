@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -33,7 +33,7 @@ from takeover_client._answers import (
     Status,
     SweepAnswer,
 )
-from takeover_client._decoding import decode
+from takeover_client._decoding import Answer, decode
 from takeover_client._errors import TakeoverError, UnreadableAnswer
 from takeover_client._requests import (
     AUTO_RESUME,
@@ -64,10 +64,15 @@ from takeover_client._requests import (
     request_headers,
 )
 from takeover_client._sync.transport import DeadlineTransport
-from takeover_client._tries import MAX_ANSWER_BYTES, Reply, RetryPolicy, Tries, check_size
+from takeover_client._tries import (
+    MAX_ANSWER_BYTES,
+    Reply,
+    RetryPolicy,
+    Tries,
+    declared_size,
+    too_large,
+)
 from takeover_client.webhooks import EventType
-
-Answer = TypeVar("Answer")
 
 
 class TakeoverClient:
@@ -169,8 +174,7 @@ class TakeoverClient:
         body = {"action": "interaction_blocked"} | present(
             conversation_id=conversation_id, message_id=message_id, agent_id=agent_id, reason=reason
         )
-        retry = message_id is not None
-        logged = self._call(RECORD_BLOCKED, LoggedEvent, body=body, retry=retry)
+        logged = self._call(RECORD_BLOCKED, LoggedEvent, body=body)
         return logged.event_id
 
     # Pauses: attendants' (the backend's triggered_by) and the AI's handoff (agent_id) ---
@@ -241,8 +245,7 @@ class TakeoverClient:
         body = present(
             conversation_id=conversation_id, message_id=message_id, triggered_by=triggered_by
         )
-        retry = message_id is not None
-        return self._call(HUMAN_REPLY, HumanReplyAnswer, body=body, retry=retry)
+        return self._call(HUMAN_REPLY, HumanReplyAnswer, body=body)
 
     # The audit trail --------------------------------------------------------------------
 
@@ -399,18 +402,20 @@ class TakeoverClient:
         *,
         body: dict[str, Any] | None = None,
         query: dict[str, Any] | None = None,
-        retry: bool | None = None,
     ) -> Answer:
         url = self._urls(operation.function)
         headers = request_headers(self._auth, operation)
-        tries = Tries(self._retry, self._timeout, operation.retry if retry is None else retry)
+        # A write deduped by a field is safe to send again only with that field.
+        retry = operation.retry and (
+            operation.deduped_by is None or (body or {}).get(operation.deduped_by) is not None
+        )
+        tries = Tries(self._retry, self._timeout, retry)
         while True:
             with tries.attempt() as left:
                 outcome = self._send(operation.method, url, headers, body, query, left)
-            wait = tries.settle(outcome)
-            if isinstance(wait, dict):
-                return decode(answer, wait)
-            time.sleep(wait)
+            if isinstance(outcome, Reply) and outcome.status == 200:
+                return decode(answer, outcome.body)
+            time.sleep(tries.settle(outcome))
 
     def _send(
         self,
@@ -431,13 +436,16 @@ class TakeoverClient:
 
     def _read(self, response: httpx.Response) -> bytes:
         """The answer's body; over the size cap, refused without reading the rest."""
+        limit = self._max_answer_bytes
+        if declared_size(response) > limit:
+            raise too_large(response, limit)
         chunks: list[bytes] = []
         read = 0
-        check_size(response, read, self._max_answer_bytes)
         try:
             for chunk in response.iter_bytes():
                 read += len(chunk)
-                check_size(response, read, self._max_answer_bytes)
+                if read > limit:
+                    raise too_large(response, limit)
                 chunks.append(chunk)
         except httpx.DecodingError as error:
             raise UnreadableAnswer(response.status_code, "unreadable_answer", str(error)) from error
