@@ -23,18 +23,17 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
-from uuid import uuid4
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from bench.harness import BackendCpu
 from functions import migrations
 from functions.local import embedded
+from tests.databases import fresh_database
 
 ROUNDS = 5
 TRIGGER = "conversations_pause_columns_protected"
@@ -81,23 +80,6 @@ CONCURRENT_INDEXES = [
 ]
 
 
-@contextmanager
-def scratch(server: str, name: str, template: str | None = None) -> Iterator[str]:
-    """A database made now (empty, or a copy of `template`), dropped on leaving: its URL."""
-    create = sql.SQL("create database {}").format(sql.Identifier(name))
-    if template:
-        create = sql.SQL("{} template {}").format(create, sql.Identifier(template))
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(create)
-    try:
-        yield make_conninfo(server, dbname=name)
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
-
-
 def timed_migrations(url: str) -> dict[str, float]:
     """Each migration's seconds, applied one by one the way the runner applies them."""
     seconds: dict[str, float] = {}
@@ -112,9 +94,9 @@ def timed_migrations(url: str) -> dict[str, float]:
     return seconds
 
 
-def install(server: str, conversations: int, run: str) -> None:
-    inbox = f"bench_adoption_inbox_{run}"
-    with scratch(server, inbox) as url:
+def install(server: str, conversations: int) -> None:
+    with fresh_database(server, "bench_adoption_inbox") as url:
+        inbox = str(conninfo_to_dict(url)["dbname"])
         started = time.perf_counter()
         with psycopg.connect(url, autocommit=True) as connection:
             connection.execute(INBOX.replace("%(conversations)s", str(conversations)))
@@ -122,9 +104,9 @@ def install(server: str, conversations: int, run: str) -> None:
         print(
             f"inbox built: {conversations:,} conversations, {time.perf_counter() - started:.1f} s"
         )
-        with scratch(server, f"bench_adoption_plain_{run}", inbox) as plain:
+        with fresh_database(server, "bench_adoption_plain", inbox) as plain:
             print_migrations("as it is", timed_migrations(plain))
-        with scratch(server, f"bench_adoption_prepared_{run}", inbox) as prepared:
+        with fresh_database(server, "bench_adoption_prepared", inbox) as prepared:
             started = time.perf_counter()
             with psycopg.connect(prepared, autocommit=True) as connection:
                 for statement in CONCURRENT_INDEXES:
@@ -142,8 +124,8 @@ def print_migrations(title: str, seconds: dict[str, float]) -> None:
         print(f"  {name:<50} {value:7.2f} s")
 
 
-def trigger(server: str, run: str) -> None:
-    with scratch(server, f"bench_adoption_trigger_{run}") as url:
+def trigger(server: str) -> None:
+    with fresh_database(server, "bench_adoption_trigger") as url:
         migrations.apply(url)
         with psycopg.connect(url, autocommit=True) as connection:
             connection.execute("set synchronous_commit = off")
@@ -234,13 +216,12 @@ def compare(
 def main() -> None:
     server = sys.argv[1] if len(sys.argv) > 1 else embedded.start("bench")
     conversations = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
-    run = uuid4().hex[:8]
     with psycopg.connect(server) as admin:
         version = admin.execute("show server_version").fetchone()
     print(f"Postgres {version[0] if version else '?'}")
     if conversations:
-        install(server, conversations, run)
-    trigger(server, run)
+        install(server, conversations)
+    trigger(server)
 
 
 if __name__ == "__main__":

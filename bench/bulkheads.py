@@ -27,7 +27,6 @@ Rows are inserted in time order, as a shared log is written.
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 import time
@@ -41,7 +40,14 @@ from uuid import UUID
 import psycopg
 
 from bench import dataset
-from bench.cases import HttpServer, backend_cpu, gate_bodies, one_connection
+from bench.cases import (
+    GATE_PATH,
+    Client,
+    HttpServer,
+    backend_cpu,
+    gate_bodies,
+    one_connection,
+)
 from bench.dataset import Built, Scale, connect
 from bench.harness import Figure, Recorder, alternate, percentile, quick_from_environment, table
 from functions.local import demo
@@ -192,24 +198,8 @@ def _build(connection: psycopg.Connection[Any], log_rows: int) -> datetime:
 # ---------------------------------------------------------------------------------------
 
 
-class Client:
-    """One keep-alive connection (http.client, standard library)."""
-
-    def __init__(self, port: int, token: str) -> None:
-        self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
-    def send(self, method: str, path: str, body: bytes | None = None) -> tuple[int, dict[str, str]]:
-        self._connection.request(method, path, body=body, headers=self._headers)
-        response = self._connection.getresponse()
-        response.read()
-        return response.status, dict(response.getheaders())
-
-    def close(self) -> None:
-        self._connection.close()
-
-
-GATE_PATH = "/functions/v1/interaction-gate"
+# How long a client waits on its socket, in seconds.
+TIMEOUT = 120
 
 
 def report_path(t0: datetime) -> str:
@@ -237,7 +227,7 @@ class Readers:
             thread.start()
 
     def _read(self, port: int, token: str, path: str) -> None:
-        client = Client(port, token)
+        client = Client(port, token, TIMEOUT)
         try:
             while not self._stop.is_set():
                 status, headers = client.send("GET", path)
@@ -282,7 +272,7 @@ def gate_under_reports(bench: Any, built: Built, t0: datetime) -> Figure:
         flush=True,
     )
     server = HttpServer(built.url)
-    gate = Client(server.port, demo.service_token(server.secret))
+    gate = Client(server.port, demo.service_token(server.secret), TIMEOUT)
     reader_token = demo.attendant_token(server.secret, BIG_MEMBER)
     path = report_path(t0)
     quiet: list[int] = []
@@ -299,7 +289,7 @@ def gate_under_reports(bench: Any, built: Built, t0: datetime) -> Figure:
                 )
             ]
         bodies = gate_bodies(conversations)
-        warm = Client(server.port, reader_token)
+        warm = Client(server.port, reader_token, TIMEOUT)
         status, _ = warm.send("GET", path)
         warm.close()
         if status != 200:

@@ -392,14 +392,21 @@ class HttpServer:
 class Client:
     """One keep-alive connection (http.client, standard library)."""
 
-    def __init__(self, port: int, token: str) -> None:
-        self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    def __init__(self, port: int, token: str, timeout: float = 30) -> None:
+        self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     def post(self, path: str, body: bytes) -> tuple[int, bytes]:
         self._connection.request("POST", path, body=body, headers=self._headers)
         response = self._connection.getresponse()
         return response.status, response.read()
+
+    def send(self, method: str, path: str, body: bytes | None = None) -> tuple[int, dict[str, str]]:
+        """The status and the headers (the body is read, to keep the connection)."""
+        self._connection.request(method, path, body=body, headers=self._headers)
+        response = self._connection.getresponse()
+        response.read()
+        return response.status, dict(response.getheaders())
 
     def close(self) -> None:
         self._connection.close()

@@ -20,11 +20,10 @@ from typing import Any
 from uuid import uuid4
 
 import psycopg
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from functions import migrations
 from functions.local import embedded
+from tests.databases import fresh_database
 
 ROUNDS = 5
 WORKSPACE = "00000000-0000-4000-8000-00000000b001"
@@ -103,26 +102,25 @@ def main() -> None:
     server = sys.argv[1] if len(sys.argv) > 1 else embedded.start("bench")
     calls = int(sys.argv[2]) if len(sys.argv) > 2 else 20_000
     run = uuid4().hex[:8]
-    names = {"before": f"bench_sp_before_{run}", "after": f"bench_sp_after_{run}"}
     with psycopg.connect(server, autocommit=True) as admin:
         version = admin.execute("show server_version").fetchone()
-        for name in names.values():
-            admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    urls = {key: make_conninfo(server, dbname=name) for key, name in names.items()}
-    try:
-        with psycopg.connect(urls["before"], autocommit=True) as connection:
+    with (
+        fresh_database(server, "bench_sp_before") as before_url,
+        fresh_database(server, "bench_sp_after") as after_url,
+    ):
+        with psycopg.connect(before_url, autocommit=True) as connection:
             connection.execute(migrations.SHIM.read_text())
             first = sorted(migrations.MIGRATIONS.glob("*.sql"))[0]
             connection.execute(first.read_text())
             connection.execute(SCENE)
-        migrations.apply(urls["after"])
-        with psycopg.connect(urls["after"], autocommit=True) as connection:
+        migrations.apply(after_url)
+        with psycopg.connect(after_url, autocommit=True) as connection:
             connection.execute(SCENE)
             variants(connection)
         print(f"Postgres {version[0] if version else '?'}")
         with (
-            psycopg.connect(urls["before"], autocommit=True) as before,
-            psycopg.connect(urls["after"], autocommit=True) as after,
+            psycopg.connect(before_url, autocommit=True) as before,
+            psycopg.connect(after_url, autocommit=True) as after,
         ):
             for connection in (before, after):
                 # The function's own cost, not the disk's: no wait for the WAL flush.
@@ -154,12 +152,6 @@ def main() -> None:
                 lambda tag, i: (PAUSED, f"m-{run}-{tag}-{i}"),
             )
             sweep_calls(before, after, 2_000)
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            for name in names.values():
-                admin.execute(
-                    sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-                )
 
 
 def sweep_calls(

@@ -10,13 +10,12 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from uuid import uuid4
 
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from functions import migrations
 from functions.database.instance import use_database
@@ -26,37 +25,8 @@ from functions.local import demo, embedded
 from functions.shared import logs
 from functions.shared.config import config
 from tests import deployed
-from tests.support import Api
-
-JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
-
-
-def database_url(server_url: str, name: str) -> str:
-    return make_conninfo(server_url, dbname=name)
-
-
-def _admin(server_url: str) -> psycopg.Connection[Any]:
-    return psycopg.connect(server_url, autocommit=True)
-
-
-@contextmanager
-def fresh_database(server_url: str, prefix: str, template: str | None = None) -> Iterator[str]:
-    """A new database, empty or a copy of `template`, dropped on leaving: its URL."""
-    name = f"{prefix}_{uuid4().hex[:16]}"
-    create = sql.SQL("create database {}").format(sql.Identifier(name))
-    if template is not None:
-        create = sql.SQL("create database {} template {}").format(
-            sql.Identifier(name), sql.Identifier(template)
-        )
-    with _admin(server_url) as admin:
-        admin.execute(create)
-    try:
-        yield database_url(server_url, name)
-    finally:
-        with _admin(server_url) as admin:
-            admin.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
+from tests.databases import database_url, fresh_database, server_connection
+from tests.support import JWT_SECRET, Api
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -104,14 +74,14 @@ def functions_server_url(server_url: str) -> str:
 @pytest.fixture(scope="session")
 def template(server_url: str) -> Iterator[str]:
     name = f"takeover_template_{os.getpid()}"
-    with _admin(server_url) as admin:
+    with server_connection(server_url) as admin:
         admin.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(name)))
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     url = database_url(server_url, name)
     migrations.apply(url)
     demo.seed_if_empty(url)
     yield name
-    with _admin(server_url) as admin:
+    with server_connection(server_url) as admin:
         admin.execute(
             sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
         )
@@ -135,7 +105,7 @@ class _Reaper:
         self._thread.join(timeout=120)
 
     def _run(self) -> None:
-        with _admin(self._server_url) as admin:
+        with server_connection(self._server_url) as admin:
             while (name := self._names.get()) is not None:
                 admin.execute(
                     sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
@@ -153,7 +123,7 @@ def reaper(server_url: str) -> Iterator[_Reaper]:
 def db_name(server_url: str, template: str, reaper: _Reaper) -> Iterator[str]:
     """A fresh database for this test, copied from the template."""
     name = f"takeover_test_{uuid4().hex[:16]}"
-    with _admin(server_url) as admin:
+    with server_connection(server_url) as admin:
         admin.execute(
             sql.SQL("create database {} template {}").format(
                 sql.Identifier(name), sql.Identifier(template)
@@ -176,14 +146,47 @@ def db(server_url: str, db_name: str) -> Iterator[psycopg.Connection[Any]]:
         yield connection
 
 
+@contextmanager
+def functions_on(url: str, **pool_args: Any) -> Iterator[Api]:
+    """The functions, loaded by functions-framework, on the database at `url` (through an
+    adapter made with `pool_args`) until the block ends."""
+    database = PostgresDatabase(url, **pool_args)
+    previous = use_database(database)
+    try:
+        yield Api(JWT_SECRET)
+    finally:
+        use_database(previous)
+        database.close()
+
+
 @pytest.fixture
 def api(db_url: str) -> Iterator[Api]:
     """The functions, loaded by functions-framework, on the test's database."""
-    database = PostgresDatabase(db_url, max_size=24)
-    previous = use_database(database)
-    yield Api(JWT_SECRET)
-    use_database(previous)
-    database.close()
+    with functions_on(db_url, max_size=24) as functions:
+        yield functions
+
+
+class SetEnv(Protocol):
+    def __call__(self, **variables: str | None) -> None: ...
+
+
+@pytest.fixture
+def setenv(monkeypatch: pytest.MonkeyPatch) -> Iterator[SetEnv]:
+    """Sets environment variables (None: unsets one) for the rest of the test, and the
+    configuration is read again. At the end, monkeypatch's changes are undone and only then
+    the configuration cleared: nothing can cache the test's values in between."""
+
+    def set_variables(**variables: str | None) -> None:
+        for name, value in variables.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        config.cache_clear()
+
+    yield set_variables
+    monkeypatch.undo()
+    config.cache_clear()
 
 
 @pytest.fixture

@@ -1,15 +1,23 @@
-"""What the tests go through, declared once. The routes come from the catalogue and the
-database functions from the schema files, so a new function needs no list here; the
-contract's own functions are the one list, which the catalogue must cover."""
+"""What the tests go through, declared once. The routes come from the catalogue, the
+database functions from the schema files and the error codes from the code, so a new one
+needs no list here; the contract's own functions are the one list, which the catalogue must
+cover."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 from functions.catalogue import functions_by_name
+from functions.shared import errors
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "supabase" / "schemas"
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = ROOT / "supabase" / "schemas"
+
+# The committed API description (functions/openapi.json), parsed.
+OPENAPI: dict[str, Any] = json.loads((ROOT / "functions" / "openapi.json").read_text())
 
 # The functions docs/api.md describes from the contract; the catalogue serves at least these.
 CONTRACT_FUNCTIONS = frozenset(
@@ -50,3 +58,21 @@ def _database_functions() -> list[str]:
 
 
 DATABASE_FUNCTIONS = _database_functions()
+
+
+_RAISING = re.compile(
+    r"\b(BadRequest|Unauthorized|Forbidden|NotFound|Conflict|PayloadTooLarge|Unprocessable|"
+    r"InternalError|Unavailable|ApiError)\(\s*\"([a-z_]+)\""
+)
+
+
+def raised_codes() -> dict[str, set[type[errors.ApiError]]]:
+    """Every error code the functions raise by name (the local server's code aside), with
+    the exceptions they raise it as."""
+    raised: dict[str, set[type[errors.ApiError]]] = {}
+    for path in (ROOT / "functions").rglob("*.py"):
+        if "local" in path.relative_to(ROOT).parts:
+            continue
+        for match in _RAISING.finditer(path.read_text()):
+            raised.setdefault(match.group(2), set()).add(getattr(errors, match.group(1)))
+    return raised

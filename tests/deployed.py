@@ -2,7 +2,8 @@
 (what a fresh clone has, uncommitted edits of them included), filtered by .gcloudignore (Cloud
 Run functions' upload) or by .dockerignore and the Dockerfile's COPY and RUN lines (the
 container), with a venv built from requirements.txt alone. No editable install, no
-PYTHONPATH: a module the deploy does not carry fails to import here as it would there.
+PYTHONPATH: a module the deploy does not carry fails to import here as it would there. And
+what was built, started as each platform starts it.
 
 The venv is built once per requirements.txt (keyed by its hash, under the gitignored
 .cache/deploy/) and reused by every later run; the first build takes about a minute.
@@ -23,11 +24,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from uuid import uuid4
+
+from tests import processes
+from tests.support import JWT_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "deploy"
 # The platform's PATH, with the venv's bin first, as the buildpack and the image set it.
 SYSTEM_PATH = "/usr/bin:/bin"
+# The deployment's secret API key (SUPABASE_SECRET_KEYS).
+SECRET_KEY = "sb_secret_" + "d" * 32
 
 
 def tracked_files() -> list[str]:
@@ -50,11 +57,11 @@ def _git(*arguments: str) -> list[str]:
     return [name for name in listed.split("\0") if name]
 
 
-def copy(files: list[str], destination: Path, source: Path = ROOT) -> Path:
+def copy(files: list[str], destination: Path) -> Path:
     for name in files:
         target = destination / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source / name, target)
+        shutil.copy2(ROOT / name, target)
     return destination
 
 
@@ -211,3 +218,77 @@ def _run(step: str, workdir: Path, venv: Path) -> None:
         pass  # the user USER names: not created on this machine
     else:
         raise UnknownStep(f"Dockerfile RUN: {step}")
+
+
+# ---------------------------------------------------------------------------
+# Servers, started as the platforms start them, with nothing but the platform's
+# environment
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start(name: str, command: list[str], cwd: Path, env: dict[str, str], port: int) -> Server:
+    log = cwd.parent / f"{cwd.name}-{name}-{uuid4().hex[:8]}.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=output)
+    return Server(name, port, process, log)
+
+
+def wait_until_listening(server: Server, seconds: float = 120) -> None:
+    try:
+        processes.wait_until_listening(server.port, server.process, seconds)
+    except processes.NotListening as error:
+        stop([server])
+        raise AssertionError(f"{server.name} {error}:\n{server.output()}") from error
+
+
+def stop(servers: list[Server]) -> None:
+    for server in servers:
+        if server.process.poll() is None:
+            processes.stop(server.process)
+
+
+def secrets(db_url: str, **extra: str) -> dict[str, str]:
+    """What the deploy mounts from Secret Manager (docs/deploy.md)."""
+    return {
+        "DATABASE_URL": db_url,
+        "SUPABASE_SECRET_KEYS": SECRET_KEY,
+        "SUPABASE_JWT_SECRET": JWT_SECRET,
+        **extra,
+    }
+
+
+def target(upload: Path, venv: Path, name: str, variables: dict[str, str]) -> Server:
+    """`name`'s target as Cloud Run functions' buildpack starts it: the console script in
+    the upload's root, FUNCTION_TARGET and PORT (HOST keeps it on loopback here)."""
+    port = processes.free_port()
+    env = platform_environment(
+        venv,
+        FUNCTION_TARGET=name.replace("-", "_"),
+        PORT=str(port),
+        HOST="127.0.0.1",
+        **variables,
+    )
+    return start(name, ["functions-framework"], upload, env, port)
+
+
+def container(image: Image, venv: Path, variables: dict[str, str]) -> Server:
+    """The image's CMD with its ENV, on the port Cloud Run gives."""
+    port = processes.free_port()
+    env = platform_environment(venv, **{**image.environment, **variables})
+    env["PORT"] = str(port)
+    return start("container", image.command, image.root, env, port)

@@ -1,11 +1,19 @@
 """HTTP servers the tests stand up in threads on 127.0.0.1: webhook receivers, proxies that
-lose or refuse on purpose, a JWKS endpoint, servers that misbehave."""
+lose or refuse on purpose, a JWKS endpoint, servers that misbehave, and WSGI apps (the local
+server)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.serving import make_server
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 
 class Quiet:
@@ -33,3 +41,18 @@ class LocalServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+@contextmanager
+def serving(app: WSGIApplication) -> Iterator[str]:
+    """`app` on a free port of 127.0.0.1, each request in a thread of its own, until the
+    block ends: its URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

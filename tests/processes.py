@@ -68,7 +68,7 @@ class OwnedProcess(ABC):
 
     def stop(self) -> None:
         """SIGTERM (SIGKILL if it lingers), unless it has exited already."""
-        if self.process is not None and self.alive():
+        if self.process is not None and self.process.poll() is None:
             stop(self.process)
         self.process = None
 

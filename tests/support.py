@@ -1,22 +1,27 @@
-"""What tests share: calling the functions as a client would, and reading the log."""
+"""What tests share: calling the functions as a client would, the log rows they write, and
+what the database is doing."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
 from flask import Flask
 from functions_framework import create_app
+from psycopg import sql
 from werkzeug.test import TestResponse
 
 from functions.local import demo
 from functions.shared.models import Event
 
 MAIN = Path(__file__).resolve().parent.parent / "main.py"
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 
 
 @cache
@@ -93,6 +98,18 @@ class Api:
         return self.call("PUT", function, token=token, body=body)
 
 
+def ok(answer: TestResponse) -> dict[str, Any]:
+    """The answer's body, once it is a 200."""
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    body: dict[str, Any] = answer.get_json()
+    return body
+
+
+def put_settings(api: Api, body: dict[str, Any], token: str) -> dict[str, Any]:
+    """pause-settings' PUT with `body`, answered 200: the settings it answers."""
+    return ok(api.put("pause-settings", body, token=token))
+
+
 def error_of(answer: TestResponse) -> dict[str, Any]:
     """The answer's error, checked for the contract's shape: `{"error": {"code", "message",
     "details"}}` as JSON, with a message to read."""
@@ -143,6 +160,27 @@ def auto_resumed(conversation_id: UUID, duration_minutes: int) -> dict[str, Any]
     }
 
 
+def human_replied(
+    action: str,
+    minutes: int | None,
+    by: str,
+    conversation_id: UUID = demo.FIRST_CONVERSATION_ID,
+    **rest: Any,
+) -> dict[str, Any]:
+    """The log row (but its id) of a human's reply that paused, extended or resumed."""
+    previous = "active" if action == "pause_activated" else "paused"
+    return {
+        "conversation_id": str(conversation_id),
+        "action": action,
+        "reason": "human_replied",
+        "duration_minutes": minutes,
+        "triggered_by": by,
+        "previous_ai_mode": previous,
+        "new_ai_mode": "active" if action in ("auto_resume", "force_resume") else "paused",
+        "message_id": None,
+    } | rest
+
+
 def actions(db: psycopg.Connection[Any]) -> list[str]:
     """The log's actions, oldest first."""
     return [row["action"] for row in log_rows(db)]
@@ -167,6 +205,15 @@ def expire(db: psycopg.Connection[Any], conversation_id: UUID) -> None:
         " paused_until = paused_until - (paused_until - paused_at) - interval '1 minute'"
         " where id = %s and paused_until is not null",
         (conversation_id,),
+    )
+
+
+def age_pause(db: psycopg.Connection[Any], conversation_id: UUID, minutes: int) -> None:
+    """Move the running pause `minutes` into the past, keeping its length."""
+    db.execute(
+        "update conversations set paused_at = paused_at - make_interval(mins => %s),"
+        " paused_until = paused_until - make_interval(mins => %s) where id = %s",
+        (minutes, minutes, conversation_id),
     )
 
 
@@ -197,3 +244,40 @@ def snapshot(db: psycopg.Connection[Any]) -> tuple[Any, ...]:
             "select * from takeover_private.human_replies order by conversation_id, message_id",
         )
     )
+
+
+def set_request_role(
+    connection: psycopg.Connection[Any], role: str, claims: dict[str, Any]
+) -> None:
+    """What PostgREST does at the start of a request's transaction: the JWT's role for the
+    transaction, and its claims where `auth.uid()` reads them."""
+    connection.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
+    connection.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
+
+
+def lock_waiters(
+    db: psycopg.Connection[Any], *, event: str | None = None, any_database: bool = False
+) -> list[int]:
+    """The backends waiting on a lock (of the kind `event` names, e.g. 'advisory', when
+    given) in `db`'s database, or in any of the server's: their pids."""
+    rows = db.execute(
+        "select pid from pg_stat_activity where wait_event_type = 'Lock'"
+        " and (%(event)s::text is null or wait_event = %(event)s)"
+        " and (%(any_database)s or datname = current_database())",
+        {"event": event, "any_database": any_database},
+    ).fetchall()
+    return [int(pid) for (pid,) in rows]
+
+
+Found = TypeVar("Found")
+
+
+def wait_until(condition: Callable[[], Found], seconds: float, never: str) -> Found:
+    """`condition`'s first truthy value, asked every 20 ms; AssertionError(`never`) once
+    `seconds` have passed without one."""
+    deadline = time.monotonic() + seconds
+    while not (found := condition()):
+        if time.monotonic() >= deadline:
+            raise AssertionError(never)
+        time.sleep(0.02)
+    return found

@@ -30,12 +30,11 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from functions import migrations
-from functions.database.instance import use_database
-from functions.database.postgres import PostgresDatabase
 from functions.local import demo
-from tests.conftest import JWT_SECRET, database_url, fresh_database
-from tests.support import Api, log_rows
-from tests.test_migrations import SCHEMA_FILES, run_raw, schema_catalog
+from tests.conftest import functions_on
+from tests.databases import database_url, fresh_database
+from tests.schema import SCHEMA_FILES, run_raw, schema_catalog
+from tests.support import JWT_SECRET, Api, log_rows, set_request_role
 
 ACME = UUID("1b0c0000-0000-4000-8000-000000000001")
 GLOBEX = UUID("1b0c0000-0000-4000-8000-000000000002")
@@ -283,11 +282,6 @@ API_ROLES = ("anon", "authenticated", "service_role")
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "inbox-integration.md"
 
 
-def install_takeover(url: str) -> None:
-    """Takeover's migrations, the way a deploy applies them (the one call of the runner)."""
-    migrations.apply(url)
-
-
 def _create_role(connection: psycopg.Connection[Any], role: str) -> None:
     # Another test worker may create it at the same moment: losing that race is fine.
     if connection.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone():
@@ -342,13 +336,6 @@ def _select(table: str, columns: list[str]) -> sql.Composed:
     return sql.SQL("select {} from public.{} order by 1, 2").format(names, sql.Identifier(table))
 
 
-def act_as(connection: psycopg.Connection[Any], person: str) -> None:
-    """What PostgREST does at the start of a request's transaction."""
-    role, claims = PEOPLE[person]
-    connection.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
-    connection.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
-
-
 def visible_rows(url: str, columns: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
     """Each person's view of each inbox table (its own columns): the rows, or the error."""
     views: dict[str, dict[str, Any]] = {}
@@ -357,7 +344,7 @@ def visible_rows(url: str, columns: dict[str, list[str]]) -> dict[str, dict[str,
             for table, names in columns.items():
                 try:
                     with connection.transaction(force_rollback=True):
-                        act_as(connection, person)
+                        set_request_role(connection, *PEOPLE[person])
                         seen: Any = connection.execute(_select(table, names)).fetchall()
                 except psycopg.Error as error:
                     seen = error.sqlstate
@@ -372,7 +359,7 @@ def write_outcomes(url: str) -> dict[tuple[str, str], int | str]:
         for (person, what), (statement, _) in WRITES.items():
             try:
                 with connection.transaction(force_rollback=True):
-                    act_as(connection, person)
+                    set_request_role(connection, *PEOPLE[person])
                     outcomes[person, what] = connection.execute(statement).rowcount
             except psycopg.Error as error:
                 outcomes[person, what] = str(error.sqlstate)
@@ -438,7 +425,7 @@ def test_every_inbox_user_sees_exactly_the_rows_they_saw(inbox: str) -> None:
     columns = inbox_columns(inbox)
     before = visible_rows(inbox, columns)
 
-    install_takeover(inbox)
+    migrations.apply(inbox)
 
     assert visible_rows(inbox, columns) == before
     # The inbox's rules, as they were: Alice sees only the conversation assigned to her and
@@ -456,7 +443,7 @@ def test_every_inbox_user_sees_exactly_the_rows_they_saw(inbox: str) -> None:
 def test_every_inbox_user_can_still_do_what_they_could(inbox: str) -> None:
     before = write_outcomes(inbox)
 
-    install_takeover(inbox)
+    migrations.apply(inbox)
 
     assert write_outcomes(inbox) == before
     assert before == {key: outcome for key, (_, outcome) in WRITES.items()}
@@ -466,7 +453,7 @@ def test_the_inbox_tables_keep_their_rows_rls_switch_policies_and_grants(inbox: 
     columns = inbox_columns(inbox)
     rows_before, security_before = all_rows(inbox, columns), security(inbox)
 
-    install_takeover(inbox)
+    migrations.apply(inbox)
 
     assert all_rows(inbox, columns) == rows_before
     assert security(inbox) == security_before
@@ -497,7 +484,7 @@ def test_the_schema_files_adopt_the_inbox_as_the_migrations_do(inbox: str, serve
     """supabase/schemas/ describes the state on an inbox's database too: the same catalog
     as the migrations give, the inbox's security untouched."""
     before = security(inbox)
-    install_takeover(inbox)
+    migrations.apply(inbox)
     with fresh_database(server_url, "takeover_inbox") as declared:
         build_inbox(declared)
         for path in SCHEMA_FILES:
@@ -557,7 +544,7 @@ def attempt(url: str, role: str | None, statement: str, *, grant: bool = True) -
 
 
 def test_only_the_owner_and_superusers_may_pause_by_hand(inbox: str) -> None:
-    install_takeover(inbox)
+    migrations.apply(inbox)
     everyone = (*API_ROLES, INBOX_BACKEND, INBOX_OWNER, None)
 
     pauses = {role: attempt(inbox, role, PAUSE % f"'{ALICES}'") for role in everyone}
@@ -579,7 +566,7 @@ def test_only_the_owner_and_superusers_may_pause_by_hand(inbox: str) -> None:
 def test_no_api_role_nor_the_inbox_backend_may_change_a_pause_column(
     inbox: str, role: str, column: str
 ) -> None:
-    install_takeover(inbox)
+    migrations.apply(inbox)
 
     with psycopg.connect(inbox) as connection, connection.transaction(force_rollback=True):
         connection.execute(
@@ -637,13 +624,10 @@ def test_on_a_database_takeover_created_the_api_roles_may_not_pause_either(
 @pytest.fixture
 def inbox_api(inbox: str, functions_server_url: str) -> Iterator[Api]:
     """The functions, on the inbox's database once Takeover is installed."""
-    install_takeover(inbox)
+    migrations.apply(inbox)
     url = database_url(functions_server_url, str(conninfo_to_dict(inbox)["dbname"]))
-    database = PostgresDatabase(url, max_size=4)
-    previous = use_database(database)
-    yield Api(JWT_SECRET)
-    use_database(previous)
-    database.close()
+    with functions_on(url, max_size=4) as functions:
+        yield functions
 
 
 INBOX_CONVERSATION = (
@@ -668,7 +652,7 @@ def test_a_takeover_on_an_inbox_conversation_while_the_inbox_keeps_working(
     outsider = inbox_api.act("pause-resume", ALICES, token=dave)  # Globex's admin
     # The inbox's own write on the paused conversation, through Alice's grants.
     with psycopg.connect(inbox) as connection, connection.transaction():
-        act_as(connection, "alice")
+        set_request_role(connection, *PEOPLE["alice"])
         renamed = connection.execute(
             f"update public.conversations set subject = 'Refund (paused)' where id = '{ALICES}'"
         ).rowcount
@@ -732,7 +716,7 @@ def test_the_guide_restores_an_inbox_the_first_core_migration_adopted(inbox: str
     again, its RLS switches and comments), give the inbox its security back."""
     before = security(inbox)
     inbox_grants = INBOX_SCHEMA[INBOX_SCHEMA.index("grant select on table public.workspaces") :]
-    install_takeover(inbox)
+    migrations.apply(inbox)
     with psycopg.connect(inbox, autocommit=True) as connection:
         connection.execute(FIRST_CORE_ON_ADOPTED_TABLES)
     assert security(inbox) != before
@@ -757,7 +741,7 @@ def test_the_guide_rolls_takeover_back_off_an_inbox(inbox: str) -> None:
     runner's own history schema), its rows included."""
     columns = inbox_columns(inbox)
     catalog_before, rows_before = schema_catalog(inbox), all_rows(inbox, columns)
-    install_takeover(inbox)
+    migrations.apply(inbox)
 
     with psycopg.connect(inbox) as connection, connection.transaction():
         connection.execute(guide_block("rollback"))

@@ -5,7 +5,6 @@ after DRAFT_RETENTION_HOURS or at once when the workspace switches drafts off.""
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +13,17 @@ import pytest
 
 from functions.local import demo
 from functions.shared.config import ConfigurationError, config
-from tests.support import Api, assert_refused, log_rows, snapshot
+from tests.conftest import SetEnv
+from tests.support import (
+    Api,
+    assert_refused,
+    lock_waiters,
+    log_rows,
+    ok,
+    put_settings,
+    snapshot,
+    wait_until,
+)
 
 C1 = demo.FIRST_CONVERSATION_ID
 C2 = UUID("7a1c0000-0000-4000-8000-0000000000c2")
@@ -24,21 +33,17 @@ DRAFT = "Hello! Your refund of 42 EUR was approved and will reach you within 3 d
 
 
 def gate(api: Api, conversation_id: UUID = C1, **fields: Any) -> Any:
-    answer = api.act("interaction-gate", conversation_id, token=api.service, **fields)
-    assert answer.status_code == 200, answer.get_data(as_text=True)
-    return answer.get_json()
+    return ok(api.act("interaction-gate", conversation_id, token=api.service, **fields))
 
 
 def pause(api: Api, conversation_id: UUID = C1) -> None:
     token = api.outsider if conversation_id == GLOBEX_CONVERSATION else api.attendant
-    answer = api.act("pause-activate", conversation_id, token=token)
-    assert answer.status_code == 200, answer.get_data(as_text=True)
+    ok(api.act("pause-activate", conversation_id, token=token))
 
 
 def drafts_shown(api: Api, conversation_id: UUID = C1, token: str | None = None) -> Any:
     answer = api.get("pause-status", token=token or api.attendant, conversation_id=conversation_id)
-    assert answer.status_code == 200, answer.get_data(as_text=True)
-    return answer.get_json()["blocked_drafts"]
+    return ok(answer)["blocked_drafts"]
 
 
 def kept(db: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
@@ -50,19 +55,12 @@ def kept(db: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
 
 
 def set_keep(api: Api, keep: bool, token: str | None = None) -> Any:
-    answer = api.put(
-        "pause-settings",
-        {"workspace_id": WORKSPACE, "keep_blocked_drafts": keep},
-        token=token or api.admin,
-    )
-    assert answer.status_code == 200, answer.get_data(as_text=True)
-    return answer.get_json()
+    body = {"workspace_id": WORKSPACE, "keep_blocked_drafts": keep}
+    return put_settings(api, body, token or api.admin)
 
 
 def sweep(api: Api, **body: Any) -> Any:
-    answer = api.post("auto-resume", body, token=api.service)
-    assert answer.status_code == 200, answer.get_data(as_text=True)
-    return answer.get_json()
+    return ok(api.post("auto-resume", body, token=api.service))
 
 
 def make_older(db: psycopg.Connection[Any], hours: float, event_ids: list[int]) -> None:
@@ -238,34 +236,24 @@ def test_the_sweep_deletes_drafts_past_their_retention(
 
 
 def test_the_retention_is_draft_retention_hours(
-    api: Api, db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+    api: Api, db: psycopg.Connection[Any], setenv: SetEnv
 ) -> None:
     pause(api)
     day_old, two_days_old = (gate(api, draft=text)["event_id"] for text in ("a", "b"))
     make_older(db, 25, [day_old])
     make_older(db, 49, [two_days_old])
-    monkeypatch.setenv("DRAFT_RETENTION_HOURS", "48")
-    config.cache_clear()
-    try:
-        deleted = sweep(api)["drafts_deleted"]
-    finally:
-        config.cache_clear()  # the next test reads the environment again
+    setenv(DRAFT_RETENTION_HOURS="48")
+    deleted = sweep(api)["drafts_deleted"]
 
     assert deleted == 1
     assert [event for _, event, *_ in kept(db)] == [day_old]
 
 
 @pytest.mark.parametrize("value", ["0", "8761", "1.5", "a day"])
-def test_a_bad_retention_stops_the_process_naming_the_variable(
-    monkeypatch: pytest.MonkeyPatch, value: str
-) -> None:
-    monkeypatch.setenv("DRAFT_RETENTION_HOURS", value)
-    config.cache_clear()
-    try:
-        with pytest.raises(ConfigurationError, match=r"^Bad configuration: DRAFT_RETENTION_HOURS"):
-            config()
-    finally:
-        config.cache_clear()
+def test_a_bad_retention_stops_the_process_naming_the_variable(setenv: SetEnv, value: str) -> None:
+    setenv(DRAFT_RETENTION_HOURS=value)
+    with pytest.raises(ConfigurationError, match=r"^Bad configuration: DRAFT_RETENTION_HOURS"):
+        config()
 
 
 def test_the_sweep_deletes_at_most_its_limit_oldest_first(
@@ -342,16 +330,11 @@ def test_a_draft_being_kept_while_drafts_are_switched_off_is_deleted_too(
         assert verdict[0]["allowed"] is False
         switch = threading.Thread(target=lambda: switched.append(set_keep(api, False)))
         switch.start()
-        for _ in range(500):
-            waiting = db.execute(
-                "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
-                " and wait_event = 'advisory' and datname = current_database()"
-            ).fetchone()
-            if waiting and waiting[0]:
-                break
-            time.sleep(0.02)
-        else:
-            raise AssertionError("the switch did not wait for the draft being kept")
+        wait_until(
+            lambda: lock_waiters(db, event="advisory"),
+            10,
+            "the switch did not wait for the draft being kept",
+        )
         assert switched == []
         gate_in_flight.commit()
         switch.join(timeout=30)

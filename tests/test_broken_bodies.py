@@ -17,10 +17,9 @@ import psycopg
 import pytest
 
 from functions.local import demo
-from tests.conftest import JWT_SECRET
-from tests.support import log_rows, snapshot
-from tests.test_deploy import container, secrets, stop, wait_until_listening
-from tests.test_server import started_server
+from tests.deployed import container, secrets, stop, wait_until_listening
+from tests.local_server import started_server
+from tests.support import JWT_SECRET, log_rows, snapshot
 
 ACTIVE = demo.FIRST_CONVERSATION_ID  # active in the demo seed: a pause that got through shows
 # A whole request for a pause: what arrives before the connection breaks is valid JSON.
@@ -54,7 +53,7 @@ BROKEN = [
 @dataclass
 class Served:
     port: int
-    log: Callable[[], str]  # what the server wrote so far (stops gunicorn: read it last)
+    log: Callable[[], str]  # what the server wrote so far
 
 
 @pytest.fixture(params=["werkzeug", "gunicorn"])
@@ -63,8 +62,7 @@ def served(
 ) -> Iterator[Served]:
     if request.param == "werkzeug":
         with started_server(db_url, project_root, tmp_path) as local:
-            port = int(local.base.rsplit(":", 1)[1])
-            yield Served(port, local.output.read_text)
+            yield Served(local.port, local.output.read_text)
         return
     # The container as the Dockerfile builds it, started with its CMD (gunicorn).
     production = container(
@@ -74,8 +72,7 @@ def served(
         wait_until_listening(production)
         yield Served(production.port, production.output)
     finally:
-        if production.process.poll() is None:  # its log was not read
-            stop([production])
+        stop([production])
 
 
 def send_then_hang_up(port: int, raw: bytes) -> tuple[int, dict[str, Any]]:

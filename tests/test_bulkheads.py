@@ -6,21 +6,18 @@ row, which the test holds (the gate and the transitions never touch it)."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import psycopg
 import pytest
 from werkzeug.test import TestResponse
 
-from functions.database.instance import use_database
-from functions.database.interface import Database
-from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.shared.config import ConfigurationError, config
-from tests.conftest import JWT_SECRET
-from tests.support import Api, assert_refused, snapshot
+from tests.conftest import SetEnv, functions_on
+from tests.support import Api, assert_refused, lock_waiters, snapshot, wait_until
 
 CONVERSATION = demo.FIRST_CONVERSATION_ID
 OTHER = demo.NO_TEAM_CONVERSATION_ID
@@ -28,36 +25,18 @@ HEAVY_CONNECTIONS = 2
 
 
 @pytest.fixture
-def configured(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The configuration read again after the test sets its variables, and after it."""
-    yield
-    monkeypatch.undo()
-    config.cache_clear()
-
-
-@pytest.fixture
-def bulkheaded(
-    api: Api, db_url: str, monkeypatch: pytest.MonkeyPatch, configured: None
-) -> Iterator[Callable[..., Api]]:
+def bulkheaded(api: Api, db_url: str, setenv: SetEnv) -> Iterator[Callable[..., Api]]:
     """The functions on an adapter made with these variables, of two connections for the
     gate and the transitions and HEAVY_CONNECTIONS for heavy reads."""
-    made: list[PostgresDatabase] = []
-    replaced: list[Database | None] = []
+    with ExitStack() as made:
 
-    def make(**variables: str) -> Api:
-        for name, value in variables.items():
-            monkeypatch.setenv(name, value)
-        config.cache_clear()
-        database = PostgresDatabase(db_url, max_size=2, heavy_size=HEAVY_CONNECTIONS)
-        made.append(database)
-        replaced.append(use_database(database))
-        return Api(JWT_SECRET)
+        def make(**variables: str) -> Api:
+            setenv(**variables)
+            return made.enter_context(
+                functions_on(db_url, max_size=2, heavy_size=HEAVY_CONNECTIONS)
+            )
 
-    yield make
-    if replaced:
-        use_database(replaced[0])
-    for database in made:
-        database.close()
+        yield make
 
 
 @pytest.fixture
@@ -90,22 +69,6 @@ def log_size(db: psycopg.Connection[Any]) -> int:
     return int(row[0])
 
 
-def waiting_on_locks(db: psycopg.Connection[Any]) -> int:
-    row = db.execute(
-        "select count(*) from pg_stat_activity"
-        " where datname = current_database() and wait_event_type = 'Lock'"
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def wait_until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.02)
-
-
 def in_threads(count: int, call: Callable[[], TestResponse]) -> tuple[list[Any], list[Any]]:
     """`count` threads making `call`; the threads, and the answers as they come."""
     answers: list[TestResponse] = []
@@ -124,7 +87,7 @@ def test_slow_heavy_readers_hold_only_their_own_connections(
 
     # Given as many slow heavy readers as the heavy class has connections, each holding one
     readers, answers = in_threads(HEAVY_CONNECTIONS, lambda: exports(api))
-    wait_until(lambda: waiting_on_locks(db) == HEAVY_CONNECTIONS)
+    wait_until(lambda: len(lock_waiters(db)) == HEAVY_CONNECTIONS, 30, "the readers never waited")
 
     # Another heavy read finds none free: 503, after waiting DATABASE_TIMEOUT_SECONDS for one
     report = api.get("pause-report", token=api.attendant, workspace_id=demo.WORKSPACE_ID)
@@ -137,7 +100,7 @@ def test_slow_heavy_readers_hold_only_their_own_connections(
     assert gate.get_json()["allowed"] is True
     paused = api.act("pause-activate", OTHER, duration_minutes=30)
     assert paused.status_code == 200
-    assert waiting_on_locks(db) == HEAVY_CONNECTIONS
+    assert len(lock_waiters(db)) == HEAVY_CONNECTIONS
     assert all(reader.is_alive() for reader in readers)
     assert answers == []
 
@@ -181,11 +144,9 @@ def test_a_heavy_read_past_its_statement_timeout_is_a_503_that_changes_nothing(
         ("HEAVY_READ_TIMEOUT_SECONDS", "soon"),
     ],
 )
-@pytest.mark.usefixtures("configured")
 def test_a_bad_heavy_read_setting_is_refused_by_name(
-    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+    setenv: SetEnv, variable: str, value: str
 ) -> None:
-    monkeypatch.setenv(variable, value)
-    config.cache_clear()
+    setenv(**{variable: value})
     with pytest.raises(ConfigurationError, match=f"^Bad configuration: {variable}="):
         config()

@@ -41,25 +41,31 @@ from takeover_client import (
 )
 from takeover_client import _requests as client_requests
 from takeover_client.webhooks import EVENT_TYPES
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
 from functions.database.instance import use_database
 from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.local.server import create_app
-from functions.shared.config import config
-from tests.conftest import JWT_SECRET
-from tests.local_http import LocalServer, Quiet
+from tests.conftest import SetEnv
+from tests.contract import OPENAPI
+from tests.local_http import LocalServer, Quiet, serving
 from tests.receivers import receiver
-from tests.support import Api, function_app, log_rows, snapshot
+from tests.support import (
+    JWT_SECRET,
+    Api,
+    age_pause,
+    function_app,
+    human_replied,
+    log_rows,
+    snapshot,
+)
 
 C1 = demo.FIRST_CONVERSATION_ID  # in Support, which inherits the workspace's 30 minutes
 WORKSPACE = demo.WORKSPACE_ID
 ATTENDANT = str(demo.ATTENDANT_ID)
 FAST = RetryPolicy(attempts=3, backoff=0.05, max_wait=0.5)
 ROOT = Path(__file__).resolve().parent.parent
-OPENAPI = json.loads((ROOT / "functions" / "openapi.json").read_text())
 FUNCTION_NAMES = sorted(
     path.removeprefix("/functions/v1/")
     for path in OPENAPI["paths"]
@@ -67,20 +73,11 @@ FUNCTION_NAMES = sorted(
 )
 
 
-def serve(app: Any) -> tuple[str, Any]:
-    """`app` (WSGI) on a free port of 127.0.0.1, served by threads: its URL and server."""
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{http.server_port}", http
-
-
 @pytest.fixture
 def server(api: Api) -> Iterator[str]:
     """The local server (every function at /functions/v1/<name>) on the test's database."""
-    url, http = serve(create_app())
-    yield url
-    http.shutdown()
-    http.server_close()
+    with serving(create_app()) as url:
+        yield url
 
 
 def by_target(environ: dict[str, Any], start_response: Any) -> Any:
@@ -97,10 +94,8 @@ def by_target(environ: dict[str, Any], start_response: Any) -> Any:
 @pytest.fixture
 def per_function(api: Api) -> Iterator[str]:
     """Every function at its own URL (by_target): the host's URL."""
-    url, http = serve(by_target)
-    yield url
-    http.shutdown()
-    http.server_close()
+    with serving(by_target) as url:
+        yield url
 
 
 @pytest.fixture
@@ -163,10 +158,9 @@ def test_the_gate_warns_when_it_refuses_for_anything_but_a_pause(
 
 
 def test_the_gate_fails_closed_when_the_database_is_down(
-    server: str, api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    server: str, api: Api, setenv: SetEnv, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv("DATABASE_TIMEOUT_SECONDS", "0.5")
-    config.cache_clear()
+    setenv(DATABASE_TIMEOUT_SECONDS="0.5")
     unreachable = PostgresDatabase("postgresql://postgres@127.0.0.1:9/none")
     previous = use_database(unreachable)
     try:
@@ -178,8 +172,6 @@ def test_the_gate_fails_closed_when_the_database_is_down(
     finally:
         use_database(previous)
         unreachable.close()
-        monkeypatch.undo()
-        config.cache_clear()
     assert decision.allowed is False
     assert decision.reason == "unavailable"
     assert decision.error == "database_unavailable"
@@ -261,15 +253,10 @@ def test_check_says_a_key_of_another_project_is_refused(server: str) -> None:
 
 
 def test_check_says_a_deployment_that_cannot_verify_keys_is_misconfigured(
-    server: str, api: Api, monkeypatch: pytest.MonkeyPatch
+    server: str, api: Api, setenv: SetEnv
 ) -> None:
-    monkeypatch.delenv("SUPABASE_JWT_SECRET")
-    config.cache_clear()
-    try:
-        error = misconfigured(server, api.service)
-    finally:
-        monkeypatch.undo()
-        config.cache_clear()
+    setenv(SUPABASE_JWT_SECRET=None)
+    error = misconfigured(server, api.service)
     assert (error.status, error.code) == (500, "server_misconfigured")
     assert "Takeover's deployment is misconfigured" in error.message
 
@@ -517,31 +504,13 @@ def test_a_retried_pause_uses_one_idempotency_key_and_pauses_once(
 # ---------------------------------------------------------------------------------------
 
 
-def human_replied(action: str, by: str) -> dict[str, Any]:
-    """The log row (but its id) of a human's reply on C1 that paused or extended by 30 minutes."""
-    return {
-        "conversation_id": str(C1),
-        "action": action,
-        "reason": "human_replied",
-        "duration_minutes": 30,
-        "triggered_by": by,
-        "previous_ai_mode": "active" if action == "pause_activated" else "paused",
-        "new_ai_mode": "paused",
-        "message_id": None,
-    }
-
-
 def test_a_human_reply_pauses_then_slides_the_end(
     client: TakeoverClient, db: psycopg.Connection[Any]
 ) -> None:
     first = client.human_reply(C1, "wamid-1", triggered_by=demo.ATTENDANT_ID)
     assert (first.ai_mode, first.changed, first.duration_minutes) == ("paused", True, 30)
     assert first.paused_by == ATTENDANT
-    db.execute(
-        "update conversations set paused_at = paused_at - interval '10 minutes',"
-        " paused_until = paused_until - interval '10 minutes' where id = %s",
-        (C1,),
-    )
+    age_pause(db, C1, 10)
 
     echo = client.human_reply(C1, "wamid-2")  # from the phone: no attendant to name
 
@@ -552,8 +521,8 @@ def test_a_human_reply_pauses_then_slides_the_end(
     assert echo.duration_minutes is not None
     assert echo.duration_minutes > 40
     assert log_rows(db, C1) == [
-        {"id": first.event_id, **human_replied("pause_activated", ATTENDANT)},
-        {"id": echo.event_id, **human_replied("extend_pause", "service")},
+        {"id": first.event_id, **human_replied("pause_activated", 30, ATTENDANT)},
+        {"id": echo.event_id, **human_replied("extend_pause", 30, "service")},
     ]
 
 
@@ -570,7 +539,7 @@ def test_a_human_reply_is_retried_only_with_a_message_id(
         assert takeover.human_reply(C1, "wamid-1") == state
     assert len(proxy.keys) == 3  # the lost try, its retry, the call again
     assert log_rows(db, C1) == [
-        {"id": state.event_id, **human_replied("pause_activated", "service")}
+        {"id": state.event_id, **human_replied("pause_activated", 30, "service")}
     ]
 
     sales = demo.SALES_CONVERSATION_ID

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,12 +26,12 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
-from werkzeug.serving import make_server
 
 from functions.local import demo
 from functions.local.server import create_app
-from functions.shared.config import config
 from functions.webhooks.events import EventType
+from tests.conftest import SetEnv
+from tests.local_http import serving
 from tests.support import Api, conversation, expire, log_rows
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -74,13 +73,8 @@ def browser() -> Iterator[Browser]:
 def server(api: Api) -> Iterator[str]:
     """The local server (functions + console) on a free port, on the test's database."""
     del api  # requested for its effect: the functions now use the test's database
-    httpd = make_server("127.0.0.1", 0, create_app(), threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, name="console-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    with serving(create_app()) as url:
+        yield url
 
 
 @dataclass
@@ -933,13 +927,10 @@ def test_an_admin_manages_webhook_endpoints_and_sees_their_deliveries(
 
 
 @pytest.fixture
-def private_urls(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[bool]:
+def private_urls(request: pytest.FixtureRequest, setenv: SetEnv) -> bool:
     """The server runs with WEBHOOKS_ALLOW_PRIVATE_URLS as the test's parameter says."""
-    monkeypatch.setenv("WEBHOOKS_ALLOW_PRIVATE_URLS", "1" if request.param else "0")
-    config.cache_clear()
-    yield request.param
-    monkeypatch.undo()
-    config.cache_clear()
+    setenv(WEBHOOKS_ALLOW_PRIVATE_URLS="1" if request.param else "0")
+    return bool(request.param)
 
 
 @pytest.mark.parametrize(

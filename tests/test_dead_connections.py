@@ -18,13 +18,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from functions.database.instance import use_database
+from functions.database.instance import database
 from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from tests import pgbouncer
-from tests.conftest import JWT_SECRET, database_url
+from tests.conftest import functions_on
+from tests.databases import database_url
 from tests.reliability.pooler import Bouncer
-from tests.support import Api, log_rows
+from tests.support import Api, lock_waiters, log_rows, wait_until
 
 CONVERSATION = demo.FIRST_CONVERSATION_ID
 IDLE_CONNECTIONS = 4
@@ -33,14 +34,11 @@ IDLE_CONNECTIONS = 4
 @contextmanager
 def functions_on_a_warm_pool(url: str) -> Iterator[Api]:
     """The functions on a pool on `url` that already holds several idle connections."""
-    database = PostgresDatabase(url, min_size=IDLE_CONNECTIONS, max_size=8)
-    database._pool.connections.wait(timeout=10)
-    previous = use_database(database)
-    try:
-        yield Api(JWT_SECRET)
-    finally:
-        use_database(previous)
-        database.close()
+    with functions_on(url, min_size=IDLE_CONNECTIONS, max_size=8) as functions:
+        pool = database()  # the one functions_on put in place
+        assert isinstance(pool, PostgresDatabase)
+        pool._pool.connections.wait(timeout=10)
+        yield functions
 
 
 @pytest.fixture
@@ -190,7 +188,7 @@ def test_a_call_killed_mid_statement_was_not_applied_so_even_an_unsafe_one_goes_
         holder.execute("select 1 from conversations where id = %s for update", (CONVERSATION,))
         body = {"conversation_id": str(CONVERSATION)}
         pending = pool.submit(api.post, "interaction-gate", body, token=api.service)
-        waiting = _wait_for_lock_waiter(db)
+        waiting = wait_until(lambda: lock_waiters(db), 5, "the gate never waited for the lock")[0]
         db.execute("select pg_terminate_backend(%s)", (waiting,))
         holder.rollback()
         answer = pending.result(timeout=10)
@@ -198,16 +196,3 @@ def test_a_call_killed_mid_statement_was_not_applied_so_even_an_unsafe_one_goes_
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["allowed"] is False
     assert [row["id"] for row in _blocked(db, None)] == [answer.get_json()["event_id"]]
-
-
-def _wait_for_lock_waiter(db: psycopg.Connection[Any]) -> int:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        row = db.execute(
-            "select pid from pg_stat_activity where datname = current_database()"
-            " and wait_event_type = 'Lock'"
-        ).fetchone()
-        if row is not None:
-            return int(row[0])
-        time.sleep(0.02)
-    raise AssertionError("the gate never waited for the lock")

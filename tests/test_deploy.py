@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import time
@@ -34,10 +33,12 @@ from functions.catalogue import functions_by_name
 from functions.local import demo
 from functions.migrations import MIGRATIONS
 from tests import deployed, lock, processes
-from tests.conftest import JWT_SECRET, database_url, fresh_database
+from tests.contract import OPENAPI, raised_codes
+from tests.databases import database_url, fresh_database
+from tests.deployed import SECRET_KEY, container, secrets, stop, target, wait_until_listening
+from tests.support import JWT_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET_KEY = "sb_secret_" + "d" * 32
 ATTENDANT = demo.attendant_token(JWT_SECRET, demo.ATTENDANT_ID)
 ADMIN = demo.attendant_token(JWT_SECRET, demo.ADMIN_ID)
 CONVERSATION = str(demo.FIRST_CONVERSATION_ID)
@@ -93,79 +94,6 @@ def test_the_image_holds_the_entry_point_and_the_deployed_modules_compiled(
     assert [name for name in files if name.startswith("functions/local")] == []
     assert list(image.root.glob("functions/__pycache__/interaction_gate.*.pyc"))
     assert image.user not in (None, "root")
-
-
-# ---------------------------------------------------------------------------
-# Servers, started with nothing but the platform's environment
-# ---------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def start(name: str, command: list[str], cwd: Path, env: dict[str, str], port: int) -> Server:
-    log = cwd.parent / f"{cwd.name}-{name}-{uuid4().hex[:8]}.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=output)
-    return Server(name, port, process, log)
-
-
-def wait_until_listening(server: Server, seconds: float = 120) -> None:
-    try:
-        processes.wait_until_listening(server.port, server.process, seconds)
-    except processes.NotListening as error:
-        stop([server])
-        raise AssertionError(f"{server.name} {error}:\n{server.output()}") from error
-
-
-def stop(servers: list[Server]) -> None:
-    for server in servers:
-        if server.process.poll() is None:
-            processes.stop(server.process)
-
-
-def secrets(db_url: str, **extra: str) -> dict[str, str]:
-    """What the deploy mounts from Secret Manager (docs/deploy.md)."""
-    return {
-        "DATABASE_URL": db_url,
-        "SUPABASE_SECRET_KEYS": SECRET_KEY,
-        "SUPABASE_JWT_SECRET": JWT_SECRET,
-        **extra,
-    }
-
-
-def target(upload: Path, venv: Path, name: str, variables: dict[str, str]) -> Server:
-    """`name`'s target as Cloud Run functions' buildpack starts it: the console script in
-    the upload's root, FUNCTION_TARGET and PORT (HOST keeps it on loopback here)."""
-    port = processes.free_port()
-    env = deployed.platform_environment(
-        venv,
-        FUNCTION_TARGET=name.replace("-", "_"),
-        PORT=str(port),
-        HOST="127.0.0.1",
-        **variables,
-    )
-    return start(name, ["functions-framework"], upload, env, port)
-
-
-def container(image: deployed.Image, venv: Path, variables: dict[str, str]) -> Server:
-    """The image's CMD with its ENV, on the port Cloud Run gives."""
-    port = processes.free_port()
-    env = deployed.platform_environment(venv, **{**image.environment, **variables})
-    env["PORT"] = str(port)
-    return start("container", image.command, image.root, env, port)
 
 
 # ---------------------------------------------------------------------------
@@ -583,27 +511,16 @@ def test_the_python_version_and_the_dockerfile_agree_with_what_is_tested() -> No
 
 
 def test_every_error_code_the_code_raises_is_in_the_described_enum() -> None:
-    raised = set()
-    for path in (ROOT / "functions").rglob("*.py"):
-        if "local" in path.parts:
-            continue
-        for match in re.finditer(
-            r"\b(?:BadRequest|Unauthorized|Forbidden|NotFound|Conflict|PayloadTooLarge|"
-            r"Unprocessable|InternalError|Unavailable|ApiError)\(\s*\"([a-z_]+)\"",
-            path.read_text(),
-        ):
-            raised.add(match.group(1))
-    document = json.loads((ROOT / "functions" / "openapi.json").read_text())
-    described = set(document["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["enum"])
+    raised = set(raised_codes())
+    described = set(OPENAPI["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["enum"])
     assert raised - described == set()
     assert {"server_misconfigured", "database_unavailable", "already_paused"} <= described
 
 
 def test_the_description_names_its_headers_and_health() -> None:
-    document = json.loads((ROOT / "functions" / "openapi.json").read_text())
     for function in functions_by_name().values():
         for method, route in function.routes.items():
-            operation = document["paths"][f"/functions/v1/{function.name}"][method.lower()]
+            operation = OPENAPI["paths"][f"/functions/v1/{function.name}"][method.lower()]
             names = {
                 parameter.get("$ref", "").rsplit("/", 1)[-1]
                 for parameter in operation["parameters"]
@@ -613,4 +530,4 @@ def test_the_description_names_its_headers_and_health() -> None:
             unavailable = operation["responses"]["503"]["headers"]
             assert set(unavailable) == {"X-Request-Id", "Retry-After"}
             assert "500" in operation["responses"]
-    assert set(document["paths"]["/health"]["get"]["responses"]) == {"200", "500", "503"}
+    assert set(OPENAPI["paths"]["/health"]["get"]["responses"]) == {"200", "500", "503"}

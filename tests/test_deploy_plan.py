@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 from functions.catalogue import functions_by_name
@@ -16,8 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- make deploy-plan -->\n```sh\n", "```\n<!-- /make deploy-plan -->"
 
 
+@cache
 def printed() -> str:
-    """What `make deploy-plan` prints (its recipe, run the same way)."""
+    """What `make deploy-plan` prints (its recipe, run the same way), run once."""
     return subprocess.run(
         [sys.executable, "-m", "functions.local.deploy_plan"],
         cwd=ROOT,

@@ -33,12 +33,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from functions.database.instance import use_database
-from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.local.server import create_app
-from tests.conftest import JWT_SECRET, fresh_database
+from tests.conftest import functions_on
 from tests.contract import ROUTES
+from tests.databases import fresh_database
+from tests.support import JWT_SECRET
 
 EXAMPLES = int(os.environ.get("RELIABILITY_FUZZ_EXAMPLES", "20"))
 GENERATION = {
@@ -126,12 +126,8 @@ KNOWN_IDS: dict[str, list[str]] = {
 @pytest.fixture(scope="module")
 def fuzz_database(server_url: str, template: str) -> Iterator[str]:
     """One database for the whole module: what one example changes, the next one meets."""
-    with fresh_database(server_url, "takeover_fuzz", template) as url:
-        database = PostgresDatabase(url)
-        previous = use_database(database)
+    with fresh_database(server_url, "takeover_fuzz", template) as url, functions_on(url):
         yield url
-        use_database(previous)
-        database.close()
 
 
 def _chooser(case: AnyCase) -> random.Random:

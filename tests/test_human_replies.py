@@ -14,7 +14,18 @@ import psycopg
 import pytest
 
 from functions.local import demo
-from tests.support import Api, assert_refused, conversation, expire, log_rows, snapshot
+from tests.support import (
+    Api,
+    age_pause,
+    assert_refused,
+    conversation,
+    expire,
+    human_replied,
+    log_rows,
+    ok,
+    put_settings,
+    snapshot,
+)
 
 C1 = demo.FIRST_CONVERSATION_ID  # Support: inherits the workspace's 30 minutes
 SALES_CONVERSATION = demo.SALES_CONVERSATION_ID  # Sales: 120 minutes
@@ -27,37 +38,11 @@ ADMIN = str(demo.ADMIN_ID)
 
 def reply(api: Api, conversation_id: UUID = C1, token: str | None = None, **fields: Any) -> Any:
     """human-reply, as the attendant unless `token` names another caller: its answer."""
-    answer = api.act("human-reply", conversation_id, token=token, **fields)
-    assert answer.status_code == 200, answer.get_data(as_text=True)
-    return answer.get_json()
-
-
-def row(action: str, minutes: int | None, by: str, conversation_id: UUID = C1, **rest: Any) -> Any:
-    """A log row as log_rows gives it (but its id)."""
-    previous = "active" if action == "pause_activated" else "paused"
-    return {
-        "conversation_id": str(conversation_id),
-        "action": action,
-        "reason": "human_replied",
-        "duration_minutes": minutes,
-        "triggered_by": by,
-        "previous_ai_mode": previous,
-        "new_ai_mode": "active" if action in ("auto_resume", "force_resume") else "paused",
-        "message_id": None,
-    } | rest
+    return ok(api.act("human-reply", conversation_id, token=token, **fields))
 
 
 def without_ids(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{key: value for key, value in r.items() if key != "id"} for r in rows]
-
-
-def age(db: psycopg.Connection[Any], conversation_id: UUID, minutes: int) -> None:
-    """Move the running pause `minutes` into the past, keeping its length."""
-    db.execute(
-        "update conversations set paused_at = paused_at - make_interval(mins => %s),"
-        " paused_until = paused_until - make_interval(mins => %s) where id = %s",
-        (minutes, minutes, conversation_id),
-    )
 
 
 def minutes(start: str, end: str) -> float:
@@ -82,9 +67,7 @@ class Refusal(NamedTuple):
 
 
 def settings(api: Api, body: dict[str, Any], token: str | None = None) -> Any:
-    answer = api.put("pause-settings", body, token=token or api.admin)
-    assert answer.status_code == 200, answer.get_data(as_text=True)
-    return answer.get_json()
+    return put_settings(api, body, token or api.admin)
 
 
 # ---------------------------------------------------------------------------------------
@@ -101,7 +84,9 @@ def test_a_first_reply_pauses_for_the_effective_default(
     assert state["changed"] is True
     assert (state["duration_minutes"], state["paused_by"]) == (30, ATTENDANT)
     assert minutes(state["paused_at"], state["paused_until"]) == 30
-    assert log_rows(db) == [{"id": state["event_id"], **row("pause_activated", 30, ATTENDANT)}]
+    assert log_rows(db) == [
+        {"id": state["event_id"], **human_replied("pause_activated", 30, ATTENDANT)}
+    ]
 
 
 def test_a_reply_in_a_team_with_its_own_default_pauses_for_that(
@@ -111,7 +96,7 @@ def test_a_reply_in_a_team_with_its_own_default_pauses_for_that(
 
     assert state["duration_minutes"] == 120
     assert without_ids(log_rows(db)) == [
-        row("pause_activated", 120, ATTENDANT, conversation_id=SALES_CONVERSATION)
+        human_replied("pause_activated", 120, ATTENDANT, conversation_id=SALES_CONVERSATION)
     ]
 
 
@@ -119,10 +104,10 @@ def test_later_replies_slide_the_end_with_one_extend_pause_each(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
     first = reply(api)
-    age(db, C1, 10)  # the pause began 10 minutes ago: it ends in 20
+    age_pause(db, C1, 10)  # the pause began 10 minutes ago: it ends in 20
 
     second = reply(api, token=api.admin)
-    age(db, C1, 25)
+    age_pause(db, C1, 25)
     third = reply(api)
 
     for state in (second, third):
@@ -135,9 +120,9 @@ def test_later_replies_slide_the_end_with_one_extend_pause_each(
     assert 40 < second["duration_minutes"] <= 41
     assert 65 < third["duration_minutes"] <= 66
     assert log_rows(db) == [
-        {"id": first["event_id"], **row("pause_activated", 30, ATTENDANT)},
-        {"id": second["event_id"], **row("extend_pause", 30, ADMIN)},
-        {"id": third["event_id"], **row("extend_pause", 30, ATTENDANT)},
+        {"id": first["event_id"], **human_replied("pause_activated", 30, ATTENDANT)},
+        {"id": second["event_id"], **human_replied("extend_pause", 30, ADMIN)},
+        {"id": third["event_id"], **human_replied("extend_pause", 30, ATTENDANT)},
     ]
     assert conversation(db, C1)["pause_duration_minutes"] == third["duration_minutes"]
 
@@ -164,7 +149,10 @@ def test_an_indefinite_default_makes_a_timed_pause_indefinite(
     state = reply(api)
 
     assert (state["paused_until"], state["duration_minutes"]) == (None, None)
-    assert log_rows(db)[-1] == {"id": state["event_id"], **row("extend_pause", None, ATTENDANT)}
+    assert log_rows(db)[-1] == {
+        "id": state["event_id"],
+        **human_replied("extend_pause", None, ATTENDANT),
+    }
     assert conversation(db, C1)["paused_until"] is None
 
 
@@ -176,7 +164,9 @@ def test_an_indefinite_default_pauses_an_active_conversation_indefinitely(
     state = reply(api)
 
     assert (state["ai_mode"], state["paused_until"]) == ("paused", None)
-    assert log_rows(db) == [{"id": state["event_id"], **row("pause_activated", None, ATTENDANT)}]
+    assert log_rows(db) == [
+        {"id": state["event_id"], **human_replied("pause_activated", None, ATTENDANT)}
+    ]
 
 
 def test_a_pause_past_its_timer_is_ended_first_then_the_reply_pauses_again(
@@ -194,7 +184,7 @@ def test_a_pause_past_its_timer_is_ended_first_then_the_reply_pauses_again(
         "timer_expired",
         "system",
     )
-    assert paused == {"id": state["event_id"], **row("pause_activated", 30, ATTENDANT)}
+    assert paused == {"id": state["event_id"], **human_replied("pause_activated", 30, ATTENDANT)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -254,7 +244,7 @@ def test_the_same_message_again_gets_the_same_answer_and_writes_nothing(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
     first = reply(api, message_id="wamid.1")
-    age(db, C1, 10)  # a later reply would extend now: a repeated one must not
+    age_pause(db, C1, 10)  # a later reply would extend now: a repeated one must not
     before = snapshot(db)
 
     again = reply(api, message_id="wamid.1", token=api.service)
@@ -319,7 +309,7 @@ def test_without_a_message_id_each_call_is_a_new_reply(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
     reply(api)
-    age(db, C1, 10)
+    age_pause(db, C1, 10)
 
     assert reply(api)["changed"] is True
     assert [r["action"] for r in log_rows(db)] == ["pause_activated", "extend_pause"]
@@ -339,8 +329,8 @@ def test_the_service_replies_for_an_attendant_or_for_nobody(
 
     assert (for_admin["paused_by"], for_nobody["paused_by"]) == (ADMIN, None)
     assert without_ids(log_rows(db)) == [
-        row("pause_activated", 30, ADMIN),
-        row("pause_activated", 120, "service", conversation_id=SALES_CONVERSATION),
+        human_replied("pause_activated", 30, ADMIN),
+        human_replied("pause_activated", 120, "service", conversation_id=SALES_CONVERSATION),
     ]
 
 
@@ -477,7 +467,9 @@ def test_the_ai_hands_over_for_the_effective_default(api: Api, db: psycopg.Conne
     assert log_rows(db) == [
         {
             "id": state["event_id"],
-            **row("pause_activated", 30, "support-bot", reason="customer_asked_for_human"),
+            **human_replied(
+                "pause_activated", 30, "support-bot", reason="customer_asked_for_human"
+            ),
         }
     ]
 
@@ -486,7 +478,9 @@ def test_the_ai_hands_over_for_a_duration_it_gives(api: Api, db: psycopg.Connect
     state = api.hand_over(C1, duration_minutes=None).get_json()
 
     assert (state["paused_until"], state["duration_minutes"]) == (None, None)
-    assert without_ids(log_rows(db)) == [row("pause_activated", None, "support-bot", reason=None)]
+    assert without_ids(log_rows(db)) == [
+        human_replied("pause_activated", None, "support-bot", reason=None)
+    ]
 
 
 def test_a_handoff_to_a_paused_conversation_is_409(api: Api, db: psycopg.Connection[Any]) -> None:
@@ -548,7 +542,7 @@ def test_the_report_counts_pauses_by_what_caused_them(
     api.hand_over(C1)
     api.act("pause-resume", C1)
     reply(api, SALES_CONVERSATION, token=api.service)  # Sales: a reply, the service's
-    age(db, SALES_CONVERSATION, 100)
+    age_pause(db, SALES_CONVERSATION, 100)
     reply(api, SALES_CONVERSATION)  # an extension: not a pause
     api.act("pause-activate", c4)  # Sales: the attendant clicks Pause AI
     api.act("interaction-gate", c4, draft="a refund of 42", token=api.service)  # kept aside

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -32,6 +31,7 @@ from functions.edge import jwks as identity_keys
 from functions.local import demo
 from functions.shared import logs
 from functions.shared.config import ConfigurationError, config
+from tests.conftest import SetEnv
 from tests.local_http import LocalServer, Quiet
 from tests.processes import free_port
 from tests.support import (
@@ -639,29 +639,13 @@ def _public_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
     return jwk | {"kid": kid, "alg": "RS256", "use": "sig"}
 
 
-@contextmanager
-def environment(monkeypatch: pytest.MonkeyPatch, **variables: str | None) -> Iterator[None]:
-    """The variables set (None: unset) for the block only; the configuration read again."""
-    for name, value in variables.items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    config.cache_clear()
-    try:
-        yield
-    finally:
-        monkeypatch.undo()
-        config.cache_clear()
-
-
 @pytest.fixture
-def jwks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Jwks]:
+def jwks(setenv: SetEnv) -> Iterator[Jwks]:
     """A JWKS endpoint on 127.0.0.1, configured as SUPABASE_JWKS_URL for this test only."""
     server = Jwks()
     try:
-        with environment(monkeypatch, SUPABASE_JWKS_URL=server.url):
-            yield server
+        setenv(SUPABASE_JWKS_URL=server.url)
+        yield server
     finally:
         server.close()
 
@@ -781,15 +765,13 @@ def test_a_token_whose_alg_does_not_fit_the_jwks_key_is_401(
     assert snapshot(db) == before
 
 
-def test_an_unreachable_jwks_is_503_not_a_bad_token(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_unreachable_jwks_is_503_not_a_bad_token(api: Api, setenv: SetEnv) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     token = rs256(claims_for_attendant(), key, "k1")
 
     nothing_listens = f"http://127.0.0.1:{free_port()}/jwks.json"
-    with environment(monkeypatch, SUPABASE_JWKS_URL=nothing_listens):
-        answer = status_of(api, token)
+    setenv(SUPABASE_JWKS_URL=nothing_listens)
+    answer = status_of(api, token)
 
     assert answer.status_code == 503
     assert "Retry-After" in answer.headers
@@ -904,33 +886,29 @@ ISSUER = "https://takeovertest.supabase.co/auth/v1"
     ids=["another-project", "trailing-slash", "missing"],
 )
 def test_an_attendant_token_not_from_the_projects_auth_is_401_and_changes_nothing(
-    api: Api, db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, iss: str | None
+    api: Api, db: psycopg.Connection[Any], setenv: SetEnv, iss: str | None
 ) -> None:
     before = snapshot(db)
     claims = claims_for_attendant(iss=iss) if iss else claims_for_attendant()
-    with environment(monkeypatch, SUPABASE_JWT_ISSUER=ISSUER):
-        answer = api.act("pause-activate", ACTIVE, token=hs256(claims, api.secret))
+    setenv(SUPABASE_JWT_ISSUER=ISSUER)
+    answer = api.act("pause-activate", ACTIVE, token=hs256(claims, api.secret))
 
     error = assert_refused(answer, 401, "invalid_token")
     assert error["message"] == "The token was not issued by this project's Auth."
     assert snapshot(db) == before
 
 
-def test_an_attendant_token_from_the_projects_auth_is_accepted(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with environment(monkeypatch, SUPABASE_JWT_ISSUER=ISSUER):
-        answer = status_of(api, hs256(claims_for_attendant(iss=ISSUER), api.secret))
+def test_an_attendant_token_from_the_projects_auth_is_accepted(api: Api, setenv: SetEnv) -> None:
+    setenv(SUPABASE_JWT_ISSUER=ISSUER)
+    answer = status_of(api, hs256(claims_for_attendant(iss=ISSUER), api.secret))
 
     assert answer.status_code == 200
 
 
-def test_the_legacy_service_key_is_not_held_to_the_auths_issuer(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_legacy_service_key_is_not_held_to_the_auths_issuer(api: Api, setenv: SetEnv) -> None:
     """Supabase's legacy service_role key says iss "supabase": Auth never issued it."""
-    with environment(monkeypatch, SUPABASE_JWT_ISSUER=ISSUER):
-        answer = api.post("auto-resume", {}, token=hs256(claims_for_service(), api.secret))
+    setenv(SUPABASE_JWT_ISSUER=ISSUER)
+    answer = api.post("auto-resume", {}, token=hs256(claims_for_service(), api.secret))
 
     assert answer.status_code == 200
 
@@ -952,11 +930,11 @@ def test_the_legacy_service_key_is_not_held_to_the_auths_issuer(
     ids=["supabase-jwks", "custom-domain", "explicit", "nothing"],
 )
 def test_the_issuer_is_known_from_a_supabase_jwks_url_or_named(
-    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], issuer: str | None
+    setenv: SetEnv, variables: dict[str, str], issuer: str | None
 ) -> None:
     unset: dict[str, str | None] = {"SUPABASE_JWKS_URL": None, "SUPABASE_JWT_ISSUER": None}
-    with environment(monkeypatch, **(unset | variables)):
-        assert config().auth_issuer == issuer
+    setenv(**(unset | variables))
+    assert config().auth_issuer == issuer
 
 
 # ---------------------------------------------------------------------------
@@ -1022,18 +1000,18 @@ def test_a_service_key_issued_for_ten_years_as_supabase_does_is_the_service(api:
 @pytest.mark.parametrize("how", ["apikey", "bearer"])
 @pytest.mark.parametrize("key", [SECRET_KEY, NEXT_SECRET_KEY], ids=["current", "next"])
 def test_a_secret_api_key_is_the_service(
-    api: Api, db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, how: str, key: str
+    api: Api, db: psycopg.Connection[Any], setenv: SetEnv, how: str, key: str
 ) -> None:
     headers = {"apikey": key} if how == "apikey" else {"Authorization": f"Bearer {key}"}
-    with environment(monkeypatch, SUPABASE_SECRET_KEYS=f"{SECRET_KEY}, {NEXT_SECRET_KEY}"):
-        resumed = api.call("POST", "auto-resume", token=None, body={}, headers=headers)
-        paused = api.call(
-            "POST",
-            "pause-activate",
-            token=None,
-            body={"conversation_id": str(ACTIVE)},
-            headers=headers,
-        )
+    setenv(SUPABASE_SECRET_KEYS=f"{SECRET_KEY}, {NEXT_SECRET_KEY}")
+    resumed = api.call("POST", "auto-resume", token=None, body={}, headers=headers)
+    paused = api.call(
+        "POST",
+        "pause-activate",
+        token=None,
+        body={"conversation_id": str(ACTIVE)},
+        headers=headers,
+    )
 
     assert resumed.status_code == 200
     assert resumed.get_json() == {"resumed": 0, "conversation_ids": [], "drafts_deleted": 0}
@@ -1045,25 +1023,23 @@ def test_a_secret_api_key_is_the_service(
     "key", [SECRET_KEY[:-1] + "x", SECRET_KEY + "k", "sb_secret_", "sb_secret_k"]
 )
 def test_a_secret_key_not_configured_is_401(
-    api: Api, db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, key: str
+    api: Api, db: psycopg.Connection[Any], setenv: SetEnv, key: str
 ) -> None:
     before = snapshot(db)
-    with environment(monkeypatch, SUPABASE_SECRET_KEYS=SECRET_KEY):
-        answer = api.call("POST", "auto-resume", token=None, body={}, headers={"apikey": key})
+    setenv(SUPABASE_SECRET_KEYS=SECRET_KEY)
+    answer = api.call("POST", "auto-resume", token=None, body={}, headers={"apikey": key})
 
     assert_refused(answer, 401, "invalid_token")
     assert snapshot(db) == before
 
 
-def test_the_authorization_header_wins_over_an_apikey(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_authorization_header_wins_over_an_apikey(api: Api, setenv: SetEnv) -> None:
     """Supabase's clients send the project's key as apikey and the user's JWT as
     Authorization: the caller is the user."""
-    with environment(monkeypatch, SUPABASE_SECRET_KEYS=SECRET_KEY):
-        answer = api.call(
-            "POST", "auto-resume", token=api.attendant, body={}, headers={"apikey": SECRET_KEY}
-        )
+    setenv(SUPABASE_SECRET_KEYS=SECRET_KEY)
+    answer = api.call(
+        "POST", "auto-resume", token=api.attendant, body={}, headers={"apikey": SECRET_KEY}
+    )
 
     assert_refused(answer, 403, "service_only")
 
@@ -1104,14 +1080,12 @@ def test_a_flood_of_unverifiable_credentials_says_server_misconfigured_once_a_mi
 
 
 def test_the_service_key_on_a_jwks_only_deployment_is_500_not_503(
-    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    api: Api, setenv: SetEnv, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The README's old deploy set only SUPABASE_JWKS_URL: the HS256 service key answered
     503 and agents retried forever. It is the operator's to fix: 500, said in the log."""
-    with environment(
-        monkeypatch, SUPABASE_JWT_SECRET=None, SUPABASE_JWKS_URL="https://example.invalid/jwks"
-    ):
-        answer = api.post("auto-resume", {}, token=api.service)
+    setenv(SUPABASE_JWT_SECRET=None, SUPABASE_JWKS_URL="https://example.invalid/jwks")
+    answer = api.post("auto-resume", {}, token=api.service)
 
     assert_refused(answer, 500, "server_misconfigured")
     assert "SUPABASE_JWT_SECRET" in caplog.text
@@ -1119,26 +1093,26 @@ def test_the_service_key_on_a_jwks_only_deployment_is_500_not_503(
 
 @pytest.mark.parametrize("call", EVERY_FUNCTION)
 def test_nothing_to_verify_with_is_500_server_misconfigured_everywhere(
-    api: Api, db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch, call: Call
+    api: Api, db: psycopg.Connection[Any], setenv: SetEnv, call: Call
 ) -> None:
     before = snapshot(db)
-    with environment(monkeypatch, SUPABASE_JWT_SECRET=None, SUPABASE_JWKS_URL=None):
-        answer = send(api, call, token=api.service)
+    setenv(SUPABASE_JWT_SECRET=None, SUPABASE_JWKS_URL=None)
+    answer = send(api, call, token=api.service)
 
     assert_refused(answer, 500, "server_misconfigured")
     assert snapshot(db) == before
 
 
 def test_a_deployment_with_nothing_to_verify_with_says_so_at_start(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    setenv: SetEnv, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with environment(monkeypatch, SUPABASE_JWT_SECRET=None, SUPABASE_JWKS_URL=None):
-        assert identity.check_configuration() is False
+    setenv(SUPABASE_JWT_SECRET=None, SUPABASE_JWKS_URL=None)
+    assert identity.check_configuration() is False
     assert "server_misconfigured" in caplog.text
     assert "SUPABASE_SECRET_KEYS" in caplog.text
     caplog.clear()
-    with environment(monkeypatch, SUPABASE_JWT_SECRET=None, SUPABASE_SECRET_KEYS=SECRET_KEY):
-        assert identity.check_configuration() is True
+    setenv(SUPABASE_JWT_SECRET=None, SUPABASE_SECRET_KEYS=SECRET_KEY)
+    assert identity.check_configuration() is True
     assert caplog.text == ""
 
 
@@ -1156,9 +1130,10 @@ def test_a_deployment_with_nothing_to_verify_with_says_so_at_start(
     ],
 )
 def test_a_bad_variable_is_refused_by_name(
-    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, shown: bool
+    setenv: SetEnv, variable: str, value: str, shown: bool
 ) -> None:
-    with environment(monkeypatch, **{variable: value}), pytest.raises(ConfigurationError) as raised:
+    setenv(**{variable: value})
+    with pytest.raises(ConfigurationError) as raised:
         config()
     message = str(raised.value)
     assert message.startswith(f"Bad configuration: {variable}")

@@ -13,7 +13,6 @@ and past a mistaken grant; the service role runs the lifecycle through PostgREST
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -27,12 +26,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from functions.database.instance import use_database
-from functions.database.postgres import PostgresDatabase
 from functions.local import demo
-from tests.conftest import JWT_SECRET, fresh_database
+from tests.conftest import functions_on
 from tests.contract import DATABASE_FUNCTIONS
-from tests.support import Api, expire, log_rows, snapshot
+from tests.databases import fresh_database
+from tests.support import JWT_SECRET, Api, expire, log_rows, set_request_role, snapshot
 
 ACME = demo.WORKSPACE_ID
 GLOBEX = demo.OTHER_WORKSPACE_ID
@@ -483,14 +481,9 @@ def calls_database(server_url: str, template: str) -> Iterator[psycopg.Connectio
     with (
         fresh_database(server_url, "takeover_matrix", template) as url,
         psycopg.connect(url, autocommit=True) as db,
+        functions_on(url),
     ):
-        database = PostgresDatabase(url)
-        previous = use_database(database)
-        try:
-            yield db
-        finally:
-            use_database(previous)
-            database.close()
+        yield db
 
 
 # The seed's pause state and settings, which each function cell starts from.
@@ -515,13 +508,6 @@ def calls_scene(calls_database: psycopg.Connection[Any]) -> psycopg.Connection[A
     return calls_database
 
 
-def _as_role(db: psycopg.Connection[Any], role: str) -> None:
-    """What PostgREST does at the start of a request's transaction."""
-    pg_role, claims = DB_ROLES[role]
-    db.execute(sql.SQL("set local role {}").format(sql.Identifier(pg_role)))
-    db.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
-
-
 def _keys(
     db: psycopg.Connection[Any], table: Table, workspaces: set[UUID] | None = None
 ) -> set[str]:
@@ -543,7 +529,7 @@ def _attempt(
     denial must name `refused`, the table, function or schema the role was refused."""
     try:
         with db.transaction(force_rollback=True):
-            _as_role(db, role)
+            set_request_role(db, *DB_ROLES[role])
             return action()
     except psycopg.errors.InsufficientPrivilege as error:
         message = str(error)
@@ -735,7 +721,7 @@ def test_not_even_the_owner_rewrites_the_log(scene: psycopg.Connection[Any], cha
 def _change_log_after_a_mistaken_grant(db: psycopg.Connection[Any], change: str) -> None:
     with db.transaction(force_rollback=True):
         db.execute("grant update, delete, truncate on public.ai_pause_logs to service_role")
-        _as_role(db, "service_role")
+        set_request_role(db, *DB_ROLES["service_role"])
         db.execute(LOG.writes[change])
 
 
@@ -771,7 +757,7 @@ def test_service_role_runs_the_lifecycle_through_rpc(db: psycopg.Connection[Any]
     answers: dict[str, Any] = {}
     for function, call in RPC_CALLS.items():
         with db.transaction():
-            _as_role(db, "service_role")
+            set_request_role(db, *DB_ROLES["service_role"])
             row = db.execute(call, {"id": ACME_CONVERSATION}).fetchone()
         assert row is not None
         answers[function] = row[0]

@@ -21,6 +21,7 @@ from tests.support import (
     conversation,
     expire,
     log_rows,
+    ok,
     snapshot,
 )
 
@@ -29,12 +30,6 @@ SALES_CONVERSATION = demo.SALES_CONVERSATION_ID  # Acme, Sales team
 GLOBEX_CONVERSATION = demo.OTHER_CONVERSATION_ID  # Globex
 ATTENDANT = str(demo.ATTENDANT_ID)
 ADMIN = str(demo.ADMIN_ID)
-
-
-def ok(answer: Any) -> dict[str, Any]:
-    assert answer.status_code == 200, answer.get_data(as_text=True)
-    body: dict[str, Any] = answer.get_json()
-    return body
 
 
 def events(api: Api, token: str, **query: Any) -> dict[str, Any]:

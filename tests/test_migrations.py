@@ -4,7 +4,6 @@ and they give the very catalog that the declarative schema files (supabase/schem
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,79 +15,22 @@ from psycopg import sql
 
 from functions import migrations
 from functions.local import demo, embedded
-from tests.conftest import fresh_database
-
-Snapshot = dict[str, list[tuple[Any, ...]]]
-
-# Everything the migration and the shim define, as the catalog records it.
-CATALOG: dict[str, str] = {
-    "schemas": """
-        select nspname, nspacl::text, obj_description(oid, 'pg_namespace') from pg_namespace
-        where nspname in ('public', 'auth', 'takeover_private', 'supabase_migrations')
-        order by 1""",
-    "tables": """
-        select c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity,
-               c.relacl::text, obj_description(c.oid, 'pg_class')
-        from pg_class c where c.relnamespace = 'public'::regnamespace order by 1""",
-    "columns": """
-        select c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
-               a.attnotnull, a.attidentity, pg_get_expr(d.adbin, d.adrelid),
-               col_description(c.oid, a.attnum), a.attacl::text
-        from pg_attribute a
-        join pg_class c on c.oid = a.attrelid
-        left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-        where c.relnamespace = 'public'::regnamespace and c.relkind = 'r'
-          and a.attnum > 0 and not a.attisdropped
-        order by 1, 2""",
-    "constraints": """
-        select conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid)
-        from pg_constraint where connamespace = 'public'::regnamespace order by 1, 2, 4""",
-    "indexes": """
-        select tablename, indexname, indexdef from pg_indexes
-        where schemaname = 'public' order by 1, 2""",
-    "types": """
-        select t.typname, t.typtype, format_type(t.typbasetype, t.typtypmod), t.typacl::text,
-               array(select e.enumlabel::text from pg_enum e
-                     where e.enumtypid = t.oid order by e.enumsortorder),
-               array(select pg_get_constraintdef(k.oid) from pg_constraint k
-                     where k.contypid = t.oid order by 1)
-        from pg_type t
-        where t.typnamespace = 'public'::regnamespace and t.typtype in ('e', 'd')
-        order by 1""",
-    "functions": """
-        select p.pronamespace::regnamespace::text, p.oid::regprocedure::text,
-               md5(pg_get_functiondef(p.oid)), p.prosecdef, p.provolatile, p.proconfig,
-               p.proacl::text, obj_description(p.oid, 'pg_proc')
-        from pg_proc p
-        where p.pronamespace::regnamespace::text in ('public', 'auth', 'takeover_private')
-        order by 1, 2""",
-    "policies": """
-        select tablename, policyname, permissive, roles::text, cmd, qual, with_check
-        from pg_policies where schemaname = 'public' order by 1, 2""",
-    "triggers": """
-        select tgrelid::regclass::text, tgname, tgenabled, pg_get_triggerdef(oid)
-        from pg_trigger where not tgisinternal order by 1, 2""",
-    "grants": """
-        select table_name, grantee, privilege_type from information_schema.role_table_grants
-        where table_schema = 'public' order by 1, 2, 3""",
-    "roles": """
-        select rolname, rolcanlogin, rolinherit, rolbypassrls, rolsuper from pg_roles
-        where rolname in ('anon', 'authenticated', 'service_role') order by 1""",
-    "publication": """
-        select pubname, schemaname, tablename from pg_publication_tables order by 1, 2, 3""",
-    "versions": """
-        select version, name from supabase_migrations.schema_migrations order by 1""",
-}
+from tests.databases import fresh_database
+from tests.schema import (
+    CATALOG,
+    SCHEMA_FILES,
+    Snapshot,
+    catalog,
+    catalog_without_versions,
+    run_raw,
+    schema_catalog,
+)
+from tests.support import lock_waiters, wait_until
 
 
 def fetch(url: str, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as connection:
         return connection.execute(query, params).fetchall()
-
-
-def catalog(url: str) -> Snapshot:
-    with psycopg.connect(url) as connection:
-        return {name: connection.execute(query).fetchall() for name, query in CATALOG.items()}
 
 
 def data(url: str) -> Snapshot:
@@ -109,12 +51,6 @@ def data(url: str) -> Snapshot:
 
 def migration_versions() -> list[str]:
     return [path.stem.partition("_")[0] for path in sorted(migrations.MIGRATIONS.glob("*.sql"))]
-
-
-def run_raw(url: str, path: Any) -> None:
-    """The whole file as one script, the way psql -f or the SQL editor runs it."""
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(path.read_text())
 
 
 @pytest.fixture
@@ -303,16 +239,6 @@ def test_the_shim_a_second_time_is_a_no_op(empty_url: str) -> None:
     }
 
 
-def catalog_without_versions(url: str) -> Snapshot:
-    """The catalog before migrations.apply created its bookkeeping table."""
-    with psycopg.connect(url) as connection:
-        return {
-            name: connection.execute(query).fetchall()
-            for name, query in CATALOG.items()
-            if name != "versions"
-        }
-
-
 def test_conversations_join_an_existing_realtime_publication(empty_url: str) -> None:
     with psycopg.connect(empty_url, autocommit=True) as connection:
         connection.execute("create publication supabase_realtime")
@@ -335,16 +261,6 @@ def test_a_publication_for_all_tables_is_left_as_it_is(empty_url: str) -> None:
 
 def test_no_publication_is_created_where_there_is_none(migrated_url: str) -> None:
     assert catalog(migrated_url)["publication"] == []
-
-
-SCHEMA_FILES = sorted((migrations.ROOT / "supabase" / "schemas").glob("*.sql"))
-
-
-def schema_catalog(url: str) -> Snapshot:
-    """The catalog without the runner's bookkeeping (supabase_migrations)."""
-    snapshot = catalog_without_versions(url)
-    snapshot["schemas"] = [row for row in snapshot["schemas"] if row[0] != "supabase_migrations"]
-    return snapshot
 
 
 def test_the_migrations_give_the_schema_the_schema_files_describe(
@@ -576,22 +492,15 @@ def test_two_databases_set_up_at_once_on_a_fresh_server_both_get_the_roles() -> 
             with psycopg.connect(first) as holding, ThreadPoolExecutor(1) as pool:
                 holding.execute(migrations.SHIM.read_text())  # roles made, not committed
                 racing = pool.submit(migrations.apply, second)
-                _wait_for_a_lock_wait(server)
+                with psycopg.connect(server, autocommit=True) as admin:
+                    wait_until(
+                        lambda: lock_waiters(admin, any_database=True),
+                        10,
+                        "the second setup never waited for the first one's roles",
+                    )
                 holding.commit()
                 assert racing.result(timeout=60) != []
             assert _roles(server) == set(_API_ROLES)
             assert migrations.apply(first) != []  # and the first one finishes as well
     finally:
         _without_api_roles(server)
-
-
-def _wait_for_a_lock_wait(server: str) -> None:
-    with psycopg.connect(server, autocommit=True) as admin:
-        for _ in range(500):
-            row = admin.execute(
-                "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
-            ).fetchone()
-            if row and row[0]:
-                return
-            time.sleep(0.02)
-    raise AssertionError("the second setup never waited for the first one's roles")

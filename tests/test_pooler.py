@@ -18,12 +18,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from functions.database.instance import use_database
-from functions.database.postgres import PostgresDatabase
 from functions.local import demo
-from functions.shared.config import config
 from tests import pgbouncer
-from tests.conftest import JWT_SECRET, database_url
+from tests.conftest import SetEnv, functions_on
+from tests.databases import database_url
 from tests.support import Api, log_rows
 
 PAUSED = demo.FIRST_CONVERSATION_ID
@@ -38,27 +36,17 @@ def pooler(server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def timeout_seconds() -> Iterator[float]:
+def timeout_seconds(setenv: SetEnv) -> float:
     """A short DATABASE_TIMEOUT_SECONDS for the adapters created in the test."""
-    saved = os.environ.get("DATABASE_TIMEOUT_SECONDS")
-    os.environ["DATABASE_TIMEOUT_SECONDS"] = "1"
-    config.cache_clear()
-    yield 1.0
-    if saved is None:
-        os.environ.pop("DATABASE_TIMEOUT_SECONDS", None)
-    else:
-        os.environ["DATABASE_TIMEOUT_SECONDS"] = saved
-    config.cache_clear()
+    setenv(DATABASE_TIMEOUT_SECONDS="1")
+    return 1.0
 
 
 @pytest.fixture
 def pooled(pooler: str, db_name: str) -> Iterator[Api]:
     """The functions on the test's database, through the pooler."""
-    database = PostgresDatabase(database_url(pooler, db_name), max_size=32)
-    previous = use_database(database)
-    yield Api(JWT_SECRET)
-    use_database(previous)
-    database.close()
+    with functions_on(database_url(pooler, db_name), max_size=32) as functions:
+        yield functions
 
 
 def test_400_concurrent_gate_calls_through_the_pooler_all_answer(
@@ -128,24 +116,20 @@ def test_no_setting_outlives_a_call_on_the_pooled_server_connections(
 def test_a_hung_pooler_answers_503_within_the_timeout_plus_the_client_grace(
     timeout_seconds: float, server_url: str, db_name: str
 ) -> None:
-    with pgbouncer.running(server_url) as own_pooler:
-        database = PostgresDatabase(database_url(own_pooler.url, db_name), max_size=2)
-        previous = use_database(database)
-        api = Api(JWT_SECRET)
+    with (
+        pgbouncer.running(server_url) as own_pooler,
+        functions_on(database_url(own_pooler.url, db_name), max_size=2) as api,
+    ):
+        body = {"conversation_id": str(ACTIVE), "message_id": "m-1"}
+        assert api.post("interaction-gate", body, token=api.service).status_code == 200
+        process = own_pooler.process.pid
+        os.kill(process, signal.SIGSTOP)  # the pooler stops answering; TCP stays up
         try:
-            body = {"conversation_id": str(ACTIVE), "message_id": "m-1"}
-            assert api.post("interaction-gate", body, token=api.service).status_code == 200
-            process = own_pooler.process.pid
-            os.kill(process, signal.SIGSTOP)  # the pooler stops answering; TCP stays up
-            try:
-                started = time.monotonic()
-                answer = api.post("interaction-gate", body, token=api.service)
-                elapsed = time.monotonic() - started
-            finally:
-                os.kill(process, signal.SIGCONT)
+            started = time.monotonic()
+            answer = api.post("interaction-gate", body, token=api.service)
+            elapsed = time.monotonic() - started
         finally:
-            use_database(previous)
-            database.close()
+            os.kill(process, signal.SIGCONT)
 
     assert answer.status_code == 503
     assert answer.get_json()["error"]["code"] == "database_unavailable"

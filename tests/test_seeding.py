@@ -5,7 +5,7 @@ never a real database by surprise."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from uuid import uuid4
 
@@ -13,22 +13,20 @@ import psycopg
 import pytest
 
 from functions.local import embedded, server
-from functions.shared.config import config
-from tests.conftest import database_url
+from tests.conftest import SetEnv
+from tests.databases import database_url
+
+DATABASE_VARIABLES = ("DATABASE_URL", "DATABASE_DIRECT_URL", "SUPABASE_URL", "TAKEOVER_SEED_DEMO")
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    def set_variables(**variables: str) -> None:
-        for name in ("DATABASE_URL", "DATABASE_DIRECT_URL", "SUPABASE_URL", "TAKEOVER_SEED_DEMO"):
-            monkeypatch.delenv(name, raising=False)
-        for name, value in variables.items():
-            monkeypatch.setenv(name, value)
-        config.cache_clear()
+def env(setenv: SetEnv) -> Callable[..., None]:
+    """Sets the database variables given, and unsets the others."""
 
-    yield set_variables
-    monkeypatch.undo()
-    config.cache_clear()
+    def set_variables(**variables: str) -> None:
+        setenv(**(dict.fromkeys(DATABASE_VARIABLES) | variables))
+
+    return set_variables
 
 
 def workspaces(url: str) -> list[Any]:

@@ -3,16 +3,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,16 +16,14 @@ import pytest
 from flask.testing import FlaskClient
 
 from functions.catalogue import openapi
-from functions.database.instance import use_database
-from functions.database.postgres import PostgresDatabase
 from functions.local import demo
 from functions.local.server import create_app
-from functions.shared.config import LOCAL_JWT_SECRET, config
+from functions.shared.config import LOCAL_JWT_SECRET
 from functions.shared.errors import _REFUSALS, Conflict, NotFound
-from tests.conftest import JWT_SECRET
-from tests.contract import METHODS, ROUTES
-from tests.processes import free_port
-from tests.support import Api, actions, assert_refused, expire, log_rows
+from tests.conftest import SetEnv, functions_on
+from tests.contract import METHODS, OPENAPI, ROUTES
+from tests.local_server import Server, bearer, http, started_server
+from tests.support import JWT_SECRET, Api, actions, assert_refused, expire, log_rows
 
 CONVERSATION = demo.FIRST_CONVERSATION_ID
 
@@ -42,17 +34,13 @@ def client(api: Api) -> FlaskClient:
     return create_app().test_client()
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 # ---------------------------------------------------------------------------
 # Routes
 # ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("function", "method"), ROUTES)
-def test_every_contract_function_is_served_at_functions_v1(
+def test_every_route_the_catalogue_serves_is_at_functions_v1(
     client: FlaskClient, function: str, method: str
 ) -> None:
     answer = client.open(f"/functions/v1/{function}", method=method)
@@ -163,21 +151,11 @@ def test_health_is_200_when_the_database_answers(client: FlaskClient) -> None:
 
 
 @pytest.fixture
-def database_down() -> Iterator[None]:
+def database_down(setenv: SetEnv) -> Iterator[None]:
     """A database nothing listens for, with a one-second timeout."""
-    saved = os.environ.get("DATABASE_TIMEOUT_SECONDS")
-    os.environ["DATABASE_TIMEOUT_SECONDS"] = "1"
-    config.cache_clear()
-    database = PostgresDatabase("postgresql://postgres@127.0.0.1:1/x", min_size=0)
-    previous = use_database(database)
-    yield
-    use_database(previous)
-    database.close()
-    if saved is None:
-        os.environ.pop("DATABASE_TIMEOUT_SECONDS")
-    else:
-        os.environ["DATABASE_TIMEOUT_SECONDS"] = saved
-    config.cache_clear()
+    setenv(DATABASE_TIMEOUT_SECONDS="1")
+    with functions_on("postgresql://postgres@127.0.0.1:1/x", min_size=0):
+        yield
 
 
 @pytest.mark.usefixtures("database_down")
@@ -226,17 +204,15 @@ def test_openapi_json_is_the_committed_document_and_it_is_current(
     assert committed == openapi.render(), "run `make openapi` and commit functions/openapi.json"
 
 
-def test_openapi_documents_every_contract_function(project_root: Path) -> None:
-    document = json.loads((project_root / "functions" / "openapi.json").read_text())
-
+def test_openapi_documents_every_route_the_catalogue_serves() -> None:
     documented = {
         (path.removeprefix("/functions/v1/"), method.upper())
-        for path, operations in document["paths"].items()
+        for path, operations in OPENAPI["paths"].items()
         if path.startswith("/functions/v1/")
         for method in operations
     }
     assert documented == set(ROUTES)
-    assert set(document["paths"]) - {f"/functions/v1/{name}" for name, _ in ROUTES} == {"/health"}
+    assert set(OPENAPI["paths"]) - {f"/functions/v1/{name}" for name, _ in ROUTES} == {"/health"}
 
 
 def migration_refusal_codes(project_root: Path) -> set[str]:
@@ -268,80 +244,6 @@ def test_refusals_answer_the_status_the_contract_gives_them(project_root: Path) 
 # ---------------------------------------------------------------------------
 # `python -m functions.local.server` on a real socket
 # ---------------------------------------------------------------------------
-
-
-def http(
-    method: str, url: str, token: str | None = None, body: Any = None
-) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(  # noqa: S310 (http://127.0.0.1 only)
-        url,
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={
-            "Content-Type": "application/json",
-            **(bearer(token) if token is not None else {}),
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-class Server:
-    def __init__(self, process: subprocess.Popen[bytes], base: str, output: Path) -> None:
-        self.process = process
-        self.base = base
-        self.output = output
-
-    def wait_until_healthy(self, seconds: float = 30) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output.read_text()
-            try:
-                if http("GET", f"{self.base}/health")[0] == 200:
-                    return
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"the server never became healthy:\n{self.output.read_text()}")
-
-
-@contextlib.contextmanager
-def started_server(
-    db_url: str, project_root: Path, tmp_path: Path, **variables: str | None
-) -> Iterator[Server]:
-    """`python -m functions.local.server` on the test's database; a variable given None is
-    left out of its environment."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "PORT": str(port),
-        "AUTO_RESUME_INTERVAL_SECONDS": "1",
-        "SUPABASE_JWT_SECRET": JWT_SECRET,
-        **{name: value for name, value in variables.items() if value is not None},
-    }
-    for name in ("SUPABASE_URL", *(name for name, value in variables.items() if value is None)):
-        env.pop(name, None)
-    output = tmp_path / "server.log"
-    with output.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "functions.local.server"],
-            cwd=project_root,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    running = Server(process, f"http://127.0.0.1:{port}", output)
-    try:
-        running.wait_until_healthy()
-        yield running
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture

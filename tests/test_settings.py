@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from functions.local import demo
-from tests.support import Api, assert_refused, log_rows, snapshot
+from tests.support import Api, assert_refused, log_rows, ok, put_settings, snapshot
 
 WORKSPACE = str(demo.WORKSPACE_ID)
 SALES = str(demo.SALES_TEAM_ID)
@@ -54,26 +54,13 @@ def status_of(api: Api, conversation_id: UUID) -> dict[str, Any]:
     return state
 
 
-def put(api: Api, body: dict[str, Any], token: str) -> dict[str, Any]:
-    answer = api.put("pause-settings", body, token=token)
-    assert answer.status_code == 200, answer.get_data(as_text=True)
-    settings: dict[str, Any] = answer.get_json()
-    return settings
-
-
 def read(api: Api, token: str) -> dict[str, Any]:
-    answer = api.get("pause-settings", token=token, workspace_id=WORKSPACE)
-    assert answer.status_code == 200, answer.get_data(as_text=True)
-    settings: dict[str, Any] = answer.get_json()
-    return settings
+    return ok(api.get("pause-settings", token=token, workspace_id=WORKSPACE))
 
 
 def activate_with_default(api: Api, conversation_id: UUID) -> dict[str, Any]:
     """A pause with no duration given: the conversation's effective default."""
-    answer = api.act("pause-activate", conversation_id)
-    assert answer.status_code == 200, answer.get_data(as_text=True)
-    state: dict[str, Any] = answer.get_json()
-    return state
+    return ok(api.act("pause-activate", conversation_id))
 
 
 def minutes_paused(state: dict[str, Any]) -> float | None:
@@ -152,7 +139,9 @@ def test_a_workspace_the_member_is_not_in_is_404(api: Api) -> None:
 def test_admin_changes_the_workspace_default_and_support_pauses_follow_it(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    settings = put(api, {"workspace_id": WORKSPACE, "default_duration_minutes": 60}, api.admin)
+    settings = put_settings(
+        api, {"workspace_id": WORKSPACE, "default_duration_minutes": 60}, api.admin
+    )
 
     assert defaults(settings) == acme(60, sales=(120, False), support=(60, True))
     assert read(api, api.attendant) == settings
@@ -169,7 +158,9 @@ def test_admin_changes_the_workspace_default_and_support_pauses_follow_it(
 def test_an_indefinite_workspace_default_makes_default_pauses_indefinite(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    settings = put(api, {"workspace_id": WORKSPACE, "default_duration_minutes": None}, api.admin)
+    settings = put_settings(
+        api, {"workspace_id": WORKSPACE, "default_duration_minutes": None}, api.admin
+    )
 
     assert defaults(settings) == acme(None, sales=(120, False), support=(None, True))
     assert workspace_default(db) is None
@@ -183,7 +174,7 @@ def test_an_indefinite_workspace_default_makes_default_pauses_indefinite(
 def test_an_explicit_duration_still_wins_over_the_default(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    put(api, {"workspace_id": WORKSPACE, "default_duration_minutes": 120}, api.admin)
+    put_settings(api, {"workspace_id": WORKSPACE, "default_duration_minutes": 120}, api.admin)
 
     answer = api.act("pause-activate", SUPPORT_CONVERSATION, duration_minutes=15).get_json()
 
@@ -196,7 +187,7 @@ def test_changing_the_default_leaves_a_running_pause_as_it_was(
 ) -> None:
     running = activate_with_default(api, SUPPORT_CONVERSATION)
 
-    put(api, {"workspace_id": WORKSPACE, "default_duration_minutes": 120}, api.admin)
+    put_settings(api, {"workspace_id": WORKSPACE, "default_duration_minutes": 120}, api.admin)
 
     status = status_of(api, SUPPORT_CONVERSATION)
     assert status["paused_until"] == running["paused_until"]
@@ -205,9 +196,9 @@ def test_changing_the_default_leaves_a_running_pause_as_it_was(
 
 
 def test_settings_changes_write_no_pause_log_rows(api: Api, db: psycopg.Connection[Any]) -> None:
-    put(api, {"workspace_id": WORKSPACE, "default_duration_minutes": 15}, api.admin)
-    put(api, {"team_id": SALES, "default_duration_minutes": None}, api.admin)
-    put(api, {"team_id": SALES, "inherit": True}, api.admin)
+    put_settings(api, {"workspace_id": WORKSPACE, "default_duration_minutes": 15}, api.admin)
+    put_settings(api, {"team_id": SALES, "default_duration_minutes": None}, api.admin)
+    put_settings(api, {"team_id": SALES, "inherit": True}, api.admin)
 
     assert log_rows(db) == []
 
@@ -220,7 +211,7 @@ def test_settings_changes_write_no_pause_log_rows(api: Api, db: psycopg.Connecti
 def test_admin_overrides_a_team_then_lets_it_inherit_again(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    overridden = put(api, {"team_id": SUPPORT, "default_duration_minutes": 15}, api.admin)
+    overridden = put_settings(api, {"team_id": SUPPORT, "default_duration_minutes": 15}, api.admin)
 
     assert defaults(overridden) == acme(30, sales=(120, False), support=(15, False))
     assert team_row(db, SUPPORT) == (False, 15)
@@ -228,7 +219,7 @@ def test_admin_overrides_a_team_then_lets_it_inherit_again(
     assert (first["duration_minutes"], minutes_paused(first)) == (15, 15)
     api.act("pause-resume", SUPPORT_CONVERSATION)
 
-    inheriting = put(api, {"team_id": SUPPORT, "inherit": True}, api.admin)
+    inheriting = put_settings(api, {"team_id": SUPPORT, "inherit": True}, api.admin)
 
     assert defaults(inheriting) == acme(30, sales=(120, False), support=(30, True))
     assert team_row(db, SUPPORT) == (True, None)
@@ -237,16 +228,20 @@ def test_admin_overrides_a_team_then_lets_it_inherit_again(
 
 
 def test_an_inheriting_team_follows_later_workspace_changes(api: Api) -> None:
-    put(api, {"team_id": SALES, "inherit": True}, api.admin)
+    put_settings(api, {"team_id": SALES, "inherit": True}, api.admin)
 
-    settings = put(api, {"workspace_id": WORKSPACE, "default_duration_minutes": 15}, api.admin)
+    settings = put_settings(
+        api, {"workspace_id": WORKSPACE, "default_duration_minutes": 15}, api.admin
+    )
 
     assert defaults(settings) == acme(15, sales=(15, True), support=(15, True))
     assert activate_with_default(api, SALES_CONVERSATION)["duration_minutes"] == 15
 
 
 def test_an_overriding_team_ignores_workspace_changes(api: Api) -> None:
-    settings = put(api, {"workspace_id": WORKSPACE, "default_duration_minutes": 15}, api.admin)
+    settings = put_settings(
+        api, {"workspace_id": WORKSPACE, "default_duration_minutes": 15}, api.admin
+    )
 
     assert defaults(settings)["teams"][SALES] == (120, False)
     assert activate_with_default(api, SALES_CONVERSATION)["duration_minutes"] == 120
@@ -255,7 +250,7 @@ def test_an_overriding_team_ignores_workspace_changes(api: Api) -> None:
 def test_a_team_override_of_null_is_an_indefinite_default_not_inheritance(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    settings = put(api, {"team_id": SALES, "default_duration_minutes": None}, api.admin)
+    settings = put_settings(api, {"team_id": SALES, "default_duration_minutes": None}, api.admin)
 
     assert defaults(settings) == acme(30, sales=(None, False), support=(30, True))
     assert team_row(db, SALES) == (False, None)
@@ -267,7 +262,7 @@ def test_a_team_override_of_null_is_an_indefinite_default_not_inheritance(
 def test_pause_status_reports_the_new_team_default(api: Api) -> None:
     before = status_of(api, SUPPORT_CONVERSATION)
 
-    put(api, {"team_id": SUPPORT, "default_duration_minutes": 60}, api.admin)
+    put_settings(api, {"team_id": SUPPORT, "default_duration_minutes": 60}, api.admin)
 
     after = status_of(api, SUPPORT_CONVERSATION)
     other_team = status_of(api, SALES_CONVERSATION)
@@ -279,7 +274,7 @@ def test_pause_status_reports_the_new_team_default(api: Api) -> None:
 
 
 def test_pause_status_reports_a_workspace_change_for_inheriting_teams_only(api: Api) -> None:
-    put(api, {"workspace_id": WORKSPACE, "default_duration_minutes": None}, api.admin)
+    put_settings(api, {"workspace_id": WORKSPACE, "default_duration_minutes": None}, api.admin)
 
     support = status_of(api, SUPPORT_CONVERSATION)
     sales = status_of(api, SALES_CONVERSATION)
@@ -317,8 +312,10 @@ def test_an_attendant_who_is_not_admin_cannot_change_settings(
 def test_the_service_changes_settings_without_being_a_member(
     api: Api, db: psycopg.Connection[Any]
 ) -> None:
-    workspace = put(api, {"workspace_id": WORKSPACE, "default_duration_minutes": 120}, api.service)
-    team = put(api, {"team_id": SUPPORT, "default_duration_minutes": 15}, api.service)
+    workspace = put_settings(
+        api, {"workspace_id": WORKSPACE, "default_duration_minutes": 120}, api.service
+    )
+    team = put_settings(api, {"team_id": SUPPORT, "default_duration_minutes": 15}, api.service)
     globex = api.put(
         "pause-settings",
         {"workspace_id": str(demo.OTHER_WORKSPACE_ID), "default_duration_minutes": 15},

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -25,7 +24,6 @@ from functions.database.instance import use_database
 from functions.database.rest import SupabaseDatabase
 from functions.local import demo
 from functions.shared import logs
-from functions.shared.config import config
 from functions.shared.errors import (
     _REFUSALS,
     ApiError,
@@ -34,8 +32,8 @@ from functions.shared.errors import (
     Unavailable,
     Unprocessable,
 )
-from tests.conftest import JWT_SECRET
-from tests.support import Api, assert_refused
+from tests.conftest import SetEnv
+from tests.support import JWT_SECRET, Api, assert_refused
 
 SUPABASE_URL = "https://takeover-test.supabase.co"
 SERVICE_KEY = "service-role-key-of-the-test-project"
@@ -150,23 +148,6 @@ def test_times_are_sent_as_iso_8601(
     }
 
 
-@pytest.fixture
-def timeout_setting() -> Iterator[Callable[[str], None]]:
-    """Set DATABASE_TIMEOUT_SECONDS for adapters created in this test."""
-    saved = os.environ.get("DATABASE_TIMEOUT_SECONDS")
-
-    def set_timeout(seconds: str) -> None:
-        os.environ["DATABASE_TIMEOUT_SECONDS"] = seconds
-        config.cache_clear()
-
-    yield set_timeout
-    if saved is None:
-        os.environ.pop("DATABASE_TIMEOUT_SECONDS", None)
-    else:
-        os.environ["DATABASE_TIMEOUT_SECONDS"] = saved
-    config.cache_clear()
-
-
 def timeout_sent(postgrest: respx.MockRouter) -> dict[str, float]:
     """The timeouts httpx applied to one call (it records them on the request)."""
     route = postgrest.post(f"{RPC}/takeover_sweep").respond(
@@ -182,17 +163,15 @@ def timeout_sent(postgrest: respx.MockRouter) -> dict[str, float]:
 
 
 def test_calls_time_out_after_database_timeout_seconds(
-    postgrest: respx.MockRouter, timeout_setting: Callable[[str], None]
+    postgrest: respx.MockRouter, setenv: SetEnv
 ) -> None:
-    timeout_setting("3")
+    setenv(DATABASE_TIMEOUT_SECONDS="3")
 
     assert timeout_sent(postgrest) == {"connect": 3, "read": 3, "write": 3, "pool": 3}
 
 
-def test_a_fractional_database_timeout_is_kept(
-    postgrest: respx.MockRouter, timeout_setting: Callable[[str], None]
-) -> None:
-    timeout_setting("2.5")
+def test_a_fractional_database_timeout_is_kept(postgrest: respx.MockRouter, setenv: SetEnv) -> None:
+    setenv(DATABASE_TIMEOUT_SECONDS="2.5")
 
     assert timeout_sent(postgrest)["read"] == 2.5
 

@@ -26,33 +26,19 @@ from takeover_client import webhooks as client_webhooks
 from functions.database.instance import database
 from functions.database.interface import Database
 from functions.local import demo
-from functions.shared.config import config
 from functions.shared.errors import Unavailable, database_unavailable
 from functions.shared.models import ONCE, CallOptions
 from functions.webhooks.dispatcher import LEASES_PER_WORKSPACE, THREADS, Dispatcher
 from functions.webhooks.events import EVENT_TYPES, payload_models
 from functions.webhooks.signing import sign
 from functions.webhooks.url_policy import ResolutionTimeout, resolve
+from tests.conftest import SetEnv
 from tests.receivers import Received, receiver
 from tests.support import Api, assert_refused, expire
 
 C1 = demo.FIRST_CONVERSATION_ID
 C2 = UUID("7a1c0000-0000-4000-8000-0000000000c2")
 WORKSPACE = demo.WORKSPACE_ID
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """Set webhook variables for one test; the configuration is read again."""
-    config.cache_clear()
-    yield monkeypatch
-    monkeypatch.undo()
-    config.cache_clear()
-
-
-def setenv(env: pytest.MonkeyPatch, name: str, value: str) -> None:
-    env.setenv(name, value)
-    config.cache_clear()
 
 
 def subscribe(
@@ -231,9 +217,9 @@ def test_only_admins_and_the_service_manage_endpoints(
     ],
 )
 def test_urls_we_must_not_send_to_are_refused(
-    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch, url: str
+    api: Api, db: psycopg.Connection[Any], setenv: SetEnv, url: str
 ) -> None:
-    setenv(env, "WEBHOOKS_ALLOW_PRIVATE_URLS", "0")
+    setenv(WEBHOOKS_ALLOW_PRIVATE_URLS="0")
     answer = api.post(
         "webhook-endpoints", {"workspace_id": str(WORKSPACE), "url": url}, token=api.admin
     )
@@ -256,13 +242,13 @@ def test_urls_we_must_not_send_to_are_refused(
         "https://[2002:808:808::1]/a",  # 6to4
     ],
 )
-def test_global_unicast_addresses_are_accepted(api: Api, env: pytest.MonkeyPatch, url: str) -> None:
-    setenv(env, "WEBHOOKS_ALLOW_PRIVATE_URLS", "0")
+def test_global_unicast_addresses_are_accepted(api: Api, setenv: SetEnv, url: str) -> None:
+    setenv(WEBHOOKS_ALLOW_PRIVATE_URLS="0")
     assert subscribe(api, url)["url"] == url
 
 
-def test_private_urls_and_http_only_where_allowed(api: Api, env: pytest.MonkeyPatch) -> None:
-    setenv(env, "WEBHOOKS_ALLOW_PRIVATE_URLS", "1")
+def test_private_urls_and_http_only_where_allowed(api: Api, setenv: SetEnv) -> None:
+    setenv(WEBHOOKS_ALLOW_PRIVATE_URLS="1")
     assert subscribe(api, "http://127.0.0.1:9/hook")["url"] == "http://127.0.0.1:9/hook"
     refused = api.post(
         "webhook-endpoints",
@@ -608,9 +594,9 @@ def test_a_redirect_is_a_failure_and_is_not_followed(api: Api, db: psycopg.Conne
 
 
 def test_an_endpoint_that_hangs_does_not_hold_up_the_others(
-    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+    api: Api, db: psycopg.Connection[Any], setenv: SetEnv
 ) -> None:
-    setenv(env, "WEBHOOK_TIMEOUT_SECONDS", "2")
+    setenv(WEBHOOK_TIMEOUT_SECONDS="2")
     with receiver(hang=threading.Event()) as stuck, receiver() as healthy:
         slow = subscribe(api, stuck.url)
         subscribe(api, healthy.url)
@@ -640,13 +626,13 @@ def leases(db: psycopg.Connection[Any], workspace: UUID) -> int:
 
 
 def test_one_workspaces_endpoints_that_never_answer_hold_up_no_other_workspace(
-    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+    api: Api, db: psycopg.Connection[Any], setenv: SetEnv
 ) -> None:
     """Issue 17, finding 1: Globex's 40 endpoints take every request and never answer
     (here, until the test lets go). Acme's endpoint, created after them, gets its events
     from the run that is under way and from the next one, while Globex holds only its
     share of the leases, however many runs go on at once."""
-    setenv(env, "WEBHOOK_TIMEOUT_SECONDS", "60")  # Globex's attempts end when the test says
+    setenv(WEBHOOK_TIMEOUT_SECONDS="60")  # Globex's attempts end when the test says
     with receiver(hang=threading.Event()) as silent, receiver() as healthy:
         for n in range(40):
             subscribe(
@@ -692,12 +678,12 @@ def test_one_workspaces_endpoints_that_never_answer_hold_up_no_other_workspace(
 
 
 def test_an_endpoint_that_gives_no_answer_backs_off_alone(
-    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+    api: Api, db: psycopg.Connection[Any], setenv: SetEnv
 ) -> None:
     """Svix-style: an endpoint that gave no answer is not tried again for a while (5 s,
     doubling with each unanswered attempt in a row, at most 5 min), its other events waiting
     with it; the workspace's other endpoints go on, and an answer ends the back-off."""
-    setenv(env, "WEBHOOK_TIMEOUT_SECONDS", "1")
+    setenv(WEBHOOK_TIMEOUT_SECONDS="1")
     with receiver(hang=threading.Event()) as flaky, receiver() as healthy:
         down = subscribe(api, flaky.url)
         subscribe(api, healthy.url)
@@ -768,13 +754,13 @@ def database_now(db: psycopg.Connection[Any]) -> datetime:
 
 
 def test_a_private_address_is_refused_when_delivering(
-    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+    api: Api, db: psycopg.Connection[Any], setenv: SetEnv
 ) -> None:
     with receiver() as hooks:
         # Saved while allowed (make run), sent from where it is not.
         by_ip = subscribe(api, hooks.url)
         by_name = subscribe(api, hooks.url.replace("127.0.0.1", "localhost"))
-        setenv(env, "WEBHOOKS_ALLOW_PRIVATE_URLS", "0")
+        setenv(WEBHOOKS_ALLOW_PRIVATE_URLS="0")
         activate(api)
         assert dispatch(api)["failed"] == 2
         time.sleep(0.2)
@@ -786,12 +772,12 @@ def test_a_private_address_is_refused_when_delivering(
 
 
 def test_a_plain_http_name_is_refused_without_a_lookup(
-    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+    api: Api, db: psycopg.Connection[Any], setenv: SetEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing is sent to an http:// URL where only https is allowed, so nothing is looked
     up either: a name that never resolves costs the dispatcher nothing."""
     endpoint = subscribe(api, "http://hooks.example:8080/hook")  # saved while allowed
-    setenv(env, "WEBHOOKS_ALLOW_PRIVATE_URLS", "0")
+    setenv(WEBHOOKS_ALLOW_PRIVATE_URLS="0")
     looked_up: list[str] = []
     real = socket.getaddrinfo
 
@@ -799,7 +785,7 @@ def test_a_plain_http_name_is_refused_without_a_lookup(
         looked_up.append(str(host))
         return real(host, *args, **kwargs)
 
-    env.setattr(socket, "getaddrinfo", recording)
+    monkeypatch.setattr(socket, "getaddrinfo", recording)
     activate(api)
     assert dispatch(api)["failed"] == 1
     (row,) = deliveries(db, endpoint["id"])
@@ -870,7 +856,7 @@ SLOW_BODY = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nxxxxxxxx"
 def test_an_attempt_ends_at_its_deadline_and_only_the_status_line_need_be_in_time(
     api: Api,
     db: psycopg.Connection[Any],
-    env: pytest.MonkeyPatch,
+    setenv: SetEnv,
     answer: bytes,
     at_once: int,
     every: float,
@@ -879,7 +865,7 @@ def test_an_attempt_ends_at_its_deadline_and_only_the_status_line_need_be_in_tim
 ) -> None:
     """httpx's timeouts are per read: a byte every 0.2 s would keep a 1 s timeout from
     ever firing. The attempt as a whole ends at WEBHOOK_TIMEOUT_SECONDS."""
-    setenv(env, "WEBHOOK_TIMEOUT_SECONDS", "1")
+    setenv(WEBHOOK_TIMEOUT_SECONDS="1")
     with dripping(answer, at_once, every) as url:
         endpoint = subscribe(api, url)
         activate(api)
@@ -926,15 +912,14 @@ def test_attempts_are_recorded_only_under_the_endpoints_current_lease(
 
 
 def test_a_delivery_connects_to_the_address_that_was_checked(
-    api: Api, db: psycopg.Connection[Any], env: pytest.MonkeyPatch
+    api: Api, db: psycopg.Connection[Any], setenv: SetEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """DNS rebinding: the name answers a public address to the check and a loopback one
     to any later lookup. The delivery must go where the check looked, never inside."""
     with socket.create_server(("127.0.0.1", 0)) as inside:
         port = inside.getsockname()[1]
         endpoint = subscribe(api, f"https://rebind.example:{port}/hook")
-        setenv(env, "WEBHOOKS_ALLOW_PRIVATE_URLS", "0")
-        setenv(env, "WEBHOOK_TIMEOUT_SECONDS", "1")
+        setenv(WEBHOOKS_ALLOW_PRIVATE_URLS="0", WEBHOOK_TIMEOUT_SECONDS="1")
         answers: list[str] = []
         real = socket.getaddrinfo
 
@@ -944,7 +929,7 @@ def test_a_delivery_connects_to_the_address_that_was_checked(
             answers.append("93.184.216.34" if not answers else "127.0.0.1")
             return real(answers[-1], *args, **kwargs)
 
-        env.setattr(socket, "getaddrinfo", rebinding)
+        monkeypatch.setattr(socket, "getaddrinfo", rebinding)
         activate(api)
         assert dispatch(api)["failed"] == 1
         inside.setblocking(False)
@@ -956,7 +941,7 @@ def test_a_delivery_connects_to_the_address_that_was_checked(
     assert row["last_error"] in {"timeout", "connection_failed: ConnectError"}
 
 
-def test_hung_name_lookups_do_not_hold_up_another_hosts(env: pytest.MonkeyPatch) -> None:
+def test_hung_name_lookups_do_not_hold_up_another_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
     """One tenant's names that never resolve (a lookup the resolver never answers) must not
     queue everyone else's lookups behind them."""
     release = threading.Event()
@@ -968,7 +953,7 @@ def test_hung_name_lookups_do_not_hold_up_another_hosts(env: pytest.MonkeyPatch)
             raise socket.gaierror("the resolver gave up")
         return real("93.184.216.34", *args, **kwargs)
 
-    env.setattr(socket, "getaddrinfo", lookups)
+    monkeypatch.setattr(socket, "getaddrinfo", lookups)
     try:
         for n in range(THREADS):
             with pytest.raises(ResolutionTimeout):

@@ -20,7 +20,6 @@ import json
 import os
 import random
 import socket
-import statistics
 import threading
 import time
 from collections import Counter
@@ -40,7 +39,7 @@ from tests.reliability.client import Answer, Client
 from tests.reliability.postgres import add_conversations
 from tests.reliability.replay import Violation
 from tests.reliability.report import ms
-from tests.reliability.soak import JWT_SECRET, V1, SoakReport
+from tests.reliability.soak import JWT_SECRET, V1, SoakReport, quantile
 
 QUIET = demo.WORKSPACE_ID  # Acme: the soak's workers
 NOISY = demo.OTHER_WORKSPACE_ID  # Globex: the storm
@@ -438,25 +437,27 @@ class Neighbours:
         storm_delays = [d for at, d in delays if at >= self.storm_started_at]
         reads = self.calls.of("pause-report") + self.calls.of("pause-logger GET")
         statuses = Counter(call.status for call in reads)
-        ratio = _p50(storm) / _p50(quiet) if quiet and storm and _p50(quiet) else 0.0
+        quiet_p50, storm_p50 = quantile(quiet, 0.5), quantile(storm, 0.5)
+        storm_delays_p50 = quantile(storm_delays, 0.5)
+        ratio = storm_p50 / quiet_p50 if quiet and storm and quiet_p50 else 0.0
         report.figures += [
             (
                 "neighbours: Acme's gate p50",
-                f"{ms(_p50(quiet))} quiet ({len(quiet)} calls), {ms(_p50(storm))} in the "
-                f"storm ({len(storm)} calls, p99 {ms(_p99(storm))}, {storm_503} answered 503):"
+                f"{ms(quiet_p50)} quiet ({len(quiet)} calls), {ms(storm_p50)} in the storm "
+                f"({len(storm)} calls, p99 {ms(quantile(storm, 0.99))}, {storm_503} answered 503):"
                 f" x{ratio:.1f}",
             ),
             (
                 "neighbours: Acme's webhooks",
-                f"row to receipt p50 {ms(_p50(storm_delays))}, max "
+                f"row to receipt p50 {ms(storm_delays_p50)}, max "
                 f"{ms(max(storm_delays, default=0))} in the storm "
-                f"({len(storm_delays)}); quiet p50 {ms(_p50(quiet_delays))}, max "
+                f"({len(storm_delays)}); quiet p50 {ms(quantile(quiet_delays, 0.5))}, max "
                 f"{ms(max(quiet_delays, default=0))} ({len(quiet_delays)})",
             ),
             (
                 "neighbours: Globex's storm",
                 f"{len(reads)} heavy reads by {self.settings.readers} readers (p50 "
-                f"{ms(_p50([c.seconds for c in reads]))}; "
+                f"{ms(quantile([c.seconds for c in reads], 0.5))}; "
                 + "  ".join(f"{code or 'none'}: {n}" for code, n in sorted(statuses.items()))
                 + f"), {len(self.calls.of('noisy transition'))} transitions, "
                 f"{self.settings.silent_endpoints} silent endpoints (at most "
@@ -466,8 +467,8 @@ class Neighbours:
             ),
         ]
         report.headline = (
-            f"Acme's gate p50 {ms(_p50(quiet))} quiet vs {ms(_p50(storm))} in Globex's storm"
-            f" (x{ratio:.1f}), Acme's webhooks p50 {ms(_p50(storm_delays))} max "
+            f"Acme's gate p50 {ms(quiet_p50)} quiet vs {ms(storm_p50)} in Globex's storm"
+            f" (x{ratio:.1f}), Acme's webhooks p50 {ms(storm_delays_p50)} max "
             f"{ms(max(storm_delays, default=0))}"
         )
 
@@ -508,13 +509,3 @@ def _delays(healthy: Receiver) -> list[tuple[float, float]]:
 def _payload(body: bytes) -> dict[str, Any]:
     parsed: dict[str, Any] = json.loads(body)
     return parsed
-
-
-def _p50(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0
-
-
-def _p99(values: list[float]) -> float:
-    if len(values) < 2:
-        return max(values, default=0.0)
-    return statistics.quantiles(values, n=100, method="inclusive")[98]

@@ -14,6 +14,7 @@ import statistics
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -241,13 +242,9 @@ class Worker(threading.Thread):
             body = {"conversation_id": str(conversation), "message_id": human_message}
             if anyone == self.tokens.service and self.random.random() < 0.5:
                 body["triggered_by"] = str(demo.ATTENDANT_ID)
-            return Operation(
-                op,
-                function,
-                conversation,
-                tag,
+            return new(
                 "POST",
-                f"{V1}/human-reply",
+                "human-reply",
                 anyone,
                 body=body,
                 message_id=human_message,
@@ -539,13 +536,18 @@ class SoakReport:
     def by_function(self) -> Counter[str]:
         return Counter(attempt.function for attempt in self.results.attempts)
 
-    def latency(self, quantile: float, during_faults: bool = False) -> float:
-        values = self.fault_latencies if during_faults else self.latencies
-        if not values:
-            return 0.0
-        if quantile >= 1:
-            return max(values)
-        return statistics.quantiles(values, n=100, method="inclusive")[int(quantile * 100) - 1]
+    def latency(self, fraction: float, during_faults: bool = False) -> float:
+        return quantile(self.fault_latencies if during_faults else self.latencies, fraction)
+
+
+def quantile(values: Sequence[float], fraction: float) -> float:
+    """The value `fraction` of `values` lie below (to the percent; 0 for none, the largest
+    for 1 or for a single value)."""
+    if not values:
+        return 0.0
+    if fraction >= 1 or len(values) < 2:
+        return max(values)
+    return statistics.quantiles(values, n=100, method="inclusive")[int(fraction * 100) - 1]
 
 
 class Load(Protocol):
